@@ -1,0 +1,1 @@
+"""Destinations meetsync writes to: one module per provider on the contract in `base`."""

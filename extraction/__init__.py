@@ -1,0 +1,1 @@
+"""LLM extraction: transcript in, grounded Insights out."""

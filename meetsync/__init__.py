@@ -1,0 +1,3 @@
+"""meetsync: finished meetings become tasks, CRM updates and recaps."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,105 @@
+"""Effective configuration: environment (`MEETSYNC_*`), then `.env`, then embedded defaults.
+
+The defaults run everything on one laptop with no key and no server: a SQLite file, the
+in-process broker, and the sandbox emulators on loopback. Production overrides them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed key for the embedded demo only; production sets MEETSYNC_ENCRYPTION_KEYS.
+DEMO_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
+
+
+class LLMSettings(BaseModel):
+    """Where the model lives and which model and prompt each task uses."""
+
+    base_url: str = "http://127.0.0.1:8704/v1"
+    api_key: SecretStr = SecretStr("sandbox-key")
+    models: dict[str, str] = Field(
+        default_factory=lambda: {"action_items": "gpt-4o-mini", "crm_fields": "gpt-4o-mini"}
+    )
+    prompt_versions: dict[str, str] = Field(
+        default_factory=lambda: {"action_items": "v1", "crm_fields": "v1"}
+    )
+    timeout_s: float = 60.0
+    max_output_tokens: int = 4096
+
+
+class ConnectionSetting(BaseModel):
+    """A provider credential declared in settings (seeded into the database on start)."""
+
+    provider: str
+    org_id: str = "acme"
+    base_url: str | None = None
+    credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _sandbox_connections() -> dict[str, ConnectionSetting]:
+    return {
+        "acme-salesforce": ConnectionSetting(
+            provider="salesforce",
+            base_url="https://127.0.0.1:8701",
+            credentials={
+                "client_id": SecretStr("sandbox-client"),
+                "client_secret": SecretStr("sandbox-secret"),
+                "refresh_token": SecretStr("sandbox-refresh-acme"),
+            },
+        ),
+        "acme-asana": ConnectionSetting(
+            provider="asana",
+            base_url="http://127.0.0.1:8702/api/1.0",
+            credentials={"token": SecretStr("sandbox-asana-token")},
+        ),
+        "acme-slack": ConnectionSetting(
+            provider="slack",
+            base_url="http://127.0.0.1:8703/api/",
+            credentials={"bot_token": SecretStr("xoxb-sandbox-acme")},
+        ),
+    }
+
+
+class Settings(BaseSettings):
+    """meetsync's settings; nested values use `__`, e.g. MEETSYNC_LLM__BASE_URL."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEETSYNC_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./meetsync.db"
+    broker_url: str = Field(default="stub", description="stub | redis://… | amqp://…")
+    public_base_url: str = "http://127.0.0.1:8000"
+    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    webhook_secret_previous: SecretStr | None = None
+    webhook_tolerance_s: int = 300
+    webhook_max_body_bytes: int = 5_000_000
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEMO_ENCRYPTION_KEY)],
+        description="Fernet keys, newest first; older ones only decrypt",
+    )
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    connections: dict[str, ConnectionSetting] = Field(default_factory=_sandbox_connections)
+    sandbox_ca_file: str | None = Field(
+        default=None, description="CA bundle trusted for the sandbox's self-signed TLS"
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="throttle and cache store"
+    )
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data with every secret replaced by '**********'."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Local emulators of the Salesforce, Asana, Slack and OpenAI HTTP APIs."""

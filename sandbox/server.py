@@ -1,0 +1,116 @@
+"""Runs the emulators as real HTTP servers on loopback, each on its own port."""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from sandbox.base import ProviderApp
+from sandbox.tls import ensure_certificate
+
+# provider name → (class path, path prefix the SDK expects, serves TLS)
+PROVIDERS: dict[str, tuple[str, str, bool]] = {
+    "salesforce": ("sandbox.salesforce:SalesforceSandbox", "", True),
+    "asana": ("sandbox.asana:AsanaSandbox", "/api/1.0", False),
+    "slack": ("sandbox.slack:SlackSandbox", "/api/", False),
+    "openai": ("sandbox.openai_api:OpenAISandbox", "/v1", False),
+}
+DEFAULT_PORTS = {"salesforce": 8701, "asana": 8702, "slack": 8703, "openai": 8704}
+
+
+def _load(path: str) -> type[ProviderApp]:
+    module, _, attr = path.partition(":")
+    cls: type[ProviderApp] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # runs in a thread; the host owns signals
+        pass
+
+
+class Sandbox:
+    """All emulators, started together; `urls[name]` is each SDK's base URL."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+        world: dict[str, Any] | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+        cert_dir: Path | None = None,
+        only: list[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.ports = dict(ports) if ports is not None else {name: 0 for name in PROVIDERS}
+        self.names = only or list(PROVIDERS)
+        self.cert_file, self.key_file = ensure_certificate(
+            cert_dir or Path(tempfile.gettempdir()) / "meetsync-sandbox-tls"
+        )
+        self.providers: dict[str, ProviderApp] = {
+            name: _load(PROVIDERS[name][0])(world=world, **(options or {}).get(name, {}))
+            for name in self.names
+        }
+        self.urls: dict[str, str] = {}
+        self.origins: dict[str, str] = {}
+        self._servers: list[tuple[_Server, threading.Thread]] = []
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.cert_file)
+
+    def start(self, timeout: float = 10.0) -> Sandbox:
+        for name in self.names:
+            _, prefix, tls = PROVIDERS[name]
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.ports.get(name, 0)))
+            port = sock.getsockname()[1]
+            scheme = "https" if tls else "http"
+            self.origins[name] = f"{scheme}://{self.host}:{port}"
+            self.urls[name] = self.origins[name] + prefix
+            config = uvicorn.Config(
+                self.providers[name].app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=str(self.cert_file) if tls else None,
+                ssl_keyfile=str(self.key_file) if tls else None,
+                timeout_keep_alive=30,
+            )
+            server = _Server(config)
+            thread = threading.Thread(
+                target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{name}", daemon=True
+            )
+            thread.start()
+            self._servers.append((server, thread))
+        deadline = time.monotonic() + timeout
+        while not all(s.started for s, _ in self._servers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox servers did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, thread in self._servers:
+            thread.join(timeout=5)
+        self._servers.clear()
+
+    def reset(self) -> None:
+        for provider in self.providers.values():
+            provider.reset()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
