@@ -6,7 +6,9 @@ in-process broker, and the sandbox emulators on loopback. Production overrides t
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
@@ -31,6 +33,14 @@ class LLMSettings(BaseModel):
     max_output_tokens: int = 4096
 
 
+class RetrySettings(BaseModel):
+    """How the workers retry transient failures (exponential backoff with jitter)."""
+
+    max_retries: int = 8
+    min_backoff_ms: int = 500
+    max_backoff_ms: int = 300_000
+
+
 class ConnectionSetting(BaseModel):
     """A provider credential declared in settings (seeded into the database on start)."""
 
@@ -39,6 +49,9 @@ class ConnectionSetting(BaseModel):
     base_url: str | None = None
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+SANDBOX_CERT = Path(tempfile.gettempdir()) / "meetsync-sandbox-tls" / "sandbox-cert.pem"
 
 
 def _sandbox_connections() -> dict[str, ConnectionSetting]:
@@ -51,6 +64,8 @@ def _sandbox_connections() -> dict[str, ConnectionSetting]:
                 "client_secret": SecretStr("sandbox-secret"),
                 "refresh_token": SecretStr("sandbox-refresh-acme"),
             },
+            # the sandbox's self-signed certificate, written by `meetsync sandbox`
+            options={"ca_file": str(SANDBOX_CERT)},
         ),
         "acme-asana": ConnectionSetting(
             provider="asana",
@@ -84,6 +99,7 @@ class Settings(BaseSettings):
         description="Fernet keys, newest first; older ones only decrypt",
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     connections: dict[str, ConnectionSetting] = Field(default_factory=_sandbox_connections)
     sandbox_ca_file: str | None = Field(
         default=None, description="CA bundle trusted for the sandbox's self-signed TLS"

@@ -1,0 +1,1 @@
+"""The HTTP edge: webhooks from the notes pipeline, meeting status, and backfill sources."""

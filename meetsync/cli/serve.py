@@ -1,0 +1,54 @@
+"""`meetsync serve` and `meetsync worker`."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from meetsync.bootstrap import sync_connections
+from meetsync.db.migrate import upgrade
+from meetsync.db.session import session_scope
+from meetsync.logging import configure
+from meetsync.settings import Settings
+
+
+def prepare(settings: Settings) -> None:
+    """Schema up to date and declared connections stored before serving."""
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        sync_connections(session, settings)
+
+
+def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
+    from intake.app import create_app
+    from workers.actors import declare
+    from workers.broker import make_broker
+    from workers.inprocess import InProcessWorkers
+    from workers.runtime import Runtime
+
+    configure(settings.log_level)
+    prepare(settings)
+    if settings.broker_url == "stub":
+        workers = InProcessWorkers(settings, threads=threads)
+        pipeline = workers.start()
+    else:
+        pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
+    uvicorn.run(create_app(settings, pipeline), host=host, port=port, log_level="info")
+
+
+def run_workers(settings: Settings, processes: int, threads: int) -> int:
+    if settings.broker_url == "stub":
+        print(
+            "the stub broker lives inside `meetsync serve`; set MEETSYNC_BROKER_URL to "
+            "redis://… or amqp://… to run separate workers",
+            file=sys.stderr,
+        )
+        return 2
+    from dramatiq.cli import main as dramatiq_main
+
+    prepare(settings)
+    code: int = dramatiq_main(
+        ["workers.main", "--processes", str(processes), "--threads", str(threads)]
+    )
+    return code

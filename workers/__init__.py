@@ -1,0 +1,1 @@
+"""Queue-driven workers: extract → plan → push.<connector>, thin actors around pure stages."""

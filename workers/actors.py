@@ -1,0 +1,102 @@
+"""Thin dramatiq actors: load ids, call a stage, enqueue the next step."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq import Actor, Broker
+from dramatiq.middleware import CurrentMessage
+from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused
+
+from connectors.errors import Transient
+from connectors.registry import available
+from workers import stages
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BACKFILL_PRIORITY = 10  # higher runs later; live meetings use 0
+
+
+@dataclass
+class Pipeline:
+    """The declared actors of one broker, and how to start the flow."""
+
+    broker: Broker
+    runtime: Runtime
+    extract: Actor
+    plan: Actor
+    push: dict[str, Actor]
+
+    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+        priority = BACKFILL_PRIORITY if backfill else 0
+        self.extract.send_with_options(args=(meeting_id,), priority=priority)
+
+
+def _retries_left() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return False
+    max_retries = message.options.get("max_retries", 8)
+    return int(message.options.get("retries", 0)) < int(max_retries)
+
+
+def declare(broker: Broker, runtime: Runtime) -> Pipeline:
+    """Declare the actors on `broker`; the caller owns the broker's lifetime."""
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
+    retry = runtime.settings.retry
+    options = {
+        "max_retries": retry.max_retries,
+        "min_backoff": retry.min_backoff_ms,
+        "max_backoff": retry.max_backoff_ms,
+    }
+    push_actors: dict[str, Actor] = {}
+
+    def extract(meeting_id: str) -> None:
+        try:
+            stages.extract(runtime, meeting_id)
+        except LLMRateLimited as exc:
+            # waiting for the provider is not a failure: come back later, keep the retries
+            extract_actor.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
+            return
+        except (LLMInvalidOutput, LLMRefused) as exc:
+            stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
+            return
+        plan_actor.send(meeting_id)
+
+    def plan(meeting_id: str) -> None:
+        for planned in stages.plan(runtime, meeting_id):
+            push_actors[planned.connector].send(planned.key)
+
+    def make_push(name: str) -> Actor:
+        def push(key: str) -> None:
+            try:
+                outcome = stages.push(runtime, key)
+            except Transient as exc:
+                if _retries_left():
+                    stages.record_error(runtime, key, str(exc))
+                    raise
+                stages.give_up(runtime, key, f"retries exhausted: {exc}")
+                return
+            if outcome.state == "throttled" and outcome.retry_after is not None:
+                push_actors[name].send_with_options(
+                    args=(key,), delay=int(outcome.retry_after * 1000)
+                )
+
+        push.__name__ = f"push_{name}"
+        return dramatiq.actor(
+            push, broker=broker, actor_name=f"push_{name}", queue_name=f"push.{name}", **options
+        )
+
+    extract_actor = dramatiq.actor(
+        extract, broker=broker, actor_name="extract", queue_name="extract", **options
+    )
+    plan_actor = dramatiq.actor(
+        plan, broker=broker, actor_name="plan", queue_name="plan", **options
+    )
+    for name in available():
+        push_actors[name] = make_push(name)
+    return Pipeline(broker, runtime, extract_actor, plan_actor, push_actors)
