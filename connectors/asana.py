@@ -1,0 +1,399 @@
+"""Asana: one action, "upsert_task", through the official asana SDK (v5).
+
+Idempotency rides on Asana's app-specific `external` field: each task is created with
+`external = {"gid": op.key, "data": op.payload_hash}`, so `GET /tasks/external:<key>` finds
+the outcome of a write whose response was lost, and the stored hash says whether a re-apply
+has anything to change. Project, section, user and custom-field names are resolved to gids
+once per connector instance.
+
+The SDK's own retries are switched off (it would retry 429/5xx GETs itself and never POSTs,
+surfacing MaxRetryError): the push worker owns retries, and `_call` is the one place where
+provider failures become RateLimited, Transient, Permanent or AuthExpired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import asana
+import urllib3
+from asana.rest import ApiException
+
+from connectors.base import ConnectionConfig, FieldSchema, Limits, Op, Receipt, TargetSchema
+from connectors.errors import AuthExpired, InvalidMapping, Permanent, RateLimited, Transient
+
+DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
+TASK_FIELDS = "gid,permalink_url,external"
+T = TypeVar("T")
+
+
+class AsanaConnector:
+    """Creates and updates Asana tasks, one per action item."""
+
+    name: ClassVar[str] = "asana"
+    # Asana allows 1,500 requests per minute per token on paid domains (150 on free ones)
+    # and 15 concurrent write requests; the quota counts in minute windows, so a modest
+    # burst keeps one meeting's writes from spending a whole minute's budget at once.
+    default_limits: ClassVar[Limits] = Limits(rate=1500 / 60, burst=100, concurrency=15)
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        token = config.credentials.get("token")
+        if not token:
+            raise InvalidMapping(f"connection {config.name!r} has no Asana token")
+        configuration = asana.Configuration()
+        configuration.host = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        configuration.access_token = token
+        configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
+        configuration.proxy = config.options.get("proxy")
+        client = asana.ApiClient(configuration)
+        self.timeout = (
+            float(config.options.get("connect_timeout", 5)),
+            float(config.options.get("read_timeout", 30)),
+        )
+        self.default_workspace: str | None = config.options.get("workspace")
+        self.tasks = asana.TasksApi(client)
+        self.sections = asana.SectionsApi(client)
+        self.projects = asana.ProjectsApi(client)
+        self.users = asana.UsersApi(client)
+        self.workspaces = asana.WorkspacesApi(client)
+        self.settings = asana.CustomFieldSettingsApi(client)
+        self._workspaces: dict[str, str] | None = None
+        self._projects: dict[str, dict[str, str]] = {}
+        self._sections: dict[str, dict[str, str]] = {}
+        self._fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self._people: dict[str, str | None] = {}
+
+    # -- the contract ---------------------------------------------------------------------
+    def describe(self, target: dict[str, Any]) -> TargetSchema:
+        """Task fields plus the project's custom fields; exists=False for unknown places."""
+        try:
+            project, section = self._place(target)
+        except InvalidMapping as exc:
+            return TargetSchema(target=target, exists=False, notes=[exc.message])
+        fields = [
+            FieldSchema(name="name", label="Task name", required=True, length=1024),
+            FieldSchema(name="notes", type="textarea", label="Description (plain text)"),
+            FieldSchema(name="html_notes", type="html", label="Description (Asana rich text)"),
+            FieldSchema(name="assignee_email", type="email", label="Assignee"),
+            FieldSchema(name="due_on", type="date", label="Due date"),
+            FieldSchema(name="followers_emails", type="email_list", label="Followers"),
+        ]
+        for name, field in self._custom_fields(project).items():
+            options = list(field["options"]) or None
+            fields.append(
+                FieldSchema(
+                    name=f"custom_fields.{name}",
+                    label=name,
+                    type=_FIELD_TYPES.get(field["type"], field["type"]),
+                    picklist=options,
+                    restricted=options is not None,
+                )
+            )
+        notes = [f"project {project}" + (f", section {section}" if section else "")]
+        return TargetSchema(target=target, fields=fields, notes=notes)
+
+    def apply(self, op: Op, prior: Receipt | None) -> Receipt:
+        """Create the task, or update the one `prior` names when the payload changed."""
+        if op.action != "upsert_task":
+            raise InvalidMapping(f"asana has no action {op.action!r}; known: upsert_task")
+        if prior is not None and prior.extra.get("payload_hash") == op.payload_hash:
+            return prior
+        project, section = self._place(op.target)
+        warnings: list[str] = []
+        data = self._task_data(op, project, warnings)
+        followers = self._followers(op, warnings)
+        if prior is None:
+            data["followers"] = followers
+            if section:
+                data["memberships"] = [{"project": project, "section": section}]
+            else:
+                data["projects"] = [project]
+            try:
+                task = self._call(
+                    lambda: self.tasks.create_task(
+                        {"data": data}, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                    )
+                )
+            except Permanent as exc:
+                if "external" not in exc.message:
+                    raise
+                # An earlier attempt landed but its receipt was lost: update that task.
+                found = self.find(op)
+                if found is None:
+                    raise
+                return self.apply(op, found.model_copy(update={"extra": {}}))
+        else:
+            task = self._update(prior.external_id, data, project, section, followers)
+        return Receipt(
+            external_id=task["gid"],
+            url=task.get("permalink_url"),
+            object="task",
+            extra={"payload_hash": op.payload_hash, "warnings": warnings},
+        )
+
+    def find(self, op: Op) -> Receipt | None:
+        """The task carrying this op's key in its external gid, if Asana has one."""
+        try:
+            task = self._call(
+                lambda: self.tasks.get_task(
+                    f"external:{op.key}", {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+        except Permanent as exc:
+            if exc.provider_code == "404":
+                return None
+            raise
+        stored = (task.get("external") or {}).get("data")
+        return Receipt(
+            external_id=task["gid"],
+            url=task.get("permalink_url"),
+            object="task",
+            extra={"payload_hash": stored, "warnings": []},
+        )
+
+    # -- writing ------------------------------------------------------------------------
+    def _task_data(self, op: Op, project: str, warnings: list[str]) -> dict[str, Any]:
+        fields = op.fields
+        if not fields.get("name"):
+            raise InvalidMapping("upsert_task needs fields.name")
+        data: dict[str, Any] = {
+            "name": fields["name"],
+            "due_on": fields.get("due_on"),
+            "external": {"gid": op.key, "data": op.payload_hash},
+        }
+        if fields.get("html_notes"):
+            data["html_notes"] = fields["html_notes"]
+        else:
+            data["notes"] = fields.get("notes") or ""
+        email = fields.get("assignee_email")
+        data["assignee"] = self._person(email) if email else None
+        if email and data["assignee"] is None:
+            warnings.append(f"no Asana user with email {email}; left unassigned")
+        if fields.get("custom_fields"):
+            data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
+        return data
+
+    def _followers(self, op: Op, warnings: list[str]) -> list[str]:
+        gids = []
+        for email in op.fields.get("followers_emails") or []:
+            gid = self._person(email)
+            if gid is None:
+                warnings.append(f"no Asana user with email {email}; not added as follower")
+            else:
+                gids.append(gid)
+        return gids
+
+    def _update(
+        self,
+        gid: str,
+        data: dict[str, Any],
+        project: str,
+        section: str | None,
+        followers: list[str],
+    ) -> dict[str, Any]:
+        try:
+            task: dict[str, Any] = self._call(
+                lambda: self.tasks.update_task(
+                    {"data": data}, gid, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+        except Permanent as exc:
+            if exc.provider_code == "404":
+                raise Permanent(
+                    f"task {gid} no longer exists in Asana: {exc.message}", provider_code="404"
+                ) from exc
+            raise
+        if followers:
+            self._call(
+                lambda: self.tasks.add_followers_for_task(
+                    {"data": {"followers": followers}},
+                    gid,
+                    {"opt_fields": "gid"},
+                    _request_timeout=self.timeout,
+                )
+            )
+        if section:
+            self._call(
+                lambda: self.sections.add_task_for_section(
+                    section, {"body": {"data": {"task": gid}}}, _request_timeout=self.timeout
+                )
+            )
+        return task
+
+    def _custom_values(self, project: str, values: dict[str, Any]) -> dict[str, Any]:
+        known = self._custom_fields(project)
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            field = known.get(name)
+            if field is None:
+                raise InvalidMapping(
+                    f"project {project} has no custom field {name!r}; "
+                    f"it has: {', '.join(sorted(known)) or 'none'}"
+                )
+            if value is None or field["type"] not in {"enum", "multi_enum"}:
+                out[field["gid"]] = value
+                continue
+            names = value if isinstance(value, list) else [value]
+            missing = [n for n in names if n not in field["options"]]
+            if missing:
+                raise InvalidMapping(
+                    f"custom field {name!r} has no option {missing[0]!r}; "
+                    f"options: {', '.join(field['options'])}"
+                )
+            options = [field["options"][n] for n in names]
+            out[field["gid"]] = options if field["type"] == "multi_enum" else options[0]
+        return out
+
+    # -- names to gids, cached per instance ---------------------------------------------------
+    def _place(self, target: dict[str, Any]) -> tuple[str, str | None]:
+        """(project gid, section gid or None) for a target of names or gids."""
+        workspace = self._workspace(target.get("workspace") or self.default_workspace)
+        wanted = target.get("project")
+        if not wanted:
+            raise InvalidMapping("an Asana target needs a project")
+        if workspace not in self._projects:
+            found = self._call(
+                lambda: list(
+                    self.projects.get_projects(
+                        {"workspace": workspace, "archived": False, "opt_fields": "name"},
+                        _request_timeout=self.timeout,
+                    )
+                )
+            )
+            self._projects[workspace] = {p["name"]: p["gid"] for p in found}
+        project = _pick("project", wanted, self._projects[workspace])
+        name = target.get("section")
+        if not name:
+            return project, None
+        if project not in self._sections:
+            found = self._call(
+                lambda: list(
+                    self.sections.get_sections_for_project(
+                        project, {"opt_fields": "name"}, _request_timeout=self.timeout
+                    )
+                )
+            )
+            self._sections[project] = {s["name"]: s["gid"] for s in found}
+        return project, _pick(f"section in project {wanted!r}", name, self._sections[project])
+
+    def _workspace(self, wanted: str | None) -> str:
+        if self._workspaces is None:
+            found = self._call(
+                lambda: list(
+                    self.workspaces.get_workspaces(
+                        {"opt_fields": "name"}, _request_timeout=self.timeout
+                    )
+                )
+            )
+            self._workspaces = {w["name"]: w["gid"] for w in found}
+        if wanted:
+            return _pick("workspace", wanted, self._workspaces)
+        if len(self._workspaces) != 1:
+            raise InvalidMapping(
+                "this Asana token sees several workspaces; name one: "
+                + ", ".join(sorted(self._workspaces))
+            )
+        return next(iter(self._workspaces.values()))
+
+    def _custom_fields(self, project: str) -> dict[str, dict[str, Any]]:
+        if project not in self._fields:
+            found = self._call(
+                lambda: list(
+                    self.settings.get_custom_field_settings_for_project(
+                        project,
+                        {
+                            "opt_fields": "custom_field.name,custom_field.type,"
+                            "custom_field.enum_options"
+                        },
+                        _request_timeout=self.timeout,
+                    )
+                )
+            )
+            fields = {}
+            for setting in found:
+                field = setting["custom_field"]
+                options = {
+                    o["name"]: o["gid"]
+                    for o in field.get("enum_options") or []
+                    if o.get("enabled", True)
+                }
+                fields[field["name"]] = {
+                    "gid": field["gid"],
+                    "type": field.get("type"),
+                    "options": options,
+                }
+            self._fields[project] = fields
+        return self._fields[project]
+
+    def _person(self, email: str) -> str | None:
+        """A user's gid by email, or None when the workspace has no such user."""
+        key = email.strip().lower()
+        if key not in self._people:
+            try:
+                user = self._call(
+                    lambda: self.users.get_user(
+                        key, {"opt_fields": "email"}, _request_timeout=self.timeout
+                    )
+                )
+                self._people[key] = user["gid"]
+            except Permanent as exc:
+                if exc.provider_code not in {"400", "404"}:
+                    raise
+                self._people[key] = None
+        return self._people[key]
+
+    # -- the one place provider failures are classified ----------------------------------------
+    def _call(self, request: Callable[[], T]) -> T:
+        try:
+            return request()
+        except ApiException as exc:
+            raise _classify(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # timeouts, refused or reset connections, a response cut off mid-body
+            raise Transient(f"Asana unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+_FIELD_TYPES = {
+    "enum": "picklist",
+    "multi_enum": "multipicklist",
+    "text": "string",
+    "number": "double",
+    "date": "date",
+    "people": "people",
+}
+
+
+def _classify(exc: ApiException) -> Exception:
+    status = int(exc.status or 0)
+    message = _message(exc)
+    code = str(status)
+    if status == 429:
+        headers = exc.headers or {}
+        retry_after = float(headers.get("Retry-After") or 60)
+        return RateLimited(message, retry_after=retry_after, provider_code=code)
+    if status == 401:
+        return AuthExpired(message, provider_code=code)
+    if status == 0 or status >= 500:
+        return Transient(message, provider_code=code)
+    return Permanent(message, provider_code=code)
+
+
+def _message(exc: ApiException) -> str:
+    """Asana's own words from `{"errors": [{"message": …}]}`, else the HTTP reason."""
+    try:
+        errors = json.loads(exc.body or b"{}").get("errors") or []
+        return "; ".join(e["message"] for e in errors if e.get("message")) or str(exc.reason)
+    except (ValueError, AttributeError, TypeError):
+        return str(exc.reason)
+
+
+def _pick(kind: str, wanted: str, known: dict[str, str]) -> str:
+    """A gid from a name or a gid; InvalidMapping naming the miss and what exists."""
+    if wanted in known:
+        return known[wanted]
+    if wanted in known.values():
+        return wanted
+    listed = ", ".join(sorted(known)) or "none"
+    raise InvalidMapping(f"Asana has no {kind} {wanted!r}; it has: {listed}")
