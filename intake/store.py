@@ -51,9 +51,11 @@ def store_meeting(session: Session, meeting: MeetingOutput, source: str = "live"
         session.add(row)
         session.flush()
         return Stored(row.id, changed=True)
+    # a new delivery is processed again: the extraction cache and the ledger make an
+    # unchanged meeting cost nothing, and a changed one updates what was written
+    row.status, row.error = "received", None
     if row.transcript_hash == digest:
         return Stored(row.id, changed=False)
     row.payload, row.title, row.transcript_hash = payload, meeting.title, digest
     row.revision += 1
-    row.status = "received"
     return Stored(row.id, changed=True)

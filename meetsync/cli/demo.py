@@ -6,21 +6,19 @@ go through the real webhook over HTTP; the second pass shows that nothing is wri
 
 from __future__ import annotations
 
-import socket
 import tempfile
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
 from intake.app import create_app
 from intake.client import post_meeting
+from intake.serving import BackgroundServer
 from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import InsightRecord, OpRecord
@@ -33,12 +31,6 @@ from sandbox.settings_for import settings_for
 from workers.inprocess import InProcessWorkers
 
 EXAMPLE_MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "examples" / "acme.yaml"
-
-
-def _listen() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def held_objects(sandbox: Sandbox) -> Counter[str]:
@@ -60,13 +52,12 @@ def held_objects(sandbox: Sandbox) -> Counter[str]:
 def run_demo(console: Console, keep: bool = False) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meetsync-demo-"))
     with Sandbox() as sandbox:
-        sock = _listen()
-        port = sock.getsockname()[1]
+        server = BackgroundServer()
         settings = settings_for(
             sandbox,
             database_url=f"sqlite:///{workdir / 'demo.db'}",
             broker_url="stub",
-            public_base_url=f"http://127.0.0.1:{port}",
+            public_base_url=server.url,
         )
         console.rule("[bold]meetsync demo[/]")
         console.print(f"database {settings.database_url}; broker: in-process")
@@ -77,17 +68,11 @@ def run_demo(console: Console, keep: bool = False) -> None:
             seed_demo(session, settings, EXAMPLE_MAPPING)
         workers = InProcessWorkers(settings)
         pipeline = workers.start()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, pipeline), log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
+        server.start(create_app(settings, pipeline))
         try:
             samples = load_samples()
             secret = settings.webhook_secret.get_secret_value()
             with httpx.Client(base_url=settings.public_base_url, trust_env=False) as http:
-                while not server.started:
-                    threading.Event().wait(0.02)
                 before = held_objects(sandbox)
                 ids = _send_all(http, secret, samples, console, "first pass")
                 workers.join(timeout_s=180)
@@ -100,8 +85,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
                 after_second = held_objects(sandbox)
             _show_counts(console, before, after_first, after_second)
         finally:
-            server.should_exit = True
-            thread.join(timeout=5)
+            server.stop()
             workers.stop()
     if keep:
         console.print(f"kept {workdir}")
