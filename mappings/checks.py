@@ -1,0 +1,120 @@
+"""Static checks of a parsed mapping: connections, verbs, templates, paths and transforms.
+
+These need nothing but the mapping itself, so the loader runs them on every load; checks
+against a live destination's metadata live in `mappings.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .context import Shape, path_problem, variables_shape
+from .errors import MappingError
+from .spec import KNOWN_ACTIONS, Assignment, Destination, Mapping
+from .suggest import did_you_mean
+from .templates import is_template, template_problems
+from .transforms import parse_step
+
+_ITEM_ONLY = "`item` exists only in destinations with for_each: action_items"
+
+
+def check_mapping(mapping: Mapping) -> list[MappingError]:
+    """Every static problem of a mapping, each located by its YAML path and line."""
+    problems: list[MappingError] = []
+    for index, dest in enumerate(mapping.destinations):
+        problems.extend(_check_destination(mapping, dest, f"destinations[{index}]"))
+    for problem in problems:
+        problem.file = mapping.source_file
+        problem.line = mapping.line_of(problem.path)
+    return problems
+
+
+def _check_destination(mapping: Mapping, dest: Destination, at: str) -> Iterator[MappingError]:
+    if dest.connector not in mapping.connections:
+        yield MappingError(
+            f"connector {dest.connector!r} has no connection in this mapping",
+            path=f"{at}.connector",
+            fix=f"add `{dest.connector}: <connection name>` under connections",
+        )
+    known = KNOWN_ACTIONS.get(dest.connector)
+    if known is not None and dest.action not in known:
+        yield MappingError(
+            f"{dest.connector} has no action {dest.action!r}",
+            path=f"{at}.action",
+            fix=did_you_mean(dest.action, known),
+        )
+    with_item = dest.for_each == "action_items"
+    shape = variables_shape(with_item=with_item)
+    for part in ("target", "fields"):
+        for key, value in getattr(dest, part).items():
+            yield from _check_value(value, f"{at}.{part}.{key}", shape, with_item, part)
+
+
+def _check_value(
+    value: Any, at: str, shape: dict[str, Shape], with_item: bool, part: str
+) -> Iterator[MappingError]:
+    if isinstance(value, str) and is_template(value):
+        yield from _template(value, at, shape, with_item)
+    elif isinstance(value, Assignment):
+        yield from _assignment(value, at, shape, with_item, part)
+    elif isinstance(value, list):
+        for index, entry in enumerate(value):
+            yield from _check_value(entry, f"{at}[{index}]", shape, with_item, part)
+    elif isinstance(value, dict):
+        for key, entry in value.items():
+            yield from _check_value(entry, f"{at}.{key}", shape, with_item, part)
+
+
+def _template(
+    source: str, at: str, shape: dict[str, Shape], with_item: bool
+) -> Iterator[MappingError]:
+    for problem in template_problems(source, shape):
+        message, hint = _split(problem)
+        yield MappingError(message, path=at, fix=_item_fix(problem, with_item) or hint)
+
+
+def _split(problem: str) -> tuple[str, str | None]:
+    """'x has no y; did you mean z?' → the problem and its fix."""
+    message, _, hint = problem.partition("; ")
+    return message, hint or None
+
+
+def _item_fix(problem: str, with_item: bool) -> str | None:
+    if not with_item and "no 'item'" in problem:
+        return _ITEM_ONLY
+    if "does not compile" in problem:
+        return "check the braces: {{ expression }} and {% tag %}"
+    return None
+
+
+def _assignment(
+    value: Assignment, at: str, shape: dict[str, Shape], with_item: bool, part: str
+) -> Iterator[MappingError]:
+    if value.source is not None:
+        problem = path_problem(value.source, shape)
+        if problem:
+            message, hint = _split(problem)
+            fix = _item_fix(problem, with_item) or hint
+            yield MappingError(message, path=f"{at}.from", fix=fix)
+    if value.template is not None:
+        yield from _template(value.template, f"{at}.template", shape, with_item)
+    for index, raw in enumerate(value.transform):
+        try:
+            parse_step(raw)
+        except ValueError as exc:
+            message, hint = _split(str(exc))
+            fix = _transform_fix(raw) or hint
+            yield MappingError(message, path=f"{at}.transform[{index}]", fix=fix)
+    if value.write_policy is not None and part != "fields":
+        yield MappingError(
+            "write_policy applies to fields, not to the target",
+            path=f"{at}.write_policy",
+            fix="move write_policy to the field it should govern",
+        )
+
+
+def _transform_fix(raw: Any) -> str | None:
+    if isinstance(raw, dict) and "map" in raw:
+        return "map every spoken value to a value the destination's picklist has"
+    return None
