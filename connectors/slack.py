@@ -351,6 +351,7 @@ def _metadata(op: Op, part: int, parts: int) -> dict[str, Any]:
 def _is_current(prior: Receipt, op: Op) -> bool:
     """The receipt already shows this exact payload, every part of it."""
     stamps = prior.extra.get("ts") or []
-    return prior.extra.get("payload_hash") == op.payload_hash and len(stamps) == int(
-        prior.extra.get("parts", len(stamps))
-    )
+    complete = len(stamps) == int(prior.extra.get("parts", len(stamps)))
+    # A receipt from find() knows nothing of DMs: re-apply then looks for them and fills gaps.
+    dms_known = not op.fields.get("dm_owners") or "dms" in prior.extra
+    return prior.extra.get("payload_hash") == op.payload_hash and complete and dms_known

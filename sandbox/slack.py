@@ -20,6 +20,7 @@ import base64
 import json
 import math
 import time
+from bisect import bisect_left
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -91,7 +92,9 @@ class SlackSandbox(ProviderApp):
                 "created": 1_700_000_000 + i,
             }
         self.by_name = {c["name"]: cid for cid, c in self.channels.items()}
+        # Per channel, oldest first (ts only grows); `by_ts` finds one for update/delete.
         self.messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.channels}
+        self.by_ts: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_ts = 0.0
         self.channel_buckets: dict[str, _Bucket] = {}
         self.workspace_bucket = _Bucket(
@@ -249,12 +252,13 @@ class SlackSandbox(ProviderApp):
             "bot_profile": _bot_profile(),
         }
         self.messages[channel["id"]].append(message)
+        self.by_ts[(channel["id"], message["ts"])] = message
         return {"channel": channel["id"], "ts": message["ts"], "message": _public(message)}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
         ts = str(args.get("ts") or "")
-        message = next((m for m in self.messages[channel["id"]] if m["ts"] == ts), None)
+        message = self.by_ts.get((channel["id"], ts))
         if message is None:
             raise _SlackError("message_not_found")
         if message.get("bot_id") != BOT_ID:
@@ -269,36 +273,39 @@ class SlackSandbox(ProviderApp):
             "channel": channel["id"],
             "ts": ts,
             "text": text,
-            "message": {"text": text, "blocks": blocks},
+            "message": _public({"text": text, "blocks": blocks}),
         }
 
     def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
         ts = str(args.get("ts") or "")
-        messages = self.messages[channel["id"]]
-        message = next((m for m in messages if m["ts"] == ts), None)
+        message = self.by_ts.get((channel["id"], ts))
         if message is None:
             raise _SlackError("message_not_found")
         if message.get("bot_id") != BOT_ID:
             raise _SlackError("cant_delete_message")
-        messages.remove(message)
+        messages = self.messages[channel["id"]]
+        del messages[bisect_left(messages, ts, key=_ts)]
+        del self.by_ts[(channel["id"], ts)]
         return {"channel": channel["id"], "ts": ts}
 
     def _history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._readable(args.get("channel"))
-        newest_first = list(reversed(self.messages[channel["id"]]))
-        start = _decode_cursor(args.get("cursor"))
+        messages = self.messages[channel["id"]]
+        # The cursor is the ts the previous page stopped at, so posts in between shift nothing.
+        before = _decode_cursor(args.get("cursor"))
+        end = bisect_left(messages, before, key=_ts) if before else len(messages)
         limit = max(1, min(_int(args.get("limit"), 100), 999))
-        page = newest_first[start : start + limit]
+        page = messages[max(0, end - limit) : end][::-1]
         with_metadata = _flag(args.get("include_all_metadata"))
-        more = start + limit < len(newest_first)
+        more = end - limit > 0
         return {
             "messages": [_public(m, with_metadata=with_metadata) for m in page],
             "has_more": more,
             "pin_count": 0,
             "channel_actions_ts": None,
             "channel_actions_count": 0,
-            "response_metadata": {"next_cursor": _encode_cursor(start + limit) if more else ""},
+            "response_metadata": {"next_cursor": _encode_cursor(page[-1]["ts"]) if more else ""},
         }
 
     def _list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -309,12 +316,14 @@ class SlackSandbox(ProviderApp):
             if ("im" if c["is_im"] else "public_channel") in types
             and not (_flag(args.get("exclude_archived")) and c["is_archived"])
         ]
-        start = _decode_cursor(args.get("cursor"))
+        start = _int(_decode_cursor(args.get("cursor")), 0)
         limit = max(1, min(_int(args.get("limit"), 100), 1000))
         more = start + limit < len(found)
         return {
             "channels": [_conversation(c) for c in found[start : start + limit]],
-            "response_metadata": {"next_cursor": _encode_cursor(start + limit) if more else ""},
+            "response_metadata": {
+                "next_cursor": _encode_cursor(str(start + limit)) if more else ""
+            },
         }
 
     def _info(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -467,17 +476,24 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.b64encode(f"offset:{offset}".encode()).decode()
+def _encode_cursor(position: str) -> str:
+    return base64.b64encode(f"next:{position}".encode()).decode()
 
 
-def _decode_cursor(cursor: Any) -> int:
+def _decode_cursor(cursor: Any) -> str:
     if not cursor:
-        return 0
+        return ""
     try:
-        return int(base64.b64decode(str(cursor)).decode().split(":", 1)[1])
-    except (ValueError, IndexError) as exc:
+        kind, _, position = base64.b64decode(str(cursor)).decode().partition(":")
+    except ValueError as exc:
         raise _SlackError("invalid_cursor") from exc
+    if kind != "next" or not position:
+        raise _SlackError("invalid_cursor")
+    return position
+
+
+def _ts(message: dict[str, Any]) -> str:
+    return str(message["ts"])
 
 
 # -- object shapes ------------------------------------------------------------------------
@@ -565,6 +581,8 @@ def _bot_profile() -> dict[str, Any]:
         "name": "meetsync",
         "updated": 1_700_000_000,
         "app_id": APP_ID,
-        "icons": {},
+        "icons": {
+            f"image_{n}": f"https://a.slack-edge.com/sandbox/bot_{n}.png" for n in (36, 48, 72)
+        },
         "team_id": TEAM_ID,
     }

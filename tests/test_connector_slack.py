@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectionConfig, Op
-from connectors.errors import InvalidMapping, Permanent, RateLimited
+from connectors.errors import InvalidMapping, Permanent, RateLimited, Transient
 from connectors.slack import SlackConnector, _DirectWebClient
 from connectors.slack_blocks import (
     MAX_BLOCKS,
@@ -19,7 +19,7 @@ from connectors.slack_blocks import (
 )
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from sandbox.slack import TOKEN
+from sandbox.slack import TOKEN, SlackSandbox
 from tests.contract.case_slack import recap_fields
 
 
@@ -295,3 +295,103 @@ def test_env_proxy_is_ignored_for_loopback(slack: Sandbox, monkeypatch: pytest.M
     assert isinstance(connector.client, _DirectWebClient)
     assert connector.client.proxy is None
     assert connector.describe({"channel": "#sales-meetings"}).exists
+
+
+# -- recovery and direct messages ------------------------------------------------------------
+def test_recap_cut_short_by_rate_limit_is_completed_after_find(
+    slack: Sandbox, connector: SlackConnector, admin: SandboxClient
+) -> None:
+    # Given a recap of more parts than the channel's burst of 4
+    long = recap_fields("Planning", "word " * 2_000)
+    long["action_items"] = [dict(long["action_items"][0], title="x" * 900)] * 700
+    op = plan(long)
+    with pytest.raises(RateLimited):
+        connector.apply(op, None)
+    posted = len(messages(admin))
+    # When the limit has passed and the worker recovers with find() then apply()
+    provider = slack.providers["slack"]
+    assert isinstance(provider, SlackSandbox)
+    with provider.lock:
+        provider.channel_buckets.clear()  # stands in for waiting out Retry-After
+    found = connector.find(op)
+    assert found is not None and len(found.extra["ts"]) == posted < found.extra["parts"]
+    receipt = connector.apply(op, found)
+    # Expect the missing parts posted once, the first ones kept
+    held = messages(admin)
+    assert receipt.extra["ts"][:posted] == found.extra["ts"]
+    assert [m["ts"] for m in held] == receipt.extra["ts"]
+    assert len(held) == receipt.extra["parts"]
+
+
+def dm_messages(admin: SandboxClient) -> list[dict[str, Any]]:
+    held: list[dict[str, Any]] = admin.state()["messages"]
+    return [m for m in held if m["channel"].startswith("D")]
+
+
+def owners_recap(summary: str) -> dict[str, Any]:
+    fields = recap_fields("Globex call", summary)
+    fields["dm_owners"] = True
+    fields["action_items"] = [
+        {
+            "title": "Send pricing",
+            "owner": "Dana Reyes",
+            "owner_email": "dana@acme.io",
+            "due_date": "2026-12-01",
+            "url": None,
+        },
+        {
+            "title": "Book demo",
+            "owner": "Hank Scorpio",
+            "owner_email": "hank@globex.com",
+            "due_date": None,
+            "url": None,
+        },
+        {
+            "title": "Draft SOW",
+            "owner": "Dana Reyes",
+            "owner_email": "dana@acme.io",
+            "due_date": None,
+            "url": None,
+        },
+    ]
+    return fields
+
+
+def test_each_known_owner_gets_one_dm_with_their_items(
+    connector: SlackConnector, admin: SandboxClient
+) -> None:
+    receipt = connector.apply(plan(owners_recap("v1")), None)
+    (dm,) = dm_messages(admin)
+    body = "\n".join(texts(dm))
+    assert "Send pricing" in body and "Draft SOW" in body and "Book demo" not in body
+    assert list(receipt.extra["dms"]) == ["U0SBX0001"]
+    assert dm["metadata"]["event_payload"]["op_key"].endswith(":dm:U0SBX0001")
+
+
+def test_dms_are_edited_not_resent_on_change(
+    connector: SlackConnector, admin: SandboxClient
+) -> None:
+    first = connector.apply(plan(owners_recap("v1")), None)
+    changed = owners_recap("v2")
+    changed["action_items"][0]["title"] = "Send revised pricing"
+    second = connector.apply(plan(changed), first)
+    third = connector.apply(plan(changed), second)
+    (dm,) = dm_messages(admin)
+    assert "Send revised pricing" in "\n".join(texts(dm))
+    assert second.extra["dms"] == first.extra["dms"] == third.extra["dms"]
+    assert admin.stats()["requests"]["POST /api/chat.postMessage"] == 2
+
+
+def test_dms_after_a_lost_channel_post_are_sent_once(
+    connector: SlackConnector, admin: SandboxClient
+) -> None:
+    op = plan(owners_recap("v1"))
+    admin.arm("lost_response", method="POST", path="/api/chat.postMessage")
+    with pytest.raises(Transient):
+        connector.apply(op, None)
+    found = connector.find(op)
+    assert found is not None
+    connector.apply(op, found)
+    connector.apply(op, connector.find(op))
+    assert len(messages(admin)) == 1
+    assert len(dm_messages(admin)) == 1

@@ -184,3 +184,32 @@ def test_snapshot_lists_messages_with_channel_and_metadata(
     (message,) = state["messages"]
     assert message["channel_name"] == "sales-meetings"
     assert message["metadata"] == RECAP_META and message["blocks"] == [{"type": "divider"}]
+
+
+def test_workspace_tier_limits_posts_across_channels() -> None:
+    # Given a workspace allowing a burst of 2 posts, whatever the channel
+    options = {"slack": {"workspace_rate": 0.01, "workspace_burst": 2}}
+    with (
+        Sandbox(only=["slack"], options=options) as running,
+        httpx.Client(base_url=running.urls["slack"], trust_env=False) as api,
+    ):
+        # When three channels get one post each
+        first = call(api, "chat.postMessage", channel="#eng-standup", text="a")
+        second = call(api, "chat.postMessage", channel="#sales-meetings", text="b")
+        third = api.post(
+            "chat.postMessage", json={"channel": "#customer-escalations", "text": "c"}, headers=AUTH
+        )
+    # Expect the third refused by the workspace limit
+    assert first["ok"] and second["ok"]
+    assert third.status_code == 429 and int(third.headers["Retry-After"]) >= 1
+
+
+def test_history_cursor_is_stable_when_posts_arrive_between_pages(api: httpx.Client) -> None:
+    for n in range(2):
+        call(api, "chat.postMessage", channel="#sales-meetings", text=f"m{n}")
+    first = call(api, "conversations.history", channel="#sales-meetings", limit=1)
+    call(api, "chat.postMessage", channel="#sales-meetings", text="late")
+    cursor = first["response_metadata"]["next_cursor"]
+    second = call(api, "conversations.history", channel="#sales-meetings", limit=1, cursor=cursor)
+    assert [m["text"] for m in first["messages"]] == ["m1"]
+    assert [m["text"] for m in second["messages"]] == ["m0"]
