@@ -104,28 +104,16 @@ class AsanaConnector:
         warnings: list[str] = []
         data = self._task_data(op, project, warnings)
         followers = self._followers(op, warnings)
-        if prior is None:
-            data["followers"] = followers
-            if section:
-                data["memberships"] = [{"project": project, "section": section}]
-            else:
-                data["projects"] = [project]
-            try:
-                task = self._call(
-                    lambda: self.tasks.create_task(
-                        {"data": data}, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
-                    )
-                )
-            except Permanent as exc:
-                if "external" not in exc.message:
-                    raise
-                # An earlier attempt landed but its receipt was lost: update that task.
-                found = self.find(op)
-                if found is None:
-                    raise
-                return self.apply(op, found.model_copy(update={"extra": {}}))
-        else:
-            task = self._update(prior.external_id, data, project, section, followers)
+        try:
+            task = self._write(op, prior, data, project, section, followers)
+        except Permanent as exc:
+            if "html_notes" not in data or not exc.message.startswith("html_notes"):
+                raise
+            # Asana's rich-text subset is narrow; plain notes still carry the evidence and link.
+            warnings.append(f"Asana refused html_notes ({exc.message}); sent plain notes")
+            del data["html_notes"]
+            data["notes"] = op.fields.get("notes") or ""
+            task = self._write(op, prior, data, project, section, followers)
         return Receipt(
             external_id=task["gid"],
             url=task.get("permalink_url"),
@@ -174,6 +162,38 @@ class AsanaConnector:
         if fields.get("custom_fields"):
             data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
         return data
+
+    def _write(
+        self,
+        op: Op,
+        prior: Receipt | None,
+        data: dict[str, Any],
+        project: str,
+        section: str | None,
+        followers: list[str],
+    ) -> dict[str, Any]:
+        if prior is not None:
+            return self._update(prior.external_id, data, project, section, followers)
+        created = {**data, "followers": followers}
+        if section:
+            created["memberships"] = [{"project": project, "section": section}]
+        else:
+            created["projects"] = [project]
+        try:
+            task: dict[str, Any] = self._call(
+                lambda: self.tasks.create_task(
+                    {"data": created}, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+            return task
+        except Permanent as exc:
+            if not exc.message.startswith("external"):
+                raise
+            # An earlier attempt landed but its receipt was lost: update that task instead.
+            found = self.find(op)
+            if found is None:
+                raise
+            return self._update(found.external_id, data, project, section, followers)
 
     def _followers(self, op: Op, warnings: list[str]) -> list[str]:
         gids = []

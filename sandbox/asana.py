@@ -45,6 +45,36 @@ CUSTOM_FIELDS: list[dict[str, Any]] = [
 ]
 OPTION_COLORS = ["red", "orange", "yellow-green", "green", "blue"]
 
+# Asana's rich text for task notes (developers.asana.com/docs/rich-text): no <p>, <br>, <div>.
+RICH_TEXT_TAGS = frozenset(
+    {
+        "body",
+        "strong",
+        "em",
+        "u",
+        "s",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "h1",
+        "h2",
+        "hr",
+        "img",
+        "table",
+        "tr",
+        "td",
+    }
+)
+RICH_TEXT_ATTRIBUTES = {
+    "a": frozenset({"href"}),
+    "img": frozenset({"src", "alt", "style"}),
+    "td": frozenset({"width"}),
+}
+
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -105,14 +135,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _plain_text(html: str) -> str:
-    """Asana derives `notes` from `html_notes`; the body must be well-formed XML."""
+def _plain_text(html: Any) -> str:
+    """Asana derives `notes` from `html_notes`: XML in <body>, from its rich-text tag set."""
+    if not isinstance(html, str):
+        raise AsanaError(400, "html_notes: Must be a string")
     try:
         root = ElementTree.fromstring(html)
     except ElementTree.ParseError as exc:
         raise AsanaError(400, "html_notes: XML is invalid") from exc
     if root.tag != "body":
         raise AsanaError(400, "html_notes: The root element must be <body>")
+    for element in root.iter():
+        if element.tag not in RICH_TEXT_TAGS:
+            raise AsanaError(400, f"html_notes: Tag <{element.tag}> is not supported")
+        allowed = RICH_TEXT_ATTRIBUTES.get(element.tag, frozenset())
+        for name in element.attrib:
+            if name not in allowed and not name.startswith("data-asana-"):
+                raise AsanaError(
+                    400, f"html_notes: Attribute {name} is not allowed on <{element.tag}>"
+                )
     return "".join(root.itertext())
 
 

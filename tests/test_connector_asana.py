@@ -255,12 +255,38 @@ def test_a_create_that_already_landed_becomes_an_update(
     assert [t["name"] for t in admin.state()["tasks"]] == ["Send the pricing sheet today"]
 
 
+def test_notes_keep_the_evidence_and_the_link_back(
+    connector: AsanaConnector, admin: SandboxClient
+) -> None:
+    notes = (
+        'Hank: "Can you send the pricing sheet by Friday?"\n\n'
+        "From the Globex sync: https://meetsync.example/meetings/m-1"
+    )
+    receipt = connector.apply(_op(notes=notes), None)
+    task = _task(admin, receipt.external_id)
+    assert task["notes"] == notes
+    assert receipt.url == task["permalink_url"]
+
+
 def test_html_notes_are_sent_as_rich_text(connector: AsanaConnector, admin: SandboxClient) -> None:
     html = '<body>Evidence: <em>"send pricing"</em> <a href="https://notes/m1">meeting</a></body>'
     receipt = connector.apply(_op(html_notes=html), None)
     task = _task(admin, receipt.external_id)
     assert task["html_notes"] == html
     assert task["notes"] == 'Evidence: "send pricing" meeting'
+    assert receipt.extra["warnings"] == []
+
+
+def test_rich_text_asana_refuses_falls_back_to_plain_notes(
+    connector: AsanaConnector, admin: SandboxClient
+) -> None:
+    op = _op(notes="Send pricing. https://notes/m1", html_notes="<body><p>Send pricing</p></body>")
+    receipt = connector.apply(op, None)
+    task = _task(admin, receipt.external_id)
+    assert task["notes"] == "Send pricing. https://notes/m1"
+    assert len(receipt.extra["warnings"]) == 1
+    assert "html_notes" in receipt.extra["warnings"][0]
+    assert len(admin.state()["tasks"]) == 1
 
 
 def test_the_emulators_own_limiter_becomes_rate_limited() -> None:

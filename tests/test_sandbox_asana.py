@@ -233,11 +233,27 @@ def test_a_custom_field_must_be_on_the_tasks_project(api: httpx.Client) -> None:
     assert "not on given object" in _message(response)
 
 
-def test_html_notes_become_notes_and_must_be_xml(api: httpx.Client) -> None:
-    task = _create(api, html_notes="<body>Send <strong>pricing</strong></body>").json()["data"]
-    broken = _create(api, html_notes="<body>Send <b>pricing</body>")
-    assert task["notes"] == "Send pricing"
-    assert broken.status_code == 400
+def test_html_notes_become_notes(api: httpx.Client) -> None:
+    html = '<body>Send <strong>pricing</strong> <a href="https://notes/m1">meeting</a></body>'
+    task = _create(api, html_notes=html).json()["data"]
+    assert task["html_notes"] == html
+    assert task["notes"] == "Send pricing meeting"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        pytest.param("<body>Send <b>pricing</body>", id="not-xml"),
+        pytest.param("<div>Send pricing</div>", id="root-not-body"),
+        pytest.param("<body><p>Send pricing</p></body>", id="paragraph"),
+        pytest.param("<body>Send<br/>pricing</body>", id="line-break"),
+        pytest.param('<body><a href="x" onclick="y">z</a></body>', id="script-attribute"),
+    ],
+)
+def test_html_notes_outside_asanas_rich_text_are_refused(api: httpx.Client, html: str) -> None:
+    response = _create(api, html_notes=html)
+    assert response.status_code == 400
+    assert _message(response).startswith("html_notes")
 
 
 def test_update_changes_fields_and_refuses_read_only_ones(api: httpx.Client) -> None:
