@@ -8,6 +8,7 @@ re-apply with a receipt edits those messages (chat.update) instead of posting ag
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +38,16 @@ AUTH_ERRORS = {"invalid_auth", "token_revoked", "account_inactive", "not_authed"
 TARGET_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
 TRANSIENT_ERRORS = {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# slack-sdk logs request bodies (recap text, i.e. transcript content) when its logger is at
+# DEBUG; its own logger, pinned at INFO, keeps that out whatever the root level is.
+SDK_LOGGER = logging.getLogger("connectors.slack.sdk")
+SDK_LOGGER.setLevel(logging.INFO)
 
 
 def error_for(status: int, headers: dict[str, Any], error: str) -> ConnectorError:
     """The one place a Slack answer becomes a connector error."""
     if status == 429 or error in {"ratelimited", "rate_limited"}:
-        wait = headers.get("Retry-After") or headers.get("retry-after") or 1
+        wait = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
         return RateLimited(
             "Slack asked us to slow down", retry_after=float(wait), provider_code="ratelimited"
         )
@@ -113,6 +118,7 @@ class SlackConnector:
             proxy=None if loopback else config.options.get("proxy"),
             # No SDK retries: a retried chat.postMessage after a lost response posts twice.
             retry_handlers=[],
+            logger=SDK_LOGGER,
         )
         if loopback:
             self.client.proxy = None  # WebClient reads HTTPS_PROXY when given none
@@ -341,6 +347,13 @@ class SlackConnector:
     def _open_dm(self, user: str) -> str:
         with slack_errors():
             return str(self.client.conversations_open(users=user)["channel"]["id"])
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 1.0  # Slack always sends Retry-After; without one, wait a little anyway
 
 
 def _metadata(op: Op, part: int, parts: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -286,6 +287,8 @@ def test_env_proxy_is_ignored_for_loopback(slack: Sandbox, monkeypatch: pytest.M
     # Given a proxy in the environment that does not exist
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
     config = ConnectionConfig(
         name="s", provider="slack", base_url=slack.urls["slack"], credentials={"bot_token": TOKEN}
     )
@@ -395,3 +398,17 @@ def test_dms_after_a_lost_channel_post_are_sent_once(
     connector.apply(op, connector.find(op))
     assert len(messages(admin)) == 1
     assert len(dm_messages(admin)) == 1
+
+
+def test_unknown_action_is_an_invalid_mapping(connector: SlackConnector) -> None:
+    op = plan(recap_fields("T", "S")).model_copy(update={"action": "upsert"})
+    with pytest.raises(InvalidMapping, match="post_message"):
+        connector.apply(op, None)
+
+
+def test_sdk_debug_logging_never_carries_recap_text(
+    connector: SlackConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        connector.apply(plan(recap_fields("Secret roadmap", "Confidential numbers")), None)
+    assert "Confidential numbers" not in caplog.text
