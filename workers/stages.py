@@ -149,10 +149,9 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
         receipt = connector.apply(op, prior)
     except RateLimited as exc:
         with runtime.session() as session:
-            row = _row(session, key)
-            # a 429 means nothing was written: back to where it was before this attempt
-            row.state = "sending" if in_doubt else "planned"
-            row.last_error = str(exc)
+            # left in doubt on purpose: a multi-part write (a long Slack recap) may have
+            # landed in part before the 429, so the next attempt runs find() first
+            _row(session, key).last_error = str(exc)
         return PushOutcome("throttled", retry_after=exc.retry_after)
     except AuthExpired as exc:
         with runtime.session() as session:
