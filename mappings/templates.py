@@ -34,6 +34,7 @@ class Template:
     source: str
     render_fn: Callable[[dict[str, Any]], Any]
     ast: nodes.Template
+    expression: bool = False
 
     def render(self, context: dict[str, Any]) -> Any:
         """The template's value in a context; None when it reads a missing value."""
@@ -59,7 +60,7 @@ def compile_template(source: str) -> Template:
     match = _SINGLE_EXPRESSION.match(source.strip())
     if match and _is_single_expression(ast):
         expression = env.compile_expression(match.group(1).strip(), undefined_to_none=False)
-        return Template(source, lambda ctx: expression(**ctx), ast)
+        return Template(source, lambda ctx: expression(**ctx), ast, expression=True)
     compiled = env.from_string(source)
     return Template(source, compiled.render, ast)
 
