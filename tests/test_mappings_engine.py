@@ -393,3 +393,30 @@ def test_examples_load_and_plan(name: str) -> None:
     assert ops
     assert {op.connector for op in ops} <= set(mapping.connections)
     assert len({op.key for op in ops}) == len(ops)
+
+
+def test_destination_write_policy_applies_to_its_fields() -> None:
+    # given a destination whose fields default to if_empty, one overriding it
+    mapping = load_mapping(
+        """
+org: acme
+connections: {salesforce: acme-salesforce}
+destinations:
+  - name: opp
+    connector: salesforce
+    action: update
+    write_policy: if_empty
+    target: {object: Opportunity, id: null}
+    fields:
+      NextStep: {from: crm.next_steps.value}
+      StageName: {from: crm.stage.value, write_policy: always}
+      Description: {from: crm.budget.value}
+"""
+    )
+
+    # when a meeting stating next step and stage is planned
+    (op,) = plan_ops(customer_meeting(), customer_insights(), mapping, meeting_url=URL)
+
+    # expect the policy only for fields the op carries and that are not `always`
+    assert op.target["write_policy"] == {"NextStep": "if_empty"}
+    assert set(op.fields) == {"NextStep", "StageName"}
