@@ -6,9 +6,10 @@ owner lookups and channel posts all land on real records.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-INTERNAL = [
+INTERNAL: list[dict[str, Any]] = [
     {"name": "Dana Reyes", "email": "dana@acme.io", "title": "Account Executive"},
     {"name": "Sam Patel", "email": "sam@acme.io", "title": "Solutions Engineer"},
     {"name": "Lee Chen", "email": "lee@acme.io", "title": "Engineering Manager"},
@@ -16,7 +17,7 @@ INTERNAL = [
     {"name": "Marco Rossi", "email": "marco@acme.io", "title": "Software Engineer"},
 ]
 
-ACCOUNTS = [
+ACCOUNTS: list[dict[str, Any]] = [
     {
         "name": "Globex",
         "domain": "globex.com",
@@ -25,8 +26,12 @@ ACCOUNTS = [
             {"name": "Mindy Park", "email": "mindy@globex.com", "title": "Data Lead"},
         ],
         "opportunities": [
-            {"name": "Globex - Analytics Platform", "stage": "Qualification",
-             "amount": None, "close_date": "2027-03-31"},
+            {
+                "name": "Globex - Analytics Platform",
+                "stage": "Qualification",
+                "amount": None,
+                "close_date": "2027-03-31",
+            },
         ],
     },
     {
@@ -37,10 +42,18 @@ ACCOUNTS = [
             {"name": "Peter Gibbons", "email": "peter@initech.com", "title": "Engineer"},
         ],
         "opportunities": [
-            {"name": "Initech - Renewal 2027", "stage": "Negotiation/Review",
-             "amount": 120000.0, "close_date": "2026-12-31"},
-            {"name": "Initech - Expansion", "stage": "Prospecting",
-             "amount": None, "close_date": "2027-06-30"},
+            {
+                "name": "Initech - Renewal 2027",
+                "stage": "Negotiation/Review",
+                "amount": 120000.0,
+                "close_date": "2026-12-31",
+            },
+            {
+                "name": "Initech - Expansion",
+                "stage": "Prospecting",
+                "amount": None,
+                "close_date": "2027-06-30",
+            },
         ],
     },
     {
@@ -53,12 +66,12 @@ ACCOUNTS = [
     },
 ]
 
-ASANA_PROJECTS = [
+ASANA_PROJECTS: list[dict[str, Any]] = [
     {"name": "Customer Follow-ups", "sections": ["Inbox", "This week", "Done"]},
     {"name": "Sprint 42", "sections": ["Backlog", "In progress", "Review"]},
 ]
 
-SLACK_CHANNELS = [
+SLACK_CHANNELS: list[dict[str, Any]] = [
     {"name": "sales-meetings", "bot_member": True, "archived": False},
     {"name": "eng-standup", "bot_member": True, "archived": False},
     {"name": "customer-escalations", "bot_member": True, "archived": False},
@@ -68,15 +81,13 @@ SLACK_CHANNELS = [
 
 
 def default_world() -> dict[str, Any]:
-    """A fresh copy of the default world."""
-    return {
-        "company": {"name": "Acme Analytics", "domain": "acme.io"},
-        "internal": [dict(p) for p in INTERNAL],
-        "accounts": [
-            {**a, "contacts": [dict(c) for c in a["contacts"]],
-             "opportunities": [dict(o) for o in a["opportunities"]]}
-            for a in ACCOUNTS
-        ],
-        "asana_projects": [dict(p) for p in ASANA_PROJECTS],
-        "slack_channels": [dict(c) for c in SLACK_CHANNELS],
-    }
+    """A fresh copy of the default world; emulators may mutate it freely."""
+    return copy.deepcopy(
+        {
+            "company": {"name": "Acme Analytics", "domain": "acme.io"},
+            "internal": INTERNAL,
+            "accounts": ACCOUNTS,
+            "asana_projects": ASANA_PROJECTS,
+            "slack_channels": SLACK_CHANNELS,
+        }
+    )
