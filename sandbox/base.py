@@ -1,22 +1,32 @@
-"""What every emulator shares: counting, the admin (inspection) routes, and a lock.
+"""What every emulator shares: counting, fault injection, the admin (inspection) routes, a lock.
 
-Each provider subclasses `ProviderApp`, adds its routes, and implements `snapshot()` and
-`reset()`. Admin routes live under `/_sandbox/` so they never collide with a real path:
+Each provider subclasses `ProviderApp`, adds its routes, and implements `seed()`,
+`snapshot()` and `error_response()`. Admin routes live under `/_sandbox/` so they never
+collide with a real path:
 
-    GET  /_sandbox/state     what the provider holds (tasks, records, messages)
-    GET  /_sandbox/stats     requests per endpoint, 429s served
-    POST /_sandbox/reset     back to the seeded world
-    POST /_sandbox/faults    arm a fault: {"kind": "error"|"lost_response", "method", "path",
-                             "status", "times", "retry_after"}; DELETE clears them
+    GET    /_sandbox/state    what the provider holds (tasks, records, messages)
+    GET    /_sandbox/stats    requests per endpoint, 429s served, faults injected
+    POST   /_sandbox/reset    back to the seeded world (and the configured faults, rewound)
+    GET    /_sandbox/faults   {"seed", "rules", "injected"}
+    PUT    /_sandbox/faults   {"seed": n, "rules": [...]} replaces every rule, rewinds the dice
+    POST   /_sandbox/faults   {"rules": [...]} appended, or one rule {"kind", ...} armed for
+                              `times` requests (default 1)
+    DELETE /_sandbox/faults   no more faults
 
-A "lost_response" fault lets the request through (the write is applied) and then breaks
-the connection mid-response, the case that makes naive retries write twice.
+Rules are described in `sandbox.faults`. A "lost_response" lets the request through (the
+write is applied) and then drops the connection, the case that makes naive retries write
+twice; "reset" and "timeout" drop it without applying anything.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import struct
 import threading
 from collections import Counter
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.faults import Decision, FaultPlan, FaultRule
 from sandbox.world import default_world
 
 
@@ -39,9 +50,9 @@ class ProviderApp:
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.throttled = 0
-        self.faults: list[dict[str, Any]] = []
+        self.faults = FaultPlan()
         self.seed()
-        self.app: ASGIApp = _Counting(self, Starlette(routes=self._admin_routes() + self.routes()))
+        self.app: ASGIApp = _Faulting(self, Starlette(routes=self._admin_routes() + self.routes()))
 
     # -- for subclasses -------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -61,10 +72,23 @@ class ProviderApp:
 
     # -- shared ---------------------------------------------------------------------
     def reset(self) -> None:
+        """Back to the seeded world, zeroed counters and the baseline faults, rewound."""
         with self.lock:
             self.requests.clear()
             self.throttled = 0
+            self.faults.restore()
             self.seed()
+
+    def configure_faults(
+        self,
+        rules: Sequence[FaultRule | dict[str, Any]],
+        seed: int | None = None,
+        *,
+        replace: bool = True,
+        baseline: bool = False,
+    ) -> None:
+        """Install fault rules (see sandbox.faults); `baseline` ones survive `reset()`."""
+        self.faults.configure(rules, seed, replace=replace, baseline=baseline)
 
     def arm(
         self,
@@ -73,31 +97,36 @@ class ProviderApp:
         method: str | None = None,
         path: str = "",
         status: int = 500,
-        times: int = 1,
+        times: int | None = 1,
         retry_after: float | None = None,
+        **params: Any,
     ) -> None:
-        """Make the next `times` requests matching method and path prefix fail as `kind`."""
-        if kind not in {"error", "lost_response"}:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        with self.lock:
-            self.faults.append(
-                {"kind": kind, "method": method, "path": path, "status": status,
-                 "times": times, "retry_after": retry_after}
-            )
+        """Make the next `times` requests matching method and path fail as `kind`."""
+        rule = {"method": method, "path": path, "status": status, "times": times}
+        self.faults.configure(
+            [{"kind": kind, **rule, "retry_after": retry_after, **params}], replace=False
+        )
 
     def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
-        with self.lock:
-            for fault in self.faults:
-                if (fault["method"] in (None, method)) and path.startswith(fault["path"]):
-                    fault["times"] -= 1
-                    if fault["times"] <= 0:
-                        self.faults.remove(fault)
-                    return dict(fault)
-        return None
+        """Roll the fault dice for one request; the fault to inject, if any."""
+        decision = self.faults.decide(method, path)
+        if decision is None or decision.kind is None:
+            return None
+        return {
+            "kind": decision.kind,
+            "status": decision.status,
+            "retry_after": decision.retry_after,
+            "delay": decision.delay,
+            "hold": decision.hold,
+        }
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
-            return {"requests": dict(self.requests), "http_429": self.throttled}
+            return {
+                "requests": dict(self.requests),
+                "http_429": self.throttled,
+                "faults": self.faults.describe()["injected"],
+            }
 
     def _admin_routes(self) -> list[BaseRoute]:
         async def state(_: Request) -> JSONResponse:
@@ -112,25 +141,32 @@ class ProviderApp:
             return JSONResponse({"ok": True})
 
         async def faults(request: Request) -> JSONResponse:
-            if request.method == "DELETE":
-                with self.lock:
+            try:
+                if request.method == "DELETE":
                     self.faults.clear()
-            else:
-                body = await request.json()
-                self.arm(body.pop("kind"), **body)
-            with self.lock:
-                return JSONResponse({"faults": list(self.faults)})
+                elif request.method in ("PUT", "POST"):
+                    body = await request.json()
+                    replace = request.method == "PUT"
+                    if replace or "rules" in body:
+                        self.faults.configure(
+                            body.get("rules", []), body.get("seed"), replace=replace
+                        )
+                    else:  # `arm` over HTTP: one-shot unless told otherwise
+                        self.faults.configure([{"times": 1, **body}], replace=False)
+            except (ValueError, TypeError, KeyError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(self.faults.describe())
 
         return [
-            Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/faults", faults, methods=["GET", "PUT", "POST", "DELETE"]),
             Route("/_sandbox/state", state),
             Route("/_sandbox/stats", stats),
             Route("/_sandbox/reset", reset, methods=["POST"]),
         ]
 
 
-class _Counting:
-    """ASGI middleware counting requests per endpoint and the 429s served."""
+class _Faulting:
+    """ASGI middleware: counts requests per endpoint and 429s served, and injects faults."""
 
     def __init__(self, provider: ProviderApp, app: ASGIApp) -> None:
         self.provider = provider
@@ -141,32 +177,85 @@ class _Counting:
             await self.inner(scope, receive, send)
             return
         provider = self.provider
+        method, path = scope["method"], scope["path"]
         with provider.lock:
-            provider.requests[f"{scope['method']} {scope['path']}"] += 1
-        fault = provider.take_fault(scope["method"], scope["path"])
-        if fault and fault["kind"] == "error":
-            response = provider.error_response(fault["status"], fault["retry_after"])
-            if fault["status"] == 429:
-                with provider.lock:
-                    provider.throttled += 1
-            await response(scope, receive, send)
-            return
-        if fault and fault["kind"] == "lost_response":
-            await self.inner(scope, receive, _discard)
-            # Promise more body than we send: the client sees a broken connection.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", b"1000")]})
-            await send({"type": "http.response.body", "body": b"{", "more_body": False})
-            return
+            provider.requests[f"{method} {path}"] += 1
 
-        async def counting_send(message: dict[str, Any]) -> None:
+        async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 429:
                 with provider.lock:
                     provider.throttled += 1
             await send(message)
 
-        await self.inner(scope, receive, counting_send)
+        # The fast path: with no rules, no dice and no extra awaits.
+        decision = provider.faults.decide(method, path) if provider.faults.rules else None
+        if decision is None:
+            await self.inner(scope, receive, counting_send)
+            return
+        await self._inject(decision, scope, receive, send, counting_send)
+
+    async def _inject(
+        self, decision: Decision, scope: Scope, receive: Receive, send: Send, answer: Send
+    ) -> None:
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        if decision.kind is None:
+            await self.inner(scope, receive, answer)
+        elif decision.kind == "error":
+            response = self.provider.error_response(decision.status, decision.retry_after)
+            await response(scope, receive, answer)
+        elif decision.kind == "lost_response":
+            await self.inner(scope, receive, _discard)
+            await _drop(send)
+        elif decision.kind == "timeout":
+            await _until_disconnect(receive, decision.hold)
+            await _drop(send)
+        else:  # reset
+            await _drop(send)
 
 
 async def _discard(message: Message) -> None:
     """Swallows a response that the client must never see."""
+
+
+async def _until_disconnect(receive: Receive, hold: float) -> None:
+    """Reads the request, then waits (at most `hold` s) for the client to give up."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    with suppress(TimeoutError):
+        await asyncio.wait_for(disconnected(), hold)
+
+
+async def _drop(send: Send) -> None:
+    """Ends the connection with a TCP reset and no answer at all.
+
+    ASGI has no message for this, so it reaches through uvicorn's `send` (a bound method
+    of the request cycle) to the transport. Elsewhere it falls back to a response that
+    promises more body than it sends, which clients also see as a broken connection.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"1000")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{", "more_body": False})
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError):  # linger 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Let uvicorn see the connection lost before the app returns, or it answers a 500
+    # (into the void) and logs "returned without starting response".
+    for _ in range(10):
+        if getattr(cycle, "disconnected", True):
+            break
+        await asyncio.sleep(0)
