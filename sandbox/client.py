@@ -1,7 +1,8 @@
-"""The inspection API from outside: what tests and benchmarks use, never the internals."""
+"""The inspection and fault API from outside: what tests and benchmarks use, never internals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -14,23 +15,45 @@ class SandboxClient:
         self.http = httpx.Client(base_url=origin, verify=verify, timeout=10, trust_env=False)
 
     def state(self) -> dict[str, Any]:
-        return self._get("/_sandbox/state")
+        """What the provider holds: tasks, records, messages."""
+        return self._send("GET", "/_sandbox/state")
 
     def stats(self) -> dict[str, Any]:
-        return self._get("/_sandbox/stats")
+        """Requests per endpoint, 429s served and faults injected."""
+        return self._send("GET", "/_sandbox/stats")
 
     def reset(self) -> None:
-        self.http.post("/_sandbox/reset").raise_for_status()
+        """Back to the seeded world and the baseline faults, rewound."""
+        self._send("POST", "/_sandbox/reset")
 
-    def _get(self, path: str) -> dict[str, Any]:
-        response = self.http.get(path)
+    def faults(self) -> dict[str, Any]:
+        """The seed, the rules in force (with how often each fired) and faults injected."""
+        return self._send("GET", "/_sandbox/faults")
+
+    def configure_faults(
+        self, rules: Sequence[dict[str, Any]], seed: int | None = None
+    ) -> dict[str, Any]:
+        """Replace every fault rule (see sandbox.faults) and rewind the dice to `seed`."""
+        return self._send("PUT", "/_sandbox/faults", {"seed": seed, "rules": list(rules)})
+
+    def add_faults(self, rules: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Append fault rules to those in force."""
+        return self._send("POST", "/_sandbox/faults", {"rules": list(rules)})
+
+    def arm(self, kind: str, *, times: int | None = 1, **fault: Any) -> None:
+        """Make the next `times` matching requests fail as `kind` (see sandbox.faults)."""
+        self._send("POST", "/_sandbox/faults", {"kind": kind, "times": times, **fault})
+
+    def clear_faults(self) -> None:
+        self._send("DELETE", "/_sandbox/faults")
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.request(method, path, json=body)
+        if response.status_code == 400:
+            raise ValueError(response.json().get("error", response.text))
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data
-
-    def arm(self, kind: str, **fault: Any) -> None:
-        """Arm a fault (see sandbox.base) through the admin API."""
-        self.http.post("/_sandbox/faults", json={"kind": kind, **fault}).raise_for_status()
-
-    def clear_faults(self) -> None:
-        self.http.delete("/_sandbox/faults").raise_for_status()

@@ -1,4 +1,20 @@
-"""Runs the emulators as real HTTP servers on loopback, each on its own port."""
+"""Runs the emulators as real HTTP servers on loopback, each on its own port.
+
+A config (a dict, or the YAML/JSON file `meetsync sandbox --config` reads) looks like:
+
+    host: 127.0.0.1
+    ports: {salesforce: 8701}          # 0 or absent: an ephemeral port
+    only: [asana, slack]               # absent: every provider
+    seed: 42                           # default seed of each provider's fault dice
+    providers:
+      asana:
+        options: {requests_per_minute: 150}   # the emulator's constructor options
+        seed: 7
+        faults:                               # rules as in sandbox.faults
+          - {kind: error, rate: 0.05, status: [500, 503], path: /api/1.0/tasks}
+
+Faults from a config are the baseline: `reset()` comes back to them, dice rewound.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from sandbox.base import ProviderApp
+from sandbox.client import SandboxClient
 from sandbox.tls import ensure_certificate
 
 # provider name → (class path, path prefix the SDK expects, serves TLS)
@@ -47,6 +64,7 @@ class Sandbox:
         options: dict[str, dict[str, Any]] | None = None,
         cert_dir: Path | None = None,
         only: list[str] | None = None,
+        faults: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.host = host
         self.ports = dict(ports) if ports is not None else {name: 0 for name in PROVIDERS}
@@ -58,13 +76,54 @@ class Sandbox:
             name: _load(PROVIDERS[name][0])(world=world, **(options or {}).get(name, {}))
             for name in self.names
         }
+        for name, spec in (faults or {}).items():
+            if name not in self.providers:
+                raise ValueError(f"faults for {name!r}, which this sandbox does not run")
+            self.providers[name].configure_faults(
+                spec.get("rules", []), spec.get("seed"), baseline=True
+            )
         self.urls: dict[str, str] = {}
         self.origins: dict[str, str] = {}
         self._servers: list[tuple[_Server, threading.Thread]] = []
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **overrides: Any) -> Sandbox:
+        """A sandbox as a config (see the module docstring) describes it."""
+        unknown = set(config) - {"host", "ports", "only", "seed", "providers"}
+        if unknown:
+            raise ValueError(f"unknown sandbox config keys: {', '.join(sorted(unknown))}")
+        providers: dict[str, Any] = config.get("providers") or {}
+        only: list[str] = list(config.get("only") or PROVIDERS)
+        for name in [*providers, *only]:
+            if name not in PROVIDERS:
+                raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
+        for name, spec in providers.items():
+            extra = set(spec or {}) - {"options", "seed", "faults"}
+            if extra:
+                raise ValueError(f"{name}: unknown keys {', '.join(sorted(extra))}")
+        specs = {name: providers.get(name) or {} for name in only}
+        kwargs: dict[str, Any] = {
+            "host": config.get("host", "127.0.0.1"),
+            "ports": config.get("ports"),
+            "only": only,
+            "options": {name: dict(spec.get("options") or {}) for name, spec in specs.items()},
+            "faults": {
+                name: {
+                    "rules": spec.get("faults") or [],
+                    "seed": spec.get("seed", config.get("seed")),
+                }
+                for name, spec in specs.items()
+            },
+        }
+        return cls(**{**kwargs, **overrides})
+
     @property
     def ca_file(self) -> str:
         return str(self.cert_file)
+
+    def admin(self, name: str) -> SandboxClient:
+        """The inspection and fault API of one running provider."""
+        return SandboxClient(self.origins[name], verify=self.ca_file)
 
     def start(self, timeout: float = 10.0) -> Sandbox:
         for name in self.names:
