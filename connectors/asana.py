@@ -21,8 +21,23 @@ import asana
 import urllib3
 from asana.rest import ApiException
 
-from connectors.base import ConnectionConfig, FieldSchema, Limits, Op, Receipt, TargetSchema
-from connectors.errors import AuthExpired, InvalidMapping, Permanent, RateLimited, Transient
+from connectors.base import (
+    Check,
+    ConnectionConfig,
+    FieldSchema,
+    Limits,
+    Op,
+    Receipt,
+    TargetSchema,
+)
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    InvalidMapping,
+    Permanent,
+    RateLimited,
+    Transient,
+)
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
 TASK_FIELDS = "gid,permalink_url,external"
@@ -140,6 +155,53 @@ class AsanaConnector:
             object="task",
             extra={"payload_hash": stored, "warnings": []},
         )
+
+    def check(self) -> list[Check]:
+        """`connections test`: who the token is (users/me) and which workspaces it sees."""
+        try:
+            me = self._call(
+                lambda: self.users.get_user(
+                    "me", {"opt_fields": "name,email"}, _request_timeout=self.timeout
+                )
+            )
+        except ConnectorError as exc:
+            return [Check(name="users/me", ok=False, detail=f"{type(exc).__name__}: {exc}")]
+        checks = [Check(name="users/me", ok=True, detail=f"{me.get('name')} <{me.get('email')}>")]
+        try:
+            self._workspace(self.default_workspace)
+            names = ", ".join(sorted(self._workspaces or {}))
+            checks.append(Check(name="workspaces", ok=True, detail=names))
+        except ConnectorError as exc:
+            checks.append(Check(name="workspaces", ok=False, detail=f"{type(exc).__name__}: {exc}"))
+        return checks
+
+    def current_values(self, op: Op) -> dict[str, Any] | None:
+        """The task's present values of the op's fields (for previews); None if not created yet."""
+        found = self.find(op)
+        if found is None:
+            return None
+        task = self._call(
+            lambda: self.tasks.get_task(
+                found.external_id,
+                {
+                    "opt_fields": "name,notes,html_notes,due_on,assignee.email,followers.email,"
+                    "custom_fields.name,custom_fields.display_value"
+                },
+                _request_timeout=self.timeout,
+            )
+        )
+        present = {
+            "name": task.get("name"),
+            "notes": task.get("notes"),
+            "html_notes": task.get("html_notes"),
+            "due_on": task.get("due_on"),
+            "assignee_email": (task.get("assignee") or {}).get("email"),
+            "followers_emails": sorted(f.get("email") for f in task.get("followers") or []),
+            "custom_fields": {
+                f["name"]: f.get("display_value") for f in task.get("custom_fields") or []
+            },
+        }
+        return {name: present.get(name) for name in op.fields}
 
     # -- writing ------------------------------------------------------------------------
     def _task_data(self, op: Op, project: str, warnings: list[str]) -> dict[str, Any]:

@@ -104,6 +104,14 @@ class TargetSchema(BaseModel):
         return next((f for f in self.fields if f.name == name), None)
 
 
+class Check(BaseModel):
+    """One probe of a connection (`connections test`): what was tried and what came back."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class ConnectionConfig(BaseModel):
     """One org's credential for one provider, decrypted, as a connector receives it."""
 

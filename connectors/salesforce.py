@@ -15,11 +15,12 @@ without the External ID field, and the reason describe() notes which path a targ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.base import ConnectionConfig, Limits, Op, Receipt, TargetSchema
-from connectors.errors import InvalidMapping, Permanent
+from connectors.base import Check, ConnectionConfig, Limits, Op, Receipt, TargetSchema
+from connectors.errors import ConnectorError, InvalidMapping, Permanent
 from connectors.salesforce_fields import check_fields, has_external_id, target_schema
 from connectors.salesforce_matching import Matcher, soql_quote
 from connectors.salesforce_session import SalesforceSession
@@ -92,6 +93,47 @@ class SalesforceConnector:
         receipt = self._receipt(obj, rows[0]["Id"], created=True)
         receipt.extra["duplicates"] = len(rows) - 1
         return receipt
+
+    def check(self) -> list[Check]:
+        """`connections test`: sign in, who the integration user is, the daily API budget."""
+        try:
+            self.session.call(lambda sf: None)
+        except ConnectorError as exc:
+            return [Check(name="sign in", ok=False, detail=f"{type(exc).__name__}: {exc}")]
+        checks = [Check(name="sign in", ok=True, detail=self.session.instance_url)]
+        probes: list[tuple[str, Callable[[], str]]] = [
+            ("user", self._whoami),
+            ("limits", self._daily_budget),
+        ]
+        for name, probe in probes:
+            try:
+                checks.append(Check(name=name, ok=True, detail=probe()))
+            except ConnectorError as exc:
+                checks.append(Check(name=name, ok=False, detail=f"{type(exc).__name__}: {exc}"))
+        return checks
+
+    def current_values(self, op: Op) -> dict[str, Any] | None:
+        """The record's present values of the op's fields (for previews); None if not there yet."""
+        if op.action == "update":
+            obj, record_id = self.matcher.resolve(op.target)
+        else:
+            found = self.find(op)
+            if found is None:
+                return None
+            obj, record_id = found.object or self._object(op), found.external_id
+        record = self.session.rest("GET", f"sobjects/{obj}/{record_id}")
+        by_name = {str(k).lower(): v for k, v in record.items()}
+        return {name: by_name.get(name.lower()) for name in op.fields}
+
+    def _whoami(self) -> str:
+        rows = self.session.query(
+            f"SELECT Username FROM User WHERE Id = {soql_quote(self.session.user_id or '')} LIMIT 1"
+        )
+        return str(rows[0]["Username"]) if rows else f"user {self.session.user_id}"
+
+    def _daily_budget(self) -> str:
+        daily = (self.session.rest("GET", "limits") or {}).get("DailyApiRequests") or {}
+        return f"DailyApiRequests: {daily.get('Remaining')} of {daily.get('Max')} left"
 
     # -- upsert -----------------------------------------------------------------------
     def _upsert(self, op: Op, prior: Receipt | None) -> Receipt:

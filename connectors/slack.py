@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
-from connectors.base import ConnectionConfig, Limits, Op, Receipt, TargetSchema
+from connectors.base import Check, ConnectionConfig, Limits, Op, Receipt, TargetSchema
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -171,6 +171,34 @@ class SlackConnector:
         receipt = self._receipt(op, channel, [m["ts"] for m in found], parts=parts)
         receipt.extra["payload_hash"] = found[0]["metadata"]["event_payload"].get("payload_hash")
         return receipt
+
+    def check(self) -> list[Check]:
+        """`connections test`: auth.test, then which channels the bot can see and post in."""
+        try:
+            with slack_errors():
+                auth = self.client.auth_test()
+        except ConnectorError as exc:
+            return [Check(name="auth.test", ok=False, detail=f"{type(exc).__name__}: {exc}")]
+        checks = [
+            Check(
+                name="auth.test",
+                ok=True,
+                detail=f"bot {auth.get('user')} ({auth.get('user_id')}) in {auth.get('team')}",
+            )
+        ]
+        try:
+            with slack_errors():
+                listed = self.client.conversations_list(
+                    types="public_channel,private_channel", limit=1000
+                )
+        except ConnectorError as exc:
+            checks.append(Check(name="channels", ok=False, detail=f"{type(exc).__name__}: {exc}"))
+            return checks
+        channels: list[dict[str, Any]] = listed.get("channels", [])
+        member = sorted(f"#{c['name']}" for c in channels if c.get("is_member"))
+        detail = f"sees {len(channels)} channels; member of {', '.join(member) or 'none'}"
+        checks.append(Check(name="channels", ok=True, detail=detail))
+        return checks
 
     # -- writing ------------------------------------------------------------------------
     def _write(
