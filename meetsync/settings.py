@@ -31,6 +31,10 @@ class LLMSettings(BaseModel):
     )
     timeout_s: float = 60.0
     max_output_tokens: int = 4096
+    context_windows: dict[str, int] = Field(
+        default_factory=dict, description="Model → context tokens; overrides the built-in table"
+    )
+    chunk_overlap_utterances: int = 2
 
 
 class RetrySettings(BaseModel):
@@ -39,6 +43,44 @@ class RetrySettings(BaseModel):
     max_retries: int = 8
     min_backoff_ms: int = 500
     max_backoff_ms: int = 300_000
+
+
+class LimitOverride(BaseModel):
+    """Replaces some of a connector's default limits; unset fields keep the default."""
+
+    rate: float | None = Field(default=None, description="sustained requests per second")
+    burst: int | None = None
+    concurrency: int | None = None
+
+
+class ThrottleSettings(BaseModel):
+    """Per-provider throttling: overrides of each connector's limits, and how buckets adapt."""
+
+    backend: str = Field(default="auto", description="auto | redis | memory")
+    connectors: dict[str, LimitOverride] = Field(default_factory=dict)
+    orgs: dict[str, dict[str, LimitOverride]] = Field(
+        default_factory=dict, description="org id → connector → override"
+    )
+    connections: dict[str, LimitOverride] = Field(default_factory=dict)
+    flows: dict[str, LimitOverride] = Field(
+        default_factory=lambda: {"slack": LimitOverride(rate=1.0, burst=4)},
+        description="connector → limit of one flow inside a connection (a Slack channel)",
+    )
+    llm_models: dict[str, LimitOverride] = Field(
+        default_factory=lambda: {"*": LimitOverride(rate=500 / 60, burst=500, concurrency=50)},
+        description="model → requests per second for the LLM; '*' for any other model",
+    )
+    salesforce_reserve_share: float = Field(
+        default=0.1, description="share of Salesforce's daily API budget never spent"
+    )
+    headroom: float = Field(
+        default=0.98, description="share of a provider's rate planned for; the rest absorbs skew"
+    )
+    lease_ms: int = Field(default=120_000, description="a slot's lease; a dead worker's expires")
+    horizon_ms: int = Field(default=2_000, description="how far ahead turns are handed out")
+    idle_ms: int = Field(default=5_000, description="a flow without turns for this long is idle")
+    recovery_per_s: float = Field(default=0.05, description="rate factor regained per second")
+    min_factor: float = 0.05
 
 
 class ConnectionSetting(BaseModel):
@@ -100,6 +142,7 @@ class Settings(BaseSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     connections: dict[str, ConnectionSetting] = Field(default_factory=_sandbox_connections)
     sandbox_ca_file: str | None = Field(
         default=None, description="CA bundle trusted for the sandbox's self-signed TLS"

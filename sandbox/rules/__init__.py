@@ -1,0 +1,1 @@
+"""The sandbox LLM's deterministic rules: read the prompt, find commitments and deal facts."""
