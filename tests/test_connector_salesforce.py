@@ -1,0 +1,430 @@
+"""The Salesforce connector through simple-salesforce against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.base import Op, Receipt
+from connectors.errors import InvalidMapping, Permanent, RateLimited, Transient
+from connectors.salesforce import SalesforceConnector, marker
+from sandbox.server import Sandbox
+from tests.contract.case_salesforce import admin_client, connection, task_op
+
+Records = dict[str, list[dict[str, Any]]]
+
+
+class Org:
+    """A connector and the inspection client for one emulated org."""
+
+    def __init__(self, sandbox: Sandbox, **options: Any) -> None:
+        self.sandbox = sandbox
+        self.admin = admin_client(sandbox)
+        self.connector = SalesforceConnector(connection(sandbox, **options))
+
+    def records(self) -> Records:
+        result: Records = self.admin.state()["records"]
+        return result
+
+    def one(self, obj: str, **where: Any) -> dict[str, Any]:
+        rows = [r for r in self.records()[obj] if all(r.get(k) == v for k, v in where.items())]
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    def id_of(self, obj: str, **where: Any) -> str:
+        return str(self.one(obj, **where)["Id"])
+
+    def admin_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.admin.http.post(path, json=body)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def _running(**options: Any) -> Iterator[Sandbox]:
+    with Sandbox(only=["salesforce"], options={"salesforce": options}) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def sf_sandbox() -> Iterator[Sandbox]:
+    yield from _running()
+
+
+@pytest.fixture
+def org(sf_sandbox: Sandbox) -> Iterator[Org]:
+    sf_sandbox.reset()
+    sf_sandbox.providers["salesforce"].faults.clear()
+    made = Org(sf_sandbox)
+    yield made
+    made.connector.session.http.close()
+    made.admin.http.close()
+
+
+@pytest.fixture(scope="module")
+def keyless_sandbox() -> Iterator[Sandbox]:
+    yield from _running(external_id_field=False)
+
+
+@pytest.fixture
+def keyless(keyless_sandbox: Sandbox) -> Iterator[Org]:
+    keyless_sandbox.reset()
+    made = Org(keyless_sandbox)
+    yield made
+    made.connector.session.http.close()
+    made.admin.http.close()
+
+
+@pytest.fixture(scope="module")
+def shared_key() -> Iterator[Org]:
+    """An org whose Meetsync_Key__c is an External ID but not unique."""
+    for sandbox in _running(external_id_unique=False):
+        made = Org(sandbox)
+        yield made
+        made.connector.session.http.close()
+        made.admin.http.close()
+
+
+def update_op(fields: dict[str, Any], **target: Any) -> Op:
+    return Op.plan(
+        org_id="acme",
+        meeting_id="m-2",
+        connector="salesforce",
+        connection="acme-salesforce",
+        action="update",
+        item_key="crm-fields",
+        target={"object": "Opportunity", "id": None, "match_emails": [], "rule": "only", **target},
+        fields=fields,
+    )
+
+
+# -- describe -----------------------------------------------------------------------
+def test_describe_gives_types_lengths_and_picklists(org: Org) -> None:
+    schema = org.connector.describe({"object": "Opportunity"})
+    stage, next_step = schema.field("StageName"), schema.field("NextStep")
+    assert stage is not None and stage.restricted and stage.required
+    assert stage.picklist is not None and "Negotiation/Review" in stage.picklist
+    assert next_step is not None and next_step.length == 255 and next_step.writable
+    closed = schema.field("IsClosed")
+    assert closed is not None and not closed.writable
+
+
+def test_describe_says_which_idempotency_path_a_target_takes(org: Org, keyless: Org) -> None:
+    keyed = org.connector.describe({"object": "Task"})
+    unkeyed = keyless.connector.describe({"object": "Task"})
+    assert "Meetsync_Key__c is an External ID" in keyed.notes[0]
+    assert "marker in Subject" in unkeyed.notes[0]
+
+
+def test_describe_of_a_missing_object_says_it_does_not_exist(org: Org) -> None:
+    schema = org.connector.describe({"object": "Nope__c"})
+    assert schema.exists is False
+
+
+# -- checks before writing ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        pytest.param({"StageName": "Won"}, ["StageName", "'Won'", "Closed Won"], id="picklist"),
+        pytest.param({"NextStep": "x" * 300}, ["NextStep", "300 characters", "255"], id="too-long"),
+        pytest.param({"Amount": "lots"}, ["Amount", "'lots'", "number"], id="not-a-number"),
+        pytest.param({"CloseDate": "soon"}, ["CloseDate", "YYYY-MM-DD"], id="not-a-date"),
+        pytest.param({"IsClosed": True}, ["IsClosed", "read-only"], id="read-only"),
+        pytest.param({"Colour__c": "red"}, ["Colour__c"], id="unknown-field"),
+    ],
+)
+def test_misfits_are_invalid_mappings_and_nothing_is_written(
+    org: Org, fields: dict[str, Any], named: list[str]
+) -> None:
+    opp = org.id_of("Opportunity", Name="Globex - Analytics Platform")
+    with pytest.raises(InvalidMapping) as caught:
+        org.connector.apply(update_op(fields, id=opp), None)
+    for text in named:
+        assert text in str(caught.value)
+    patches = [k for k in org.admin.stats()["requests"] if k.startswith("PATCH")]
+    assert patches == []
+
+
+# -- matching ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("emails", "rule", "as_of", "expected"),
+    [
+        pytest.param(
+            ["hank@globex.com"],
+            "only",
+            None,
+            "Globex - Analytics Platform",
+            id="one-open-opportunity",
+        ),
+        pytest.param(
+            ["bill@initech.com"],
+            "largest_amount",
+            None,
+            "Initech - Renewal 2027",
+            id="largest-amount",
+        ),
+        pytest.param(
+            ["bill@initech.com"],
+            "nearest_close_date",
+            "2026-11-22",
+            "Initech - Renewal 2027",
+            id="nearest-close-soon",
+        ),
+        pytest.param(
+            ["peter@initech.com"],
+            "nearest_close_date",
+            "2027-06-01",
+            "Initech - Expansion",
+            id="nearest-close-later",
+        ),
+        pytest.param(
+            ["stranger@example.org", "HANK@globex.com"],
+            "only",
+            None,
+            "Globex - Analytics Platform",
+            id="unknown-attendee-ignored",
+        ),
+    ],
+)
+def test_update_finds_the_opportunity_by_attendees(
+    org: Org, emails: list[str], rule: str, as_of: str | None, expected: str
+) -> None:
+    op = update_op({"NextStep": "Send pricing"}, match_emails=emails, rule=rule, as_of=as_of)
+    receipt = org.connector.apply(op, None)
+    assert receipt.external_id == org.id_of("Opportunity", Name=expected)
+    assert org.one("Opportunity", Name=expected)["NextStep"] == "Send pricing"
+    assert receipt.url == (
+        f"{org.sandbox.origins['salesforce']}/lightning/r/Opportunity/{receipt.external_id}/view"
+    )
+
+
+@pytest.mark.parametrize(
+    ("emails", "rule", "code"),
+    [
+        pytest.param(["bill@initech.com"], "only", "AMBIGUOUS_MATCH", id="only-with-two"),
+        pytest.param(["alice@umbrella-health.com"], "only", "NO_MATCH", id="account-no-opps"),
+        pytest.param(["nobody@example.org"], "largest_amount", "NO_MATCH", id="no-contact"),
+    ],
+)
+def test_unresolvable_matches_are_reported_not_guessed(
+    org: Org, emails: list[str], rule: str, code: str
+) -> None:
+    with pytest.raises(Permanent) as caught:
+        org.connector.apply(update_op({"NextStep": "x"}, match_emails=emails, rule=rule), None)
+    assert caught.value.provider_code == code
+    assert all(o["NextStep"] is None for o in org.records()["Opportunity"])
+
+
+def test_a_lead_matches_its_account_by_company(org: Org) -> None:
+    org.admin_post(
+        "/_sandbox/records",
+        {
+            "object": "Lead",
+            "fields": {"LastName": "Frink", "Company": "Globex", "Email": "frink@globex-labs.com"},
+        },
+    )
+    op = update_op({"NextStep": "Intro call"}, match_emails=["frink@globex-labs.com"])
+    receipt = org.connector.apply(op, None)
+    assert receipt.external_id == org.id_of("Opportunity", Name="Globex - Analytics Platform")
+
+
+def test_find_for_an_update_reports_whether_it_landed(org: Org) -> None:
+    op = update_op({"NextStep": "Send pricing", "Amount": 50000}, match_emails=["hank@globex.com"])
+    assert org.connector.find(op) is None
+    applied = org.connector.apply(op, None)
+    found = org.connector.find(op)
+    assert found is not None and found.external_id == applied.external_id
+
+
+# -- upserting activities -----------------------------------------------------------
+def test_a_follow_up_task_is_owned_and_linked(org: Org) -> None:
+    receipt = org.connector.apply(task_op(), None)
+    task = org.one("Task", Id=receipt.external_id)
+    assert task["OwnerId"] == org.id_of("User", Email="dana@acme.io")
+    assert task["WhoId"] == org.id_of("Contact", Email="hank@globex.com")
+    assert task["WhatId"] == org.id_of("Opportunity", Name="Globex - Analytics Platform")
+    assert task["AccountId"] == org.id_of("Account", Name="Globex")
+    assert receipt.object == "Task" and receipt.extra["created"] is True
+
+
+def test_the_meeting_is_logged_as_a_completed_task(org: Org) -> None:
+    op = task_op(key="meeting-log")
+    logged = op.model_copy(
+        update={
+            "fields": {
+                "Subject": "Meeting: Globex pilot review",
+                "Status": "Completed",
+                "ActivityDate": "2026-11-20",
+                "Type": "Meeting",
+                "Description": "Summary " * 500,
+            }
+        }
+    )
+    receipt = org.connector.apply(logged, None)
+    task = org.one("Task", Id=receipt.external_id)
+    assert task["IsClosed"] is True and task["Type"] == "Meeting"
+    assert len(task["Description"]) == 4000
+
+
+def test_the_meeting_is_logged_as_an_event(org: Org) -> None:
+    op = Op.plan(
+        org_id="acme",
+        meeting_id="m-1",
+        connector="salesforce",
+        connection="acme-salesforce",
+        action="upsert",
+        item_key="meeting-event",
+        target={
+            "object": "Event",
+            "owner_email": "sam@acme.io",
+            "who_emails": ["bill@initech.com", "peter@initech.com"],
+            "what": {
+                "object": "Account",
+                "id": None,
+                "match_emails": ["bill@initech.com"],
+                "rule": "only",
+            },
+        },
+        fields={
+            "Subject": "Initech renewal call",
+            "StartDateTime": "2026-11-20T15:00:00Z",
+            "EndDateTime": "2026-11-20T15:45:00Z",
+        },
+    )
+    first = org.connector.apply(op, None)
+    again = org.connector.apply(op, first)
+    event = org.one("Event", Id=first.external_id)
+    assert again.external_id == first.external_id and len(org.records()["Event"]) == 1
+    assert event["DurationInMinutes"] == 45
+    assert event["WhatId"] == org.id_of("Account", Name="Initech")
+    assert event["WhoId"] == org.id_of("Contact", Email="bill@initech.com")
+
+
+def test_a_lead_attendee_becomes_the_who(org: Org) -> None:
+    lead = org.admin_post(
+        "/_sandbox/records",
+        {
+            "object": "Lead",
+            "fields": {"LastName": "Bighead", "Company": "Hooli", "Email": "nelson@hooli.com"},
+        },
+    )
+    op = task_op(who_emails=["nelson@hooli.com"], what=None)
+    receipt = org.connector.apply(op, None)
+    assert org.one("Task", Id=receipt.external_id)["WhoId"] == lead["Id"]
+
+
+def test_an_optional_what_that_does_not_match_leaves_the_task_unlinked(org: Org) -> None:
+    op = task_op(
+        what={
+            "object": "Opportunity",
+            "match_emails": ["nobody@example.org"],
+            "rule": "only",
+            "required": False,
+        }
+    )
+    receipt = org.connector.apply(op, None)
+    assert org.one("Task", Id=receipt.external_id)["WhatId"] is None
+    assert receipt.extra["unlinked"].startswith("NO_MATCH")
+
+
+def test_an_owner_who_is_not_a_user_is_no_match(org: Org) -> None:
+    with pytest.raises(Permanent) as caught:
+        org.connector.apply(task_op(owner_email="contractor@example.org"), None)
+    assert caught.value.provider_code == "NO_MATCH"
+    assert org.records()["Task"] == []
+
+
+def test_the_key_is_url_encoded_in_the_upsert_path(org: Org) -> None:
+    op = task_op().model_copy(update={"key": "org/42 meeting#7"})
+    org.connector.apply(op, None)
+    assert org.one("Task", Meetsync_Key__c="org/42 meeting#7")["Subject"]
+
+
+# -- provider errors ----------------------------------------------------------------
+def test_a_validation_rule_is_permanent_with_the_orgs_message(org: Org) -> None:
+    org.admin_post(
+        "/_sandbox/validation_rules",
+        {
+            "rules": [
+                {
+                    "object": "Task",
+                    "field": "ActivityDate",
+                    "message": "Follow-ups need a due date",
+                    "when": [{"field": "ActivityDate", "op": "blank"}],
+                }
+            ]
+        },
+    )
+    op = task_op().model_copy(update={"fields": {"Subject": "No date"}})
+    with pytest.raises(Permanent) as caught:
+        org.connector.apply(op, None)
+    assert caught.value.provider_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert caught.value.message == "Follow-ups need a due date"
+
+
+def test_the_daily_limit_is_rate_limited_for_an_hour(org: Org) -> None:
+    org.admin_post("/_sandbox/limits", {"used": 5, "limit": 5})
+    with pytest.raises(RateLimited) as caught:
+        org.connector.apply(task_op(), None)
+    assert caught.value.provider_code == "REQUEST_LIMIT_EXCEEDED"
+    assert caught.value.retry_after == 3600
+
+
+def test_api_usage_is_exposed_for_throttling(org: Org) -> None:
+    org.admin_post("/_sandbox/limits", {"used": 41, "limit": 5000})
+    org.connector.describe({"object": "Task"})
+    assert org.connector.api_usage == (42, 5000)
+
+
+def test_several_records_on_one_key_is_permanent(shared_key: Org) -> None:
+    op = task_op()
+    for _ in range(2):
+        shared_key.admin_post(
+            "/_sandbox/records",
+            {"object": "Task", "fields": {"Subject": "twin", "Meetsync_Key__c": op.key}},
+        )
+    with pytest.raises(Permanent) as caught:
+        shared_key.connector.apply(op, None)
+    assert caught.value.provider_code == "DUPLICATE_EXTERNAL_ID"
+
+
+def test_an_unknown_action_is_an_invalid_mapping(org: Org) -> None:
+    with pytest.raises(InvalidMapping):
+        org.connector.apply(task_op().model_copy(update={"action": "post_message"}), None)
+
+
+# -- orgs without the External ID field ---------------------------------------------
+def _held(org: Org, op: Op) -> list[dict[str, Any]]:
+    return [t for t in org.records()["Task"] if marker(op) in (t["Subject"] or "")]
+
+
+def test_without_the_key_field_a_marker_in_subject_keeps_writes_single(keyless: Org) -> None:
+    first = keyless.connector.apply(task_op("a"), None)
+    again = keyless.connector.apply(task_op("a"), None)  # the ledger lost the receipt
+    changed = keyless.connector.apply(task_op("b"), first)
+    held = _held(keyless, task_op())
+    assert first.external_id == again.external_id == changed.external_id
+    assert [t["Subject"] for t in held] == [
+        f"Send the revised pilot SOW to Globex {marker(task_op())}"
+    ]
+
+
+def test_without_the_key_field_a_lost_response_is_found(keyless: Org) -> None:
+    op = task_op()
+    keyless.admin.arm("lost_response", method="POST", path="/services/data/v62.0/sobjects/Task")
+    with pytest.raises(Transient):
+        keyless.connector.apply(op, None)
+    found = keyless.connector.find(op)
+    assert isinstance(found, Receipt)
+    assert keyless.connector.apply(op, found).external_id == found.external_id
+    assert len(_held(keyless, op)) == 1
+
+
+def test_without_the_key_field_a_subject_too_long_for_the_marker_is_refused(keyless: Org) -> None:
+    op = task_op().model_copy(update={"fields": {"Subject": "x" * 250}})
+    with pytest.raises(InvalidMapping) as caught:
+        keyless.connector.apply(op, None)
+    assert caught.value.provider_code == "STRING_TOO_LONG"
+    assert keyless.records()["Task"] == []
