@@ -1,0 +1,108 @@
+"""Per-provider throttling shared by every worker process: buckets, turns, slots, cooldowns.
+
+A *bucket* is one credential's budget at one provider (`asana:acme-asana`,
+`openai:<host>:gpt-4o-mini`): a token bucket (rate, burst), concurrency slots held as
+leases that expire if their worker dies, a cooldown set by the provider's 429 or limit
+headers, and a rate factor that halves on each cooldown and recovers additively.
+
+Inside a bucket, *flows* (an org, or a Slack channel) take turns: each active flow gets an
+equal share of the rate, capped by its own limit, and a push that is not yet due gets a
+*ticket* for its turn plus the exact wait until then. Turns are handed out at most
+`horizon_ms` ahead, so a change in who is active (another org's live meeting arrives, a
+429 lowers the rate) takes effect within the horizon; pushes beyond it come back in line,
+spaced so they do not herd. Backfill of an org yields to that org's live meetings.
+
+Waiting costs nothing: `acquire` never sleeps; the caller re-enqueues with the wait.
+Backends: Redis (one Lua script, `throttle.lua`; production) and memory (the embedded
+default; same decisions, one process).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from connectors.base import Limits
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one push needs from the throttle."""
+
+    bucket: str
+    limits: Limits
+    flow: str = "default"
+    org: str = "default"
+    backfill: bool = False
+    flow_limits: Limits | None = None
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Granted (holding `lease` until released), or the exact wait and the ticket to keep."""
+
+    granted: bool
+    wait_ms: int
+    ticket: int
+    reason: str
+    lease: str = ""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How buckets behave, shared by both backends (from ThrottleSettings)."""
+
+    lease_ms: int = 120_000
+    horizon_ms: int = 2_000
+    idle_ms: int = 5_000
+    recovery_per_s: float = 0.05
+    min_factor: float = 0.05
+
+
+@dataclass
+class BucketStatus:
+    """One bucket as `meetsync status throttles` shows it."""
+
+    bucket: str
+    rate: float
+    burst: float
+    tokens: float
+    factor: float
+    cooldown_ms: int
+    slots_held: int
+    concurrency: int
+    active_flows: int
+    counts: dict[str, int] = field(default_factory=dict)
+    wait_ms_total: int = 0
+
+
+class Throttle(Protocol):
+    """The operations a worker needs; both backends implement them atomically."""
+
+    tuning: Tuning
+
+    def acquire(self, ask: Ask, ticket: int = 0, now_ms: int | None = None) -> Decision:
+        """A token and a slot now, or the wait (ms) before asking again with `ticket`."""
+        ...
+
+    def release(self, ask: Ask, lease: str) -> None:
+        """Give back the slot a granted decision holds."""
+        ...
+
+    def penalize(self, bucket: str, retry_after_s: float, now_ms: int | None = None) -> int:
+        """The provider said 429: cool the bucket down and lower its rate; returns the wait."""
+        ...
+
+    def sync(self, bucket: str, remaining: float, now_ms: int | None = None) -> None:
+        """The provider reported what is left: hold no more tokens than that."""
+        ...
+
+    def status(self, now_ms: int | None = None) -> list[BucketStatus]:
+        """Every known bucket, for operators."""
+        ...
+
+
+def new_lease() -> str:
+    return uuid.uuid4().hex
