@@ -30,8 +30,10 @@ CONTEXT_WINDOWS = {
     "gpt-5": 400_000,
     "gpt-5-mini": 400_000,
     "sandbox-small": 1_024,
+    "sandbox-medium": 2_048,
 }
 SAME_TITLE = 85.0
+SAME_TASK_SAME_DUE = 55.0
 
 
 @lru_cache(maxsize=1)
@@ -114,7 +116,12 @@ def _same(a: ActionItem, b: ActionItem) -> bool:
     if a.evidence.strip() == b.evidence.strip() and a.title.lower() == b.title.lower():
         return True
     owners_agree = a.owner is None or b.owner is None or a.owner.lower() == b.owner.lower()
-    return owners_agree and fuzz.token_set_ratio(a.title.lower(), b.title.lower()) >= SAME_TITLE
+    if not owners_agree:
+        return False
+    similarity = fuzz.token_set_ratio(a.title.lower(), b.title.lower())
+    # a chunk that saw only half of an exchange words the same task differently
+    same_due = a.due_date is not None and a.due_date == b.due_date
+    return similarity >= SAME_TITLE or (same_due and similarity >= SAME_TASK_SAME_DUE)
 
 
 _LATEST = {"stage", "amount", "close_date", "next_steps"}

@@ -47,6 +47,7 @@ DEFAULT_MODELS = {
     "gpt-5": 400_000,
     "gpt-5-mini": 400_000,
     "sandbox-small": 1_024,
+    "sandbox-medium": 2_048,
 }
 REFUSAL = "I'm sorry, but I can't help with that request."
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}

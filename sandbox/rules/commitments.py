@@ -556,6 +556,7 @@ def _pronouns(text: str, *, you: str | None, me: str | None, kind: str) -> str:
         text = re.sub(r"\byou\b", first_you, text)
     else:
         text = re.sub(r"\byour\b", "the", text)
+        text = re.sub(r"\s*\b(?:with|to|for) you\b", "", text)
         text = re.sub(r"\s*\byou\b", "", text)
     return re.sub(r"\s{2,}", " ", text).strip()
 
