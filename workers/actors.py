@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dramatiq
 from dramatiq import Actor, Broker
@@ -13,6 +13,7 @@ from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused
 from connectors.errors import Transient
 from connectors.registry import available
 from workers import stages
+from workers.push_gate import PushGate
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class Pipeline:
     extract: Actor
     plan: Actor
     push: dict[str, Actor]
+    push_backfill: dict[str, Actor] = field(default_factory=dict)
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
         priority = BACKFILL_PRIORITY if backfill else 0
@@ -54,6 +56,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         "max_backoff": retry.max_backoff_ms,
     }
     push_actors: dict[str, Actor] = {}
+    push_backfill: dict[str, Actor] = {}
 
     def extract(meeting_id: str) -> None:
         try:
@@ -71,8 +74,23 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         for planned in stages.plan(runtime, meeting_id):
             push_actors[planned.connector].send(planned.key)
 
-    def make_push(name: str) -> Actor:
-        def push(key: str) -> None:
+    gate = PushGate.for_runtime(runtime)
+
+    def make_push(name: str, backfill: bool) -> Actor:
+        def push(key: str, ticket: int = 0) -> None:
+            ask = gate.ask(key)
+            if ask is not None and ask.backfill and not backfill:
+                # backfill has its own queue, so live ops never wait behind it in the broker
+                push_backfill[name].send_with_options(args=(key,))
+                return
+            later = push_backfill[name] if ask is not None and ask.backfill else push_actors[name]
+            decision = gate.admit(ask, ticket) if ask is not None else None
+            if decision is not None and not decision.granted:
+                # waiting is not a failure: come back at the turn, keep the retries
+                later.send_with_options(
+                    args=(key,), kwargs={"ticket": decision.ticket}, delay=decision.wait_ms
+                )
+                return
             try:
                 outcome = stages.push(runtime, key)
             except Transient as exc:
@@ -81,14 +99,24 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                     raise
                 stages.give_up(runtime, key, f"retries exhausted: {exc}")
                 return
+            finally:
+                if ask is not None and decision is not None:
+                    gate.done(ask, decision)
             if outcome.state == "throttled" and outcome.retry_after is not None:
-                push_actors[name].send_with_options(
-                    args=(key,), delay=int(outcome.retry_after * 1000)
-                )
+                wait_ms = int(outcome.retry_after * 1000)
+                if ask is not None:
+                    wait_ms = gate.rate_limited(ask, outcome.retry_after)
+                later.send_with_options(args=(key,), delay=wait_ms)
 
-        push.__name__ = f"push_{name}"
+        suffix = "_backfill" if backfill else ""
+        push.__name__ = f"push_{name}{suffix}"
         return dramatiq.actor(
-            push, broker=broker, actor_name=f"push_{name}", queue_name=f"push.{name}", **options
+            push,
+            broker=broker,
+            actor_name=f"push_{name}{suffix}",
+            queue_name=f"push.{name}{'.backfill' if backfill else ''}",
+            priority=BACKFILL_PRIORITY if backfill else 0,
+            **options,
         )
 
     extract_actor = dramatiq.actor(
@@ -98,5 +126,6 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         plan, broker=broker, actor_name="plan", queue_name="plan", **options
     )
     for name in available():
-        push_actors[name] = make_push(name)
-    return Pipeline(broker, runtime, extract_actor, plan_actor, push_actors)
+        push_actors[name] = make_push(name, backfill=False)
+        push_backfill[name] = make_push(name, backfill=True)
+    return Pipeline(broker, runtime, extract_actor, plan_actor, push_actors, push_backfill)

@@ -58,11 +58,14 @@ if op == 'penalize' then
 end
 
 if op == 'sync' then
-  -- the provider says how much is left: never believe we hold more than that
-  tokens = math.min(tokens, tonumber(ARGV[12]))
-  if tokens < 0 then tokens = 0 end
+  -- the provider says how much is left: never believe we hold more than that, counting
+  -- the writes in flight; with nothing left, hold every worker off for ARGV[10] ms
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local left = tonumber(ARGV[12]) - redis.call('ZCARD', KEYS[4])
+  tokens = math.max(0, math.min(tokens, left))
+  if left <= 0 then cooldown = math.max(cooldown, now + tonumber(ARGV[10])) end
   save()
-  return {1, 0, 0, 'synced'}
+  return {1, math.max(0, cooldown - now), 0, 'synced'}
 end
 
 local function reply(granted, wait, ticket, why)

@@ -95,8 +95,10 @@ class Throttle(Protocol):
         """The provider said 429: cool the bucket down and lower its rate; returns the wait."""
         ...
 
-    def sync(self, bucket: str, remaining: float, now_ms: int | None = None) -> None:
-        """The provider reported what is left: hold no more tokens than that."""
+    def sync(
+        self, bucket: str, remaining: float, hold_s: float = 60.0, now_ms: int | None = None
+    ) -> int:
+        """The provider reported what is left: hold no more; with none, pause `hold_s`."""
         ...
 
     def status(self, now_ms: int | None = None) -> list[BucketStatus]:

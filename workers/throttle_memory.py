@@ -138,13 +138,21 @@ class MemoryThrottle:
             b.counts["429"] = b.counts.get("429", 0) + 1
             return math.ceil(b.cooldown - now)
 
-    def sync(self, bucket: str, remaining: float, now_ms: int | None = None) -> None:
+    def sync(
+        self, bucket: str, remaining: float, hold_s: float = 60.0, now_ms: int | None = None
+    ) -> int:
         now = self._now(now_ms)
         with self._lock:
             b = self._buckets.get(bucket)
-            if b is not None:
-                self._advance(b, now)
-                b.tokens = max(0.0, min(b.tokens, remaining))
+            if b is None:
+                return 0
+            self._advance(b, now)
+            b.slots = {k: v for k, v in b.slots.items() if v > now}
+            left = remaining - len(b.slots)
+            b.tokens = max(0.0, min(b.tokens, left))
+            if left <= 0:
+                b.cooldown = max(b.cooldown, now + hold_s * 1000)
+            return max(0, math.ceil(b.cooldown - now))
 
     def status(self, now_ms: int | None = None) -> list[BucketStatus]:
         now = self._now(now_ms)

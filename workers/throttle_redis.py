@@ -75,19 +75,23 @@ class RedisThrottle:
     def release(self, ask: Ask, lease: str) -> None:
         self._run(_keys(ask.bucket), self._argv(ask, "release", lease=lease, now=None))
 
-    def _bucket_op(self, bucket: str, op: str, value: float, now_ms: int | None) -> int:
+    def _bucket_op(
+        self, bucket: str, op: str, value: float, now_ms: int | None, extra: float | None = None
+    ) -> int:
         h = self.client.hmget(f"{PREFIX}{{{bucket}}}", ["rate", "burst", "concurrency"])
         rate, burst, conc = (float(v) if v is not None else 1.0 for v in h)
         ask = Ask(bucket, Limits(rate=rate, burst=int(burst), concurrency=int(conc)))
         argv = self._argv(ask, op, ticket=value, now=now_ms)
-        argv[9] = self.tuning.min_factor
+        argv[9] = self.tuning.min_factor if extra is None else extra
         return int(self._run(_keys(bucket), argv)[1])
 
     def penalize(self, bucket: str, retry_after_s: float, now_ms: int | None = None) -> int:
         return self._bucket_op(bucket, "penalize", max(0.0, retry_after_s) * 1000, now_ms)
 
-    def sync(self, bucket: str, remaining: float, now_ms: int | None = None) -> None:
-        self._bucket_op(bucket, "sync", max(0.0, remaining), now_ms)
+    def sync(
+        self, bucket: str, remaining: float, hold_s: float = 60.0, now_ms: int | None = None
+    ) -> int:
+        return self._bucket_op(bucket, "sync", max(0.0, remaining), now_ms, hold_s * 1000)
 
     def status(self, now_ms: int | None = None) -> list[BucketStatus]:
         if now_ms is None:

@@ -1,0 +1,67 @@
+"""What providers say about their limits, turned into cooldowns and token counts.
+
+Retry-After: 30                              → cooldown 30 s, rate halved (on a 429)
+x-ratelimit-remaining-requests: 12           → hold no more than 12 tokens
+x-ratelimit-reset-requests: 1.5s / 6m0s / 20ms
+Sforce-Limit-Info: api-usage=14200/15000     → hold no more than what is left above the
+                                               reserve; none left → pause
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from workers.throttle import Throttle
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Salesforce's daily total refills over a rolling 24 h; with the reserve reached, look again
+# after this long rather than hammering a budget that is spent.
+SALESFORCE_HOLD_S = 900.0
+
+
+def duration_s(value: str | None) -> float | None:
+    """OpenAI's reset durations ("1s", "6m0s", "20ms") or plain seconds, in seconds."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if not parts:
+        return None
+    return sum(float(n) * _UNITS[unit] for n, unit in parts)
+
+
+def on_rate_limited(throttle: Throttle, bucket: str, retry_after_s: float) -> int:
+    """A 429: every worker waits out the provider's Retry-After; returns the wait in ms."""
+    return throttle.penalize(bucket, retry_after_s)
+
+
+def on_headers(throttle: Throttle, bucket: str, headers: Mapping[str, str]) -> None:
+    """OpenAI-style x-ratelimit-* headers on a successful response."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    remaining = lowered.get("x-ratelimit-remaining-requests")
+    if remaining is not None and remaining.isdigit():
+        hold = duration_s(lowered.get("x-ratelimit-reset-requests")) or 1.0
+        throttle.sync(bucket, float(remaining), hold_s=hold)
+
+
+def on_salesforce_usage(
+    throttle: Throttle, bucket: str, used: int, limit: int, reserve_share: float
+) -> None:
+    """Sforce-Limit-Info: spend the daily budget down to the reserve, never into it."""
+    usable_left = limit * (1.0 - reserve_share) - used
+    throttle.sync(bucket, usable_left, hold_s=SALESFORCE_HOLD_S)
+
+
+def parse_sforce_limit_info(value: str | None) -> tuple[int, int] | None:
+    """`api-usage=25/15000` → (25, 15000)."""
+    if not value or "api-usage=" not in value:
+        return None
+    used, _, limit = value.split("api-usage=", 1)[1].split(";", 1)[0].strip().partition("/")
+    if used.isdigit() and limit.isdigit():
+        return int(used), int(limit)
+    return None

@@ -1,0 +1,116 @@
+"""Which bucket a push draws from, and its limits: connector defaults, then settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from connectors.base import Limits
+from connectors.registry import UnknownConnector, connector_class
+from meetsync.settings import LimitOverride, Settings
+from workers.throttle import Ask, Throttle, Tuning
+
+FALLBACK = Limits(rate=1.0, burst=5, concurrency=2)
+# Slack's connector limits read per channel; a workspace also has a tier limit for the bot.
+WORKSPACE_DEFAULTS = {"slack": Limits(rate=5.0, burst=50, concurrency=4)}
+
+
+@lru_cache(maxsize=64)
+def connector_defaults(connector: str) -> Limits:
+    """The connector class's `default_limits`, or a cautious fallback for unknown ones."""
+    if connector in WORKSPACE_DEFAULTS:
+        return WORKSPACE_DEFAULTS[connector]
+    try:
+        limits: Limits = getattr(connector_class(connector), "default_limits")  # noqa: B009
+    except (UnknownConnector, AttributeError, ImportError):
+        return FALLBACK
+    return limits
+
+
+def apply_override(limits: Limits, override: LimitOverride | None) -> Limits:
+    if override is None:
+        return limits
+    return limits.model_copy(update=override.model_dump(exclude_none=True))
+
+
+def limits_for(settings: Settings, connector: str, connection: str, org: str) -> Limits:
+    """Defaults, then the connector's override, then the org's, then the connection's."""
+    t = settings.throttle
+    limits = connector_defaults(connector)
+    limits = apply_override(limits, t.connectors.get(connector))
+    limits = apply_override(limits, t.orgs.get(org, {}).get(connector))
+    limits = apply_override(limits, t.connections.get(connection))
+    return with_headroom(limits, t.headroom)
+
+
+def with_headroom(limits: Limits, headroom: float) -> Limits:
+    """Plan for a little under the provider's limit, so clock skew never costs a 429."""
+    return limits.model_copy(
+        update={"rate": limits.rate * headroom, "burst": max(1, int(limits.burst * headroom))}
+    )
+
+
+def ask_for_op(
+    settings: Settings,
+    *,
+    connector: str,
+    connection: str,
+    org: str,
+    target: dict[str, Any],
+    backfill: bool,
+) -> Ask:
+    """The bucket of a connection; Slack's flows are channels, others' are orgs."""
+    flow_override = settings.throttle.flows.get(connector)
+    flow, flow_limits = org, None
+    if flow_override is not None and target.get("channel"):
+        flow = f"{org}/{target['channel']}"
+        base = Limits(rate=1.0, burst=1, concurrency=1)
+        flow_limits = with_headroom(apply_override(base, flow_override), settings.throttle.headroom)
+    return Ask(
+        bucket=f"{connector}:{connection}",
+        limits=limits_for(settings, connector, connection, org),
+        flow=flow,
+        org=org,
+        backfill=backfill,
+        flow_limits=flow_limits,
+    )
+
+
+def ask_for_llm(settings: Settings, model: str, org: str, *, backfill: bool = False) -> Ask:
+    """The LLM's bucket is per model and shared by every org; orgs are its flows."""
+    models = settings.throttle.llm_models
+    override = models.get(model) or models.get("*")
+    limits = apply_override(Limits(rate=1.0, burst=10, concurrency=10), override)
+    host = settings.llm.base_url.split("//", 1)[-1].split("/", 1)[0]
+    return Ask(
+        bucket=f"openai:{host}:{model}",
+        limits=with_headroom(limits, settings.throttle.headroom),
+        flow=org,
+        org=org,
+        backfill=backfill,
+    )
+
+
+def tuning_of(settings: Settings) -> Tuning:
+    t = settings.throttle
+    return Tuning(
+        lease_ms=t.lease_ms,
+        horizon_ms=t.horizon_ms,
+        idle_ms=t.idle_ms,
+        recovery_per_s=t.recovery_per_s,
+        min_factor=t.min_factor,
+    )
+
+
+def make_throttle(settings: Settings) -> Throttle:
+    """Redis when the workers are distributed (or asked for); memory on the stub broker."""
+    backend = settings.throttle.backend
+    if backend == "auto":
+        backend = "memory" if settings.broker_url == "stub" else "redis"
+    if backend == "memory":
+        from workers.throttle_memory import MemoryThrottle
+
+        return MemoryThrottle(tuning_of(settings))
+    from workers.throttle_redis import RedisThrottle
+
+    return RedisThrottle.from_url(settings.redis_url, tuning_of(settings))
