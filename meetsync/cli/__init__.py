@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from meetsync.cli import connections, mappings, orgs
 from meetsync.settings import get_settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
@@ -15,6 +16,9 @@ config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective setti
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(connections.app, name="connections")
+app.add_typer(mappings.app, name="mappings")
 console = Console()
 
 

@@ -1,0 +1,197 @@
+"""An org's provider connections: credentials sealed at rest, shown only by their key names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.base import Check, ConnectionConfig, Connector
+from connectors.errors import ConnectorError
+from connectors.registry import UnknownConnector, available, build
+from meetsync.admin.errors import AlreadyExists, Invalid, NotFound
+from meetsync.admin.orgs import get_org
+from meetsync.crypto import rotate, seal, unseal
+from meetsync.db.models import Connection, MappingVersion
+from meetsync.settings import Settings
+
+REDACTED = "**********"
+
+
+class ConnectionOut(BaseModel):
+    """A connection as the CLI and the API show it: credential names, never their values."""
+
+    name: str
+    org_id: str
+    provider: str
+    base_url: str | None
+    credential_keys: list[str]
+    options: dict[str, Any]
+    status: str
+    status_reason: str | None
+    created_at: datetime
+
+
+class TestReport(BaseModel):
+    """What `connections test` found: each probe, and whether all of them worked."""
+
+    connection: str
+    provider: str
+    ok: bool
+    checks: list[Check]
+
+
+def add_connection(
+    session: Session,
+    settings: Settings,
+    *,
+    org_id: str,
+    name: str,
+    provider: str,
+    credentials: dict[str, str],
+    base_url: str | None = None,
+    options: dict[str, Any] | None = None,
+    replace: bool = False,
+) -> Connection:
+    """Store a connection with its credentials sealed; `replace` updates one of the same org."""
+    get_org(session, org_id)
+    if provider not in available():
+        known = ", ".join(sorted(available())) or "none"
+        raise Invalid(f"no connector named {provider!r}; installed: {known}")
+    empty = sorted(k for k, v in credentials.items() if not isinstance(v, str) or not v)
+    if not credentials or empty:
+        raise Invalid(f"credentials need non-empty values (empty: {', '.join(empty) or 'all'})")
+    row = session.get(Connection, name)
+    if row is not None and (row.org_id != org_id or not replace):
+        owner = "this org" if row.org_id == org_id else "another org"
+        raise AlreadyExists(f"connection {name!r} exists in {owner}; choose another name")
+    if row is None:
+        row = Connection(name=name, org_id=org_id, provider=provider)
+        session.add(row)
+    row.provider = provider
+    row.base_url = base_url
+    row.credentials = seal(settings, credentials)
+    row.options = dict(options or {})
+    row.status, row.status_reason = "active", None
+    session.flush()
+    return row
+
+
+def get_connection(session: Session, name: str, org_id: str | None = None) -> Connection:
+    """A connection by name; NotFound also when it belongs to another org than `org_id`."""
+    row = session.get(Connection, name)
+    if row is None or (org_id is not None and row.org_id != org_id):
+        raise NotFound(f"no connection named {name!r}" + (f" in org {org_id!r}" if org_id else ""))
+    return row
+
+
+def list_connections(
+    session: Session, settings: Settings, org_id: str | None = None
+) -> list[ConnectionOut]:
+    query = select(Connection).order_by(Connection.org_id, Connection.name)
+    if org_id is not None:
+        query = query.where(Connection.org_id == org_id)
+    return [describe_connection(settings, row) for row in session.scalars(query)]
+
+
+def describe_connection(settings: Settings, row: Connection) -> ConnectionOut:
+    """The connection without its secrets: only the names of its credential keys."""
+    return ConnectionOut(
+        name=row.name,
+        org_id=row.org_id,
+        provider=row.provider,
+        base_url=row.base_url,
+        credential_keys=sorted(unseal(settings, row.credentials)),
+        options=dict(row.options or {}),
+        status=row.status,
+        status_reason=row.status_reason,
+        created_at=row.created_at,
+    )
+
+
+def remove_connection(
+    session: Session, name: str, org_id: str | None = None, *, force: bool = False
+) -> None:
+    """Delete a connection unless the org's current mapping still writes through it."""
+    row = get_connection(session, name, org_id)
+    latest = session.scalars(
+        select(MappingVersion)
+        .where(MappingVersion.org_id == row.org_id)
+        .order_by(MappingVersion.version.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and not force and _names_connection(latest.body, name):
+        raise Invalid(
+            f"mapping version {latest.version} of {row.org_id} writes through {name!r}; "
+            "apply a mapping without it first (or force)"
+        )
+    session.delete(row)
+
+
+def _names_connection(body: str, name: str) -> bool:
+    try:
+        data = yaml.safe_load(body) or {}
+    except yaml.YAMLError:
+        return False
+    connections = data.get("connections") if isinstance(data, dict) else None
+    return isinstance(connections, dict) and name in connections.values()
+
+
+def connection_config(settings: Settings, row: Connection) -> ConnectionConfig:
+    return ConnectionConfig(
+        name=row.name,
+        provider=row.provider,
+        base_url=row.base_url,
+        credentials=unseal(settings, row.credentials),
+        options=dict(row.options or {}),
+    )
+
+
+def build_connector(session: Session, settings: Settings, name: str) -> Connector:
+    """A fresh connector for a stored connection (fresh, so it sees the provider as it is)."""
+    return build(connection_config(settings, get_connection(session, name)))
+
+
+def test_connection(
+    session: Session, settings: Settings, name: str, org_id: str | None = None
+) -> TestReport:
+    """Call the provider's identity endpoints and report what works and what does not."""
+    row = get_connection(session, name, org_id)
+    config = connection_config(settings, row)
+    try:
+        connector = build(config)
+        check = getattr(connector, "check", None)
+        if check is None:
+            checks = [Check(name="check", ok=False, detail=f"{row.provider} has no check()")]
+        else:
+            checks = list(check())
+    except (ConnectorError, UnknownConnector) as exc:
+        checks = [Check(name="connect", ok=False, detail=f"{type(exc).__name__}: {exc}")]
+    secrets = [str(v) for v in config.credentials.values() if v]
+    checks = [c.model_copy(update={"detail": redact(c.detail, secrets)}) for c in checks]
+    return TestReport(
+        connection=name,
+        provider=row.provider,
+        ok=all(c.ok for c in checks),
+        checks=checks,
+    )
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret replaced, in case a provider echoes one back."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def rotate_keys(session: Session, settings: Settings) -> int:
+    """Re-seal every connection under the newest key; the count re-sealed."""
+    rows = list(session.scalars(select(Connection)))
+    for row in rows:
+        row.credentials = rotate(settings, row.credentials)
+    return len(rows)

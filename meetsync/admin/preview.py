@@ -1,0 +1,290 @@
+"""`mappings preview`: the Ops a mapping would plan for a meeting, written nowhere.
+
+For each op: what the ledger knows of it (new, unchanged, changed), and, from connectors
+that can read it (`current_values`), the value the provider holds now next to the new one.
+The ops are planned exactly as the pipeline's plan stage plans them (same engine, same
+meeting URL), so their keys and payload hashes are the ones the pipeline will push.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from connectors.base import Connector, Op
+from connectors.errors import ConnectorError
+from extraction.schemas import Insights
+from mappings import Mapping, PlanError, plan_ops
+from meetsync.admin.connections import build_connector
+from meetsync.admin.errors import Invalid, NotFound
+from meetsync.admin.versions import get_version, parse
+from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
+from meetsync.models import MeetingOutput
+from meetsync.settings import Settings
+
+
+class FieldPreview(BaseModel):
+    name: str
+    new: Any
+    current: Any = None
+    changes: bool | None = None  # None when the provider's value is unknown
+    policy: str = "always"
+
+
+class OpPreview(BaseModel):
+    key: str
+    connector: str
+    connection: str
+    action: str
+    target: dict[str, Any]
+    fields: list[FieldPreview]
+    payload_hash: str
+    ledger: str  # new | unchanged | changed
+    exists: bool | None = None  # whether the provider holds the record already
+    note: str | None = None
+
+
+class Preview(BaseModel):
+    org_id: str
+    meeting_id: str
+    stored_meeting: str | None
+    mapping_version: int | None
+    insights_from: str
+    ops: list[OpPreview]
+
+    def as_ops(self) -> list[dict[str, Any]]:
+        """The planned writes alone, comparable with the ledger's rows."""
+        return [
+            {
+                "key": op.key,
+                "connector": op.connector,
+                "connection": op.connection,
+                "action": op.action,
+                "target": op.target,
+                "fields": {f.name: f.new for f in op.fields},
+                "payload_hash": op.payload_hash,
+            }
+            for op in self.ops
+        ]
+
+
+def meeting_url(settings: Settings, stored_id: str | None, meeting: MeetingOutput) -> str:
+    """The link the plan stage puts in every op (must match it, or payload hashes differ)."""
+    return f"{settings.public_base_url}/v1/meetings/{stored_id or meeting.meeting_id}"
+
+
+def find_meeting(session: Session, ref: str, org_id: str | None = None) -> Meeting:
+    """A stored meeting by meetsync's id or the notes pipeline's meeting id."""
+    query = select(Meeting).where(or_(Meeting.id == ref, Meeting.external_id == ref))
+    if org_id is not None:
+        query = query.where(Meeting.org_id == org_id)
+    found = session.scalars(query.limit(2)).all()
+    if not found:
+        raise NotFound(f"no stored meeting {ref!r}" + (f" in org {org_id!r}" if org_id else ""))
+    if len(found) > 1:
+        raise Invalid(f"several orgs have a meeting {ref!r}; name the org")
+    return found[0]
+
+
+def stored_insights(session: Session, meeting_id: str) -> InsightRecord | None:
+    return session.scalars(
+        select(InsightRecord)
+        .where(InsightRecord.meeting_id == meeting_id)
+        .order_by(InsightRecord.id.desc())
+        .limit(1)
+    ).first()
+
+
+def extract(settings: Settings, meeting: MeetingOutput, profile: dict[str, Any]) -> Insights:
+    """Run extraction for a meeting that has no stored insights (one LLM call outward)."""
+    from extraction.extract import extract_insights  # only previews of files need the LLM
+
+    return extract_insights(meeting, settings=settings.llm, org_profile=profile).insights
+
+
+def load_mapping_for(
+    session: Session,
+    org_id: str,
+    *,
+    version: int | None = None,
+    body: str | None = None,
+    file: str | None = None,
+) -> tuple[Mapping, int | None]:
+    """A draft body when given (version None), else a stored version (the latest by default)."""
+    if body is not None:
+        return parse(body, file), None
+    row = get_version(session, org_id, version)
+    return parse(row.body), row.version
+
+
+def preview_stored(
+    session: Session,
+    settings: Settings,
+    meeting_ref: str,
+    *,
+    org_id: str | None = None,
+    version: int | None = None,
+    body: str | None = None,
+    file: str | None = None,
+    current: bool = True,
+) -> Preview:
+    """Preview a stored meeting with its latest insights (extracting if it has none)."""
+    row = find_meeting(session, meeting_ref, org_id)
+    meeting = MeetingOutput.model_validate(row.payload)
+    record = stored_insights(session, row.id)
+    if record is not None:
+        insights, source = Insights.model_validate(record.insights), f"stored insights #{record.id}"
+    else:
+        insights, source = extract(settings, meeting, _profile(session, row.org_id)), "extraction"
+    mapping, number = load_mapping_for(session, row.org_id, version=version, body=body, file=file)
+    return build_preview(
+        session, settings, meeting, insights, mapping, number, row.id, source, current=current
+    )
+
+
+def preview_payload(
+    session: Session,
+    settings: Settings,
+    meeting: MeetingOutput,
+    *,
+    version: int | None = None,
+    body: str | None = None,
+    file: str | None = None,
+    current: bool = True,
+) -> Preview:
+    """Preview a meeting given as data (a file, a request body): extraction runs first."""
+    if session.get(Org, meeting.org_id) is None:
+        raise NotFound(f"no org {meeting.org_id!r}")
+    stored = session.scalars(
+        select(Meeting.id).where(
+            Meeting.org_id == meeting.org_id, Meeting.external_id == meeting.meeting_id
+        )
+    ).first()
+    insights = extract(settings, meeting, _profile(session, meeting.org_id))
+    mapping, number = load_mapping_for(
+        session, meeting.org_id, version=version, body=body, file=file
+    )
+    return build_preview(
+        session, settings, meeting, insights, mapping, number, stored, "extraction", current=current
+    )
+
+
+def build_preview(
+    session: Session,
+    settings: Settings,
+    meeting: MeetingOutput,
+    insights: Insights,
+    mapping: Mapping,
+    mapping_version: int | None,
+    stored_id: str | None,
+    insights_from: str,
+    *,
+    current: bool = True,
+) -> Preview:
+    """Plan the ops as the pipeline would and annotate each with what is there now."""
+    if mapping.org != meeting.org_id:
+        raise Invalid(f"the mapping is org {mapping.org!r}'s; the meeting is {meeting.org_id!r}'s")
+    try:
+        ops = plan_ops(
+            meeting, insights, mapping, meeting_url=meeting_url(settings, stored_id, meeting)
+        )
+    except PlanError as exc:
+        raise Invalid(f"the mapping cannot plan this meeting: {exc}") from exc
+    connectors: dict[str, Connector | Exception] = {}
+    previews = [_annotate(session, settings, op, connectors, current) for op in ops]
+    return Preview(
+        org_id=meeting.org_id,
+        meeting_id=meeting.meeting_id,
+        stored_meeting=stored_id,
+        mapping_version=mapping_version,
+        insights_from=insights_from,
+        ops=previews,
+    )
+
+
+def _annotate(
+    session: Session,
+    settings: Settings,
+    op: Op,
+    connectors: dict[str, Connector | Exception],
+    current: bool,
+) -> OpPreview:
+    row = session.get(OpRecord, op.key)
+    if row is None:
+        ledger = "new"
+    elif row.payload_hash == op.payload_hash and row.state == "done":
+        ledger = "unchanged"
+    else:
+        ledger = "changed"
+    present: dict[str, Any] | None = None
+    exists: bool | None = True if row is not None and row.external_id else None
+    note = None
+    if current:
+        try:
+            present = _current_values(session, settings, op, connectors)
+        except (ConnectorError, NotFound) as exc:
+            note = f"current values unknown: {exc}"
+        else:
+            if present is not None:
+                exists = True
+            elif _reads_current(connectors.get(op.connection)):
+                exists = False
+    policies = op.target.get("write_policy") or {}
+    fields = [
+        FieldPreview(
+            name=name,
+            new=value,
+            current=(present or {}).get(name),
+            changes=None if present is None else not _same(present.get(name), value),
+            policy=str(policies.get(name, "always")),
+        )
+        for name, value in op.fields.items()
+    ]
+    return OpPreview(
+        key=op.key,
+        connector=op.connector,
+        connection=op.connection,
+        action=op.action,
+        target=op.target,
+        fields=fields,
+        payload_hash=op.payload_hash,
+        ledger=ledger,
+        exists=exists,
+        note=note,
+    )
+
+
+def _current_values(
+    session: Session, settings: Settings, op: Op, connectors: dict[str, Connector | Exception]
+) -> dict[str, Any] | None:
+    if op.connection not in connectors:
+        try:
+            connectors[op.connection] = build_connector(session, settings, op.connection)
+        except (ConnectorError, NotFound) as exc:
+            connectors[op.connection] = exc
+    connector = connectors[op.connection]
+    if isinstance(connector, Exception):
+        raise connector
+    read = getattr(connector, "current_values", None)
+    if read is None:
+        return None
+    values: dict[str, Any] | None = read(op)
+    return values
+
+
+def _reads_current(connector: object) -> bool:
+    return connector is not None and hasattr(connector, "current_values")
+
+
+def _same(current: Any, new: Any) -> bool:
+    if isinstance(new, int | float) and isinstance(current, int | float):
+        return float(current) == float(new)
+    return bool(current == new)
+
+
+def _profile(session: Session, org_id: str) -> dict[str, Any]:
+    org = session.get(Org, org_id)
+    return dict(org.profile or {}) if org else {}

@@ -1,0 +1,96 @@
+"""`mappings validate --against`: a mapping checked against the org's live providers.
+
+Each destination whose connection is among those asked for is described by a connector
+built from the stored credentials: the place must exist, fields exist, be writable and fit,
+picklist values must exist, required fields be filled (all of that in
+`mappings.validate_against`). A place a connector describes without fields (a Slack
+channel) is writable only if the connector had nothing to warn about: its notes say why
+not, e.g. that the bot is not in the channel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.base import Connector, TargetSchema
+from mappings import Mapping, MappingError, validate_against
+from mappings.validate import static_target
+from meetsync.admin.connections import build_connector
+from meetsync.admin.errors import Invalid
+from meetsync.admin.versions import connection_orgs
+from meetsync.settings import Settings
+
+ALL = "all"
+
+
+class ProviderDescriber:
+    """`describe` for validate_against: live for the chosen connections, silent otherwise."""
+
+    def __init__(
+        self, session: Session, settings: Settings, mapping: Mapping, against: Collection[str]
+    ) -> None:
+        self.session, self.settings, self.mapping = session, settings, mapping
+        owners = connection_orgs(session)
+        chosen = set(mapping.connections.values()) if ALL in against else set(against)
+        # never describe through another org's credentials, whatever the mapping says
+        self.live = {c for c in chosen if owners.get(c) == mapping.org}
+        self._connectors: dict[str, Connector] = {}
+        self._seen: dict[tuple[str, str], TargetSchema] = {}
+
+    def __call__(self, connector: str, target: dict[str, Any]) -> TargetSchema:
+        connection = self.mapping.connections.get(connector)
+        if connection not in self.live:
+            return TargetSchema(target=target)  # not asked for: exists, fields unknown
+        key = (connector, json.dumps(target, sort_keys=True, default=str))
+        if key not in self._seen:
+            self._seen[key] = self._connector(str(connection)).describe(target)
+        return self._seen[key]
+
+    def _connector(self, name: str) -> Connector:
+        if name not in self._connectors:
+            self._connectors[name] = build_connector(self.session, self.settings, name)
+        return self._connectors[name]
+
+    def warnings(self) -> list[MappingError]:
+        """Places that exist but cannot take writes, from the notes of field-less describes."""
+        problems = []
+        for index, dest in enumerate(self.mapping.destinations):
+            key = (dest.connector, json.dumps(static_target(dest.target), sort_keys=True))
+            schema = self._seen.get(key)
+            if schema is None or not schema.exists or schema.fields:
+                continue
+            for note in schema.notes:
+                message, _, fix = note.partition(": ")
+                path = f"destinations[{index}].target"
+                problems.append(
+                    MappingError(
+                        f"{dest.connector}: {message}",
+                        path=path,
+                        file=self.mapping.source_file,
+                        line=self.mapping.line_of(path),
+                        fix=fix or None,
+                    )
+                )
+        return problems
+
+
+def validate_live(
+    session: Session, settings: Settings, mapping: Mapping, against: Collection[str]
+) -> list[MappingError]:
+    """Every problem with the mapping, checked against the providers of `against`
+    (connection names, or "all" for every connection the mapping names)."""
+    used = set(mapping.connections.values())
+    unused = sorted(set(against) - used - {ALL})
+    if unused:
+        raise Invalid(
+            f"the mapping writes through none of {', '.join(unused)}; "
+            f"it uses {', '.join(sorted(used)) or 'no connection'} (or say --against all)"
+        )
+    describe = ProviderDescriber(session, settings, mapping, against)
+    problems = validate_against(mapping, describe, connection_orgs=connection_orgs(session))
+    problems.extend(describe.warnings())
+    return sorted(problems, key=lambda p: (p.line or 0, p.path))

@@ -1,0 +1,227 @@
+"""`meetsync mappings schema|validate|apply|list|show|rollback|preview`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from mappings import mapping_json_schema
+from meetsync.admin import orgs, preview, validation, versions
+from meetsync.admin.errors import Invalid
+from meetsync.cli.admin_session import (
+    admin_session,
+    current_user,
+    err,
+    out,
+    print_problems,
+    reported,
+)
+from meetsync.models import MeetingOutput
+
+app = typer.Typer(no_args_is_help=True, help="Field mappings: check, version, preview.")
+
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+Org = Annotated[str | None, typer.Option(help="the org (default: the only one)")]
+Against = Annotated[
+    list[str] | None,
+    typer.Option(help="check against this connection's provider; repeatable; 'all' for every one"),
+]
+
+
+def read(path: Path) -> str:
+    with reported():
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise Invalid(f"cannot read {path}: {exc.strerror}") from exc
+
+
+@app.command("schema")
+def schema(
+    out_file: Annotated[Path | None, typer.Option("--out", help="write it here")] = None,
+) -> None:
+    """Print the JSON Schema of mapping files (for editors)."""
+    text = json.dumps(mapping_json_schema(), indent=2)
+    if out_file is None:
+        typer.echo(text)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"wrote {out_file}", markup=False)
+
+
+@app.command("validate")
+def validate(file: Path, against: Against = None) -> None:
+    """Check a mapping file; with --against, also against the providers' metadata."""
+    body = read(file)
+    with reported():
+        mapping = versions.parse(body, str(file))
+    if against:
+        with admin_session() as (session, settings):
+            problems = validation.validate_live(session, settings, mapping, against)
+        if problems:
+            print_problems(problems)
+            raise typer.Exit(1)
+    checked = f" against {', '.join(against)}" if against else ""
+    out.print(f"{file}: ok{checked}", markup=False)
+
+
+@app.command("apply")
+def apply(
+    file: Path,
+    author: Annotated[str | None, typer.Option(help="who applies it (default: you)")] = None,
+    comment: Annotated[str | None, typer.Option(help="why")] = None,
+    against: Against = None,
+) -> None:
+    """Store a mapping file as its org's newest version and print the diff."""
+    body = read(file)
+    with reported():
+        mapping = versions.parse(body, str(file))
+    with admin_session() as (session, settings):
+        if against:
+            problems = validation.validate_live(session, settings, mapping, against)
+            if problems:
+                print_problems(problems)
+                raise typer.Exit(1)
+        applied = versions.apply_version(
+            session,
+            mapping.org,
+            body,
+            author=author or current_user(),
+            comment=comment,
+            file=str(file),
+        )
+    version = applied.version
+    if not applied.created:
+        out.print(f"{mapping.org}: unchanged, still version {version.version}", markup=False)
+        return
+    out.print(f"{mapping.org}: version {version.version} by {version.created_by}", markup=False)
+    out.print(version.diff or "", markup=False, end="")
+
+
+@app.command("list")
+def list_(org: Org = None, as_json: AsJson = False) -> None:
+    """An org's mapping versions: who, when, why."""
+    with admin_session() as (session, _):
+        found = versions.list_versions(session, orgs.default_org(session, org))
+    if as_json:
+        out.print_json(json.dumps([v.model_dump(mode="json") for v in found]))
+        return
+    for v in found:
+        when = v.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        out.print(f"{v.version}\t{when}\t{v.created_by}\t{v.comment or ''}", markup=False)
+
+
+@app.command("show")
+def show(
+    org: Org = None,
+    version: Annotated[int | None, typer.Option(help="default: the latest")] = None,
+    diff: Annotated[bool, typer.Option(help="the diff to the previous version instead")] = False,
+) -> None:
+    """Print a stored mapping version (or its diff)."""
+    with admin_session() as (session, _):
+        row = versions.get_version(session, orgs.default_org(session, org), version)
+        text = (row.diff or "") if diff else row.body
+    out.print(text, markup=False, end="")
+
+
+@app.command("rollback")
+def rollback(
+    to: Annotated[int, typer.Option("--to", help="the version to go back to")],
+    org: Org = None,
+    author: Annotated[str | None, typer.Option(help="default: you")] = None,
+) -> None:
+    """Make an earlier version current again (stored as a new version)."""
+    with admin_session() as (session, _):
+        org_id = orgs.default_org(session, org)
+        applied = versions.rollback(session, org_id, to, author=author or current_user())
+    version = applied.version
+    if applied.created:
+        out.print(f"{org_id}: version {version.version} = version {to}", markup=False)
+        out.print(version.diff or "", markup=False, end="")
+    else:
+        out.print(f"{org_id}: version {to} is already current", markup=False)
+
+
+@app.command("preview")
+def preview_cmd(
+    meeting: Annotated[str | None, typer.Option(help="a stored meeting's id")] = None,
+    meeting_file: Annotated[
+        Path | None, typer.Option(help="a meeting JSON file (extraction runs on it)")
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="the org, if meeting ids clash")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="a draft mapping file")] = None,
+    version: Annotated[int | None, typer.Option(help="a stored version (default: latest)")] = None,
+    current: Annotated[bool, typer.Option(help="read the providers' current values")] = True,
+    as_json: AsJson = False,
+) -> None:
+    """The ops a mapping would produce for a meeting, with current values; writes nothing."""
+    if (meeting is None) == (meeting_file is None):
+        err.print("give exactly one of --meeting ID or --meeting-file FILE")
+        raise typer.Exit(2)
+    body = read(mapping) if mapping is not None else None
+    file = str(mapping) if mapping is not None else None
+    with admin_session() as (session, settings):
+        if meeting is not None:
+            result = preview.preview_stored(
+                session,
+                settings,
+                meeting,
+                org_id=org,
+                version=version,
+                body=body,
+                file=file,
+                current=current,
+            )
+        else:
+            assert meeting_file is not None
+            payload = _meeting_file(meeting_file)
+            result = preview.preview_payload(
+                session, settings, payload, version=version, body=body, file=file, current=current
+            )
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    _print_preview(result)
+
+
+def _meeting_file(path: Path) -> MeetingOutput:
+    try:
+        return MeetingOutput.model_validate_json(read(path))
+    except ValidationError as exc:
+        raise Invalid(f"{path} is not a meeting: {exc.errors()[0]['msg']}") from None
+
+
+def _print_preview(result: preview.Preview) -> None:
+    mapping = f"version {result.mapping_version}" if result.mapping_version else "draft mapping"
+    out.print(
+        f"{result.org_id} / {result.meeting_id}: {len(result.ops)} op(s) from {mapping}, "
+        f"{result.insights_from}; nothing written",
+        markup=False,
+    )
+    for op in result.ops:
+        exists = {True: "exists", False: "new at provider", None: ""}[op.exists]
+        out.print(
+            f"\n{op.connector} {op.action} via {op.connection} [{op.ledger}] {exists}".rstrip(),
+            markup=False,
+        )
+        target = {k: v for k, v in op.target.items() if v not in (None, "", [], {})}
+        out.print(f"  target: {json.dumps(target, default=str)}", markup=False)
+        for field in op.fields:
+            line = f"  {field.name}: {_short(field.new)}"
+            if field.changes is not None:
+                line += f"   (now: {_short(field.current)})" if field.changes else "   (same)"
+            if field.policy != "always":
+                line += f"   [{field.policy}]"
+            out.print(line, markup=False)
+        if op.note:
+            out.print(f"  note: {op.note}", markup=False)
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

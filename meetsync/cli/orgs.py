@@ -1,0 +1,95 @@
+"""`meetsync orgs create|list|show|profile|token`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from meetsync.admin import orgs, tokens
+from meetsync.admin.errors import Invalid
+from meetsync.cli.admin_session import admin_session, out, reported
+
+app = typer.Typer(no_args_is_help=True, help="Orgs: profiles and admin tokens.")
+
+ProfileFile = Annotated[
+    Path | None,
+    typer.Option("--profile", help="YAML or JSON: sells, stages, glossary, people, …"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def read_profile(path: Path | None) -> Any:
+    if path is None:
+        return None
+    with reported():
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise Invalid(f"cannot read the profile {path}: {exc}") from exc
+
+
+@app.command("create")
+def create(
+    org_id: Annotated[str, typer.Argument(help="short id, e.g. acme")],
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    profile: ProfileFile = None,
+) -> None:
+    """Create an org, optionally with its profile."""
+    data = read_profile(profile)
+    with admin_session() as (session, _):
+        org = orgs.create_org(session, org_id, name, data)
+        out.print(f"created org {org.id} ({org.name})", markup=False)
+
+
+@app.command("list")
+def list_(as_json: AsJson = False) -> None:
+    """Every org with its connections and current mapping version."""
+    with admin_session() as (session, _):
+        found = orgs.list_orgs(session)
+    if as_json:
+        out.print_json(json.dumps([o.model_dump(mode="json") for o in found]))
+        return
+    for org in found:
+        version = f"mapping v{org.mapping_version}" if org.mapping_version else "no mapping"
+        links = ", ".join(org.connections) or "no connections"
+        out.print(f"{org.id}\t{org.name}\t{version}\t{links}", markup=False)
+
+
+@app.command("show")
+def show(org_id: str, as_json: AsJson = False) -> None:
+    """An org's profile, connections and mapping version."""
+    with admin_session() as (session, _):
+        org = orgs.describe_org(session, orgs.get_org(session, org_id))
+    if as_json:
+        out.print_json(org.model_dump_json())
+        return
+    out.print(f"org {org.id}: {org.name}", markup=False)
+    out.print(f"mapping version: {org.mapping_version or 'none'}", markup=False)
+    out.print(f"connections: {', '.join(org.connections) or 'none'}", markup=False)
+    out.print("profile:", markup=False)
+    out.print(yaml.safe_dump(org.profile, sort_keys=False).rstrip() or "{}", markup=False)
+
+
+@app.command("profile")
+def set_profile(org_id: str, profile: Annotated[Path, typer.Argument(help="YAML or JSON")]) -> None:
+    """Replace an org's profile."""
+    data = read_profile(profile)
+    with admin_session() as (session, _):
+        orgs.set_profile(session, org_id, data)
+    out.print(f"profile of {org_id} replaced", markup=False)
+
+
+@app.command("token")
+def token(
+    org_id: str,
+    label: Annotated[str, typer.Option(help="who or what holds it")] = "",
+) -> None:
+    """Mint an admin API token for one org; it is shown once and stored only as a hash."""
+    with admin_session() as (session, _):
+        minted = tokens.mint_token(session, org_id, label)
+    out.print(f"admin token {minted.id} for org {minted.org_id} (shown once, keep it safe):")
+    out.print(minted.token, markup=False)
