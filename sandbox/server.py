@@ -42,8 +42,9 @@ PROVIDERS: dict[str, tuple[str, str, bool]] = {
 DEFAULT_PORTS = {"salesforce": 8701, "asana": 8702, "slack": 8703, "openai": 8704}
 
 
-def _load(path: str) -> type[ProviderApp]:
-    module, _, attr = path.partition(":")
+def provider_class(name: str) -> type[ProviderApp]:
+    """The emulator class of a provider, imported on demand."""
+    module, _, attr = PROVIDERS[name][0].partition(":")
     cls: type[ProviderApp] = getattr(importlib.import_module(module), attr)
     return cls
 
@@ -73,7 +74,7 @@ class Sandbox:
             cert_dir or Path(tempfile.gettempdir()) / "meetsync-sandbox-tls"
         )
         self.providers: dict[str, ProviderApp] = {
-            name: _load(PROVIDERS[name][0])(world=world, **(options or {}).get(name, {}))
+            name: provider_class(name)(world=world, **(options or {}).get(name, {}))
             for name in self.names
         }
         for name, spec in (faults or {}).items():
