@@ -77,7 +77,9 @@ end
 
 local cost = tonumber(ARGV[14])
 local ticket = tonumber(ARGV[12])
+-- an org's live and backfill pushes are separate flows; live ones displace backfill
 local flow = ARGV[8]
+if ARGV[11] == '1' then flow = flow .. '|backfill' end
 local flow_rate = tonumber(ARGV[9]) / 1000.0
 local step = cost / r
 if flow_rate > 0 then step = math.max(step, cost / flow_rate) end
@@ -120,11 +122,13 @@ if ticket == 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
   if ARGV[11] ~= '1' then
     redis.call('SET', KEYS[5], '1', 'PX', math.ceil(tat + spacing - now + idle))
+    redis.call('ZREM', KEYS[2], flow .. '|backfill')
   end
   ticket = math.max(turn, 1)
   if turn > now then return reply(0, turn - now, ticket, 'turn') end
 end
 
+if ticket > now then return reply(0, ticket - now, ticket, 'turn') end
 if cooldown > now then return reply(0, cooldown - now, ticket, 'cooldown') end
 if tokens < cost then return reply(0, (cost - tokens) / r, ticket, 'tokens') end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)

@@ -77,15 +77,16 @@ class MemoryThrottle:
             b.wait_ms += math.ceil(wait) if wait > 0 else 0
             return Decision(granted, math.ceil(wait), int(tk), why, lease)
 
+        flow = ask.flow + "|backfill" if ask.backfill else ask.flow
         if ticket == 0:
-            wait_at = b.waiting.get(ask.flow, 0.0)
+            wait_at = b.waiting.get(flow, 0.0)
             live_ms = b.live_until.get(ask.org, 0.0) - now
             if ask.backfill and live_ms > 0:
                 at = max(wait_at, now + live_ms)
-                b.waiting[ask.flow] = at + step
+                b.waiting[flow] = at + step
                 return reply(False, at - now, 0, "priority")
             b.flows = {f: v for f, v in b.flows.items() if v > now - t.idle_ms}
-            tat = b.flows.get(ask.flow)
+            tat = b.flows.get(flow)
             n = len(b.flows) + (1 if tat is None else 0)
             spacing = cost * n / r
             tau = (b.burst - 1) / r
@@ -96,14 +97,17 @@ class MemoryThrottle:
             turn = max(now, b.cooldown, tat - tau)
             if turn - now > t.horizon_ms:
                 at = max(wait_at, turn - t.horizon_ms)
-                b.waiting[ask.flow] = at + step
+                b.waiting[flow] = at + step
                 return reply(False, at - now, 0, "queued")
-            b.flows[ask.flow] = tat + spacing
+            b.flows[flow] = tat + spacing
             if not ask.backfill:
                 b.live_until[ask.org] = tat + spacing + t.idle_ms
+                b.flows.pop(flow + "|backfill", None)
             ticket = max(turn, 1)
             if turn > now:
                 return reply(False, turn - now, ticket, "turn")
+        if ticket > now:
+            return reply(False, ticket - now, ticket, "turn")
         if b.cooldown > now:
             return reply(False, b.cooldown - now, ticket, "cooldown")
         if b.tokens < cost:

@@ -1,0 +1,39 @@
+"""`meetsync status throttles`: tokens, waits and cooldowns of every bucket."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.table import Table
+
+from meetsync.settings import Settings
+from workers.throttle_limits import make_throttle
+
+
+def throttle_status(settings: Settings) -> list[dict[str, Any]]:
+    """Every bucket the workers have used, as plain data."""
+    return [asdict(s) for s in make_throttle(settings).status()]
+
+
+def render(rows: list[dict[str, Any]]) -> Table:
+    """A rich table of `throttle_status` rows."""
+    table = Table(title="throttles")
+    for column in ("bucket", "rate/s", "tokens", "slots", "flows", "cooldown", "granted", "waits"):
+        table.add_column(column, justify="left" if column == "bucket" else "right")
+    for row in rows:
+        counts = row["counts"]
+        waits = sum(v for k, v in counts.items() if k not in {"granted", "429"})
+        cooldown = f"{row['cooldown_ms'] / 1000:.1f}s" if row["cooldown_ms"] else "-"
+        factor = f" (x{row['factor']:.2f})" if row["factor"] < 1 else ""
+        table.add_row(
+            row["bucket"],
+            f"{row['rate']:.2f}{factor}",
+            f"{row['tokens']:.1f}/{row['burst']:.0f}",
+            f"{row['slots_held']}/{row['concurrency']}",
+            str(row["active_flows"]),
+            cooldown + (f" ({counts['429']}×429)" if counts.get("429") else ""),
+            str(counts.get("granted", 0)),
+            f"{waits} ({row['wait_ms_total'] / 1000:.0f}s)",
+        )
+    return table
