@@ -6,7 +6,7 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from intake import meetings, webhooks
+from intake import admin, meetings, webhooks
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -23,6 +23,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.state.pipeline = pipeline
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -51,7 +51,7 @@ def parse(body: str, file: str | None = None) -> Mapping:
 
 def connection_orgs(session: Session) -> dict[str, str]:
     """Every connection's org, for refusing a mapping that names another org's connection."""
-    return dict(session.execute(select(Connection.name, Connection.org_id)).tuples().all())
+    return {name: org for name, org in session.execute(select(Connection.name, Connection.org_id))}
 
 
 def check_fits_org(session: Session, org_id: str, mapping: Mapping) -> None:

@@ -7,16 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
 from sqlalchemy.orm import Session
 
 from mappings import MappingError
 from meetsync.admin.errors import AdminError
 from meetsync.db.session import session_scope
 from meetsync.settings import Settings, get_settings
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 @contextmanager
@@ -35,15 +31,15 @@ def reported() -> Iterator[None]:
         print_problems(exc.problems)
         raise typer.Exit(1) from None
     except AdminError as exc:
-        err.print(f"error: {exc}", markup=False)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
 def print_problems(problems: list[MappingError]) -> None:
     """One line per problem: `file:line path: message (fix: …)`."""
     for problem in problems:
-        err.print(problem.describe(), markup=False)
-    err.print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", markup=False)
+        typer.echo(problem.describe(), err=True)
+    typer.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
 
 
 def current_user() -> str:

@@ -11,7 +11,7 @@ import yaml
 
 from meetsync.admin import connections
 from meetsync.admin.errors import Invalid
-from meetsync.cli.admin_session import admin_session, out, reported
+from meetsync.cli.admin_session import admin_session, reported
 
 app = typer.Typer(no_args_is_help=True, help="An org's provider connections (credentials sealed).")
 
@@ -81,7 +81,7 @@ def add(
             replace=replace,
         )
     keys = ", ".join(sorted(secrets))
-    out.print(f"connection {name} ({provider}) saved for {org}; credentials: {keys}", markup=False)
+    typer.echo(f"connection {name} ({provider}) saved for {org}; credentials: {keys}")
 
 
 @app.command("list")
@@ -93,13 +93,13 @@ def list_(
     with admin_session() as (session, settings):
         found = connections.list_connections(session, settings, org)
     if as_json:
-        out.print_json(json.dumps([c.model_dump(mode="json") for c in found]))
+        typer.echo(json.dumps([c.model_dump(mode="json") for c in found], indent=2))
         return
     for conn in found:
         status = conn.status + (f" ({conn.status_reason})" if conn.status_reason else "")
         keys = ",".join(conn.credential_keys)
         line = f"{conn.name}\t{conn.org_id}\t{conn.provider}\t{conn.base_url or '-'}\t{keys}"
-        out.print(f"{line}\t{status}", markup=False)
+        typer.echo(f"{line}\t{status}")
 
 
 @app.command("test")
@@ -108,13 +108,13 @@ def test(name: str, as_json: AsJson = False) -> None:
     with admin_session() as (session, settings):
         report = connections.test_connection(session, settings, name)
     if as_json:
-        out.print_json(report.model_dump_json())
+        typer.echo(report.model_dump_json(indent=2))
     else:
         for check in report.checks:
             mark = "ok  " if check.ok else "FAIL"
-            out.print(f"{mark} {check.name}: {check.detail}", markup=False)
+            typer.echo(f"{mark} {check.name}: {check.detail}")
         verdict = "works" if report.ok else "does not work"
-        out.print(f"{report.connection} ({report.provider}) {verdict}", markup=False)
+        typer.echo(f"{report.connection} ({report.provider}) {verdict}")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -127,7 +127,7 @@ def remove(
     """Delete a connection (refused while the org's current mapping writes through it)."""
     with admin_session() as (session, _):
         connections.remove_connection(session, name, force=force)
-    out.print(f"connection {name} removed", markup=False)
+    typer.echo(f"connection {name} removed")
 
 
 @app.command("rotate-keys")
@@ -135,4 +135,4 @@ def rotate_keys() -> None:
     """Re-encrypt every connection under the newest key in MEETSYNC_ENCRYPTION_KEYS."""
     with admin_session() as (session, settings):
         count = connections.rotate_keys(session, settings)
-    out.print(f"re-encrypted {count} connection(s) under the newest key", markup=False)
+    typer.echo(f"re-encrypted {count} connection(s) under the newest key")

@@ -15,8 +15,6 @@ from meetsync.admin.errors import Invalid
 from meetsync.cli.admin_session import (
     admin_session,
     current_user,
-    err,
-    out,
     print_problems,
     reported,
 )
@@ -50,7 +48,7 @@ def schema(
         typer.echo(text)
     else:
         out_file.write_text(text + "\n", encoding="utf-8")
-        out.print(f"wrote {out_file}", markup=False)
+        typer.echo(f"wrote {out_file}")
 
 
 @app.command("validate")
@@ -66,7 +64,7 @@ def validate(file: Path, against: Against = None) -> None:
             print_problems(problems)
             raise typer.Exit(1)
     checked = f" against {', '.join(against)}" if against else ""
-    out.print(f"{file}: ok{checked}", markup=False)
+    typer.echo(f"{file}: ok{checked}")
 
 
 @app.command("apply")
@@ -96,10 +94,10 @@ def apply(
         )
     version = applied.version
     if not applied.created:
-        out.print(f"{mapping.org}: unchanged, still version {version.version}", markup=False)
+        typer.echo(f"{mapping.org}: unchanged, still version {version.version}")
         return
-    out.print(f"{mapping.org}: version {version.version} by {version.created_by}", markup=False)
-    out.print(version.diff or "", markup=False, end="")
+    typer.echo(f"{mapping.org}: version {version.version} by {version.created_by}")
+    typer.echo(version.diff or "", nl=False)
 
 
 @app.command("list")
@@ -108,11 +106,11 @@ def list_(org: Org = None, as_json: AsJson = False) -> None:
     with admin_session() as (session, _):
         found = versions.list_versions(session, orgs.default_org(session, org))
     if as_json:
-        out.print_json(json.dumps([v.model_dump(mode="json") for v in found]))
+        typer.echo(json.dumps([v.model_dump(mode="json") for v in found], indent=2))
         return
     for v in found:
         when = v.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        out.print(f"{v.version}\t{when}\t{v.created_by}\t{v.comment or ''}", markup=False)
+        typer.echo(f"{v.version}\t{when}\t{v.created_by}\t{v.comment or ''}")
 
 
 @app.command("show")
@@ -125,7 +123,7 @@ def show(
     with admin_session() as (session, _):
         row = versions.get_version(session, orgs.default_org(session, org), version)
         text = (row.diff or "") if diff else row.body
-    out.print(text, markup=False, end="")
+    typer.echo(text, nl=False)
 
 
 @app.command("rollback")
@@ -140,10 +138,10 @@ def rollback(
         applied = versions.rollback(session, org_id, to, author=author or current_user())
     version = applied.version
     if applied.created:
-        out.print(f"{org_id}: version {version.version} = version {to}", markup=False)
-        out.print(version.diff or "", markup=False, end="")
+        typer.echo(f"{org_id}: version {version.version} = version {to}")
+        typer.echo(version.diff or "", nl=False)
     else:
-        out.print(f"{org_id}: version {to} is already current", markup=False)
+        typer.echo(f"{org_id}: version {to} is already current")
 
 
 @app.command("preview")
@@ -160,7 +158,7 @@ def preview_cmd(
 ) -> None:
     """The ops a mapping would produce for a meeting, with current values; writes nothing."""
     if (meeting is None) == (meeting_file is None):
-        err.print("give exactly one of --meeting ID or --meeting-file FILE")
+        typer.echo("give exactly one of --meeting ID or --meeting-file FILE", err=True)
         raise typer.Exit(2)
     body = read(mapping) if mapping is not None else None
     file = str(mapping) if mapping is not None else None
@@ -183,7 +181,7 @@ def preview_cmd(
                 session, settings, payload, version=version, body=body, file=file, current=current
             )
     if as_json:
-        out.print_json(result.model_dump_json())
+        typer.echo(result.model_dump_json(indent=2))
         return
     _print_preview(result)
 
@@ -197,28 +195,26 @@ def _meeting_file(path: Path) -> MeetingOutput:
 
 def _print_preview(result: preview.Preview) -> None:
     mapping = f"version {result.mapping_version}" if result.mapping_version else "draft mapping"
-    out.print(
+    typer.echo(
         f"{result.org_id} / {result.meeting_id}: {len(result.ops)} op(s) from {mapping}, "
-        f"{result.insights_from}; nothing written",
-        markup=False,
+        f"{result.insights_from}; nothing written"
     )
     for op in result.ops:
         exists = {True: "exists", False: "new at provider", None: ""}[op.exists]
-        out.print(
-            f"\n{op.connector} {op.action} via {op.connection} [{op.ledger}] {exists}".rstrip(),
-            markup=False,
+        typer.echo(
+            f"\n{op.connector} {op.action} via {op.connection} [{op.ledger}] {exists}".rstrip()
         )
         target = {k: v for k, v in op.target.items() if v not in (None, "", [], {})}
-        out.print(f"  target: {json.dumps(target, default=str)}", markup=False)
+        typer.echo(f"  target: {json.dumps(target, default=str)}")
         for field in op.fields:
             line = f"  {field.name}: {_short(field.new)}"
             if field.changes is not None:
                 line += f"   (now: {_short(field.current)})" if field.changes else "   (same)"
             if field.policy != "always":
                 line += f"   [{field.policy}]"
-            out.print(line, markup=False)
+            typer.echo(line)
         if op.note:
-            out.print(f"  note: {op.note}", markup=False)
+            typer.echo(f"  note: {op.note}")
 
 
 def _short(value: Any, limit: int = 100) -> str:

@@ -11,7 +11,7 @@ import yaml
 
 from meetsync.admin import orgs, tokens
 from meetsync.admin.errors import Invalid
-from meetsync.cli.admin_session import admin_session, out, reported
+from meetsync.cli.admin_session import admin_session, reported
 
 app = typer.Typer(no_args_is_help=True, help="Orgs: profiles and admin tokens.")
 
@@ -42,7 +42,7 @@ def create(
     data = read_profile(profile)
     with admin_session() as (session, _):
         org = orgs.create_org(session, org_id, name, data)
-        out.print(f"created org {org.id} ({org.name})", markup=False)
+        typer.echo(f"created org {org.id} ({org.name})")
 
 
 @app.command("list")
@@ -51,12 +51,12 @@ def list_(as_json: AsJson = False) -> None:
     with admin_session() as (session, _):
         found = orgs.list_orgs(session)
     if as_json:
-        out.print_json(json.dumps([o.model_dump(mode="json") for o in found]))
+        typer.echo(json.dumps([o.model_dump(mode="json") for o in found], indent=2))
         return
     for org in found:
         version = f"mapping v{org.mapping_version}" if org.mapping_version else "no mapping"
         links = ", ".join(org.connections) or "no connections"
-        out.print(f"{org.id}\t{org.name}\t{version}\t{links}", markup=False)
+        typer.echo(f"{org.id}\t{org.name}\t{version}\t{links}")
 
 
 @app.command("show")
@@ -65,13 +65,13 @@ def show(org_id: str, as_json: AsJson = False) -> None:
     with admin_session() as (session, _):
         org = orgs.describe_org(session, orgs.get_org(session, org_id))
     if as_json:
-        out.print_json(org.model_dump_json())
+        typer.echo(org.model_dump_json(indent=2))
         return
-    out.print(f"org {org.id}: {org.name}", markup=False)
-    out.print(f"mapping version: {org.mapping_version or 'none'}", markup=False)
-    out.print(f"connections: {', '.join(org.connections) or 'none'}", markup=False)
-    out.print("profile:", markup=False)
-    out.print(yaml.safe_dump(org.profile, sort_keys=False).rstrip() or "{}", markup=False)
+    typer.echo(f"org {org.id}: {org.name}")
+    typer.echo(f"mapping version: {org.mapping_version or 'none'}")
+    typer.echo(f"connections: {', '.join(org.connections) or 'none'}")
+    typer.echo("profile:")
+    typer.echo(yaml.safe_dump(org.profile, sort_keys=False).rstrip() or "{}")
 
 
 @app.command("profile")
@@ -80,7 +80,7 @@ def set_profile(org_id: str, profile: Annotated[Path, typer.Argument(help="YAML 
     data = read_profile(profile)
     with admin_session() as (session, _):
         orgs.set_profile(session, org_id, data)
-    out.print(f"profile of {org_id} replaced", markup=False)
+    typer.echo(f"profile of {org_id} replaced")
 
 
 @app.command("token")
@@ -91,5 +91,5 @@ def token(
     """Mint an admin API token for one org; it is shown once and stored only as a hash."""
     with admin_session() as (session, _):
         minted = tokens.mint_token(session, org_id, label)
-    out.print(f"admin token {minted.id} for org {minted.org_id} (shown once, keep it safe):")
-    out.print(minted.token, markup=False)
+    typer.echo(f"admin token {minted.id} for org {minted.org_id} (shown once, keep it safe):")
+    typer.echo(minted.token)
