@@ -94,6 +94,8 @@ class SalesforceSession:
                 # simple-salesforce cannot refresh a token it was handed, so its SFType never
                 # recurses here: we refresh once ourselves and a second 401 is final.
                 return fn(self._authenticate(client))
+        except ConnectorError:
+            raise
         except Exception as exc:
             raise provider_error(exc, self._retry_after()) from exc
 
@@ -115,16 +117,19 @@ class SalesforceSession:
             if self._client is not None and self._client is not stale:
                 return self._client  # another thread refreshed while we waited
             grant = self._grant()
-            response = self.http.post(f"{self.login_url}/services/oauth2/token", data=grant)
-            try:
-                token = response.json()
-            except ValueError:
-                token = {}
-            if response.status_code >= 500:
-                raise Transient(f"token endpoint answered {response.status_code}")
-            if response.status_code != 200 or "access_token" not in token:
+            with self.http.post(f"{self.login_url}/services/oauth2/token", data=grant) as response:
+                status = response.status_code
+                try:
+                    token = response.json()
+                except ValueError:
+                    token = {}
+            # A response kept alive by a caller's traceback keeps its socket open.
+            del response
+            if status >= 500:
+                raise Transient(f"token endpoint answered {status}")
+            if status != 200 or "access_token" not in token:
                 raise AuthExpired(
-                    token.get("error_description") or f"HTTP {response.status_code}",
+                    token.get("error_description") or f"HTTP {status}",
                     provider_code=token.get("error") or "invalid_grant",
                 )
             self.instance_url = token.get("instance_url") or self.login_url
