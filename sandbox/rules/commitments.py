@@ -293,7 +293,7 @@ def _from_sentence(
     body = body.rstrip(" ?.!")
     speaker = view.person(line.speaker)
     speaker_name = speaker.name if speaker else line.speaker
-    listener = vocative or _other_speaker(line, previous, following)
+    listener = vocative or _other_speaker(view, line, previous, following)
 
     action = _ACTION.search(body)
     if action:
@@ -575,7 +575,18 @@ def _is_name(view: MeetingView, word: str) -> bool:
     return any(word == (line.speaker or "").split(" ")[0] for line in view.lines)
 
 
-def _other_speaker(line: Line, previous: Line | None, following: Line | None) -> str | None:
+def _other_speaker(
+    view: MeetingView, line: Line, previous: Line | None, following: Line | None
+) -> str | None:
+    """Who "you" most likely is: a recent speaker from the other side, else a neighbour."""
+    me = view.person(line.speaker)
+    if me is not None:
+        position = next((k for k, other in enumerate(view.lines) if other is line), None)
+        if position is not None:
+            for other in reversed(view.lines[max(0, position - 6) : position]):
+                them = view.person(other.speaker)
+                if them is not None and them.internal != me.internal:
+                    return other.speaker
     for other in (previous, following):
         if other and other.speaker and other.speaker != line.speaker:
             return other.speaker
