@@ -147,6 +147,7 @@ class Sandbox:
                 ssl_certfile=str(self.cert_file) if tls else None,
                 ssl_keyfile=str(self.key_file) if tls else None,
                 timeout_keep_alive=30,
+                timeout_graceful_shutdown=1,  # keep-alive clients must not hold up stop()
             )
             server = _Server(config)
             thread = threading.Thread(
