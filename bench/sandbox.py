@@ -103,7 +103,8 @@ def cpu_seconds(pid: int) -> float:
 # -- what a simple write is, per provider -----------------------------------------------
 def prepare(name: str, origin: str, ca_file: str) -> Write:
     """Fetch whatever the write needs (a token, a workspace) and encode it once."""
-    with httpx.Client(base_url=origin, verify=ca_file, trust_env=False, timeout=10) as http:
+    tls = ssl.create_default_context(cafile=ca_file)
+    with httpx.Client(base_url=origin, verify=tls, trust_env=False, timeout=10) as http:
         if name == "salesforce":
             token = http.post(
                 "/services/oauth2/token", data={"grant_type": "refresh_token"} | SALESFORCE_APP

@@ -248,6 +248,8 @@ async def _drop(send: Send) -> None:
         )
         await send({"type": "http.response.body", "body": b"{", "more_body": False})
         return
+    if getattr(cycle, "disconnected", False) or transport.is_closing():
+        return  # the client already gave up (a timeout it noticed)
     sock = transport.get_extra_info("socket")
     if sock is not None:
         with suppress(OSError):  # linger 0: close() sends RST instead of FIN

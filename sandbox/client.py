@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,9 @@ class SandboxClient:
     """Talks to one emulator's `/_sandbox/` routes at its origin (scheme://host:port)."""
 
     def __init__(self, origin: str, verify: str | bool = True) -> None:
-        self.http = httpx.Client(base_url=origin, verify=verify, timeout=10, trust_env=False)
+        """`verify` is a CA file (the sandbox's, for Salesforce) or a bool."""
+        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        self.http = httpx.Client(base_url=origin, verify=tls, timeout=10, trust_env=False)
 
     def state(self) -> dict[str, Any]:
         """What the provider holds: tasks, records, messages."""
