@@ -583,10 +583,10 @@ def _other_speaker(
     if me is not None:
         position = next((k for k, other in enumerate(view.lines) if other is line), None)
         if position is not None:
-            for other in reversed(view.lines[max(0, position - 6) : position]):
-                them = view.person(other.speaker)
+            for earlier in reversed(view.lines[max(0, position - 6) : position]):
+                them = view.person(earlier.speaker)
                 if them is not None and them.internal != me.internal:
-                    return other.speaker
+                    return earlier.speaker
     for other in (previous, following):
         if other and other.speaker and other.speaker != line.speaker:
             return other.speaker
