@@ -6,7 +6,8 @@ remaining cores: each keeps one write in flight on each of its keep-alive connec
 sending pre-encoded requests over raw sockets from one selector loop, so the client side
 costs tens of microseconds a request and no process switch. Providers are
 measured one after the other; the sandbox process's CPU time is reported beside each
-figure so a client-bound run shows itself (server CPU well under 100%).
+figure so a client-bound or CPU-starved run shows itself (server CPU well under 100%),
+with writes per CPU-second of the sandbox: what one whole core sustains.
 
     python -m bench.sandbox [--seconds 5] [--connections 32] [--clients N] [--providers asana,slack]
 
@@ -267,6 +268,8 @@ def measure(
         "writes_per_s": round(done / seconds),
         "failed": sum(r[1] for r in results),
         "server_cpu": round(cpu_used / seconds, 2),
+        # What one whole core would sustain: steady on a machine others are loading too.
+        "writes_per_cpu_s": round(done / cpu_used) if cpu_used else None,
     }
 
 
@@ -316,15 +319,17 @@ def main() -> None:
     where = "sandbox on core 0, clients on " + (
         ",".join(map(str, client_cores)) if pin else "any core"
     )
-    print(f"{'provider':<11} {'writes/s':>9} {'failed':>7} {'server cpu':>11}   ({where})")
+    header = f"{'provider':<11} {'writes/s':>9} {'failed':>7} {'server cpu':>11} {'per cpu-s':>10}"
+    print(f"{header}   ({where})")
     for name, figures in results.items():
         rate, failed, cpu = figures["writes_per_s"], figures["failed"], figures["server_cpu"]
-        print(f"{name:<11} {rate:>9} {failed:>7} {cpu:>10.0%}")
+        print(f"{name:<11} {rate:>9} {failed:>7} {cpu:>10.0%} {figures['writes_per_cpu_s']:>10}")
     print(
         json.dumps(
             {
                 "writes_per_s": {n: r["writes_per_s"] for n, r in results.items()},
                 "server_cpu": {n: r["server_cpu"] for n, r in results.items()},
+                "writes_per_cpu_s": {n: r["writes_per_cpu_s"] for n, r in results.items()},
                 "pinned_to_one_core": pin,
                 "connections": args.connections,
                 "client_processes": clients,
