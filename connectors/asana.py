@@ -195,13 +195,32 @@ class AsanaConnector:
             "notes": task.get("notes"),
             "html_notes": task.get("html_notes"),
             "due_on": task.get("due_on"),
-            "assignee_email": (task.get("assignee") or {}).get("email"),
-            "followers_emails": sorted(f.get("email") for f in task.get("followers") or []),
+            "assignee_email": self._email_of(task.get("assignee")),
+            "followers_emails": sorted(
+                filter(None, (self._email_of(f) for f in task.get("followers") or []))
+            ),
             "custom_fields": {
                 f["name"]: f.get("display_value") for f in task.get("custom_fields") or []
             },
         }
         return {name: present.get(name) for name in op.fields}
+
+    def _email_of(self, user: dict[str, Any] | None) -> str | None:
+        """A user's email: from the response when Asana expanded it, else looked up once."""
+        if not user:
+            return None
+        if user.get("email"):
+            return str(user["email"])
+        known = {gid: email for email, gid in self._people.items() if gid}
+        if user["gid"] not in known:
+            found = self._call(
+                lambda: self.users.get_user(
+                    user["gid"], {"opt_fields": "email"}, _request_timeout=self.timeout
+                )
+            )
+            self._people[str(found.get("email", "")).lower()] = user["gid"]
+            return found.get("email")
+        return known[user["gid"]]
 
     # -- writing ------------------------------------------------------------------------
     def _task_data(self, op: Op, project: str, warnings: list[str]) -> dict[str, Any]:
