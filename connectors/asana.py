@@ -63,6 +63,11 @@ class AsanaConnector:
         configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
         configuration.proxy = config.options.get("proxy")
         client = asana.ApiClient(configuration)
+        # The SDK starts a thread pool per client for async calls we never make; left to
+        # its __del__ it fails at interpreter exit. Close it now.
+        client.pool.close()
+        client.pool.join()
+        del client.pool
         self.timeout = (
             float(config.options.get("connect_timeout", 5)),
             float(config.options.get("read_timeout", 30)),

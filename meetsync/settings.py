@@ -102,9 +102,9 @@ def _sandbox_connections() -> dict[str, ConnectionSetting]:
             provider="salesforce",
             base_url="https://127.0.0.1:8701",
             credentials={
-                "client_id": SecretStr("sandbox-client"),
-                "client_secret": SecretStr("sandbox-secret"),
-                "refresh_token": SecretStr("sandbox-refresh-acme"),
+                "client_id": SecretStr("meetsync-sandbox-client"),
+                "client_secret": SecretStr("meetsync-sandbox-secret"),
+                "refresh_token": SecretStr("meetsync-sandbox-refresh"),
             },
             # the sandbox's self-signed certificate, written by `meetsync sandbox`
             options={"ca_file": str(SANDBOX_CERT)},
@@ -117,7 +117,7 @@ def _sandbox_connections() -> dict[str, ConnectionSetting]:
         "acme-slack": ConnectionSetting(
             provider="slack",
             base_url="http://127.0.0.1:8703/api/",
-            credentials={"bot_token": SecretStr("xoxb-sandbox-acme")},
+            credentials={"bot_token": SecretStr("xoxb-sandbox-meetsync")},
         ),
     }
 

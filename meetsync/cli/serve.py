@@ -46,9 +46,11 @@ def run_workers(settings: Settings, processes: int, threads: int) -> int:
         )
         return 2
     from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
 
     prepare(settings)
-    code: int = dramatiq_main(
+    args = make_argument_parser().parse_args(
         ["workers.main", "--processes", str(processes), "--threads", str(threads)]
     )
+    code: int = dramatiq_main(args)
     return code
