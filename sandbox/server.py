@@ -19,6 +19,7 @@ Faults from a config are the baseline: `reset()` comes back to them, dice rewoun
 from __future__ import annotations
 
 import importlib
+import logging
 import socket
 import tempfile
 import threading
@@ -163,6 +164,9 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        # Clients that keep connections alive (every SDK) make uvicorn log the forced
+        # close as an error; closing an emulator under its clients is expected here.
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         for server, _ in self._servers:
             server.should_exit = True
         for _, thread in self._servers:

@@ -43,7 +43,8 @@ def held_objects(sandbox: Sandbox) -> Counter[str]:
         for kind, items in state.items():
             if isinstance(items, dict):  # e.g. Salesforce records by object
                 for obj, records in items.items():
-                    counts[f"{name}.{obj}"] += len(records)
+                    if isinstance(records, list):
+                        counts[f"{name}.{obj}"] += len(records)
             elif isinstance(items, list):
                 counts[f"{name}.{kind}"] += len(items)
     return counts
