@@ -23,17 +23,6 @@ from meetsync.settings import LLMSettings
 
 TITLE_MATCH = 70.0
 TEXT_MATCH = 70.0
-# USD per million tokens (input, output); unknown models cost nothing rather than a guess
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "o4-mini": (1.10, 4.40),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-}
 
 
 class GoldItem(BaseModel):
@@ -183,16 +172,16 @@ def run_eval(
         grounding_rate=round(grounded / (grounded + dropped), 4) if grounded + dropped else 1.0,
         input_tokens=sum(u.input_tokens for u in usage),
         output_tokens=sum(u.output_tokens for u in usage),
-        cost_usd=round(cost(usage), 6),
+        cost_usd=round(cost(usage, settings.prices), 6),
         per_meeting=scores,
     )
 
 
-def cost(usage: list[CallUsage]) -> float:
-    """USD for these calls at list prices."""
+def cost(usage: list[CallUsage], prices: dict[str, tuple[float, float]]) -> float:
+    """USD for these calls at the configured per-model prices."""
     total = 0.0
     for call in usage:
-        price_in, price_out = PRICES.get(call.model, (0.0, 0.0))
+        price_in, price_out = prices.get(call.model, (0.0, 0.0))
         total += (call.input_tokens * price_in + call.output_tokens * price_out) / 1_000_000
     return total
 

@@ -29,6 +29,19 @@ class LLMSettings(BaseModel):
     prompt_versions: dict[str, str] = Field(
         default_factory=lambda: {"action_items": "v1", "crm_fields": "v1"}
     )
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.15, 0.60),
+            "gpt-4o": (2.50, 10.00),
+            "gpt-4.1": (2.00, 8.00),
+            "gpt-4.1-mini": (0.40, 1.60),
+            "gpt-4.1-nano": (0.10, 0.40),
+            "o4-mini": (1.10, 4.40),
+            "gpt-5": (1.25, 10.00),
+            "gpt-5-mini": (0.25, 2.00),
+        },
+        description="USD per million tokens (input, output); unknown models cost 0, not a guess",
+    )
     timeout_s: float = 60.0
     max_output_tokens: int = 4096
     context_windows: dict[str, int] = Field(

@@ -69,4 +69,4 @@ def test_matching_counts_misses_extras_owner_and_due() -> None:
 def test_cost_uses_the_price_table(model: str, expected: float) -> None:
     usage = [CallUsage(task="t", model=model, prompt_version="v1", input_tokens=1_000_000,
                        output_tokens=1_000_000)]  # fmt: skip
-    assert cost(usage) == pytest.approx(expected)
+    assert cost(usage, LLMSettings().prices) == pytest.approx(expected)
