@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from meetsync.cli import connections, mappings, orgs
-from meetsync.cli.evaluate import evaluate
+from meetsync.cli.evaluation import evaluate
 from meetsync.settings import get_settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+import mappings
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -30,7 +31,7 @@ from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from workers.inprocess import InProcessWorkers
 
-EXAMPLE_MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "examples" / "acme.yaml"
+EXAMPLE_MAPPING = Path(mappings.__file__).parent / "examples" / "acme.yaml"
 
 
 def held_objects(sandbox: Sandbox) -> Counter[str]:

@@ -9,12 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import extraction
 from meetsync.settings import LLMSettings, get_settings
 
 if TYPE_CHECKING:  # extraction pulls in the openai SDK: load it only when eval runs
     from extraction.eval import EvalReport
 
-DEV_SET = Path(__file__).resolve().parents[2] / "extraction" / "datasets" / "dev"
+DEV_SET = Path(extraction.__file__).parent / "datasets" / "dev"
 
 
 def evaluate(
@@ -62,7 +63,9 @@ def render(report: EvalReport) -> Table:
         ("tokens in / out", f"{report.input_tokens:,} / {report.output_tokens:,}"),
         ("cost", f"${report.cost_usd:.4f}"),
     ]
-    rows += [(f"CRM {name} accuracy", f"{value:.3f}") for name, value in report.crm_accuracy.items()]
+    rows += [
+        (f"CRM {name} accuracy", f"{value:.3f}") for name, value in report.crm_accuracy.items()
+    ]
     for name, value in rows:
         table.add_row(name, value)
     return table
