@@ -87,15 +87,20 @@ def embedded_stack(sandbox: Sandbox, sqlite_url: str) -> Iterator[tuple[Settings
         workers.stop()
 
 
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
 @contextmanager
 def production_stack(
-    sandbox: Sandbox, postgres_url: str, redis_url: str
+    sandbox: Sandbox, postgres_url: str, redis_url: str, broker_url: str
 ) -> Iterator[tuple[Settings, str]]:
     server = BackgroundServer()
-    settings = settings_for(sandbox, database_url=postgres_url, broker_url=redis_url,
+    settings = settings_for(sandbox, database_url=postgres_url, broker_url=broker_url,
                             redis_url=redis_url, public_base_url=server.url)
     _prepare(settings)
-    pipeline = declare(make_broker(redis_url), Runtime(settings))
+    broker = make_broker(broker_url)
+    pipeline = declare(broker, Runtime(settings))
+    broker.flush_all()  # leftovers of an earlier run name meetings this database never had
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "meetsync"), "worker", "--processes", "1",
          "--threads", "2"],
@@ -165,7 +170,9 @@ def held_by_meetsync(sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture(params=[pytest.param("embedded", id="sqlite+stub"),
-                        pytest.param("production", id="postgres+redis+worker",
+                        pytest.param("redis", id="postgres+redis+worker",
+                                     marks=pytest.mark.integration),
+                        pytest.param("rabbitmq", id="postgres+rabbitmq+worker",
                                      marks=pytest.mark.integration)])
 def stack(
     request: pytest.FixtureRequest, clean_sandbox: Sandbox, tmp_path: Path
@@ -176,7 +183,8 @@ def stack(
     else:
         postgres_url = request.getfixturevalue("postgres_url")
         redis_url = request.getfixturevalue("redis_url")
-        with production_stack(clean_sandbox, postgres_url, redis_url) as running:
+        broker_url = redis_url if request.param == "redis" else RABBITMQ_URL
+        with production_stack(clean_sandbox, postgres_url, redis_url, broker_url) as running:
             yield running
 
 
