@@ -4,6 +4,12 @@ Actions (as the mapping engine emits them):
     upsert  target {object, owner_email, who_emails, what}: create, or update on re-apply
     update  target {object, id | match_emails + rule}: set fields on a matched record
 
+Write policies (`op.target["write_policy"]`, see connectors/write_policy.py): before a write
+that could overwrite a person's value, the record's current values are read (one GET, only
+for ops that carry a policy) and `if_empty` / `unless_edited` fields are left out when
+they must be; each receipt carries fingerprints of what it wrote (`extra["written"]`) and
+the fields it left alone with the reason (`extra["skipped"]`).
+
 Idempotency: where describe shows the External ID field (Meetsync_Key__c by default) the
 write is an upsert on it, keyed by the op key, so a repeat can never duplicate. Without it,
 the connector tags Subject with a short marker, `[ms:<16 hex of the op key>]`, and finds
@@ -24,6 +30,7 @@ from connectors.errors import ConnectorError, InvalidMapping, Permanent
 from connectors.salesforce_fields import check_fields, has_external_id, target_schema
 from connectors.salesforce_matching import Matcher, soql_quote
 from connectors.salesforce_session import SalesforceSession
+from connectors.write_policy import Decision, decide, policies_of, remember, written_fields
 
 MARKER_FIELD = "Subject"
 
@@ -48,7 +55,11 @@ class SalesforceConnector:
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
-        """(used, limit) from the last Sforce-Limit-Info header seen."""
+        """(used, limit) of the org's daily API calls, from the last `Sforce-Limit-Info` seen.
+
+        None until a response carried the header. The push path reads it after each apply
+        (workers.throttle_feedback) to slow a connection down as its daily budget runs out.
+        """
         return self.session.api_usage
 
     # -- the Connector protocol -----------------------------------------------------
@@ -68,7 +79,7 @@ class SalesforceConnector:
         if op.action == "upsert":
             return self._upsert(op, prior)
         if op.action == "update":
-            return self._update(op)
+            return self._update(op, prior)
         raise InvalidMapping(f"salesforce has no action {op.action!r}; use upsert or update")
 
     def find(self, op: Op) -> Receipt | None:
@@ -140,6 +151,12 @@ class SalesforceConnector:
         obj = self._object(op)
         meta = self._describe(obj)
         body = check_fields(obj, meta, op.fields, creating=True, updating=True)
+        existing = prior
+        policies = policies_of(op.target, list(body))
+        if policies:
+            existing = prior or self.find(op)
+        decision = self._guard(obj, existing, body, policies, prior)
+        body = dict(decision.write)
         links, notes = self._links(op.target)
         body.update(links)
         if has_external_id(meta, self.external_id_field):
@@ -150,15 +167,20 @@ class SalesforceConnector:
                 found = self.find(op)
                 if found is None:
                     raise Permanent(f"upsert of {obj} {op.key} left no record")
-                return found
+                return self._record(found, prior, decision)
             receipt = self._receipt(obj, result["id"], created=bool(result.get("created")))
         else:
-            receipt = self._marked_write(op, obj, meta, body, prior)
+            receipt = self._marked_write(op, obj, meta, body, existing)
         receipt.extra.update(notes)
-        return receipt
+        return self._record(receipt, prior, decision)
 
     def _marked_write(
-        self, op: Op, obj: str, meta: dict[str, Any], body: dict[str, Any], prior: Receipt | None
+        self,
+        op: Op,
+        obj: str,
+        meta: dict[str, Any],
+        body: dict[str, Any],
+        existing: Receipt | None,
     ) -> Receipt:
         if not any(f["name"] == MARKER_FIELD for f in meta["fields"]):
             raise InvalidMapping(
@@ -174,9 +196,9 @@ class SalesforceConnector:
                 "exceeds 255",
                 provider_code="STRING_TOO_LONG",
             )
-        if MARKER_FIELD in body or prior is None:
+        if MARKER_FIELD in body or existing is None:
             body[MARKER_FIELD] = tagged
-        existing = prior or self.find(op)
+        existing = existing or self.find(op)
         if existing is not None:
             try:
                 self.session.rest("PATCH", f"sobjects/{obj}/{existing.external_id}", body)
@@ -219,12 +241,47 @@ class SalesforceConnector:
         return links, notes
 
     # -- update ---------------------------------------------------------------------
-    def _update(self, op: Op) -> Receipt:
+    def _update(self, op: Op, prior: Receipt | None) -> Receipt:
         obj, record_id = self.matcher.resolve(op.target)
         meta = self._describe(obj)
         body = check_fields(obj, meta, op.fields, creating=False, updating=True)
-        self.session.rest("PATCH", f"sobjects/{obj}/{record_id}", body)
-        return self._receipt(obj, record_id, created=False)
+        here = self._receipt(obj, record_id, created=False)
+        decision = self._guard(obj, here, body, policies_of(op.target, list(body)), prior)
+        if decision.write:
+            self.session.rest("PATCH", f"sobjects/{obj}/{record_id}", decision.write)
+        return self._record(here, prior, decision)
+
+    # -- write policies -------------------------------------------------------------
+    def _guard(
+        self,
+        obj: str,
+        existing: Receipt | None,
+        body: dict[str, Any],
+        policies: dict[str, str],
+        prior: Receipt | None,
+    ) -> Decision:
+        """The fields of `body` the op's write policies let through, read just before writing."""
+        if not policies or existing is None:
+            return Decision(write=body)
+        try:
+            record = self.session.rest("GET", f"sobjects/{obj}/{existing.external_id}")
+        except Permanent as exc:
+            if exc.provider_code not in ("NOT_FOUND", "ENTITY_IS_DELETED"):
+                raise
+            return Decision(write=body)  # deleted by a person: the write starts afresh
+        by_name = {str(k).lower(): v for k, v in record.items()}
+        current = {name: by_name.get(name.lower()) for name in body}
+        written = written_fields(prior.extra if prior else None, existing.external_id)
+        return decide(body, policies, current, written)
+
+    def _record(self, receipt: Receipt, prior: Receipt | None, decision: Decision) -> Receipt:
+        """Note in the receipt what was written (as fingerprints) and what was left alone."""
+        receipt.extra["written"] = remember(
+            receipt.external_id, prior.extra if prior else None, decision.write
+        )
+        if decision.skipped:
+            receipt.extra["skipped"] = decision.skipped
+        return receipt
 
     # -- shared -----------------------------------------------------------------------
     def _object(self, op: Op) -> str:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.base import Op, Receipt
 from connectors.errors import AuthExpired, InvalidMapping, Permanent, RateLimited, Transient
 from connectors.salesforce import SalesforceConnector, marker
+from connectors.write_policy import EDITED, HELD
 from sandbox.salesforce.auth import DEFAULTS
 from sandbox.server import Sandbox
 from tests.contract.case_salesforce import admin_client, connection, task_op
@@ -499,3 +500,91 @@ def test_jwt_bearer_refused_is_auth_expired(
     with pytest.raises(AuthExpired) as caught:
         connector.apply(task_op(), None)
     assert caught.value.provider_code == "invalid_grant"
+
+
+# -- write policies -------------------------------------------------------------------
+def person_edits(org: Org, obj: str, record_id: str, **fields: Any) -> None:
+    """A person changes a record through the REST API, as they would in the UI."""
+    org.connector.session.rest("PATCH", f"sobjects/{obj}/{record_id}", fields)
+
+
+@pytest.mark.parametrize(
+    ("emails", "opportunity", "amount", "skipped"),
+    [
+        pytest.param(["hank@globex.com"], "Globex - Analytics Platform", 80000.0, {}, id="empty"),
+        pytest.param(
+            ["bill@initech.com"],
+            "Initech - Renewal 2027",
+            120000.0,
+            {"Amount": HELD},
+            id="held",
+        ),
+    ],
+)
+def test_if_empty_writes_only_into_an_empty_field(
+    org: Org, emails: list[str], opportunity: str, amount: float, skipped: dict[str, str]
+) -> None:
+    # given an update whose Amount may only fill a blank
+    op = update_op(
+        {"Amount": 80000, "NextStep": "Send pricing"},
+        match_emails=emails,
+        rule="nearest_close_date",
+        write_policy={"Amount": "if_empty"},
+    )
+    # when it is applied
+    receipt = org.connector.apply(op, None)
+    # expect Amount written only where there was none, NextStep always, skips reported
+    record = org.one("Opportunity", Name=opportunity)
+    assert record["Amount"] == amount and record["NextStep"] == "Send pricing"
+    assert receipt.extra.get("skipped", {}) == skipped
+
+
+def test_unless_edited_keeps_a_persons_change_across_reapplies(org: Org) -> None:
+    # given a close date meetsync wrote, then a person changed
+    def op(close: str) -> Op:
+        return update_op(
+            {"CloseDate": close, "NextStep": f"Sign by {close}"},
+            match_emails=["hank@globex.com"],
+            write_policy={"CloseDate": "unless_edited"},
+        )
+
+    first = org.connector.apply(op("2027-04-30"), None)
+    person_edits(org, "Opportunity", first.external_id, CloseDate="2027-05-15")
+    # when the meeting is re-applied with another close date, twice
+    second = org.connector.apply(op("2027-06-30"), first)
+    third = org.connector.apply(op("2027-07-31"), second)
+    # expect the person's date kept both times, the other field written, the skip reported
+    record = org.one("Opportunity", Id=first.external_id)
+    assert record["CloseDate"] == "2027-05-15" and record["NextStep"] == "Sign by 2027-07-31"
+    assert second.extra["skipped"] == third.extra["skipped"] == {"CloseDate": EDITED}
+
+
+def test_unless_edited_updates_a_value_nobody_touched(org: Org) -> None:
+    # given a close date meetsync wrote and nobody changed
+    def op(close: str) -> Op:
+        return update_op(
+            {"CloseDate": close},
+            match_emails=["hank@globex.com"],
+            write_policy={"CloseDate": "unless_edited"},
+        )
+
+    first = org.connector.apply(op("2027-04-30"), None)
+    # when a re-run says another date
+    second = org.connector.apply(op("2027-06-30"), first)
+    # expect the new date, nothing skipped
+    assert org.one("Opportunity", Id=first.external_id)["CloseDate"] == "2027-06-30"
+    assert "skipped" not in second.extra
+
+
+def test_a_reapplied_task_keeps_the_status_a_person_set(org: Org) -> None:
+    # given a follow-up Task whose Status a person moved on after meetsync created it
+    policy = {"write_policy": {"Status": "unless_edited"}}
+    first = org.connector.apply(task_op("a", **policy), None)
+    person_edits(org, "Task", first.external_id, Status="Completed")
+    # when the re-worded item is re-applied
+    second = org.connector.apply(task_op("b", **policy), first)
+    # expect the rewording written and the person's Status kept
+    task = org.one("Task", Id=first.external_id)
+    assert task["Subject"] == "Send the revised pilot SOW to Globex"
+    assert task["Status"] == "Completed"
+    assert second.extra["skipped"] == {"Status": EDITED}
