@@ -6,6 +6,14 @@ the outcome of a write whose response was lost, and the stored hash says whether
 has anything to change. Project, section, user and custom-field names are resolved to gids
 once per connector instance.
 
+A re-apply sends only the fields the op carries (the mapping leaves out empty values, so a
+due date or assignee a person set is never blanked) and honours the op's write policies
+(connectors/write_policy.py): with `if_empty` or `unless_edited` fields it reads the task
+first and leaves those fields alone when it must, listing them in `extra["skipped"]`.
+Every write asks Asana to answer with the task's fields, and the receipt keeps their
+fingerprints (`extra["written"]`), so the next apply can tell a person's edit from ours.
+Followers are only ever added, so no policy applies to them.
+
 The SDK's own retries are switched off (it would retry 429/5xx GETs itself and never POSTs,
 surfacing MaxRetryError): the push worker owns retries, and `_call` is the one place where
 provider failures become RateLimited, Transient, Permanent or AuthExpired.
@@ -38,9 +46,23 @@ from connectors.errors import (
     RateLimited,
     Transient,
 )
+from connectors.write_policy import decide, policies_of, remember, written_fields
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
+VALUE_FIELDS = (
+    "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
+)
 TASK_FIELDS = "gid,permalink_url,external"
+WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
+# Op field → the task property it sets; followers are additive and never overwrite anything.
+PROPERTY = {
+    "name": "name",
+    "notes": "notes",
+    "html_notes": "html_notes",
+    "due_on": "due_on",
+    "assignee_email": "assignee",
+    "custom_fields": "custom_fields",
+}
 T = TypeVar("T")
 
 
@@ -124,6 +146,7 @@ class AsanaConnector:
         warnings: list[str] = []
         data = self._task_data(op, project, warnings)
         followers = self._followers(op, warnings)
+        skipped = self._guard(op, prior, data)
         try:
             task = self._write(op, prior, data, project, section, followers)
         except Permanent as exc:
@@ -134,12 +157,38 @@ class AsanaConnector:
             del data["html_notes"]
             data["notes"] = op.fields.get("notes") or ""
             task = self._write(op, prior, data, project, section, followers)
+        sent = [name for name, prop in PROPERTY.items() if name in op.fields and prop in data]
+        extra: dict[str, Any] = {
+            "payload_hash": op.payload_hash,
+            "warnings": warnings,
+            "written": remember(
+                task["gid"], prior.extra if prior else None, self._present(task, op, sent)
+            ),
+        }
+        if skipped:
+            extra["skipped"] = skipped
         return Receipt(
-            external_id=task["gid"],
-            url=task.get("permalink_url"),
-            object="task",
-            extra={"payload_hash": op.payload_hash, "warnings": warnings},
+            external_id=task["gid"], url=task.get("permalink_url"), object="task", extra=extra
         )
+
+    def _guard(self, op: Op, prior: Receipt | None, data: dict[str, Any]) -> dict[str, str]:
+        """Drop from `data` what the op's write policies forbid now; the reasons, by field."""
+        policies = policies_of(op.target, [n for n in op.fields if n in PROPERTY])
+        if prior is None or not policies:
+            return {}
+        try:
+            task = self._read(prior.external_id)
+        except Permanent as exc:
+            if exc.provider_code == "404":
+                return {}  # deleted by a person: the update reports it
+            raise
+        wanted = {n: v for n, v in op.fields.items() if n in PROPERTY}
+        current = self._present(task, op, list(wanted))
+        written = written_fields(prior.extra, prior.external_id)
+        decision = decide(wanted, policies, current, written)
+        for name in decision.skipped:
+            data.pop(PROPERTY[name], None)
+        return decision.skipped
 
     def find(self, op: Op) -> Receipt | None:
         """The task carrying this op's key in its external gid, if Asana has one."""
@@ -185,30 +234,37 @@ class AsanaConnector:
         found = self.find(op)
         if found is None:
             return None
-        task = self._call(
+        task = self._read(found.external_id, extra=",followers.email")
+        return self._present(task, op, list(op.fields))
+
+    def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
+        task: dict[str, Any] = self._call(
             lambda: self.tasks.get_task(
-                found.external_id,
-                {
-                    "opt_fields": "name,notes,html_notes,due_on,assignee.email,followers.email,"
-                    "custom_fields.name,custom_fields.display_value"
-                },
-                _request_timeout=self.timeout,
+                gid, {"opt_fields": VALUE_FIELDS + extra}, _request_timeout=self.timeout
             )
         )
-        present = {
-            "name": task.get("name"),
-            "notes": task.get("notes"),
-            "html_notes": task.get("html_notes"),
-            "due_on": task.get("due_on"),
-            "assignee_email": self._email_of(task.get("assignee")),
-            "followers_emails": sorted(
-                filter(None, (self._email_of(f) for f in task.get("followers") or []))
-            ),
-            "custom_fields": {
-                f["name"]: f.get("display_value") for f in task.get("custom_fields") or []
-            },
-        }
-        return {name: present.get(name) for name in op.fields}
+        return task
+
+    def _present(self, task: dict[str, Any], op: Op, names: list[str]) -> dict[str, Any]:
+        """A task's values of the op fields `names`, spelt as the mapping spells them."""
+        present: dict[str, Any] = {}
+        for name in names:
+            if name == "assignee_email":
+                present[name] = self._email_of(task.get("assignee"))
+            elif name == "followers_emails":
+                present[name] = sorted(
+                    filter(None, (self._email_of(f) for f in task.get("followers") or []))
+                )
+            elif name == "custom_fields":
+                mine = op.fields.get("custom_fields") or {}
+                present[name] = {
+                    f["name"]: f.get("display_value")
+                    for f in task.get("custom_fields") or []
+                    if f["name"] in mine
+                }
+            else:
+                present[name] = task.get(name)
+        return present
 
     def _email_of(self, user: dict[str, Any] | None) -> str | None:
         """A user's email: from the response when Asana expanded it, else looked up once."""
@@ -232,21 +288,28 @@ class AsanaConnector:
         fields = op.fields
         if not fields.get("name"):
             raise InvalidMapping("upsert_task needs fields.name")
+        # Only what the op carries: a field the mapping left out (an empty value) must not
+        # blank what a person set on the task since.
         data: dict[str, Any] = {
             "name": fields["name"],
-            "due_on": fields.get("due_on"),
             "external": {"gid": op.key, "data": op.payload_hash},
         }
+        if fields.get("due_on"):
+            data["due_on"] = fields["due_on"]
         if fields.get("html_notes"):
             data["html_notes"] = fields["html_notes"]
-        else:
-            data["notes"] = fields.get("notes") or ""
+        elif fields.get("notes"):
+            data["notes"] = fields["notes"]
         email = fields.get("assignee_email")
-        data["assignee"] = self._person(email) if email else None
-        if email and data["assignee"] is None:
-            warnings.append(f"no Asana user with email {email}; left unassigned")
+        if email:
+            data["assignee"] = self._person(email)
+            if data["assignee"] is None:
+                del data["assignee"]
+                warnings.append(f"no Asana user with email {email}; left unassigned")
         if fields.get("custom_fields"):
             data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
+        if isinstance(fields.get("completed"), bool):
+            data["completed"] = fields["completed"]  # `on_missing: close` finishes the task
         return data
 
     def _write(
@@ -268,7 +331,7 @@ class AsanaConnector:
         try:
             task: dict[str, Any] = self._call(
                 lambda: self.tasks.create_task(
-                    {"data": created}, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                    {"data": created}, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
                 )
             )
             return task
@@ -302,7 +365,7 @@ class AsanaConnector:
         try:
             task: dict[str, Any] = self._call(
                 lambda: self.tasks.update_task(
-                    {"data": data}, gid, {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                    {"data": data}, gid, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
                 )
             )
         except Permanent as exc:

@@ -12,6 +12,7 @@ from connectors.asana import AsanaConnector
 from connectors.base import ConnectionConfig, Op
 from connectors.errors import InvalidMapping, RateLimited, Transient
 from connectors.registry import connector_class
+from connectors.write_policy import EDITED, HELD
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 
@@ -343,3 +344,58 @@ def test_describe_says_when_a_place_does_not_exist(
     schema = connector.describe(target)
     assert not schema.exists
     assert schema.notes and "it has:" in schema.notes[0]
+
+
+# -- write policies -------------------------------------------------------------------
+def _person_edits(connector: AsanaConnector, gid: str, **data: Any) -> None:
+    """A person changes the task through the Asana API, as they would in the app."""
+    connector.tasks.update_task({"data": data}, gid, {"opt_fields": "gid"})
+
+
+def test_unless_edited_keeps_a_renamed_task_name(
+    connector: AsanaConnector, admin: SandboxClient
+) -> None:
+    # given a task meetsync made, which a person then renamed
+    policy = {**TARGET, "write_policy": {"name": "unless_edited", "due_on": "unless_edited"}}
+    first = connector.apply(_op(target=policy, due_on="2026-12-01"), None)
+    _person_edits(connector, first.external_id, name="Pricing sheet (Hank wants PDF)")
+    # when a re-extraction re-words the item and moves its due date
+    changed = _op(target=policy, name="Send Globex the pricing sheet now", due_on="2026-12-04")
+    second = connector.apply(changed, first)
+    # expect the person's name kept, the untouched due date moved, the skip reported
+    task = _task(admin, first.external_id)
+    assert task["name"] == "Pricing sheet (Hank wants PDF)"
+    assert task["due_on"] == "2026-12-04"
+    assert second.extra["skipped"] == {"name": EDITED}
+    # and a third run still knows the name as the person's, not ours
+    third = connector.apply(_op(target=policy, name="Send it", due_on="2026-12-04"), second)
+    assert third.extra["skipped"] == {"name": EDITED}
+    assert _task(admin, first.external_id)["name"] == "Pricing sheet (Hank wants PDF)"
+
+
+def test_if_empty_fills_a_due_date_only_while_there_is_none(
+    connector: AsanaConnector, admin: SandboxClient
+) -> None:
+    # given a task without a due date, which a person then dated
+    policy = {**TARGET, "write_policy": {"due_on": "if_empty"}}
+    first = connector.apply(_op(target=policy), None)
+    _person_edits(connector, first.external_id, due_on="2026-12-24")
+    # when a re-run finds a due date in the meeting
+    second = connector.apply(_op(target=policy, due_on="2026-12-01"), first)
+    # expect the person's date kept
+    assert _task(admin, first.external_id)["due_on"] == "2026-12-24"
+    assert second.extra["skipped"] == {"due_on": HELD}
+
+
+def test_a_reapply_never_blanks_what_the_op_leaves_out(
+    connector: AsanaConnector, admin: SandboxClient
+) -> None:
+    # given a task a person assigned and dated after meetsync made it
+    first = connector.apply(_op(), None)
+    _person_edits(connector, first.external_id, due_on="2026-12-24", assignee="sam@acme.io")
+    # when a re-worded item without owner or due date is re-applied
+    connector.apply(_op(name="Send Globex the pricing sheet (v2)"), first)
+    # expect the rewording, and the person's assignee and due date untouched
+    task = _task(admin, first.external_id)
+    assert task["name"] == "Send Globex the pricing sheet (v2)"
+    assert task["due_on"] == "2026-12-24" and task["assignee"]["name"] == "Sam Patel"
