@@ -43,6 +43,7 @@ from extraction.schemas import CrmFields
 
 WritePolicy = Literal["always", "if_empty", "unless_edited"]
 ForEach = Literal["meeting", "action_items"]
+OnMissing = Literal["keep", "close"]
 
 # The connector verbs the bundled connectors accept; a plugin connector may use any verb.
 KNOWN_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -194,6 +195,11 @@ class Destination(_Spec):
     fields: dict[str, Value] = Field(default_factory=dict)
     write_policy: WritePolicy = Field(
         default="always", description="Default write policy of this destination's fields"
+    )
+    on_missing: OnMissing = Field(
+        default="keep",
+        description="An item a re-run no longer extracts: keep its write, or close it "
+        "(an Asana task completed, a Salesforce Task Completed); never deleted",
     )
 
     def policy_of(self, field: str) -> WritePolicy:

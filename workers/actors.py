@@ -15,6 +15,7 @@ from connectors.registry import available
 from workers import stages
 from workers.push_gate import PushGate
 from workers.runtime import Runtime
+from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                     wait_ms = gate.rate_limited(ask, outcome.retry_after)
                 later.send_with_options(args=(key,), delay=wait_ms)
 
+            elif outcome.state == "busy" and outcome.retry_after is not None:
+                # another delivery holds the op: look again later, never write alongside it
+                later.send_with_options(args=(key,), delay=int(outcome.retry_after * 1000))
         suffix = "_backfill" if backfill else ""
         push.__name__ = f"push_{name}{suffix}"
         return dramatiq.actor(
@@ -128,4 +132,6 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     for name in available():
         push_actors[name] = make_push(name, backfill=False)
         push_backfill[name] = make_push(name, backfill=True)
-    return Pipeline(broker, runtime, extract_actor, plan_actor, push_actors, push_backfill)
+    pipeline = Pipeline(broker, runtime, extract_actor, plan_actor, push_actors, push_backfill)
+    broker.add_middleware(Sweeper(pipeline))
+    return pipeline

@@ -1,22 +1,46 @@
 """The op ledger: what was planned, what is in flight, what landed where.
 
-States: `planned → sending → done`, with `failed` (permanent error: a dead letter),
-`dead` (retries exhausted), and `paused` (the connection's credential stopped working).
-An op left `sending` by a crash or a timeout is *in doubt*: the next attempt asks the
-connector to `find()` it before writing anything.
+States: `planned → sending → done`, with three dead letters: `failed` (a permanent error),
+`dead` (retries exhausted) and `paused` (the connection's credential stopped working).
+
+A push *claims* an op with one compare-and-set (`→ sending`, attempts + 1, a lease until
+`lease_until`), commits, writes, then records the receipt only if it still holds that
+claim. A second delivery meanwhile sees the live lease and backs off. An op left
+`sending` with no live lease (a killed worker, a timeout, a dead letter replayed) is *in
+doubt*: its next claim asks the connector to `find()` it before writing anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from connectors.base import Op, Receipt
-from meetsync.db.models import OpRecord
+from connectors.base import Op, Receipt, stable_hash
+from meetsync.db.models import OpRecord, utcnow
 
 IN_DOUBT = "sending"
 RESTING = {"failed", "dead", "paused"}
+FINAL = RESTING | {"done"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A push's hold on one op: what to write, and whether an earlier attempt may have."""
+
+    op: Op
+    prior: Receipt | None
+    in_doubt: bool
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Another push holds the op for `wait_s` more seconds."""
+
+    wait_s: float
 
 
 def to_op(row: OpRecord) -> Op:
@@ -45,12 +69,104 @@ def prior_receipt(row: OpRecord) -> Receipt | None:
     )
 
 
+def settled(row: OpRecord) -> str | None:
+    """The state a push can stop at without writing, or None when there is work."""
+    if row.state == "done" and row.applied_hash == row.payload_hash:
+        return "done"
+    if row.state in RESTING:
+        return row.state
+    return None
+
+
+def claim(session: Session, row: OpRecord, lease_s: float, now: float) -> Claim | Busy | str:
+    """Take the op for one write attempt, or say why not (a settled state, or Busy)."""
+    if (state := settled(row)) is not None:
+        return state
+    if row.state == IN_DOUBT and (row.lease_until or 0.0) > now:
+        return Busy(row.lease_until - now if row.lease_until else 0.0)
+    in_doubt, observed = row.state == IN_DOUBT, row.attempts
+    taken = session.execute(
+        update(OpRecord)
+        .where(
+            OpRecord.key == row.key,
+            OpRecord.state == row.state,
+            OpRecord.attempts == observed,
+        )
+        .values(
+            state=IN_DOUBT, attempts=observed + 1, lease_until=now + lease_s, updated_at=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return Busy(0.0)  # another push claimed it between our read and our write
+    session.refresh(row)
+    return Claim(to_op(row), prior_receipt(row), in_doubt, observed + 1)
+
+
+def holds(row: OpRecord, attempt: int) -> bool:
+    """Whether the push that made `attempt` still owns the op."""
+    return row.state == IN_DOUBT and row.attempts == attempt
+
+
+def record_found(row: OpRecord, receipt: Receipt) -> None:
+    """An in-doubt op turned out to exist: remember where, without claiming its payload."""
+    row.external_id, row.url, row.object = receipt.external_id, receipt.url, receipt.object
+    row.receipt = receipt.model_dump(mode="json")
+
+
+def release(row: OpRecord, reason: str) -> None:
+    """The attempt ended without an answer: stay in doubt, but free for the next push."""
+    row.lease_until = 0.0
+    row.last_error = reason
+
+
+def mark_done(row: OpRecord, receipt: Receipt, applied_hash: str) -> None:
+    row.state = "done"
+    row.lease_until = None
+    row.applied_hash = applied_hash
+    row.external_id = receipt.external_id
+    row.url = receipt.url
+    row.object = receipt.object
+    row.receipt = receipt.model_dump(mode="json")
+    row.last_error = None
+
+
+def mark_resting(row: OpRecord, state: str, reason: str) -> None:
+    """Park the op as a dead letter with its reason; `sending` history stays in attempts."""
+    assert state in RESTING
+    row.state = state
+    row.lease_until = None
+    row.last_error = reason
+
+
+def leased(row: OpRecord, now: float) -> bool:
+    """Whether some push holds the op right now."""
+    return row.state == IN_DOUBT and (row.lease_until or 0.0) > now
+
+
+def replay(row: OpRecord) -> bool:
+    """Put a dead letter back in line; an op that may have been written goes in doubt."""
+    if row.state not in RESTING:
+        return False
+    confirmed = row.external_id is not None and row.applied_hash == row.payload_hash
+    # an attempt that reached the provider may have landed: the next push runs find() first
+    row.state = IN_DOUBT if row.attempts and not confirmed else "planned"
+    row.lease_until = 0.0 if row.state == IN_DOUBT else None
+    return True
+
+
 def record_plan(
-    session: Session, meeting_id: str, ops: Iterable[Op], mapping_version: int | None
+    session: Session,
+    meeting_id: str,
+    ops: Iterable[Op],
+    mapping_version: int | None,
+    identities: Mapping[str, dict[str, str]] | None = None,
 ) -> list[OpRecord]:
     """Upsert planned ops; return the rows that need a push (new or changed payload)."""
+    identities = identities or {}
     to_push: list[OpRecord] = []
     for op in ops:
+        identity = identities.get(op.key)
         row = session.get(OpRecord, op.key)
         if row is None:
             row = OpRecord(
@@ -65,45 +181,33 @@ def record_plan(
                 payload_hash=op.payload_hash,
                 state="planned",
                 mapping_version=mapping_version,
+                destination=(identity or {}).get("destination"),
+                item=identity,
             )
             session.add(row)
             to_push.append(row)
             continue
+        if identity is not None:
+            row.item, row.destination = identity, identity.get("destination")
+        row.disposition = None  # planned again: no longer missing
         if row.payload_hash == op.payload_hash and row.state == "done":
             continue
         if row.payload_hash != op.payload_hash:
-            row.target, row.fields, row.payload_hash = op.target, op.fields, op.payload_hash
+            repay(row, op.target, op.fields, op.payload_hash)
             row.mapping_version = mapping_version
-            if row.state != IN_DOUBT:
-                row.state = "planned"
         if row.state not in RESTING:
             to_push.append(row)
     session.flush()
     return to_push
 
 
-def mark_sending(row: OpRecord) -> None:
-    row.state = IN_DOUBT
-    row.attempts += 1
+def repay(row: OpRecord, target: dict, fields: dict, payload_hash: str) -> None:  # type: ignore[type-arg]
+    """A new payload for an existing op; an op in doubt stays in doubt."""
+    row.target, row.fields, row.payload_hash = target, fields, payload_hash
+    if row.state not in RESTING and row.state != IN_DOUBT:
+        row.state = "planned"
 
 
-def mark_done(row: OpRecord, receipt: Receipt, applied_hash: str) -> None:
-    row.state = "done"
-    row.applied_hash = applied_hash
-    row.external_id = receipt.external_id
-    row.url = receipt.url
-    row.object = receipt.object
-    row.receipt = receipt.model_dump(mode="json")
-    row.last_error = None
-
-
-def mark_found(row: OpRecord, receipt: Receipt) -> None:
-    """An in-doubt op turned out to exist: remember where, without claiming its payload."""
-    row.external_id, row.url, row.object = receipt.external_id, receipt.url, receipt.object
-    row.receipt = receipt.model_dump(mode="json")
-
-
-def mark_resting(row: OpRecord, state: str, reason: str) -> None:
-    assert state in RESTING
-    row.state = state
-    row.last_error = reason
+def payload_hash(action: str, target: dict, fields: dict) -> str:  # type: ignore[type-arg]
+    """The hash `Op.plan` gives the same action, target and fields."""
+    return stable_hash([action, target, fields])

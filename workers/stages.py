@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import suppress
 from dataclasses import dataclass
 
-from extraction.extract import extract_insights
-from mappings.engine import plan_ops
-from mappings.loader import load_mapping
 from sqlalchemy import select
 
 from connectors.base import stable_hash
-from connectors.errors import AuthExpired, Permanent, RateLimited
+from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
+from extraction.extract import extract_insights
 from extraction.schemas import Insights
+from intake.transcripts import with_transcript
+from mappings.engine import plan_ops
+from mappings.loader import load_mapping
 from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
-from workers import ledger
+from workers import identity, ledger
+from workers.closing import close_fields
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = "extracting"
+    # a transcript sent as a URL is fetched here, not in the webhook (intake/transcripts.py)
+    payload = with_transcript(payload, runtime.settings.transcript_fetch)
     result = extract_insights(payload, settings=runtime.settings.llm, org_profile=profile)
     with runtime.session() as session:
         session.add(
@@ -104,15 +110,58 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             meeting.error = "no insights" if record is None else "org has no mapping"
             return []
         mapping = load_mapping(mapping_row.body)
+        output = MeetingOutput.model_validate(meeting.payload)
+        insights = Insights.model_validate(record.insights)
         ops = plan_ops(
-            MeetingOutput.model_validate(meeting.payload),
-            Insights.model_validate(record.insights),
+            output,
+            insights,
             mapping,
             meeting_url=f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}",
         )
-        rows = ledger.record_plan(session, meeting_id, ops, mapping_row.version)
+        known = identity.identities(output.org_id, output.meeting_id, insights, mapping)
+        existing = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
+        renames = identity.match({op.key: known[op.key] for op in ops if op.key in known}, existing)
+        # a re-worded item keeps the key of what was written for it: the write becomes an update
+        ops = [op.model_copy(update={"key": renames.get(op.key, op.key)}) for op in ops]
+        idents = {renames.get(k, k): ident.as_json() for k, ident in known.items()}
+        rows = ledger.record_plan(session, meeting_id, ops, mapping_row.version, idents)
+        policies: dict[str, str] = {d.name: d.on_missing for d in mapping.destinations}
+        gone = identity.missing(existing, {op.key for op in ops})
+        rows += _settle_missing(meeting, gone, policies)
         meeting.status = "planned"
         return [Planned(row.key, row.connector) for row in rows]
+
+
+def _settle_missing(
+    meeting: Meeting, gone: list[OpRecord], policies: dict[str, str]
+) -> list[OpRecord]:
+    """Report items a re-run no longer extracts; close those whose destination says so."""
+    to_push: list[OpRecord] = []
+    for row in gone:
+        if row.disposition is not None:
+            continue  # reported on an earlier run
+        title = (row.item or {}).get("title")
+        closing = close_fields(row.connector, row.target) if title is not None else None
+        if policies.get(row.destination or "") == "close" and closing is not None:
+            fields = {**row.fields, **closing}
+            ledger.repay(
+                row, row.target, fields, ledger.payload_hash(row.action, row.target, fields)
+            )
+            row.disposition = "closed"
+            if row.state not in ledger.RESTING:
+                to_push.append(row)
+        else:
+            row.disposition = "missing"
+        # the item's title is what the org wrote itself; the transcript stays out of logs
+        log.warning(
+            "meeting %s revision %d: op %s (%s) no longer extracted: %s",
+            meeting.id,
+            meeting.revision,
+            row.key,
+            row.destination,
+            row.disposition,
+        )
+    return to_push
 
 
 @dataclass(frozen=True)
@@ -122,57 +171,86 @@ class PushOutcome:
 
 
 def push(runtime: Runtime, key: str) -> PushOutcome:
-    """Apply one op at most once: find() what is in doubt, then write, then record."""
+    """Apply one op at most once: claim it, find() what is in doubt, write, record."""
+    retry = runtime.settings.retry
     with runtime.session() as session:
-        row = session.get(OpRecord, key)
-        if row is None:
-            raise MeetingGone(key)
-        if row.state == "done" and row.applied_hash == row.payload_hash:
-            return PushOutcome("done")
-        if row.state in ledger.RESTING:
-            return PushOutcome(row.state)
+        row = _row(session, key)
+        if (state := ledger.settled(row)) is not None:
+            return PushOutcome(state)
         connection = session.get(Connection, row.connection)
         if connection is not None and connection.status == "paused":
-            ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
+            if not ledger.leased(row, time.time()):
+                ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
             return PushOutcome("paused")
+        claimed = ledger.claim(session, row, retry.lease_s, time.time())
+        if isinstance(claimed, str):
+            return PushOutcome(claimed)
+        if isinstance(claimed, ledger.Busy):
+            wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
+            return PushOutcome("busy", retry_after=max(wait, 0.2))
         connector = runtime.connectors.get(session, row.connection)
-        op, prior, in_doubt = ledger.to_op(row), ledger.prior_receipt(row), row.state == "sending"
+    # the claim is committed: from here a crash leaves the op in doubt, never unknown
+    op, prior, attempt = claimed.op, claimed.prior, claimed.attempt
     try:
-        if in_doubt and prior is None:
+        if claimed.in_doubt and prior is None:
             found = connector.find(op)
             if found is not None:
                 prior = found
                 with runtime.session() as session:
-                    ledger.mark_found(_row(session, key), found)
-        with runtime.session() as session:
-            ledger.mark_sending(_row(session, key))
+                    row = _row(session, key)
+                    if ledger.holds(row, attempt):
+                        ledger.record_found(row, found)
         receipt = connector.apply(op, prior)
     except RateLimited as exc:
-        with runtime.session() as session:
-            # left in doubt on purpose: a multi-part write (a long Slack recap) may have
-            # landed in part before the 429, so the next attempt runs find() first
-            _row(session, key).last_error = str(exc)
+        # left in doubt on purpose: a multi-part write (a long Slack recap) may have
+        # landed in part before the 429, so the next attempt runs find() first
+        _release(runtime, key, attempt, str(exc))
         return PushOutcome("throttled", retry_after=exc.retry_after)
     except AuthExpired as exc:
         with runtime.session() as session:
-            ledger.mark_resting(_row(session, key), "paused", str(exc))
+            row = _row(session, key)
+            if ledger.holds(row, attempt):
+                ledger.mark_resting(row, "paused", str(exc))
             connection = session.get(Connection, op.connection)
             if connection is not None:
                 connection.status, connection.status_reason = "paused", str(exc)
         return PushOutcome("paused")
     except Permanent as exc:
         with runtime.session() as session:
-            ledger.mark_resting(_row(session, key), "failed", str(exc))
+            row = _row(session, key)
+            if ledger.holds(row, attempt):
+                ledger.mark_resting(row, "failed", str(exc))
         return PushOutcome("failed")
+    except Transient as exc:
+        _release(runtime, key, attempt, str(exc))
+        raise
+    except BaseException:
+        with suppress(Exception):  # the lease runs out on its own if the database is away
+            _release(runtime, key, attempt, "push interrupted")
+        raise
     with runtime.session() as session:
-        ledger.mark_done(_row(session, key), receipt, op.payload_hash)
+        held = session.get(OpRecord, key, with_for_update=True)
+        if held is None or not ledger.holds(held, attempt):
+            # our lease ran out and another push took over; it finds this write and records it
+            log.warning("op %s: attempt %d lost its claim before recording", key, attempt)
+            return PushOutcome("superseded")
+        ledger.mark_done(held, receipt, op.payload_hash)
     return PushOutcome("done")
+
+
+def _release(runtime: Runtime, key: str, attempt: int, reason: str) -> None:
+    with runtime.session() as session:
+        row = _row(session, key)
+        if ledger.holds(row, attempt):
+            ledger.release(row, reason)
 
 
 def give_up(runtime: Runtime, key: str, reason: str) -> None:
     """Retries are exhausted: park the op as a dead letter with the last reason."""
     with runtime.session() as session:
-        ledger.mark_resting(_row(session, key), "dead", reason)
+        row = _row(session, key)
+        if ledger.settled(row) is None and not ledger.leased(row, time.time()):
+            ledger.mark_resting(row, "dead", reason)
 
 
 def record_error(runtime: Runtime, key: str, reason: str) -> None:
