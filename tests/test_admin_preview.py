@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.write_policy import HELD
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
 from intake.store import store_meeting
 from meetsync.admin.preview import Preview
@@ -246,3 +247,27 @@ def test_preview_prints_current_and_new_values(cli: Cli) -> None:
     assert "nothing written" in text.splitlines()[0]
     assert "  NextStep: Technical deep dive with the data team   (now: " in text
     assert "salesforce update via acme-salesforce [new] exists" in text
+
+
+def test_preview_names_the_fields_a_write_policy_would_keep(cli: Cli, tmp_path: Path) -> None:
+    # given the meeting pushed once, so Globex's opportunity holds a next step
+    run_pipeline(cli)
+
+    # when a draft lets NextStep only fill a blank, and the meeting is previewed with it
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(
+        ACME.read_text().replace(
+            "NextStep: {from: crm.next_steps.value, transform: [{truncate: {max: 255, at: word}}]}",
+            "NextStep: {from: crm.next_steps.value, write_policy: if_empty}",
+        )
+    )
+    shown = Preview.model_validate_json(
+        cli.ok("mappings", "preview", "--meeting", MEETING.meeting_id, "--mapping", str(draft),
+               "--json")
+    )  # fmt: skip
+
+    # expect NextStep reported as kept, with the reason, and StageName written as ever
+    fields = {f.name: f for f in op_of(shown, "salesforce", "update").fields}
+    assert fields["NextStep"].policy == "if_empty"
+    assert fields["NextStep"].skipped == HELD
+    assert fields["StageName"].skipped is None

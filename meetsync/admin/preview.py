@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector, Op
 from connectors.errors import ConnectorError
+from connectors.write_policy import decide, written_fields
 from extraction.schemas import Insights
 from mappings import Mapping, PlanError, plan_ops
 from meetsync.admin.connections import build_connector
@@ -32,6 +33,7 @@ class FieldPreview(BaseModel):
     current: Any = None
     changes: bool | None = None  # None when the provider's value is unknown
     policy: str = "always"
+    skipped: str | None = None  # why the push would leave this field alone (write policy)
 
 
 class OpPreview(BaseModel):
@@ -233,6 +235,12 @@ def _annotate(
             elif _reads_current(connectors.get(op.connection)):
                 exists = False
     policies = op.target.get("write_policy") or {}
+    skipped: dict[str, str] = {}
+    if policies and present is not None:
+        # the connector's own rule, on the values shown and what the last push wrote
+        extra = (row.receipt or {}).get("extra") if row is not None else None
+        written = written_fields(extra, row.external_id or "") if row is not None else {}
+        skipped = decide(op.fields, policies, present, written).skipped
     fields = [
         FieldPreview(
             name=name,
@@ -240,6 +248,7 @@ def _annotate(
             current=(present or {}).get(name),
             changes=None if present is None else not _same(present.get(name), value),
             policy=str(policies.get(name, "always")),
+            skipped=skipped.get(name),
         )
         for name, value in op.fields.items()
     ]

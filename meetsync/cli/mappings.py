@@ -211,7 +211,7 @@ def _print_preview(result: preview.Preview) -> None:
             if field.changes is not None:
                 line += f"   (now: {_short(field.current)})" if field.changes else "   (same)"
             if field.policy != "always":
-                line += f"   [{field.policy}]"
+                line += f"   [{field.policy}{': kept as is' if field.skipped else ''}]"
             typer.echo(line)
         if op.note:
             typer.echo(f"  note: {op.note}")
