@@ -44,11 +44,32 @@ def _check_destination(mapping: Mapping, dest: Destination, at: str) -> Iterator
             path=f"{at}.action",
             fix=did_you_mean(dest.action, known),
         )
+    yield from _check_after(mapping, dest, at)
     with_item = dest.for_each == "action_items"
     shape = variables_shape(with_item=with_item)
     for part in ("target", "fields"):
         for key, value in getattr(dest, part).items():
             yield from _check_value(value, f"{at}.{part}.{key}", shape, with_item, part)
+
+
+def _check_after(mapping: Mapping, dest: Destination, at: str) -> Iterator[MappingError]:
+    by_name = {d.name: d for d in mapping.destinations}
+    for index, name in enumerate(dest.after):
+        other = by_name.get(name)
+        if other is None or other is dest:
+            problem = "itself" if other is dest else f"no destination {name!r}"
+            yield MappingError(
+                f"after names {problem}",
+                path=f"{at}.after[{index}]",
+                fix=did_you_mean(name, [d for d in by_name if d != dest.name]),
+            )
+        elif other.after:
+            # one level only: a chain would let one slow write hold up a line of others
+            yield MappingError(
+                f"after names {name!r}, which itself waits for others",
+                path=f"{at}.after[{index}]",
+                fix=f"wait for what {name!r} waits for directly, or drop its after",
+            )
 
 
 def _check_value(

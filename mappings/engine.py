@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.base import Op
-from extraction.schemas import Insights
+from extraction.schemas import ActionItem, Insights
 from meetsync.models import MeetingOutput
 
 from .conditions import items_passing, meeting_passes
@@ -33,14 +33,18 @@ def plan_ops(
         raise PlanError(f"meeting of org {meeting.org_id!r} given the mapping of {mapping.org!r}")
     base = {"meeting": meeting_context(meeting, meeting_url=meeting_url)}
     base["crm"] = crm_context(insights)
-    ops: list[Op] = []
-    for dest in mapping.destinations:
+    planned: dict[str, list[tuple[ActionItem | None, Op]]] = {}
+    # Destinations with `after` go second: their ops name the ops they wait for.
+    for dest in sorted(mapping.destinations, key=lambda d: bool(d.after)):
+        planned[dest.name] = []
         if not meeting_passes(dest.when, meeting, insights):
             continue
+        waits = _waits_for(dest, planned)
         items = items_passing(dest.when, meeting, insights.action_items)
         context = base | {"insights": insights_context(insights, items, meeting)}
         if dest.for_each == "meeting":
-            ops.append(_plan_one(dest, mapping, meeting, context, meeting_key(dest.name)))
+            op = _plan_one(dest, mapping, meeting, context, meeting_key(dest.name), waits)
+            planned[dest.name].append((None, op))
             continue
         seen: set[str] = set()
         for item in items:
@@ -49,10 +53,34 @@ def plan_ops(
                 continue  # the same item said twice: one write, the first wins
             seen.add(key)
             item_ctx = context | {"item": item_context(item, meeting)}
-            ops.append(_plan_one(dest, mapping, meeting, item_ctx, key))
+            op = _plan_one(dest, mapping, meeting, item_ctx, key, waits)
+            planned[dest.name].append((item, op))
+    ops = [op for dest in mapping.destinations for _, op in planned[dest.name]]
     _check_unique(ops)
     # An op with no field to write (an update when the meeting stated no CRM fact) is noise.
     return [op for op in ops if op.fields]
+
+
+def _waits_for(
+    dest: Destination, planned: dict[str, list[tuple[ActionItem | None, Op]]]
+) -> list[dict[str, Any]]:
+    """`target.after` of a destination's ops: the ops it links to, in the mapping's order.
+
+    Each entry names the op's key, its destination and, for a per-item op, the item's title
+    and owner, so the push can put each receipt's link on the right line of a recap.
+    """
+    return [
+        {
+            "key": op.key,
+            "destination": name,
+            "connector": op.connector,
+            "title": item.title if item else None,
+            "owner_email": item.owner_email if item else None,
+        }
+        for name in dest.after
+        for item, op in planned.get(name, [])
+        if op.fields  # an op that is not planned leaves no receipt to wait for
+    ]
 
 
 def _plan_one(
@@ -61,6 +89,7 @@ def _plan_one(
     meeting: MeetingOutput,
     context: dict[str, Any],
     key: str,
+    waits: list[dict[str, Any]],
 ) -> Op:
     connection = mapping.connections.get(dest.connector)
     if connection is None:
@@ -78,6 +107,8 @@ def _plan_one(
     policies = {f: dest.policy_of(f) for f in fields if dest.policy_of(f) != "always"}
     if policies:
         target["write_policy"] = policies
+    if waits:
+        target["after"] = waits
     return Op.plan(
         org_id=mapping.org,
         meeting_id=meeting.meeting_id,

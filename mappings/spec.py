@@ -196,6 +196,11 @@ class Destination(_Spec):
     write_policy: WritePolicy = Field(
         default="always", description="Default write policy of this destination's fields"
     )
+    after: list[str] = Field(
+        default_factory=list,
+        description="Destinations whose writes for the same meeting this one waits for and "
+        "links to (a Slack recap linking the Asana tasks and Salesforce records), by preference",
+    )
     on_missing: OnMissing = Field(
         default="keep",
         description="An item a re-run no longer extracts: keep its write, or close it "

@@ -152,6 +152,7 @@ def test_customer_meeting_plans_tasks_log_update_and_recap(acme: Mapping) -> Non
             "id": None,
             "match_emails": ["bill@initech.com", "peter@initech.com"],
             "rule": "nearest_close_date",
+            "required": False,
         },
     }
     assert task.fields["Subject"] == "Meeting: Initech renewal sync"
@@ -169,7 +170,14 @@ def test_customer_meeting_plans_tasks_log_update_and_recap(acme: Mapping) -> Non
     assert update.target["write_policy"] == {"Amount": "if_empty", "CloseDate": "unless_edited"}
 
     (recap,) = by_dest(ops, "slack", "post_message")
-    assert recap.target == {"channel": "#sales-meetings"}
+    assert recap.target["channel"] == "#sales-meetings"
+    # and the recap waits for, and will link, the tasks, the meeting log and the update
+    assert [(w["key"], w["title"]) for w in recap.target["after"]] == [
+        (questionnaire.key, "Send the security questionnaire"),
+        (pricing.key, "Share renewal pricing"),
+        (task.key, None),
+        (update.key, None),
+    ]
     assert [i["title"] for i in recap.fields["action_items"]] == [
         "Send the security questionnaire",
         "Share renewal pricing",

@@ -233,6 +233,24 @@ def test_valid_mapping_loads() -> None:
             "move write_policy",
             id="write-policy-on-target",
         ),
+        pytest.param(
+            broken(
+                "    action: post_message\n", "    action: post_message\n    after: [oportunity]\n"
+            ),
+            "destinations[0].after[0]",
+            9,
+            "after names no destination 'oportunity'",
+            "did you mean 'opportunity'?",
+            id="after-unknown-destination",
+        ),
+        pytest.param(
+            broken("    action: post_message\n", "    action: post_message\n    after: [recap]\n"),
+            "destinations[0].after[0]",
+            9,
+            "after names itself",
+            None,
+            id="after-itself",
+        ),
     ],
 )
 def test_each_mistake_is_one_clear_error(
@@ -250,6 +268,23 @@ def test_each_mistake_is_one_clear_error(
     else:
         assert problem.fix is not None and fix in problem.fix
     assert message in str(problem)
+
+
+def test_after_waits_one_level_only() -> None:
+    # given a recap waiting for the update, which waits for the recap
+    text = broken(
+        "    action: post_message\n", "    action: post_message\n    after: [opportunity]\n"
+    )
+    text = text.replace("    action: update\n", "    action: update\n    after: [recap]\n")
+
+    # when it is loaded, expect each wait refused as a chain
+    with pytest.raises(MappingError) as caught:
+        load_mapping(text)
+    assert [p.path for p in caught.value.problems] == [
+        "destinations[0].after[0]",
+        "destinations[1].after[0]",
+    ]
+    assert all("itself waits for others" in p.message for p in caught.value.problems)
 
 
 def test_every_problem_is_reported_at_once() -> None:

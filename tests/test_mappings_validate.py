@@ -296,5 +296,5 @@ def test_static_target_keeps_only_constants() -> None:
     # expect what describe can know before a meeting: constants, nested ones included
     assert static_target(mapping.destinations[1].target) == {
         "object": "Task",
-        "what": {"object": "Opportunity", "rule": "nearest_close_date"},
+        "what": {"object": "Opportunity", "rule": "nearest_close_date", "required": False},
     }

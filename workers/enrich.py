@@ -1,0 +1,90 @@
+"""Links for a recap: the receipts of the ops it waits for, filled in at push time.
+
+A destination with `after: [names]` (a Slack recap) is planned with `target["after"]`:
+one entry per op of those destinations for the same meeting, `{key, destination,
+connector, title, owner_email}` (title and owner only for per-item ops). Before such an op
+is pushed, `linked` checks the ledger: while any of those ops is still planned or in
+flight the push waits; once each has settled (done, failed, dead or paused), the op is
+pushed with each action item's `url` set to its own task's link and the per-meeting
+records (a Salesforce Task, an Opportunity) added to `fields["links"]`.
+
+The links are not part of the op's payload hash, on purpose: the hash is the plan's (what
+the meeting said), so a re-run that changes nothing posts nothing, and a link that cannot
+change without its op's key changing (a new item is a new key, and so a new plan of the
+recap) never makes a recap update forever. A dependency that failed or is paused is
+simply not linked.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.base import Op, Receipt
+from meetsync.db.models import OpRecord
+from workers.ledger import prior_receipt
+
+SETTLED = {"done", "failed", "dead", "paused"}
+WAIT_SECONDS = 2.0  # how long a recap waits before looking at its dependencies again
+
+
+def waits_for(op: Op) -> list[str]:
+    """Keys of the ops whose receipts this op links to."""
+    return [str(entry["key"]) for entry in op.target.get("after") or []]
+
+
+def pending(op: Op, states: Mapping[str, str]) -> list[str]:
+    """The ops this one still waits for: planned or in flight (an unknown key is not waited on)."""
+    return [key for key in waits_for(op) if key in states and states[key] not in SETTLED]
+
+
+def with_links(op: Op, receipts: Mapping[str, Receipt]) -> Op:
+    """The op with its items' `url` and its `links` filled in; payload hash unchanged."""
+    fields = copy.deepcopy(op.fields)
+    items = [i for i in fields.get("action_items") or [] if isinstance(i, dict)]
+    links: list[dict[str, Any]] = list(fields.get("links") or [])
+    for entry in op.target.get("after") or []:
+        receipt = receipts.get(str(entry["key"]))
+        if receipt is None or not receipt.url:
+            continue
+        if entry.get("title") is None:
+            links.append({"label": _label(entry, receipt), "url": receipt.url})
+            continue
+        line = next((i for i in items if not i.get("url") and _same_item(i, entry)), None)
+        if line is not None:  # first destination in `after` wins the line's one link
+            line["url"] = receipt.url
+    if links:
+        fields["links"] = links
+    return op.model_copy(update={"fields": fields})
+
+
+def linked(session: Session, op: Op) -> Op | None:
+    """The op ready to push with its links, or None while what it waits for is in flight."""
+    keys = waits_for(op)
+    if not keys:
+        return op
+    rows = session.scalars(select(OpRecord).where(OpRecord.key.in_(keys))).all()
+    if pending(op, {row.key: row.state for row in rows}):
+        return None
+    receipts = {row.key: prior_receipt(row) for row in rows if row.state == "done"}
+    return with_links(op, {k: r for k, r in receipts.items() if r is not None})
+
+
+def _same_item(line: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+    if _norm(line.get("title")) != _norm(entry.get("title")):
+        return False
+    mine, theirs = _norm(line.get("owner_email")), _norm(entry.get("owner_email"))
+    return not (mine and theirs) or mine == theirs
+
+
+def _norm(value: Any) -> str:
+    return " ".join(str(value or "").split()).casefold()
+
+
+def _label(entry: Mapping[str, Any], receipt: Receipt) -> str:
+    provider = str(entry.get("connector") or "").capitalize()
+    return " ".join(p for p in (provider, receipt.object or "record") if p)
