@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meetsync.cli import connections, mappings, orgs
+from meetsync.cli import connections, dlq, mappings, orgs
 from meetsync.cli.evaluation import evaluate
 from meetsync.settings import get_settings, masked
 
@@ -20,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
+app.add_typer(dlq.app, name="dlq")
 console = Console()
 
 

@@ -1,0 +1,113 @@
+"""`meetsync dlq list|show|retry`: ops parked as dead letters, inspected and replayed."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from meetsync.cli.admin_session import admin_session
+from meetsync.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Dead letters: failed, dead and paused ops.")
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+Org = Annotated[str | None, typer.Option(help="only this org")]
+ConnectorName = Annotated[str | None, typer.Option("--connector", help="only this connector")]
+State = Annotated[str | None, typer.Option(help="failed | dead | paused")]
+
+
+@app.command("list")
+def list_(
+    org: Org = None,
+    connector: ConnectorName = None,
+    state: State = None,
+    as_json: AsJson = False,
+) -> None:
+    """Dead letters, oldest first, with their reason."""
+    from workers.dead_letters import list_dead
+
+    with admin_session() as (session, _):
+        found = list_dead(session, org=org, connector=connector, state=state)
+    if as_json:
+        typer.echo(json.dumps([vars(d) for d in found], default=str, indent=2))
+        return
+    for letter in found:
+        reason = (letter.reason or "").splitlines()[0][:120] if letter.reason else ""
+        typer.echo(
+            f"{letter.key}\t{letter.state}\t{letter.connector}/{letter.action}\t"
+            f"attempts {letter.attempts}\t{reason}"
+        )
+    typer.echo(f"{len(found)} dead letter{'s' if len(found) != 1 else ''}", err=True)
+
+
+@app.command("show")
+def show(key: Annotated[str, typer.Argument(help="op key, or a unique prefix")]) -> None:
+    """One op: state, reason, target, field names, receipt."""
+    from workers.dead_letters import NoSuchOp, describe, get_op
+
+    with admin_session() as (session, _):
+        try:
+            row = get_op(session, key)
+        except NoSuchOp as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(json.dumps(describe(row), default=str, indent=2))
+
+
+@app.command("retry")
+def retry(
+    keys: Annotated[list[str] | None, typer.Argument(help="op keys or unique prefixes")] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="every dead letter matching the filters")
+    ] = False,
+    org: Org = None,
+    connector: ConnectorName = None,
+    state: State = None,
+) -> None:
+    """Replay dead letters after a fix; an op that may have been written is found first."""
+    from workers.dead_letters import NoSuchOp, get_op, list_dead, replay
+
+    if not keys and not every:
+        typer.echo("error: name op keys, or pass --all (with --org/--connector/--state)", err=True)
+        raise typer.Exit(2)
+    with admin_session() as (session, settings):
+        try:
+            if every:
+                chosen = [
+                    get_op(session, d.key)
+                    for d in list_dead(session, org=org, connector=connector, state=state)
+                ]
+            else:
+                chosen = [get_op(session, key) for key in keys or []]
+        except NoSuchOp as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        replayed = replay(session, chosen)
+    skipped = len(chosen) - len(replayed)
+    _enqueue(settings, replayed)
+    typer.echo(
+        f"replayed {len(replayed)} op{'s' if len(replayed) != 1 else ''}"
+        + (f"; {skipped} not dead letters, left as they are" if skipped else "")
+    )
+
+
+def _enqueue(settings: Settings, replayed: list[tuple[str, str]]) -> None:
+    """Send each replayed op to its push queue; on the stub broker the server's sweeper does."""
+    if not replayed:
+        return
+    if settings.broker_url == "stub":
+        typer.echo(
+            "the in-process broker lives in `meetsync serve`: its sweeper pushes these ops "
+            f"within {settings.retry.stuck_after_s:.0f}s",
+            err=True,
+        )
+        return
+    from workers.actors import declare
+    from workers.broker import make_broker
+    from workers.runtime import Runtime
+
+    pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
+    for key, connector in replayed:
+        pipeline.push[connector].send(key)
+    pipeline.broker.close()
