@@ -6,15 +6,16 @@ A sandbox process serves the providers with faults on (5% 5xx, 2% responses lost
 the write, 1% timeouts). Meetings arrive as signed webhooks (one in twenty delivered
 twice) at an intake running in this process; `meetsync worker` processes do the rest
 while a random worker is SIGKILLed every few seconds, Redis is restarted without
-persistence (every queued message lost) at 30% of the intake and PostgreSQL at 60%.
-Then the faults keep on but the killing stops, and the harness waits until the database
-says every meeting is planned and every op settled. Finally it compares what the sandbox
-holds with the expected set (bench.chaos_verify) and prints one JSON line:
+persistence (every queued message lost) once 30% of the expected ops have settled, and
+PostgreSQL at 60%. From 90% the killing stops (the faults stay on) and the harness waits
+until the database says every meeting is planned and every op settled. Finally it
+compares what the sandbox holds with the expected set (bench.chaos_verify) and prints one JSON line:
 
     {"meetings", "expected_ops", "duplicates", "missing", "extra", "dead_letters", "refused",
      "converge_s"}
 
-converge_s: from the last webhook accepted to the last op settled. refused: ops the
+converge_s: from the last scripted event (a restart, the last kill, the last webhook
+accepted) to the last op settled. refused: ops the
 provider refuses by their data in any run (see bench.chaos_verify), also dead letters.
 """
 
@@ -179,11 +180,45 @@ class Chaos:
                     self.workers.kill_one(self.rng)
 
 
+class Timeline:
+    """The run's scripted events, due when enough of the expected ops have settled."""
+
+    def __init__(
+        self, config: ChaosConfig, chaos: Chaos, total_ops: int, log: Callable[[str], None]
+    ) -> None:
+        self.config, self.chaos, self.total, self.log = config, chaos, max(total_ops, 1), log
+        self.started = time.monotonic()
+        self.pending = [(0.3, "redis"), (0.6, "postgres")] if config.restarts else []
+        self.last_event = self.started
+
+    def tick(self, database_url: str) -> None:
+        """Fire what is due: restarts at 30% and 60% settled, no more kills from 90%."""
+        try:
+            _, _, states = progress(database_url)
+        except Exception:
+            return
+        share = sum(states[s] for s in (*RESTING, "done")) / self.total
+        while self.pending and share >= self.pending[0][0]:
+            _, event = self.pending.pop(0)
+            self.say(f"restarting {event} at {share:.0%} settled")
+            with self.chaos.lock:  # no kill while a service is down and up again
+                (restart_redis if event == "redis" else restart_postgres)()
+            self.last_event = time.monotonic()
+        if share >= 0.9 and self.chaos.killing.is_set() and not self.pending:
+            self.chaos.killing.clear()
+            self.say(f"no more kills at {share:.0%} settled")
+            self.last_event = time.monotonic()
+
+    def say(self, line: str) -> None:
+        self.log(f"[{time.monotonic() - self.started:6.1f}s] {line}")
+
+
 def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """One chaos run; the figures of its JSON line."""
     run_id = f"{os.getpid()}x{int(time.time()) % 100000}"
     workdir = Path(tempfile.mkdtemp(prefix="meetsync-chaos-"))
     meetings = make_meetings(config.meetings, run_id)
+    mapping = load_mapping(MAPPING.read_text())
     with fresh_database(f"meetsync_chaos_{run_id}", config.keep) as database_url:
         sandbox = SandboxProcess(workdir, seed=config.seed).start()
         server = BackgroundServer()
@@ -191,6 +226,11 @@ def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, An
         upgrade(database_url)
         with session_scope(database_url) as session:
             seed_demo(session, settings, MAPPING)
+            org = session.get(Org, "acme")
+            profile = dict(org.profile) if org else {}
+        # the expected set first, from a fault-free extraction: it also paces the timeline
+        ops = expected_ops(meetings, mapping, settings, profile)
+        log(f"{len(ops)} ops expected from {config.meetings} meetings")
         broker = make_broker(REDIS_URL)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
@@ -198,40 +238,35 @@ def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, An
             worker_env(settings), workdir, count=config.workers, threads=config.threads
         )
         chaos = Chaos(workers, config)
-        started = time.monotonic()
+        timeline = Timeline(config, chaos, len(ops), log)
         try:
             workers.start()
             server.start(create_app(settings, pipeline))
             chaos.thread.start()
             chaos.killing.set()
             secret = settings.webhook_secret.get_secret_value()
-            marks = {int(config.meetings * 0.3): "redis", int(config.meetings * 0.6): "postgres"}
             with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
                 for i, meeting in enumerate(meetings):
-                    if config.restarts and marks.get(i) == "redis":
-                        log(f"[{time.monotonic() - started:6.1f}s] restarting Redis (queues lost)")
-                        restart_redis()
-                    if config.restarts and marks.get(i) == "postgres":
-                        log(f"[{time.monotonic() - started:6.1f}s] restarting PostgreSQL")
-                        restart_postgres()
                     deliver(http, secret, meeting)
                     if config.redeliver_every and i % config.redeliver_every == 0:
                         deliver(http, secret, meeting)  # the notes pipeline sends it again
+                    if i % 10 == 0:
+                        timeline.tick(database_url)
             intake_done = time.monotonic()
-            log(f"[{intake_done - started:6.1f}s] {config.meetings} meetings accepted")
-            chaos.killing.clear()
+            timeline.say(f"{config.meetings} meetings accepted")
             deadline = intake_done + config.timeout_s
             last_report = 0.0
-            while not settled(database_url, config.meetings):
+            while not settled(database_url, config.meetings) or timeline.pending:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
                         f"no convergence in {config.timeout_s}s: {progress(database_url)}"
                     )
+                timeline.tick(database_url)
                 if time.monotonic() - last_report > 15:
                     last_report = time.monotonic()
                     with chaos.lock:
                         workers.revive()
-                    log(f"[{last_report - started:6.1f}s] {progress(database_url)}")
+                    timeline.say(str(progress(database_url)))
                 time.sleep(1.0)
             converged = time.monotonic()
         finally:
@@ -246,13 +281,9 @@ def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, An
         finally:
             sandbox.stop()
         with session_scope(database_url) as session:
-            org = session.get(Org, "acme")
-            profile = dict(org.profile) if org else {}
             dead = session.scalar(
                 select(func.count()).select_from(OpRecord).where(OpRecord.state.in_(RESTING))
             )
-        mapping = load_mapping(MAPPING.read_text())
-        ops = expected_ops(meetings, mapping, settings, profile)
         result = compare(ops, states, database_url)
     figures = {
         "meetings": config.meetings,
@@ -262,11 +293,11 @@ def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, An
         "extra": result.extra,
         "dead_letters": int(dead or 0),
         "refused": result.refused,
-        "converge_s": round(converged - intake_done, 1),
+        "converge_s": round(converged - max(intake_done, timeline.last_event), 1),
     }
-    elapsed = converged - started
+    elapsed = converged - timeline.started
     log(
-        f"elapsed {elapsed:.1f}s, {result.expected_ops / elapsed:.1f} ops/s, "
+        f"elapsed {elapsed:.1f}s, {len(ops) / elapsed:.1f} ops/s, "
         f"{workers.kills} workers killed, faults injected {json.dumps(injected)}"
     )
     if result.missing_keys or result.duplicate_keys:
