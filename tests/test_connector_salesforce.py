@@ -578,7 +578,7 @@ def test_unless_edited_updates_a_value_nobody_touched(org: Org) -> None:
 
 def test_a_reapplied_task_keeps_the_status_a_person_set(org: Org) -> None:
     # given a follow-up Task whose Status a person moved on after meetsync created it
-    policy = {"write_policy": {"Status": "unless_edited"}}
+    policy: dict[str, Any] = {"write_policy": {"Status": "unless_edited"}}
     first = org.connector.apply(task_op("a", **policy), None)
     person_edits(org, "Task", first.external_id, Status="Completed")
     # when the re-worded item is re-applied
