@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import dramatiq
 from dramatiq import Actor, Broker
 from dramatiq.middleware import CurrentMessage
-from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused
+from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 
 from connectors.errors import Transient
 from connectors.registry import available
@@ -55,6 +55,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         "max_retries": retry.max_retries,
         "min_backoff": retry.min_backoff_ms,
         "max_backoff": retry.max_backoff_ms,
+        # a message naming a meeting or op this database does not have will never succeed
+        "throws": (stages.MeetingGone,),
     }
     push_actors: dict[str, Actor] = {}
     push_backfill: dict[str, Actor] = {}
@@ -66,7 +68,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             # waiting for the provider is not a failure: come back later, keep the retries
             extract_actor.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
             return
-        except (LLMInvalidOutput, LLMRefused) as exc:
+        except (LLMInvalidOutput, LLMRefused, LLMRequestRejected) as exc:
+            # retrying cannot fix a refusal, a bad schema answer, or a bad key or model
             stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
             return
         plan_actor.send(meeting_id)
@@ -108,20 +111,19 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 if ask is not None:
                     wait_ms = gate.rate_limited(ask, outcome.retry_after)
                 later.send_with_options(args=(key,), delay=wait_ms)
-
             elif outcome.state == "busy" and outcome.retry_after is not None:
                 # another delivery holds the op: look again later, never write alongside it
                 later.send_with_options(args=(key,), delay=int(outcome.retry_after * 1000))
+
         suffix = "_backfill" if backfill else ""
         push.__name__ = f"push_{name}{suffix}"
         return dramatiq.actor(
-            push,
             broker=broker,
             actor_name=f"push_{name}{suffix}",
             queue_name=f"push.{name}{'.backfill' if backfill else ''}",
             priority=BACKFILL_PRIORITY if backfill else 0,
             **options,
-        )
+        )(push)
 
     extract_actor = dramatiq.actor(
         extract, broker=broker, actor_name="extract", queue_name="extract", **options

@@ -131,6 +131,17 @@ end
 if ticket > now then return reply(0, ticket - now, ticket, 'turn') end
 if cooldown > now then return reply(0, cooldown - now, ticket, 'cooldown') end
 if tokens < cost then return reply(0, (cost - tokens) / r, ticket, 'tokens') end
+-- a flow's own limit holds at execution too: turns that run late must not bunch up
+local ftokens = 0
+if flow_rate > 0 then
+  local fb = tonumber(ARGV[10])
+  local f = redis.call('HMGET', KEYS[3], 'tok:' .. flow, 'at:' .. flow)
+  ftokens = tonumber(f[1]) or fb
+  local fat = tonumber(f[2]) or now
+  if now > fat then ftokens = math.min(fb, ftokens + (now - fat) * flow_rate) end
+  redis.call('HSET', KEYS[3], 'tok:' .. flow, ftokens, 'at:' .. flow, now)
+  if ftokens < cost then return reply(0, (cost - ftokens) / flow_rate, ticket, 'flow') end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[4]) then
   local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
@@ -138,6 +149,7 @@ if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[4]) then
   return reply(0, math.min(tonumber(first[2]) - now, poll), ticket, 'slots')
 end
 tokens = tokens - cost
+if flow_rate > 0 then redis.call('HSET', KEYS[3], 'tok:' .. flow, ftokens - cost) end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[13])
 redis.call('PEXPIRE', KEYS[4], ttl)
 return reply(1, 0, ticket, 'granted')

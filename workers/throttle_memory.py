@@ -24,6 +24,7 @@ class _Bucket:
     waiting: dict[str, float] = field(default_factory=dict)
     slots: dict[str, float] = field(default_factory=dict)
     live_until: dict[str, float] = field(default_factory=dict)
+    flow_tokens: dict[str, tuple[float, float]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     wait_ms: int = 0
 
@@ -112,11 +113,22 @@ class MemoryThrottle:
             return reply(False, b.cooldown - now, ticket, "cooldown")
         if b.tokens < cost:
             return reply(False, (cost - b.tokens) / r, ticket, "tokens")
+        ftokens = 0.0
+        if ask.flow_limits is not None and flow_rate > 0:
+            fb = float(ask.flow_limits.burst)
+            ftokens, fat = b.flow_tokens.get(flow, (fb, now))
+            if now > fat:
+                ftokens = min(fb, ftokens + (now - fat) * flow_rate)
+            b.flow_tokens[flow] = (ftokens, now)
+            if ftokens < cost:
+                return reply(False, (cost - ftokens) / flow_rate, ticket, "flow")
         b.slots = {k: v for k, v in b.slots.items() if v > now}
         if len(b.slots) >= b.concurrency:
             poll = max(5.0, 1 / r)
             return reply(False, min(min(b.slots.values()) - now, poll), ticket, "slots")
         b.tokens -= cost
+        if ask.flow_limits is not None and flow_rate > 0:
+            b.flow_tokens[flow] = (ftokens - cost, now)
         lease = new_lease()
         b.slots[lease] = now + t.lease_ms
         return reply(True, 0, ticket, "granted", lease)
