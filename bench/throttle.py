@@ -275,6 +275,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
                 return
             provider = message.actor_name.removeprefix("bench_")
             state.hincrby(f"{mode}:retries", provider, 1)
+            state.hincrby(f"{mode}:errors:{provider}", type(exception).__name__, 1)
             if message.options.get("retries", 0) >= message.options.get("max_retries", 20):
                 state.sadd(f"{mode}:dead:{provider}", message.args[0])
                 state.srem(f"{mode}:pending:{provider}", message.args[0])
