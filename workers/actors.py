@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import dramatiq
 from dramatiq import Actor, Broker
 from dramatiq.middleware import CurrentMessage
-from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 
 from connectors.errors import Transient
 from connectors.registry import available
+from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 from workers import stages
 from workers.push_gate import PushGate
 from workers.runtime import Runtime
@@ -51,7 +52,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
     retry = runtime.settings.retry
-    options = {
+    options: dict[str, Any] = {
         "max_retries": retry.max_retries,
         "min_backoff": retry.min_backoff_ms,
         "max_backoff": retry.max_backoff_ms,
@@ -126,10 +127,10 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         )(push)
 
     extract_actor = dramatiq.actor(
-        extract, broker=broker, actor_name="extract", queue_name="extract", **options
-    )
-    plan_actor = dramatiq.actor(
-        plan, broker=broker, actor_name="plan", queue_name="plan", **options
+        broker=broker, actor_name="extract", queue_name="extract", **options
+    )(extract)
+    plan_actor = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
+        plan
     )
     for name in available():
         push_actors[name] = make_push(name, backfill=False)
