@@ -54,9 +54,12 @@ def verify(
             "expired_timestamp", f"timestamp is more than {tolerance_s}s from our clock"
         )
     offered = [part.strip() for part in signature.split(",") if part.strip().startswith("v1=")]
+    matched = False
     for secret in secrets:
         expected = sign(secret, sent_at, body)
-        # compare every candidate so timing does not reveal which one matched
-        if any(hmac.compare_digest(expected, candidate) for candidate in offered):
-            return
-    raise SignatureError("bad_signature", "no valid v1 signature for this body")
+        for candidate in offered:
+            # every pair is compared, in constant time, so timing reveals neither which
+            # secret matched nor how much of a forged signature was right
+            matched |= hmac.compare_digest(expected.encode(), candidate.encode())
+    if not matched:
+        raise SignatureError("bad_signature", "no valid v1 signature for this body")

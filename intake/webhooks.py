@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from meetsync.models import MeetingOutput
 router = APIRouter()
 
 EVENT_HEADER = "x-meetsync-event-id"
+MAX_EVENT_ID = 200
 
 
 def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -62,7 +64,9 @@ def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse
         ],
     },
     responses={
-        401: {"description": "bad signature"},
+        200: {"description": "an older revision than the stored one: acknowledged, ignored"},
+        401: {"description": "missing, bad or expired signature (error.code says which)"},
+        409: {"description": "the same delivery is being processed concurrently; retry"},
         404: {"description": "unknown org"},
         413: {"description": "body too large"},
         422: {"description": "invalid body"},
@@ -70,8 +74,9 @@ def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse
 )
 async def meeting_completed(request: Request) -> JSONResponse:
     settings = request.app.state.settings
-    body = await request.body()
-    if len(body) > settings.webhook_max_body_bytes:
+    try:
+        body = await read_limited(request, settings.webhook_max_body_bytes)
+    except BodyTooLarge:
         return _problem(413, "body_too_large", f"limit is {settings.webhook_max_body_bytes} bytes")
     secrets = [settings.webhook_secret.get_secret_value()]
     if settings.webhook_secret_previous is not None:
@@ -99,7 +104,30 @@ async def meeting_completed(request: Request) -> JSONResponse:
     event_id = (
         request.headers.get(EVENT_HEADER) or meeting.event_id or hashlib.sha256(body).hexdigest()
     )
-    return _accept(request, meeting, event_id)
+    if len(event_id) > MAX_EVENT_ID:
+        errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
+        return _problem(422, "invalid_event_id", "the event id is too long", errors=errors)
+    # the database is synchronous: keep it off the event loop so slow commits don't stall reads
+    return await run_in_threadpool(_accept, request, meeting, event_id)
+
+
+class BodyTooLarge(Exception):
+    """The body is (or announces itself as) larger than the limit."""
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The raw body, refused early by Content-Length and cut off mid-stream past `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResponse:
@@ -116,15 +144,16 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
             stored = store_meeting(session, meeting)
             answer = {
                 "meeting_id": stored.meeting_id,
-                "status": "accepted",
+                "status": "stale" if stored.stale else "accepted",
                 "status_url": f"{settings.public_base_url}/v1/meetings/{stored.meeting_id}",
             }
+            status_code = 200 if stored.stale else 202
             session.add(
                 WebhookEvent(
                     event_id=event_id,
                     org_id=meeting.org_id,
                     meeting_id=stored.meeting_id,
-                    status_code=202,
+                    status_code=status_code,
                     response=answer,
                 )
             )
@@ -133,6 +162,9 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
     except IntegrityError:
         # a concurrent delivery of the same event or meeting won the race; it enqueued
         return _problem(409, "concurrent_delivery", "the same delivery is being processed; retry")
+    if stored.stale:
+        # an older revision than the stored one: acknowledged, so the sender stops retrying
+        return JSONResponse(answer, status_code=200)
     pipeline.enqueue_extract(answer["meeting_id"])
     return JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
 

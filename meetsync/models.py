@@ -37,8 +37,12 @@ class CrmRefs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    opportunity_id: str | None = Field(default=None, max_length=18)
-    account_id: str | None = Field(default=None, max_length=18)
+    opportunity_id: str | None = Field(
+        default=None, max_length=18, description="Salesforce Opportunity id the meeting was about"
+    )
+    account_id: str | None = Field(
+        default=None, max_length=18, description="Salesforce Account id the meeting was with"
+    )
 
 
 class MeetingOutput(BaseModel):
@@ -47,18 +51,54 @@ class MeetingOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str | None = Field(
-        default=None, max_length=200, description="Delivery id; replays with it are ignored"
+        default=None,
+        max_length=200,
+        description="Delivery id; a replay with it gets the first answer (the "
+        "X-Meetsync-Event-Id header, when sent, takes precedence)",
     )
-    org_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    meeting_id: str = Field(min_length=1, max_length=200)
-    title: str = Field(min_length=1, max_length=500)
+    org_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The meetsync org the meeting belongs to; an unknown org gets 404",
+    )
+    meeting_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The notes pipeline's id of the meeting; a new delivery with the same id "
+        "is a new revision of that meeting",
+    )
+    title: str = Field(min_length=1, max_length=500, description="The meeting's title")
     start: datetime = Field(description="Start time, ISO 8601 with offset")
     end: datetime = Field(description="End time, ISO 8601 with offset")
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the notes pipeline produced this revision (ISO 8601 with offset). "
+        "Orders deliveries of the same meeting: one older than the stored revision is "
+        "acknowledged (200, status 'stale') and changes nothing. Without it, the latest "
+        "delivery wins.",
+    )
     timezone: str = Field(default="UTC", description="IANA time zone of the meeting")
-    attendees: list[Attendee] = Field(default_factory=list, max_length=500)
-    transcript: list[Utterance] = Field(default_factory=list, max_length=50_000)
-    summary: str | None = Field(default=None, max_length=20_000)
-    crm: CrmRefs | None = None
+    attendees: list[Attendee] = Field(
+        default_factory=list, max_length=500, description="Who took part"
+    )
+    transcript: list[Utterance] = Field(
+        default_factory=list,
+        max_length=50_000,
+        description="The transcript inline; leave empty when transcript_url is given",
+    )
+    transcript_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="Where the worker fetches the transcript instead (a JSON list of "
+        'utterances, or {"transcript": [...]}) from an allow-listed host, with the auth '
+        "header configured in settings; exclusive with an inline transcript",
+    )
+    summary: str | None = Field(
+        default=None, max_length=20_000, description="The notes pipeline's summary"
+    )
+    crm: CrmRefs | None = Field(default=None, description="CRM record ids already known")
 
     @field_validator("timezone")
     @classmethod
@@ -69,10 +109,10 @@ class MeetingOutput(BaseModel):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("start", "end")
+    @field_validator("start", "end", "occurred_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("timestamp needs a UTC offset, e.g. 2026-11-20T15:00:00Z")
         return value
 
@@ -80,6 +120,8 @@ class MeetingOutput(BaseModel):
     def _ordered(self) -> MeetingOutput:
         if self.end < self.start:
             raise ValueError("end is before start")
+        if self.transcript_url is not None and self.transcript:
+            raise ValueError("give the transcript inline or as transcript_url, not both")
         return self
 
     @property

@@ -109,6 +109,32 @@ class ThrottleSettings(BaseModel):
     min_factor: float = 0.05
 
 
+class TranscriptFetchSettings(BaseModel):
+    """Where workers may fetch a `transcript_url` from, and with which credential."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="host names; '*.example.com' allows subdomains"
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of loopback/private addresses allowed anyway (refused by default)",
+    )
+    auth_header: SecretStr | None = Field(
+        default=None, description="Authorization header value sent with every fetch"
+    )
+    timeout_s: float = 15.0
+    max_bytes: int = 50_000_000
+
+
+class NotesApiSettings(BaseModel):
+    """The notes pipeline's HTTP API, a backfill source (contract: intake/sources/README.md)."""
+
+    base_url: str | None = None
+    token: SecretStr | None = None
+    page_size: int = 100
+    timeout_s: float = 30.0
+
+
 class ConnectionSetting(BaseModel):
     """A provider credential declared in settings (seeded into the database on start)."""
 
@@ -162,6 +188,8 @@ class Settings(BaseSettings):
     webhook_secret_previous: SecretStr | None = None
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 5_000_000
+    transcript_fetch: TranscriptFetchSettings = Field(default_factory=TranscriptFetchSettings)
+    notes_api: NotesApiSettings = Field(default_factory=NotesApiSettings)
     encryption_keys: list[SecretStr] = Field(
         default_factory=lambda: [SecretStr(DEMO_ENCRYPTION_KEY)],
         description="Fernet keys, newest first; older ones only decrypt",

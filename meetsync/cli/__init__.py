@@ -20,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
+app.command("backfill")(__import__("meetsync.cli.backfill", fromlist=["backfill"]).backfill)
 app.add_typer(dlq.app, name="dlq")
 console = Console()
 

@@ -61,6 +61,11 @@ class Meeting(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")
     error: Mapped[str | None] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    occurred_at: Mapped[datetime | None] = mapped_column(doc="the stored revision's occurred_at")
+    backfill_run: Mapped[str | None] = mapped_column(String(64), index=True)
+    connectors: Mapped[list[Any] | None] = mapped_column(
+        JSON, doc="only these connectors get ops (a backfill's --providers); None: all"
+    )
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -154,3 +159,22 @@ class WebhookEvent(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackfillCursor(Base):
+    """Where a backfill run over one org, source and range stopped; a rerun resumes there."""
+
+    __tablename__ = "backfill_cursors"
+
+    run_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    source: Mapped[str] = mapped_column(String(500))
+    since: Mapped[datetime] = mapped_column()
+    until: Mapped[datetime | None] = mapped_column()
+    providers: Mapped[list[Any] | None] = mapped_column(JSON)
+    position: Mapped[str | None] = mapped_column(Text, doc="the source's resume token")
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    spent_usd: Mapped[float] = mapped_column(default=0.0)
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

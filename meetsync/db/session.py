@@ -27,6 +27,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # WAL lets the API read while a worker thread writes.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # in WAL mode NORMAL is crash-safe (a killed process loses nothing committed); it skips
+    # an fsync per commit, which cost ~5 ms per webhook on an ordinary disk
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -1,0 +1,53 @@
+"""The backfill report: every record's outcome and, for a dry run, every field it would write."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from intake.backfill import Summary
+from intake.backfill_preview import Change
+
+COLUMNS = [
+    "kind", "ref", "meeting_id", "reason", "cost_usd", "destination", "action", "target",
+    "ledger", "field", "current", "new", "changes",
+]  # fmt: skip
+
+
+def report_data(summary: Summary, changes: list[Change], dry_run: bool) -> dict[str, Any]:
+    return {
+        "run_key": summary.run_key,
+        "dry_run": dry_run,
+        "state": summary.state,
+        "counts": summary.counts,
+        "spent_usd": round(summary.spent_usd, 6),
+        "recovered": summary.recovered,
+        "records": [asdict(o) for o in summary.outcomes],
+        "changes": [asdict(c) for c in changes],
+    }
+
+
+def write_report(path: Path, summary: Summary, changes: list[Change], dry_run: bool) -> None:
+    """JSON for a `.json` path, otherwise CSV (one row per record outcome and per field)."""
+    if path.suffix.lower() == ".json":
+        text = json.dumps(report_data(summary, changes, dry_run), indent=2, default=str)
+        path.write_text(text + "\n", encoding="utf-8")
+        return
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for outcome in summary.outcomes:
+            writer.writerow({**asdict(outcome), "cost_usd": round(outcome.cost_usd, 6)})
+        for change in changes:
+            row = asdict(change)
+            row["current"], row["new"] = _cell(row["current"]), _cell(row["new"])
+            writer.writerow({"kind": "change", **row})
+
+
+def _cell(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value, default=str)
