@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -114,8 +115,12 @@ class SandboxProcess:
             return False
         return True
 
+    def tls(self) -> ssl.SSLContext:
+        """Trust the sandbox's self-signed certificate (Salesforce is served over TLS)."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def state(self, name: str) -> dict[str, Any]:
-        with httpx.Client(verify=self.ca_file, trust_env=False, timeout=60) as http:
+        with httpx.Client(verify=self.tls(), trust_env=False, timeout=60) as http:
             response = http.get(f"{self.origins[name]}/_sandbox/state")
             response.raise_for_status()
             data: dict[str, Any] = response.json()
@@ -123,7 +128,7 @@ class SandboxProcess:
 
     def faults_injected(self) -> dict[str, Any]:
         injected: dict[str, Any] = {}
-        with httpx.Client(verify=self.ca_file, trust_env=False, timeout=10) as http:
+        with httpx.Client(verify=self.tls(), trust_env=False, timeout=10) as http:
             for name, origin in self.origins.items():
                 injected[name] = http.get(f"{origin}/_sandbox/faults").json().get("injected")
         return injected
