@@ -229,9 +229,13 @@ def test_a_second_delivery_of_the_same_meeting_writes_nothing_new(
         first = post_meeting(http, secret, MEETING).json()["meeting_id"]
         wait_final(http, first)
         before = held_by_meetsync(clean_sandbox)
+        llm_calls = provider_state(clean_sandbox, "openai")["completions"]
+        assert llm_calls > 0
         second = post_meeting(http, secret, MEETING)  # a new event id: a real redelivery
         assert second.status_code == 202 and second.json()["meeting_id"] == first
         wait_final(http, first)
     after = held_by_meetsync(clean_sandbox)
+    # the extraction cache: an unchanged transcript costs no second LLM call
+    assert provider_state(clean_sandbox, "openai")["completions"] == llm_calls
     assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}
     assert [m["ts"] for m in after["slack"]] == [m["ts"] for m in before["slack"]]
