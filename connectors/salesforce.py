@@ -96,13 +96,19 @@ class SalesforceConnector:
             where = f"{self.external_id_field} = {soql_quote(op.key)}"
         else:
             where = f"{MARKER_FIELD} LIKE {soql_quote('%' + marker(op))}"
+        # read the op's own fields back, so a write that landed with this very payload is
+        # recognised as done and not sent a second time
+        known = {field["name"] for field in meta.get("fields", [])}
+        columns = ", ".join(["Id", *sorted(k for k in op.fields if k in known and k != "Id")])
         rows = self.session.query(
-            f"SELECT Id FROM {obj} WHERE {where} ORDER BY CreatedDate LIMIT 2"
+            f"SELECT {columns} FROM {obj} WHERE {where} ORDER BY CreatedDate LIMIT 2"
         )
         if not rows:
             return None
         receipt = self._receipt(obj, rows[0]["Id"], created=True)
         receipt.extra["duplicates"] = len(rows) - 1
+        if all(_same(rows[0].get(k), v) for k, v in op.fields.items()):
+            receipt.extra["payload_hash"] = op.payload_hash
         return receipt
 
     def check(self) -> list[Check]:

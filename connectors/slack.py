@@ -169,7 +169,10 @@ class SlackConnector:
             return None
         parts = int(found[0]["metadata"]["event_payload"].get("parts", len(found)))
         receipt = self._receipt(op, channel, [m["ts"] for m in found], parts=parts)
-        receipt.extra["payload_hash"] = found[0]["metadata"]["event_payload"].get("payload_hash")
+        if len(found) >= parts:  # a recap cut short is not this payload yet: re-apply fills it
+            receipt.extra["payload_hash"] = found[0]["metadata"]["event_payload"].get(
+                "payload_hash"
+            )
         return receipt
 
     def check(self) -> list[Check]:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from intake.auth import OrgAdmin
 from mappings import MappingError
-from meetsync.admin import connections, orgs, preview, validation, versions
-from meetsync.admin.errors import AdminError, AlreadyExists, NotFound
+from admin import connections, orgs, preview, validation, versions
+from admin.errors import AdminError, AlreadyExists, NotFound
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from meetsync.admin.tokens import org_of_token
+from admin.tokens import org_of_token
 from meetsync.db.session import session_scope
 
 bearer = HTTPBearer(

@@ -1,7 +1,7 @@
 """Backfill dry run: extract (within the budget) and preview every write, writing nothing.
 
 Each good record is extracted (or its stored insights reused when the transcript is
-unchanged) and planned through the org's latest mapping by `meetsync.admin.preview`, the
+unchanged) and planned through the org's latest mapping by `admin.preview`, the
 same code as `meetsync mappings preview`: per op, the provider's current value of each
 field next to the new one. No meeting, cursor, ledger row or provider record is written.
 """
@@ -27,9 +27,9 @@ from intake.backfill import (
 )
 from intake.sources import Source, Window
 from intake.store import find_stored, transcript_hash
-from intake.transcripts import TranscriptFetchFailed, TranscriptUnavailable, with_transcript
-from meetsync.admin.errors import Invalid, NotFound
-from meetsync.admin.preview import build_preview, load_mapping_for, stored_insights
+from meetsync.transcripts import TranscriptFetchFailed, TranscriptUnavailable, with_transcript
+from admin.errors import Invalid, NotFound
+from admin.preview import build_preview, load_mapping_for, stored_insights
 from meetsync.db.models import Org
 from meetsync.db.session import session_factory
 from meetsync.models import MeetingOutput

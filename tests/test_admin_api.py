@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from intake.app import create_app
-from meetsync.admin.tokens import mint_token
+from admin.tokens import mint_token
 from sandbox.server import Sandbox
 from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, make_cli
 

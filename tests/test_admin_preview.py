@@ -11,7 +11,7 @@ from sqlalchemy import select
 from connectors.write_policy import HELD
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
 from intake.store import store_meeting
-from meetsync.admin.preview import Preview
+from admin.preview import Preview
 from meetsync.db.models import InsightRecord, OpRecord
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from meetsync.admin.tokens import digest, org_of_token
+from admin.tokens import digest, org_of_token
 from meetsync.db.models import AdminToken, Org
 from tests.admin_cli import Cli, make_cli
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from intake.serving import BackgroundServer
 from intake.store import store_meeting
-from intake.transcripts import (
+from meetsync.transcripts import (
     TranscriptUnavailable,
     address_allowed,
     fetch_transcript,
@@ -170,7 +170,7 @@ def test_the_extract_stage_reads_a_transcript_given_as_a_url(
 ) -> None:
     settings = settings_for(sandbox, database_url=sqlite_url, transcript_fetch=allowed())
     upgrade(sqlite_url)
-    monkeypatch.setattr("intake.transcripts.resolve", loopback)
+    monkeypatch.setattr("meetsync.transcripts.resolve", loopback)
     meeting = MeetingOutput.model_validate(
         {
             "org_id": "acme",

@@ -13,6 +13,7 @@ from dramatiq.middleware import CurrentMessage
 from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
+from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.push_gate import PushGate
 from workers.runtime import Runtime
@@ -69,8 +70,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             # waiting for the provider is not a failure: come back later, keep the retries
             extract_actor.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
             return
-        except (LLMInvalidOutput, LLMRefused, LLMRequestRejected) as exc:
-            # retrying cannot fix a refusal, a bad schema answer, or a bad key or model
+        except (LLMInvalidOutput, LLMRefused, LLMRequestRejected, TranscriptUnavailable) as exc:
+            # retrying cannot fix a refusal, a bad schema answer, a bad key or model, or a
+            # transcript URL we may not fetch
             stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
             return
         plan_actor.send(meeting_id)
@@ -112,8 +114,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 if ask is not None:
                     wait_ms = gate.rate_limited(ask, outcome.retry_after)
                 later.send_with_options(args=(key,), delay=wait_ms)
-            elif outcome.state == "busy" and outcome.retry_after is not None:
-                # another delivery holds the op: look again later, never write alongside it
+            elif outcome.state in {"busy", "waiting"} and outcome.retry_after is not None:
+                # another delivery holds the op, or a recap waits for the records it links:
+                # look again later, never write alongside it
                 later.send_with_options(args=(key,), delay=int(outcome.retry_after * 1000))
 
         suffix = "_backfill" if backfill else ""

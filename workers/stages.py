@@ -13,12 +13,12 @@ from connectors.base import stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.extract import extract_insights
 from extraction.schemas import Insights
-from intake.transcripts import with_transcript
 from mappings.engine import plan_ops
 from mappings.loader import load_mapping
 from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
-from workers import identity, ledger
+from meetsync.transcripts import with_transcript
+from workers import enrich, identity, ledger
 from workers.closing import close_fields
 from workers.runtime import Runtime
 
@@ -55,7 +55,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = "extracting"
-    # a transcript sent as a URL is fetched here, not in the webhook (intake/transcripts.py)
+    # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
     payload = with_transcript(payload, runtime.settings.transcript_fetch)
     result = extract_insights(payload, settings=runtime.settings.llm, org_profile=profile)
     with runtime.session() as session:
@@ -118,6 +118,8 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             mapping,
             meeting_url=f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}",
         )
+        if meeting.connectors:  # a backfill limited to some providers (--providers)
+            ops = [op for op in ops if op.connector in meeting.connectors]
         known = identity.identities(output.org_id, output.meeting_id, insights, mapping)
         existing = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
         renames = identity.match({op.key: known[op.key] for op in ops if op.key in known}, existing)
@@ -182,6 +184,10 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
             if not ledger.leased(row, time.time()):
                 ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
             return PushOutcome("paused")
+        # a recap that links other ops' records waits until those have settled
+        ready = enrich.linked(session, ledger.to_op(row))
+        if ready is None:
+            return PushOutcome("waiting", retry_after=enrich.WAIT_SECONDS)
         claimed = ledger.claim(session, row, retry.lease_s, time.time())
         if isinstance(claimed, str):
             return PushOutcome(claimed)
@@ -190,7 +196,7 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
             return PushOutcome("busy", retry_after=max(wait, 0.2))
         connector = runtime.connectors.get(session, row.connection)
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
-    op, prior, attempt = claimed.op, claimed.prior, claimed.attempt
+    op, prior, attempt = ready, claimed.prior, claimed.attempt
     try:
         if claimed.in_doubt and prior is None:
             found = connector.find(op)
@@ -200,7 +206,15 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
                     row = _row(session, key)
                     if ledger.holds(row, attempt):
                         ledger.record_found(row, found)
-        receipt = connector.apply(op, prior)
+        if (
+            prior is not None
+            and claimed.in_doubt
+            and prior.extra.get("payload_hash") == op.payload_hash
+        ):
+            # the write in doubt landed with this very payload: done, without writing again
+            receipt = prior
+        else:
+            receipt = connector.apply(op, prior)
     except RateLimited as exc:
         # left in doubt on purpose: a multi-part write (a long Slack recap) may have
         # landed in part before the 429, so the next attempt runs find() first

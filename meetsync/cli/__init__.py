@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meetsync.cli import connections, dlq, mappings, orgs
+from meetsync.cli import backfill, connections, dlq, mappings, orgs
 from meetsync.cli.evaluation import evaluate
+from meetsync.cli.status import status_app
 from meetsync.settings import get_settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
@@ -20,8 +21,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
-app.command("backfill")(__import__("meetsync.cli.backfill", fromlist=["backfill"]).backfill)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(status_app, name="status")
+app.command("backfill")(backfill.backfill)
 console = Console()
 
 

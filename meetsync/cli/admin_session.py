@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from mappings import MappingError
-from meetsync.admin.errors import AdminError
+from admin.errors import AdminError
 from meetsync.db.session import session_scope
 from meetsync.settings import Settings, get_settings
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from meetsync.admin import connections
-from meetsync.admin.errors import Invalid
+from admin import connections
+from admin.errors import Invalid
 from meetsync.cli.admin_session import admin_session, reported
 
 app = typer.Typer(no_args_is_help=True, help="An org's provider connections (credentials sealed).")

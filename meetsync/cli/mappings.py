@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from mappings import mapping_json_schema
-from meetsync.admin import orgs, preview, validation, versions
-from meetsync.admin.errors import Invalid
+from admin import orgs, preview, validation, versions
+from admin.errors import Invalid
 from meetsync.cli.admin_session import (
     admin_session,
     current_user,

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from meetsync.admin import orgs, tokens
-from meetsync.admin.errors import Invalid
+from admin import orgs, tokens
+from admin.errors import Invalid
 from meetsync.cli.admin_session import admin_session, reported
 
 app = typer.Typer(no_args_is_help=True, help="Orgs: profiles and admin tokens.")

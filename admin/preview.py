@@ -19,9 +19,9 @@ from connectors.errors import ConnectorError
 from connectors.write_policy import decide, written_fields
 from extraction.schemas import Insights
 from mappings import Mapping, PlanError, plan_ops
-from meetsync.admin.connections import build_connector
-from meetsync.admin.errors import Invalid, NotFound
-from meetsync.admin.versions import get_version, parse
+from admin.connections import build_connector
+from admin.errors import Invalid, NotFound
+from admin.versions import get_version, parse
 from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings

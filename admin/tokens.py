@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetsync.admin.errors import NotFound
-from meetsync.admin.orgs import get_org
+from admin.errors import NotFound
+from admin.orgs import get_org
 from meetsync.db.models import AdminToken, utcnow
 
 PREFIX = "msk_"

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from mappings import Mapping, MappingError, load_mapping
 from mappings.validate import check_connection_orgs
-from meetsync.admin.errors import NotFound
-from meetsync.admin.orgs import get_org
+from admin.errors import NotFound
+from admin.orgs import get_org
 from meetsync.db.models import Connection, MappingVersion
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from meetsync.admin.errors import AlreadyExists, Invalid, NotFound
+from admin.errors import AlreadyExists, Invalid, NotFound
 from meetsync.db.models import Connection, MappingVersion, Org
 
 ORG_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"

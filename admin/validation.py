@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from connectors.base import Connector, TargetSchema
 from mappings import Mapping, MappingError, validate_against
 from mappings.validate import static_target
-from meetsync.admin.connections import build_connector
-from meetsync.admin.errors import Invalid
-from meetsync.admin.versions import connection_orgs
+from admin.connections import build_connector
+from admin.errors import Invalid
+from admin.versions import connection_orgs
 from meetsync.settings import Settings
 
 ALL = "all"

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from connectors.base import Check, ConnectionConfig, Connector
 from connectors.errors import ConnectorError
 from connectors.registry import UnknownConnector, available, build
-from meetsync.admin.errors import AlreadyExists, Invalid, NotFound
-from meetsync.admin.orgs import get_org
+from admin.errors import AlreadyExists, Invalid, NotFound
+from admin.orgs import get_org
 from meetsync.crypto import rotate, seal, unseal
 from meetsync.db.models import Connection, MappingVersion
 from meetsync.settings import Settings
