@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from admin.errors import AlreadyExists, Invalid, NotFound
+from admin.orgs import get_org
 from connectors.base import Check, ConnectionConfig, Connector
 from connectors.errors import ConnectorError
 from connectors.registry import UnknownConnector, available, build
-from admin.errors import AlreadyExists, Invalid, NotFound
-from admin.orgs import get_org
 from meetsync.crypto import rotate, seal, unseal
 from meetsync.db.models import Connection, MappingVersion
 from meetsync.settings import Settings

@@ -14,14 +14,14 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from admin.connections import build_connector
+from admin.errors import Invalid, NotFound
+from admin.versions import get_version, parse
 from connectors.base import Connector, Op
 from connectors.errors import ConnectorError
 from connectors.write_policy import decide, written_fields
 from extraction.schemas import Insights
 from mappings import Mapping, PlanError, plan_ops
-from admin.connections import build_connector
-from admin.errors import Invalid, NotFound
-from admin.versions import get_version, parse
 from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings

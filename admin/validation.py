@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors.base import Connector, TargetSchema
-from mappings import Mapping, MappingError, validate_against
-from mappings.validate import static_target
 from admin.connections import build_connector
 from admin.errors import Invalid
 from admin.versions import connection_orgs
+from connectors.base import Connector, TargetSchema
+from mappings import Mapping, MappingError, validate_against
+from mappings.validate import static_target
 from meetsync.settings import Settings
 
 ALL = "all"

@@ -13,10 +13,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mappings import Mapping, MappingError, load_mapping
-from mappings.validate import check_connection_orgs
 from admin.errors import NotFound
 from admin.orgs import get_org
+from mappings import Mapping, MappingError, load_mapping
+from mappings.validate import check_connection_orgs
 from meetsync.db.models import Connection, MappingVersion
 
 

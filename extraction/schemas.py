@@ -17,11 +17,15 @@ class _Strict(BaseModel):
 
 
 class ActionItem(_Strict):
-    title: str = Field(description="Imperative, under 12 words, e.g. 'Send the security questionnaire'")
+    title: str = Field(
+        description="Imperative, under 12 words, e.g. 'Send the security questionnaire'"
+    )
     description: str | None = Field(description="One or two sentences of context, or null")
     owner: str | None = Field(description="The attendee or spoken name who committed, or null")
     owner_email: str | None = Field(description="The owner's email if they are an attendee")
-    due_date: str | None = Field(description="ISO date YYYY-MM-DD resolved against the meeting date")
+    due_date: str | None = Field(
+        description="ISO date YYYY-MM-DD resolved against the meeting date"
+    )
     priority: Literal["low", "medium", "high"] | None
     confidence: float = Field(description="0..1: how clearly the transcript states this commitment")
     evidence: str = Field(description="A verbatim quote from the transcript that states it")

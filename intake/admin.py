@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from intake.auth import OrgAdmin
-from mappings import MappingError
 from admin import connections, orgs, preview, validation, versions
 from admin.errors import AdminError, AlreadyExists, NotFound
+from intake.auth import OrgAdmin
+from mappings import MappingError
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings

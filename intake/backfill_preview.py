@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from admin.errors import Invalid, NotFound
+from admin.preview import build_preview, load_mapping_for, stored_insights
 from extraction.errors import ExtractionError
 from extraction.schemas import Insights
 from intake.backfill import (
@@ -27,13 +29,11 @@ from intake.backfill import (
 )
 from intake.sources import Source, Window
 from intake.store import find_stored, transcript_hash
-from meetsync.transcripts import TranscriptFetchFailed, TranscriptUnavailable, with_transcript
-from admin.errors import Invalid, NotFound
-from admin.preview import build_preview, load_mapping_for, stored_insights
 from meetsync.db.models import Org
 from meetsync.db.session import session_factory
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
+from meetsync.transcripts import TranscriptFetchFailed, TranscriptUnavailable, with_transcript
 
 
 @dataclass(frozen=True)

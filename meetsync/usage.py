@@ -26,7 +26,10 @@ def spend_by_org(session: Session, prices: dict[str, tuple[float, float]]) -> li
             model = call.get("model", "?")
             entry = totals[(org_id, model)]
             price_in, price_out = prices.get(model, (0.0, 0.0))
-            tokens_in, tokens_out = int(call.get("input_tokens", 0)), int(call.get("output_tokens", 0))
+            tokens_in, tokens_out = (
+                int(call.get("input_tokens", 0)),
+                int(call.get("output_tokens", 0)),
+            )
             entry["calls"] += 1
             entry["input_tokens"] += tokens_in
             entry["output_tokens"] += tokens_out

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from intake.app import create_app
 from admin.tokens import mint_token
+from intake.app import create_app
 from sandbox.server import Sandbox
 from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, make_cli
 

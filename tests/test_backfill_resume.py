@@ -156,7 +156,7 @@ def test_a_killed_backfill_resumes_and_writes_each_op_exactly_once(
 
     # and a second full run writes nothing new
     before = (dict(sf), dict(asana))
-    again = subprocess.run(command + ["--restart"], env=env, capture_output=True, timeout=120)
+    again = subprocess.run([*command, "--restart"], env=env, capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     after = (
         sandbox.admin("salesforce").stats()["requests"],

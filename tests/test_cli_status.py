@@ -19,11 +19,14 @@ def test_status_shows_meetings_ops_and_llm_spend_per_org(
     clean_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/status.db"
-    with embedded_stack(clean_sandbox, database_url) as (settings, url):
-        with httpx.Client(base_url=url, trust_env=False, timeout=10) as http:
-            meeting_id = post_meeting(http, settings.webhook_secret.get_secret_value(),
-                                      MEETING).json()["meeting_id"]
-            wait_final(http, meeting_id)
+    with (
+        embedded_stack(clean_sandbox, database_url) as (settings, url),
+        httpx.Client(base_url=url, trust_env=False, timeout=10) as http,
+    ):
+        meeting_id = post_meeting(http, settings.webhook_secret.get_secret_value(), MEETING).json()[
+            "meeting_id"
+        ]
+        wait_final(http, meeting_id)
     monkeypatch.setenv("MEETSYNC_DATABASE_URL", database_url)
     from meetsync.settings import get_settings
 

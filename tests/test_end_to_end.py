@@ -54,18 +54,36 @@ MEETING = MeetingOutput.model_validate(
         ],
         "transcript": [
             {"speaker": "Dana Reyes", "start": 2, "text": "Thanks for making the time, Hank."},
-            {"speaker": "Hank Scorpio", "start": 9,
-             "text": "Sure. Our reporting takes days because every team exports spreadsheets."},
-            {"speaker": "Hank Scorpio", "start": 20,
-             "text": "We're also looking at Snowflake, to be transparent."},
-            {"speaker": "Dana Reyes", "start": 31,
-             "text": "I'll send you the security questionnaire by Friday."},
-            {"speaker": "Sam Patel", "start": 44,
-             "text": "I will set up a sandbox workspace for your data team by next Tuesday."},
-            {"speaker": "Hank Scorpio", "start": 58,
-             "text": "Our budget for this is around $80k this year."},
-            {"speaker": "Dana Reyes", "start": 70,
-             "text": "Great, next step is a technical deep dive with your data team."},
+            {
+                "speaker": "Hank Scorpio",
+                "start": 9,
+                "text": "Sure. Our reporting takes days because every team exports spreadsheets.",
+            },
+            {
+                "speaker": "Hank Scorpio",
+                "start": 20,
+                "text": "We're also looking at Snowflake, to be transparent.",
+            },
+            {
+                "speaker": "Dana Reyes",
+                "start": 31,
+                "text": "I'll send you the security questionnaire by Friday.",
+            },
+            {
+                "speaker": "Sam Patel",
+                "start": 44,
+                "text": "I will set up a sandbox workspace for your data team by next Tuesday.",
+            },
+            {
+                "speaker": "Hank Scorpio",
+                "start": 58,
+                "text": "Our budget for this is around $80k this year.",
+            },
+            {
+                "speaker": "Dana Reyes",
+                "start": 70,
+                "text": "Great, next step is a technical deep dive with your data team.",
+            },
         ],
         "summary": "Discovery with Globex: reporting pain, Snowflake in the mix, $80k budget.",
     }
@@ -75,8 +93,9 @@ MEETING = MeetingOutput.model_validate(
 @contextmanager
 def embedded_stack(sandbox: Sandbox, sqlite_url: str) -> Iterator[tuple[Settings, str]]:
     server = BackgroundServer()
-    settings = settings_for(sandbox, database_url=sqlite_url, broker_url="stub",
-                            public_base_url=server.url)
+    settings = settings_for(
+        sandbox, database_url=sqlite_url, broker_url="stub", public_base_url=server.url
+    )
     _prepare(settings)
     workers = InProcessWorkers(settings, threads=2)
     server.start(create_app(settings, workers.start()))
@@ -95,15 +114,26 @@ def production_stack(
     sandbox: Sandbox, postgres_url: str, redis_url: str, broker_url: str
 ) -> Iterator[tuple[Settings, str]]:
     server = BackgroundServer()
-    settings = settings_for(sandbox, database_url=postgres_url, broker_url=broker_url,
-                            redis_url=redis_url, public_base_url=server.url)
+    settings = settings_for(
+        sandbox,
+        database_url=postgres_url,
+        broker_url=broker_url,
+        redis_url=redis_url,
+        public_base_url=server.url,
+    )
     _prepare(settings)
     broker = make_broker(broker_url)
     pipeline = declare(broker, Runtime(settings))
     broker.flush_all()  # leftovers of an earlier run name meetings this database never had
     worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "meetsync"), "worker", "--processes", "1",
-         "--threads", "2"],
+        [
+            str(Path(sys.executable).parent / "meetsync"),
+            "worker",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+        ],
         env={**os.environ, **_as_env(settings)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -128,9 +158,12 @@ def _as_env(settings: Settings) -> dict[str, str]:
     """The settings a separate worker process needs, as MEETSYNC_* variables."""
     data = settings.model_dump(mode="json")
     connections = {
-        name: {**conn, "credentials": {
-            k: v.get_secret_value() for k, v in settings.connections[name].credentials.items()
-        }}
+        name: {
+            **conn,
+            "credentials": {
+                k: v.get_secret_value() for k, v in settings.connections[name].credentials.items()
+            },
+        }
         for name, conn in data["connections"].items()
     }
     return {
@@ -169,11 +202,13 @@ def held_by_meetsync(sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@pytest.fixture(params=[pytest.param("embedded", id="sqlite+stub"),
-                        pytest.param("redis", id="postgres+redis+worker",
-                                     marks=pytest.mark.integration),
-                        pytest.param("rabbitmq", id="postgres+rabbitmq+worker",
-                                     marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        pytest.param("embedded", id="sqlite+stub"),
+        pytest.param("redis", id="postgres+redis+worker", marks=pytest.mark.integration),
+        pytest.param("rabbitmq", id="postgres+rabbitmq+worker", marks=pytest.mark.integration),
+    ]
+)
 def stack(
     request: pytest.FixtureRequest, clean_sandbox: Sandbox, tmp_path: Path
 ) -> Iterator[tuple[Settings, str]]:

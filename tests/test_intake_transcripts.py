@@ -11,18 +11,18 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from intake.serving import BackgroundServer
 from intake.store import store_meeting
-from meetsync.transcripts import (
-    TranscriptUnavailable,
-    address_allowed,
-    fetch_transcript,
-    with_transcript,
-)
 from meetsync.bootstrap import ensure_org
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import InsightRecord
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import TranscriptFetchSettings
+from meetsync.transcripts import (
+    TranscriptUnavailable,
+    address_allowed,
+    fetch_transcript,
+    with_transcript,
+)
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from workers import stages

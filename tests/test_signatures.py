@@ -29,16 +29,26 @@ def test_a_sender_may_offer_two_signatures() -> None:
         pytest.param(str(NOW), None, BODY, NOW, "missing_signature", id="no-signature"),
         pytest.param(None, sign("s1", NOW, BODY), BODY, NOW, "missing_timestamp", id="no-ts"),
         pytest.param("yesterday", sign("s1", NOW, BODY), BODY, NOW, "bad_timestamp", id="bad-ts"),
-        pytest.param(str(NOW), sign("s1", NOW, BODY), BODY, NOW + 301, "expired_timestamp",
-                     id="too-old"),
-        pytest.param(str(NOW), sign("s1", NOW, BODY), BODY, NOW - 301, "expired_timestamp",
-                     id="from-the-future"),
-        pytest.param(str(NOW), sign("wrong", NOW, BODY), BODY, NOW, "bad_signature",
-                     id="wrong-secret"),
-        pytest.param(str(NOW), sign("s1", NOW, BODY), BODY + b" ", NOW, "bad_signature",
-                     id="body-changed"),
-        pytest.param(str(NOW + 1), sign("s1", NOW, BODY), BODY, NOW, "bad_signature",
-                     id="timestamp-changed"),
+        pytest.param(
+            str(NOW), sign("s1", NOW, BODY), BODY, NOW + 301, "expired_timestamp", id="too-old"
+        ),
+        pytest.param(
+            str(NOW),
+            sign("s1", NOW, BODY),
+            BODY,
+            NOW - 301,
+            "expired_timestamp",
+            id="from-the-future",
+        ),
+        pytest.param(
+            str(NOW), sign("wrong", NOW, BODY), BODY, NOW, "bad_signature", id="wrong-secret"
+        ),
+        pytest.param(
+            str(NOW), sign("s1", NOW, BODY), BODY + b" ", NOW, "bad_signature", id="body-changed"
+        ),
+        pytest.param(
+            str(NOW + 1), sign("s1", NOW, BODY), BODY, NOW, "bad_signature", id="timestamp-changed"
+        ),
     ],
 )
 def test_refusals_carry_a_reason_code(

@@ -114,8 +114,11 @@ def test_a_bad_signature_gets_401_and_stores_nothing(api: Api) -> None:
             "attendees.0.email",
             id="bad-email",
         ),
-        pytest.param(meeting_body(transcript=[{"speaker": "A"}]), "transcript.0.text",
-                     id="utterance-without-text"),
+        pytest.param(
+            meeting_body(transcript=[{"speaker": "A"}]),
+            "transcript.0.text",
+            id="utterance-without-text",
+        ),
         pytest.param(meeting_body(colour="red"), "colour", id="unknown-field"),
     ],
 )
@@ -143,5 +146,14 @@ def test_an_unknown_org_gets_404_and_stores_nothing(api: Api) -> None:
 def test_the_openapi_documents_every_field_of_the_payload(api: Api) -> None:
     schema = api.client.get("/openapi.json").json()
     fields = schema["components"]["schemas"]["MeetingOutput"]["properties"]
-    assert {"org_id", "meeting_id", "title", "start", "end", "timezone", "attendees",
-            "transcript", "summary"} <= set(fields)
+    assert {
+        "org_id",
+        "meeting_id",
+        "title",
+        "start",
+        "end",
+        "timezone",
+        "attendees",
+        "transcript",
+        "summary",
+    } <= set(fields)

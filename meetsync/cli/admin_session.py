@@ -9,8 +9,8 @@ from contextlib import contextmanager
 import typer
 from sqlalchemy.orm import Session
 
-from mappings import MappingError
 from admin.errors import AdminError
+from mappings import MappingError
 from meetsync.db.session import session_scope
 from meetsync.settings import Settings, get_settings
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from mappings import mapping_json_schema
 from admin import orgs, preview, validation, versions
 from admin.errors import Invalid
+from mappings import mapping_json_schema
 from meetsync.cli.admin_session import (
     admin_session,
     current_user,
