@@ -5,7 +5,7 @@ Served under /v1 like api.openai.com: `POST /v1/chat/completions` as the openai 
 Faithful where the client can tell: the completion object, `usage`, the
 `x-ratelimit-*` headers on every response, and error bodies
 `{"error": {"message", "type", "param", "code"}}` with 400, 401, 404, 429 (+ Retry-After)
-and 500.
+and 500; an unknown path or method is OpenAI's 404 "Invalid URL (METHOD /path)".
 
 Options (Sandbox(options={"openai": {...}})):
     api_keys            accepted keys; None accepts any non-empty bearer token
@@ -52,6 +52,7 @@ DEFAULT_MODELS = {
 REFUSAL = "I'm sorry, but I can't help with that request."
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MAX_LOG = 1_000
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @lru_cache(maxsize=1)
@@ -208,9 +209,16 @@ class OpenAISandbox(ProviderApp):
         return [
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
+            # Anything else, any method, is OpenAI's JSON 404, never a bare 404/405 page.
+            Route("/{path:path}", self._invalid_url, methods=_ALL_METHODS),
         ]
 
     # -- handlers ---------------------------------------------------------------------
+    async def _invalid_url(self, request: Request) -> JSONResponse:
+        return openai_error(
+            404, f"Invalid URL ({request.method} {request.url.path})", "invalid_request_error"
+        )
+
     async def _models(self, request: Request) -> JSONResponse:
         try:
             self._key(request)
