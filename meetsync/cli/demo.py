@@ -6,14 +6,18 @@ go through the real webhook over HTTP; the second pass shows that nothing is wri
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 import mappings
@@ -32,6 +36,10 @@ from sandbox.settings_for import settings_for
 from workers.inprocess import InProcessWorkers
 
 EXAMPLE_MAPPING = Path(mappings.__file__).parent / "examples" / "acme.yaml"
+# Slack's control sequences in mrkdwn: a user mention or a link with a label.
+_MENTION = re.compile(r"<@([A-Z0-9]+)>")
+_LINK = re.compile(r"<([^|<>]+)\|([^<>]*)>")
+_MAX_LINE = 160
 
 
 def held_objects(sandbox: Sandbox) -> Counter[str]:
@@ -81,6 +89,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
                 after_first = held_objects(sandbox)
                 for meeting, meeting_id in zip(samples, ids, strict=True):
                     _show_meeting(console, settings.database_url, meeting, meeting_id, http)
+                    _show_posted(console, sandbox, settings.database_url, meeting, meeting_id)
                 console.rule("second pass: the same meetings again, as new deliveries")
                 _send_all(http, secret, samples, console, "second pass")
                 workers.join(timeout_s=180)
@@ -175,3 +184,107 @@ def _show_counts(
     new = sum(second.values()) - sum(first.values())
     verdict = "[green]nothing new was written[/]" if new == 0 else f"[red]{new} new objects[/]"
     console.print(f"second pass: {verdict}")
+
+
+def _show_posted(
+    console: Console, sandbox: Sandbox, database_url: str, meeting: MeetingOutput, meeting_id: str
+) -> None:
+    """The Slack recap as posted and one Asana task, read back from the providers."""
+    with session_scope(database_url) as session:
+        ops = session.scalars(
+            select(OpRecord)
+            .where(OpRecord.meeting_id == meeting_id, OpRecord.state == "done")
+            .order_by(OpRecord.created_at)
+        ).all()
+        posted = [(o.connector, o.external_id, dict(o.receipt or {})) for o in ops]
+    slack = _state(sandbox, "slack")
+    emails = {u["id"]: u["email"] for u in slack["users"]}
+    names = {a.email: a.name for a in meeting.attendees if a.email and a.name}
+
+    def name_of(user_id: str) -> str:
+        email = emails.get(user_id, user_id)
+        return names.get(email) or email
+
+    messages = {(m["channel"], m["ts"]): m for m in slack["messages"]}
+    for connector, external_id, receipt in posted:
+        if connector != "slack" or not external_id:
+            continue
+        channel, _, first = external_id.partition(":")
+        stamps = (receipt.get("extra") or {}).get("ts") or [first]
+        for ts in stamps:
+            message = messages.get((channel, ts))
+            if message is None:
+                continue
+            title = f"Slack #{message['channel_name']} (as posted, ts {ts})"
+            console.print(Panel(render_blocks(message.get("blocks") or [], name_of), title=title))
+    gids = [external_id for connector, external_id, _ in posted if connector == "asana"]
+    if gids:
+        tasks = {t["gid"]: t for t in _state(sandbox, "asana")["tasks"]}
+        task = tasks.get(gids[0])
+        if task is not None:
+            console.print(_asana_task(task, len(gids)))
+
+
+def _state(sandbox: Sandbox, provider: str) -> dict[str, Any]:
+    """What one provider holds, through its inspection API."""
+    client = SandboxClient(sandbox.origins[provider], verify=sandbox.ca_file)
+    try:
+        return client.state()
+    finally:
+        client.close()
+
+
+def render_blocks(blocks: list[dict[str, Any]], name_of: Callable[[str], str]) -> Text:
+    """Block Kit as terminal text: header bold, context dim, mentions and links resolved."""
+    out = Text()
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            out.append(_unescape(block["text"]["text"]) + "\n", style="bold")
+        elif kind == "divider":
+            out.append("\n")
+        elif kind == "section":
+            for line in block["text"]["text"].split("\n"):
+                bold = len(line) > 2 and line.startswith("*") and line.endswith("*")
+                out.append(
+                    _plain(line.strip("*") if bold else line, name_of) + "\n",
+                    style="bold" if bold else "",
+                )
+        elif kind == "context":
+            for element in block.get("elements", []):
+                out.append(_plain(element.get("text", ""), name_of) + "\n", style="dim")
+    out.rstrip()
+    return out
+
+
+def _plain(mrkdwn: str, name_of: Callable[[str], str]) -> str:
+    """Slack mrkdwn as plain text: `<@U…>` as @name, `<url|label>` as label (url), unescaped."""
+    text = _MENTION.sub(lambda m: "@" + name_of(m.group(1)), mrkdwn)
+    if not _LINK.search(text) and len(text) > _MAX_LINE:  # long CRM prose, not a link line
+        text = text[: _MAX_LINE - 1] + "…"
+    text = _LINK.sub(_link_text, text)
+    return _unescape(text)
+
+
+def _link_text(match: re.Match[str]) -> str:
+    url, label = match.group(1), match.group(2)
+    return url if label == "open" else f"{label} {url}"
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _asana_task(task: dict[str, Any], count: int) -> Panel:
+    """One Asana task as Asana holds it: assignee, due date, where it lives, followers."""
+    assignee = (task.get("assignee") or {}).get("name") or "unassigned"
+    where = ", ".join(
+        f"{m['project']['name']} / {m['section']['name']}" for m in task.get("memberships", [])
+    )
+    followers = ", ".join(f["name"] for f in task.get("followers", [])) or "—"
+    body = Text()
+    body.append(task["name"] + "\n", style="bold")
+    body.append(f"assignee  {assignee}\ndue       {task.get('due_on') or '—'}\n")
+    body.append(f"in        {where}\nfollowers {followers}\n")
+    body.append(f"link      {task.get('permalink_url') or '—'}")
+    return Panel(body, title=f"Asana task (1 of {count} from this meeting, as Asana holds it)")
