@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import openai
@@ -51,6 +55,37 @@ class Truncated(Exception):
 
 class InputTooLong(LLMRequestRejected):
     """The prompt does not fit the model's context window."""
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One call about to be sent, as a gate in front of the LLM sees it."""
+
+    task: str
+    model: str
+    messages: list[dict[str, Any]]
+    max_output_tokens: int
+
+
+class CallGate(Protocol):
+    """Asked before each call (may raise to postpone it) and told how each call went."""
+
+    def before(self, call: PlannedCall) -> None: ...
+
+    def after(self, call: PlannedCall, status: int, headers: Mapping[str, str]) -> None: ...
+
+
+_gate: ContextVar[CallGate | None] = ContextVar("llm_call_gate", default=None)
+
+
+@contextmanager
+def gated(gate: CallGate) -> Iterator[None]:
+    """Every call made inside (this thread or task) goes through `gate`."""
+    token = _gate.set(gate)
+    try:
+        yield
+    finally:
+        _gate.reset(token)
 
 
 def make_client(settings: LLMSettings) -> openai.OpenAI:
@@ -114,6 +149,10 @@ def _one_call(
     max_output_tokens: int,
 ) -> tuple[T | None, str | None, CallUsage, str]:
     usage = CallUsage(task=task, model=model, prompt_version=prompt_version)
+    gate = _gate.get()
+    planned = PlannedCall(task, model, messages, max_output_tokens)
+    if gate is not None:
+        gate.before(planned)
     try:
         raw = client.chat.completions.with_raw_response.parse(
             model=model,
@@ -124,9 +163,15 @@ def _one_call(
             max_completion_tokens=max_output_tokens,
         )
     except openai.APIStatusError as exc:
+        if gate is not None:
+            gate.after(planned, exc.status_code, exc.response.headers)
         raise _mapped(exc) from exc
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        if gate is not None:
+            gate.after(planned, 0, {})
         raise LLMTransient(f"{task}: {type(exc).__name__}: {exc}") from exc
+    if gate is not None:
+        gate.after(planned, raw.http_response.status_code, raw.headers)
     body = _body(raw.http_response)
     usage = _usage(usage, body)
     try:

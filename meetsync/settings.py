@@ -63,6 +63,11 @@ class RetrySettings(BaseModel):
     busy_backoff_ms: int = Field(
         default=2_000, description="how long a push waits when another worker holds the op"
     )
+    record_retry_s: float = Field(
+        default=30.0,
+        description="how long a push that wrote keeps retrying to record its receipt while "
+        "the database is away, before the op is left in doubt for the lease to settle",
+    )
     sweep_every_s: float = Field(
         default=30.0, description="how often each worker re-enqueues stuck work; 0: never"
     )
@@ -77,6 +82,30 @@ class LimitOverride(BaseModel):
     rate: float | None = Field(default=None, description="sustained requests per second")
     burst: int | None = None
     concurrency: int | None = None
+
+
+class LLMModelLimits(BaseModel):
+    """One model's limits at the LLM provider, as its limits page states them (per minute)."""
+
+    rpm: float = Field(description="requests per minute")
+    tpm: float = Field(description="tokens per minute: prompt plus the max_tokens asked for")
+    concurrency: int = Field(default=50, description="extractions in flight at once")
+    burst_s: float = Field(
+        default=10.0,
+        description="seconds of the rate a full bucket holds; the provider's holds a minute, "
+        "but a cold worker must not spend it at once where another may have",
+    )
+
+
+def _llm_limits() -> dict[str, LLMModelLimits]:
+    # OpenAI usage tier 1 (https://platform.openai.com/docs/models/gpt-4o-mini and
+    # /gpt-4o, "Rate limits" table; https://platform.openai.com/docs/guides/rate-limits).
+    # Higher tiers raise them: override per model with MEETSYNC_THROTTLE__LLM_LIMITS.
+    return {
+        "gpt-4o-mini": LLMModelLimits(rpm=500, tpm=200_000),
+        "gpt-4o": LLMModelLimits(rpm=500, tpm=30_000),
+        "*": LLMModelLimits(rpm=500, tpm=30_000),
+    }
 
 
 class ThrottleSettings(BaseModel):
@@ -94,7 +123,17 @@ class ThrottleSettings(BaseModel):
     )
     llm_models: dict[str, LimitOverride] = Field(
         default_factory=lambda: {"*": LimitOverride(rate=500 / 60, burst=500, concurrency=50)},
-        description="model → requests per second for the LLM; '*' for any other model",
+        description="model → override of its requests bucket (rate/s, burst, concurrency), "
+        "applied over llm_limits when the model is named exactly",
+    )
+    llm_limits: dict[str, LLMModelLimits] = Field(
+        default_factory=_llm_limits,
+        description="model → its RPM and TPM at the LLM provider; '*' for any other model",
+    )
+    llm_output_share: float = Field(
+        default=1.0,
+        description="share of max_output_tokens counted against TPM before the answer; "
+        "OpenAI counts the max_tokens asked for, so 1.0",
     )
     salesforce_reserve_share: float = Field(
         default=0.1, description="share of Salesforce's daily API budget never spent"

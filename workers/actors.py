@@ -13,11 +13,13 @@ from dramatiq.middleware import CurrentMessage
 from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
+from extraction.llm import gated
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.push_gate import PushGate
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
+from workers.throttle_llm import LLMGate, LLMWait
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Pipeline:
     plan: Actor
     push: dict[str, Actor]
     push_backfill: dict[str, Actor] = field(default_factory=dict)
+    llm_gate: LLMGate | None = None
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
         priority = BACKFILL_PRIORITY if backfill else 0
@@ -63,9 +66,19 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     push_actors: dict[str, Actor] = {}
     push_backfill: dict[str, Actor] = {}
 
-    def extract(meeting_id: str) -> None:
+    llm_gate = LLMGate.for_runtime(runtime)
+
+    def extract(meeting_id: str, tickets: dict[str, int] | None = None) -> None:
+        admission = llm_gate.admission(meeting_id, tickets or {})
         try:
-            stages.extract(runtime, meeting_id)
+            with gated(admission):
+                stages.extract(runtime, meeting_id)
+        except LLMWait as wait:
+            # the model's RPM/TPM: come back at the turn, keep the retries
+            extract_actor.send_with_options(
+                args=(meeting_id,), kwargs={"tickets": wait.tickets}, delay=wait.wait_ms
+            )
+            return
         except LLMRateLimited as exc:
             # waiting for the provider is not a failure: come back later, keep the retries
             extract_actor.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
@@ -75,6 +88,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             # transcript URL we may not fetch
             stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            admission.close()
         plan_actor.send(meeting_id)
 
     def plan(meeting_id: str) -> None:
@@ -138,6 +153,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     for name in available():
         push_actors[name] = make_push(name, backfill=False)
         push_backfill[name] = make_push(name, backfill=True)
-    pipeline = Pipeline(broker, runtime, extract_actor, plan_actor, push_actors, push_backfill)
+    pipeline = Pipeline(
+        broker, runtime, extract_actor, plan_actor, push_actors, push_backfill, llm_gate
+    )
     broker.add_middleware(Sweeper(pipeline))
     return pipeline

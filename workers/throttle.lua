@@ -3,7 +3,8 @@
 --       4 slots zset (lease -> expiry), 5 live marker of the asking org
 -- ARGV: 1 now_ms (-1: Redis TIME), 2 rate/s, 3 burst, 4 concurrency, 5 lease_ms, 6 horizon_ms,
 --       7 idle_ms, 8 flow, 9 flow rate/s (0: none), 10 flow burst, 11 backfill 0|1,
---       12 ticket_ms (0: none), 13 lease id, 14 cost, 15 recovery/s, 16 op
+--       12 ticket_ms (0: none), 13 lease id, 14 cost, 15 recovery/s,
+--       16 op (acquire | release | refund | penalize | sync)
 -- Returns {granted 0|1, wait_ms, ticket_ms, reason}.
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -41,6 +42,14 @@ end
 if op == 'release' then
   redis.call('ZREM', KEYS[4], ARGV[13])
   return {1, 0, 0, 'released'}
+end
+
+if op == 'refund' then
+  -- a grant taken but never spent (its partner bucket said wait): tokens back, slot freed
+  redis.call('ZREM', KEYS[4], ARGV[13])
+  tokens = math.min(burst, tokens + tonumber(ARGV[14]))
+  save()
+  return {1, 0, 0, 'refunded'}
 end
 
 if op == 'penalize' then

@@ -91,6 +91,10 @@ class Throttle(Protocol):
         """Give back the slot a granted decision holds."""
         ...
 
+    def refund(self, ask: Ask, lease: str, cost: float) -> None:
+        """Give back the slot and `cost` tokens a grant took but never spent."""
+        ...
+
     def penalize(self, bucket: str, retry_after_s: float, now_ms: int | None = None) -> int:
         """The provider said 429: cool the bucket down and lower its rate; returns the wait."""
         ...

@@ -49,6 +49,55 @@ def on_headers(throttle: Throttle, bucket: str, headers: Mapping[str, str]) -> N
         throttle.sync(bucket, float(remaining), hold_s=hold)
 
 
+def on_llm_headers(
+    throttle: Throttle,
+    requests_bucket: str,
+    tokens_bucket: str,
+    headers: Mapping[str, str],
+    *,
+    status: int,
+    in_hand: Mapping[str, float],
+) -> None:
+    """An LLM answer: a 429 cools the bucket that ran out; otherwise hold no more than is left.
+
+    `in_hand` is what this worker reserved and has not sent yet: the provider's remaining
+    count still includes it, so it is not ours to hand out again.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    kinds = {"requests": requests_bucket, "tokens": tokens_bucket}
+    if status == 429:
+        retry = _retry_after_s(lowered)
+        empty = [b for k, b in kinds.items() if _number(lowered, f"remaining-{k}") == 0]
+        for bucket in empty or list(kinds.values()):
+            throttle.penalize(bucket, retry)
+        return
+    for kind, bucket in kinds.items():
+        remaining = _number(lowered, f"remaining-{kind}")
+        if remaining is None:
+            continue
+        limit = _number(lowered, f"limit-{kind}")
+        reset = duration_s(lowered.get(f"x-ratelimit-reset-{kind}")) or 1.0
+        # the reset header is the time to a full bucket; with none left, wait for one unit
+        hold = reset / (limit - remaining) if limit and limit > remaining else reset
+        throttle.sync(bucket, remaining - in_hand.get(bucket, 0.0), hold_s=hold)
+
+
+def _number(lowered: Mapping[str, str], name: str) -> float | None:
+    try:
+        return float(lowered[f"x-ratelimit-{name}"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _retry_after_s(lowered: Mapping[str, str]) -> float:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(lowered[name]) * scale)
+        except (KeyError, ValueError):
+            continue
+    return 1.0
+
+
 def on_salesforce_usage(
     throttle: Throttle, bucket: str, used: int, limit: int, reserve_share: float
 ) -> None:

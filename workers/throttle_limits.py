@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.base import Limits
 from connectors.registry import UnknownConnector, connector_class
-from meetsync.settings import LimitOverride, Settings
+from meetsync.settings import LimitOverride, LLMModelLimits, Settings
 from workers.throttle import Ask, Throttle, Tuning
 
 FALLBACK = Limits(rate=1.0, burst=5, concurrency=2)
@@ -76,18 +76,42 @@ def ask_for_op(
     )
 
 
-def ask_for_llm(settings: Settings, model: str, org: str, *, backfill: bool = False) -> Ask:
-    """The LLM's bucket is per model and shared by every org; orgs are its flows."""
-    models = settings.throttle.llm_models
-    override = models.get(model) or models.get("*")
-    limits = apply_override(Limits(rate=1.0, burst=10, concurrency=10), override)
-    host = settings.llm.base_url.split("//", 1)[-1].split("/", 1)[0]
-    return Ask(
-        bucket=f"openai:{host}:{model}",
-        limits=with_headroom(limits, settings.throttle.headroom),
-        flow=org,
-        org=org,
-        backfill=backfill,
+def llm_limits(settings: Settings, model: str) -> LLMModelLimits:
+    """The model's RPM and TPM from settings ('*' for models not named)."""
+    table = settings.throttle.llm_limits
+    found = table.get(model) or table.get("*")
+    return found or LLMModelLimits(rpm=500, tpm=30_000)
+
+
+def llm_bucket(settings: Settings, model: str) -> str:
+    """Requests bucket of one model at one LLM endpoint; its tokens bucket adds ':tokens'."""
+    endpoint = settings.llm.base_url.split("//", 1)[-1].rstrip("/")
+    return f"openai:{endpoint}:{model}"
+
+
+def asks_for_llm(
+    settings: Settings, model: str, org: str, *, backfill: bool = False
+) -> tuple[Ask, Ask]:
+    """A model's two buckets, requests and tokens, shared by every org; orgs are its flows."""
+    t = settings.throttle
+    lim = llm_limits(settings, model)
+    per_s = lim.rpm / 60
+    requests = Limits(
+        rate=per_s, burst=max(1, int(per_s * lim.burst_s)), concurrency=lim.concurrency
+    )
+    requests = apply_override(requests, t.llm_models.get(model))
+    tokens_per_s = lim.tpm / 60
+    tokens = Limits(
+        rate=tokens_per_s,
+        burst=max(1, int(tokens_per_s * lim.burst_s)),
+        # in-flight calls are bounded by the requests bucket; a token holds no slot
+        concurrency=1_000_000,
+    )
+    bucket = llm_bucket(settings, model)
+    common: dict[str, Any] = {"flow": org, "org": org, "backfill": backfill}
+    return (
+        Ask(bucket=bucket, limits=with_headroom(requests, t.headroom), **common),
+        Ask(bucket=f"{bucket}:tokens", limits=with_headroom(tokens, t.headroom), **common),
     )
 
 

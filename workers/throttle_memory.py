@@ -139,6 +139,15 @@ class MemoryThrottle:
             if b is not None:
                 b.slots.pop(lease, None)
 
+    def refund(self, ask: Ask, lease: str, cost: float) -> None:
+        now = self._now(None)
+        with self._lock:
+            b = self._buckets.get(ask.bucket)
+            if b is not None:
+                self._advance(b, now)
+                b.slots.pop(lease, None)
+                b.tokens = min(b.burst, b.tokens + cost)
+
     def penalize(self, bucket: str, retry_after_s: float, now_ms: int | None = None) -> int:
         now = self._now(now_ms)
         with self._lock:

@@ -75,6 +75,11 @@ class RedisThrottle:
     def release(self, ask: Ask, lease: str) -> None:
         self._run(_keys(ask.bucket), self._argv(ask, "release", lease=lease, now=None))
 
+    def refund(self, ask: Ask, lease: str, cost: float) -> None:
+        argv = self._argv(ask, "refund", lease=lease, now=None)
+        argv[13] = cost
+        self._run(_keys(ask.bucket), argv)
+
     def _bucket_op(
         self, bucket: str, op: str, value: float, now_ms: int | None, extra: float | None = None
     ) -> int:
