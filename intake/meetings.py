@@ -1,4 +1,11 @@
-"""GET /v1/meetings/{id}: a meeting's state and what was pushed where."""
+"""GET /v1/meetings/{id}: a meeting's state and what was pushed where.
+
+Each push names its action item (`title`) and, once a re-extraction no longer found that
+item, its `disposition`: `missing` (the record was kept as it is), `closed` (the
+destination's `on_missing: close` finished it) or `reopened` (closed, then extracted
+again). `removed_items` lists the items of the first two kinds, so a person sees that an
+item disappeared and what was done about it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ from meetsync.db.models import Meeting, OpRecord
 from meetsync.db.session import session_scope
 
 router = APIRouter()
+# a removed item's disposition → what was done with its record
+OUTCOMES = {"missing": "kept", "closed": "closed"}
 
 
 class Push(BaseModel):
@@ -24,6 +33,22 @@ class Push(BaseModel):
     external_id: str | None
     url: str | None
     error: str | None
+    destination: str | None
+    title: str | None
+    disposition: str | None
+
+
+class RemovedItem(BaseModel):
+    """An item a re-extraction no longer found, and what happened to its record."""
+
+    key: str
+    destination: str | None
+    provider: str
+    title: str | None
+    disposition: str
+    outcome: str  # `kept` or `closed`
+    state: str  # of the closing write, or of the kept record's last write
+    url: str | None
 
 
 class MeetingStatus(BaseModel):
@@ -35,6 +60,7 @@ class MeetingStatus(BaseModel):
     revision: int
     ops: dict[str, int]
     pushes: list[Push]
+    removed_items: list[RemovedItem]
     error: str | None
 
 
@@ -79,8 +105,25 @@ def meeting_status(meeting_id: str, request: Request) -> MeetingStatus:
                     external_id=op.external_id,
                     url=op.url,
                     error=op.last_error,
+                    destination=op.destination,
+                    title=(op.item or {}).get("title"),
+                    disposition=op.disposition,
                 )
                 for op in ops
+            ],
+            removed_items=[
+                RemovedItem(
+                    key=op.key,
+                    destination=op.destination,
+                    provider=op.connector,
+                    title=(op.item or {}).get("title"),
+                    disposition=op.disposition,
+                    outcome=OUTCOMES[op.disposition],
+                    state=op.state,
+                    url=op.url,
+                )
+                for op in ops
+                if op.disposition in OUTCOMES
             ],
             error=meeting.error,
         )

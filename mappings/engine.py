@@ -8,6 +8,8 @@ at all is not planned.
 
 from __future__ import annotations
 
+from collections.abc import Mapping as KeyMap
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,10 +27,43 @@ from .templates import compile_template, is_template
 from .transforms import TransformContext, apply_steps, is_empty, parse_step
 
 
+@dataclass(frozen=True)
+class PlannedOp:
+    """One planned op with what it was planned for: its destination and action item."""
+
+    destination: str
+    item: ActionItem | None
+    op: Op
+
+
 def plan_ops(
-    meeting: MeetingOutput, insights: Insights, mapping: Mapping, *, meeting_url: str
+    meeting: MeetingOutput,
+    insights: Insights,
+    mapping: Mapping,
+    *,
+    meeting_url: str,
+    renames: KeyMap[str, str] | None = None,
 ) -> list[Op]:
     """Every op the mapping asks for this meeting, in destination then item order."""
+    planned = plan_items(meeting, insights, mapping, meeting_url=meeting_url, renames=renames)
+    return [p.op for p in planned]
+
+
+def plan_items(
+    meeting: MeetingOutput,
+    insights: Insights,
+    mapping: Mapping,
+    *,
+    meeting_url: str,
+    renames: KeyMap[str, str] | None = None,
+) -> list[PlannedOp]:
+    """`plan_ops` with each op's destination and item, for matching items across re-runs.
+
+    `renames` maps an op key to the key the ledger already knows the same item by (a
+    re-worded item, see workers/identity.py); it is applied here, where keys are made, so
+    the ops that wait for a renamed op (`target.after`) name it by its kept key too.
+    """
+    renames = renames or {}
     if meeting.org_id != mapping.org:
         raise PlanError(f"meeting of org {meeting.org_id!r} given the mapping of {mapping.org!r}")
     base = {"meeting": meeting_context(meeting, meeting_url=meeting_url)}
@@ -44,7 +79,7 @@ def plan_ops(
         context = base | {"insights": insights_context(insights, items, meeting)}
         if dest.for_each == "meeting":
             op = _plan_one(dest, mapping, meeting, context, meeting_key(dest.name), waits)
-            planned[dest.name].append((None, op))
+            planned[dest.name].append((None, _renamed(op, renames)))
             continue
         seen: set[str] = set()
         for item in items:
@@ -54,11 +89,21 @@ def plan_ops(
             seen.add(key)
             item_ctx = context | {"item": item_context(item, meeting)}
             op = _plan_one(dest, mapping, meeting, item_ctx, key, waits)
-            planned[dest.name].append((item, op))
-    ops = [op for dest in mapping.destinations for _, op in planned[dest.name]]
-    _check_unique(ops)
+            planned[dest.name].append((item, _renamed(op, renames)))
+    made = [
+        PlannedOp(dest.name, item, op)
+        for dest in mapping.destinations
+        for item, op in planned[dest.name]
+    ]
+    _check_unique([p.op for p in made])
     # An op with no field to write (an update when the meeting stated no CRM fact) is noise.
-    return [op for op in ops if op.fields]
+    return [p for p in made if p.op.fields]
+
+
+def _renamed(op: Op, renames: KeyMap[str, str]) -> Op:
+    # the key is not part of the payload hash: a renamed op writes what it would have
+    key = renames.get(op.key)
+    return op if key is None else op.model_copy(update={"key": key})
 
 
 def _waits_for(
@@ -192,4 +237,4 @@ def _check_unique(ops: list[Op]) -> None:
         seen[op.key] = op
 
 
-__all__ = ["plan_ops", "render", "to_json"]
+__all__ = ["PlannedOp", "plan_items", "plan_ops", "render", "to_json"]

@@ -146,6 +146,11 @@ class ThrottleSettings(BaseModel):
     idle_ms: int = Field(default=5_000, description="a flow without turns for this long is idle")
     recovery_per_s: float = Field(default=0.05, description="rate factor regained per second")
     min_factor: float = 0.05
+    early_ms: int = Field(
+        default=150,
+        description="a wait for a turn is re-enqueued this much early and its last ms slept, "
+        "because delayed messages come back late on busy workers",
+    )
 
 
 class TranscriptFetchSettings(BaseModel):

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from connectors.errors import Transient
+from intake.app import create_app
 from intake.store import store_meeting
 from meetsync.bootstrap import apply_mapping, seed_demo
 from meetsync.cli import app
@@ -23,6 +25,7 @@ from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, utcnow
 from meetsync.models import MeetingOutput
 from meetsync.settings import get_settings
+from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from tests.test_end_to_end import MAPPING, MEETING
@@ -34,18 +37,43 @@ from workers.sweeper import sweep
 
 QUESTIONNAIRE = "I'll send you the security questionnaire by Friday."
 REWORDED = "I'll get the completed security questionnaire over to you by Friday."
+SALES = Path(__file__).resolve().parents[1] / "mappings" / "examples" / "sales.yaml"
 SANDBOX_LINE = "I will set up a sandbox workspace for your data team by next Tuesday."
 
 
-@pytest.fixture
-def runtime(clean_sandbox: Sandbox, tmp_path: Path) -> Runtime:
-    settings = settings_for(
-        clean_sandbox, database_url=f"sqlite:///{tmp_path}/ledger.db", broker_url="stub"
-    )
+def make_runtime(sandbox: Sandbox, database_url: str) -> Runtime:
+    """A migrated database seeded with org acme and the demo mapping."""
+    settings = settings_for(sandbox, database_url=database_url, broker_url="stub")
     upgrade(settings.database_url)
     with Runtime(settings).session() as session:
         seed_demo(session, settings, MAPPING)
     return Runtime(settings)
+
+
+@pytest.fixture
+def runtime(clean_sandbox: Sandbox, tmp_path: Path) -> Runtime:
+    return make_runtime(clean_sandbox, f"sqlite:///{tmp_path}/ledger.db")
+
+
+def use_mapping(runtime: Runtime, mapping: Path, on_missing: dict[str, str]) -> None:
+    """Make `mapping` the org's, with `on_missing` set on the named destinations."""
+    body = mapping.read_text()
+    for destination, policy in on_missing.items():
+        head = f"  - name: {destination}\n"
+        assert head in body
+        body = body.replace(head, f"{head}    on_missing: {policy}\n", 1)
+    with runtime.session() as session:
+        apply_mapping(session, "acme", body)
+
+
+def meeting_status(runtime: Runtime, meeting_id: str) -> dict[str, Any]:
+    """GET /v1/meetings/{id} as a person sees it."""
+    app = create_app(runtime.settings, declare(make_broker("stub"), runtime))
+    with TestClient(app) as http:
+        answer = http.get(f"/v1/meetings/{meeting_id}")
+    assert answer.status_code == 200, answer.text
+    status: dict[str, Any] = answer.json()
+    return status
 
 
 def edited(meeting: MeetingOutput, old: str, new: str | None) -> MeetingOutput:
@@ -184,11 +212,7 @@ def test_an_item_that_disappeared_is_reported_and_kept_or_closed_never_deleted(
     runtime: Runtime, clean_sandbox: Sandbox, policy: str, disposition: str, completed: bool
 ) -> None:
     # given the customer follow-ups destination with on_missing: <policy>, pushed once
-    followups = "    action: upsert_task\n    for_each: action_items\n"
-    body = MAPPING.read_text().replace(followups, f"{followups}    on_missing: {policy}\n", 1)
-    assert f"on_missing: {policy}" in body
-    with runtime.session() as session:
-        apply_mapping(session, "acme", body)
+    use_mapping(runtime, MAPPING, {"customer-followups": policy})
     meeting_id, planned = deliver(runtime, MEETING)
     push_all(runtime, planned)
 
@@ -210,6 +234,104 @@ def test_an_item_that_disappeared_is_reported_and_kept_or_closed_never_deleted(
     assert len(tasks) == 2
     assert tasks[gone[0].key]["completed"] is completed
     assert [t["completed"] for k, t in tasks.items() if k != gone[0].key] == [False]
+
+
+@pytest.mark.parametrize(
+    ("policy", "disposition", "outcome"),
+    [
+        pytest.param("keep", "missing", "kept", id="keep"),
+        pytest.param("close", "closed", "closed", id="close"),
+    ],
+)
+def test_the_meeting_status_shows_which_item_disappeared_and_what_was_done(
+    runtime: Runtime, clean_sandbox: Sandbox, policy: str, disposition: str, outcome: str
+) -> None:
+    # given the customer follow-ups destination with on_missing: <policy>, pushed once
+    use_mapping(runtime, MAPPING, {"customer-followups": policy})
+    meeting_id, planned = deliver(runtime, MEETING)
+    push_all(runtime, planned)
+    assert meeting_status(runtime, meeting_id)["removed_items"] == []
+
+    # when an edit drops the sandbox-workspace promise and the re-run is pushed
+    _, replanned = deliver(runtime, edited(MEETING, SANDBOX_LINE, None))
+    push_all(runtime, replanned)
+    status = meeting_status(runtime, meeting_id)
+
+    # expect the item named among removed items with what was done, and on its push
+    (removed,) = status["removed_items"]
+    assert "sandbox workspace" in removed["title"].lower()
+    assert removed["outcome"] == outcome and removed["disposition"] == disposition
+    assert (removed["provider"], removed["destination"]) == ("asana", "customer-followups")
+    assert removed["state"] == "done" and removed["url"]
+    pushes = {p["key"]: p for p in status["pushes"]}
+    assert pushes[removed["key"]]["disposition"] == disposition
+    followups = [p for p in status["pushes"] if p["destination"] == "customer-followups"]
+    assert len(followups) == 2 and all(p["title"] for p in followups)
+    assert [p["disposition"] for p in followups if p["key"] != removed["key"]] == [None]
+
+
+def record_status(sandbox: Sandbox, row: OpRecord) -> Any:
+    """The open/closed state of the record an item op wrote: Asana `completed`, Task Status."""
+    if row.connector == "asana":
+        (task,) = [t for t in asana_tasks(sandbox) if t["external"]["gid"] == row.key]
+        return task["completed"]
+    records = SandboxClient(sandbox.origins["salesforce"], sandbox.ca_file).state()["records"]
+    (task,) = [t for t in records["Task"] if t["Id"] == row.external_id]
+    return task["Status"]
+
+
+def record_count(sandbox: Sandbox, connector: str) -> int:
+    if connector == "asana":
+        return len(asana_tasks(sandbox))
+    records = SandboxClient(sandbox.origins["salesforce"], sandbox.ca_file).state()["records"]
+    return len(records["Task"])
+
+
+@pytest.mark.parametrize(
+    ("mapping", "destination", "opened", "closed"),
+    [
+        pytest.param(MAPPING, "customer-followups", False, True, id="asana-task"),
+        pytest.param(SALES, "followup-tasks", "Not Started", "Completed", id="salesforce-task"),
+    ],
+)
+def test_a_closed_item_that_comes_back_is_reopened_not_duplicated(
+    runtime: Runtime,
+    clean_sandbox: Sandbox,
+    mapping: Path,
+    destination: str,
+    opened: Any,
+    closed: Any,
+) -> None:
+    # given a destination with on_missing: close, whose sandbox-workspace record was closed
+    # when an edit dropped that promise
+    use_mapping(runtime, mapping, {destination: "close"})
+    meeting_id, planned = deliver(runtime, MEETING)
+    push_all(runtime, planned)
+    _, dropped = deliver(runtime, edited(MEETING, SANDBOX_LINE, None))
+    push_all(runtime, dropped)
+    with runtime.session() as session:
+        (gone,) = session.scalars(
+            select(OpRecord).where(
+                OpRecord.meeting_id == meeting_id, OpRecord.disposition.is_not(None)
+            )
+        ).all()
+    assert gone.disposition == "closed" and gone.destination == destination
+    assert record_status(clean_sandbox, gone) == closed
+    count = record_count(clean_sandbox, gone.connector)
+
+    # when a later edit brings the promise back, and that meeting is planned again unchanged
+    _, back = deliver(runtime, MEETING)
+    push_all(runtime, back)
+    rerun = stages.plan(runtime, meeting_id)
+
+    # expect the same record reopened (no second one), reported as reopened, nothing removed
+    again = row_of(runtime, gone.key)
+    assert again.disposition == "reopened" and again.state == "done"
+    assert again.external_id == gone.external_id
+    assert record_status(clean_sandbox, again) == opened
+    assert record_count(clean_sandbox, gone.connector) == count
+    assert meeting_status(runtime, meeting_id)["removed_items"] == []
+    assert gone.key in {p.key for p in back} and rerun == []
 
 
 def test_dead_letters_are_listed_shown_and_replayed_once(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from connectors.asana import AsanaConnector
 from connectors.base import ConnectionConfig, Connector, Op, Receipt
@@ -14,12 +15,24 @@ from connectors.salesforce import SalesforceConnector
 from connectors.slack import SlackConnector
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
 from mappings import load_mapping, plan_ops
+from meetsync.db.models import OpRecord
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from tests.contract.case_salesforce import connection as salesforce_config
 from tests.contract.case_slack import slack_config
+from tests.test_end_to_end import MEETING as E2E_MEETING
+from tests.test_exactly_once import (
+    QUESTIONNAIRE,
+    REWORDED,
+    asana_tasks,
+    deliver,
+    edited,
+    make_runtime,
+)
+from workers import stages
 from workers.enrich import pending, waits_for, with_links
+from workers.runtime import Runtime
 
 ACME = Path(__file__).resolve().parents[1] / "mappings" / "examples" / "acme.yaml"
 URL = "https://meetsync.example/v1/meetings/links-1"
@@ -159,3 +172,52 @@ def test_the_posted_recap_links_the_tasks_and_records(clean_sandbox: Sandbox) ->
     text = json.dumps(posted.get("blocks"))
     for receipt in receipts.values():
         assert receipt.url and receipt.url in text
+
+
+# -- through the pipeline's stages: a re-worded item keeps its link -------------------------
+@pytest.fixture
+def runtime(clean_sandbox: Sandbox, tmp_path: Path) -> Runtime:
+    return make_runtime(clean_sandbox, f"sqlite:///{tmp_path}/links.db")
+
+
+def settle(runtime: Runtime, planned: list[stages.Planned]) -> None:
+    """Push every planned op; a recap waiting for its links is pushed once they are done."""
+    waiting = [p for p in planned if stages.push(runtime, p.key).state == "waiting"]
+    assert [stages.push(runtime, p.key).state for p in waiting] == ["done"] * len(waiting)
+
+
+def recap_lines(sandbox: Sandbox) -> tuple[str, list[str]]:
+    """The one recap's ts and each line of its section blocks' text."""
+    messages = SandboxClient(sandbox.origins["slack"]).state()["messages"]
+    (recap,) = [m for m in messages if (m.get("metadata") or {}).get("event_type")]
+    sections = [b["text"]["text"] for b in recap.get("blocks") or [] if b["type"] == "section"]
+    return str(recap["ts"]), [line for text in sections for line in text.splitlines()]
+
+
+def test_a_reworded_item_keeps_its_link_in_the_updated_recap(
+    runtime: Runtime, clean_sandbox: Sandbox
+) -> None:
+    # given the meeting pushed once: two Asana tasks and a recap linking them
+    meeting_id, planned = deliver(runtime, E2E_MEETING)
+    settle(runtime, planned)
+    tasks = {t["external"]["gid"]: t for t in asana_tasks(clean_sandbox)}
+    (questionnaire,) = [t for t in tasks.values() if "questionnaire" in t["name"].lower()]
+    ts, _ = recap_lines(clean_sandbox)
+
+    # when an edit re-words the questionnaire promise and the re-run is pushed
+    _, replanned = deliver(runtime, edited(E2E_MEETING, QUESTIONNAIRE, REWORDED))
+    settle(runtime, replanned)
+
+    # expect the same recap updated in place, its re-worded line linking the same task
+    new_title = "Get the completed security questionnaire over to Hank"
+    assert {t["gid"] for t in asana_tasks(clean_sandbox)} == {t["gid"] for t in tasks.values()}
+    updated_ts, lines = recap_lines(clean_sandbox)
+    (line,) = [text for text in lines if new_title in text]
+    assert updated_ts == ts
+    assert questionnaire["permalink_url"] in line
+    with runtime.session() as session:
+        recap = session.scalars(
+            select(OpRecord).where(OpRecord.meeting_id == meeting_id, OpRecord.connector == "slack")
+        ).one()
+    assert questionnaire["external"]["gid"] in {entry["key"] for entry in recap.target["after"]}
+    assert recap.state == "done" and recap.applied_hash == recap.payload_hash

@@ -6,6 +6,10 @@ each new per-item op is matched to an op of the same meeting and destination tha
 plan no longer has: same owner, a similar title (rapidfuzz) or a similar title and
 overlapping evidence. A match takes over the old key, so the connector updates the task
 already written instead of adding a second one.
+
+Keys are only ever made by the mapping engine: the renames found here are handed back to
+it (`plan_items(..., renames=)`), so an op that links a renamed one (a recap's
+`target.after`) names it by the kept key as well.
 """
 
 from __future__ import annotations
@@ -15,10 +19,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from connectors.base import op_key
-from extraction.schemas import Insights
-from mappings.keys import item_key, meeting_key, normalise_title
-from mappings.spec import Mapping
+from mappings.engine import PlannedOp
+from mappings.keys import normalise_title
 from meetsync.db.models import OpRecord
 
 TITLE_ALONE = 85.0  # a title this close is the same item whatever the evidence
@@ -48,23 +50,15 @@ class Identity:
         )
 
 
-def identities(
-    org_id: str, meeting_id: str, insights: Insights, mapping: Mapping
-) -> dict[str, Identity]:
-    """Op key → identity for every op the mapping could plan for this meeting."""
+def identities(planned: Iterable[PlannedOp]) -> dict[str, Identity]:
+    """Op key → identity for each planned op, under the key the engine gave it."""
     found: dict[str, Identity] = {}
-    for dest in mapping.destinations:
-        connection = mapping.connections.get(dest.connector)
-        if connection is None:
+    for p in planned:
+        if p.item is None:
+            found[p.op.key] = Identity(p.destination)
             continue
-        if dest.for_each == "meeting":
-            key = op_key(org_id, meeting_id, connection, meeting_key(dest.name))
-            found[key] = Identity(dest.name)
-            continue
-        for item in insights.action_items:
-            key = op_key(org_id, meeting_id, connection, item_key(dest.name, item))
-            owner = (item.owner_email or item.owner or "").strip().lower()
-            found.setdefault(key, Identity(dest.name, item.title, owner, item.evidence))
+        owner = (p.item.owner_email or p.item.owner or "").strip().lower()
+        found[p.op.key] = Identity(p.destination, p.item.title, owner, p.item.evidence)
     return found
 
 

@@ -20,10 +20,14 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt, stable_hash
 from meetsync.db.models import OpRecord, utcnow
+from workers.closing import finishing, reopen_fields
 
 IN_DOUBT = "sending"
 RESTING = {"failed", "dead", "paused"}
 FINAL = RESTING | {"done"}
+# an op's item as re-extractions saw it: gone (kept or closed), or back after being closed
+GONE = {"missing", "closed"}
+REOPENING = {"closed", "reopened"}
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def record_plan(
             continue
         if identity is not None:
             row.item, row.destination = identity, identity.get("destination")
-        row.disposition = None  # planned again: no longer missing
+        op, row.disposition = reopened(op, row.disposition)
         if row.payload_hash == op.payload_hash and row.state == "done":
             continue
         if row.payload_hash != op.payload_hash:
@@ -199,6 +203,21 @@ def record_plan(
             to_push.append(row)
     session.flush()
     return to_push
+
+
+def reopened(op: Op, disposition: str | None) -> tuple[Op, str | None]:
+    """An op planned again and its new disposition: a record we closed is reopened.
+
+    Once reopened it stays `reopened` (and keeps the reopening fields) on later runs, so
+    an unchanged re-run plans the same payload and writes nothing.
+    """
+    status = reopen_fields(op.connector, op.target, op.fields)
+    if disposition not in REOPENING or status is None:
+        return op, None  # planned again: no longer missing
+    target, fields, payload = finishing(op.action, op.target, op.fields, status)
+    return op.model_copy(
+        update={"target": target, "fields": fields, "payload_hash": payload}
+    ), "reopened"
 
 
 def repay(row: OpRecord, target: dict, fields: dict, payload_hash: str) -> None:  # type: ignore[type-arg]

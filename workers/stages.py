@@ -8,21 +8,25 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from connectors.base import stable_hash
+from connectors.base import Receipt, stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.extract import extract_insights
 from extraction.schemas import Insights
-from mappings.engine import plan_ops
+from mappings.engine import PlannedOp, plan_items
 from mappings.loader import load_mapping
 from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from meetsync.transcripts import with_transcript
 from workers import enrich, identity, ledger
-from workers.closing import close_fields
+from workers.closing import close_fields, finishing
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+RECORD_PAUSE_S = 0.1  # first wait before recording a receipt again; doubles up to the max
+RECORD_PAUSE_MAX_S = 2.0
 
 
 class MeetingGone(LookupError):
@@ -93,10 +97,14 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None:
             raise MeetingGone(meeting_id)
+        org = session.get(Org, meeting.org_id)
+        current = extraction_key(runtime, meeting, dict(org.profile) if org else {})
+        # the insights of the stored revision: a transcript edited back to an earlier
+        # version hits the extraction cache, so its record is not the newest one
         record = session.scalars(
             select(InsightRecord)
             .where(InsightRecord.meeting_id == meeting_id)
-            .order_by(InsightRecord.id.desc())
+            .order_by((InsightRecord.cache_key == current).desc(), InsightRecord.id.desc())
             .limit(1)
         ).first()
         mapping_row = session.scalars(
@@ -112,20 +120,23 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         mapping = load_mapping(mapping_row.body)
         output = MeetingOutput.model_validate(meeting.payload)
         insights = Insights.model_validate(record.insights)
-        ops = plan_ops(
-            output,
-            insights,
-            mapping,
-            meeting_url=f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}",
-        )
-        if meeting.connectors:  # a backfill limited to some providers (--providers)
-            ops = [op for op in ops if op.connector in meeting.connectors]
-        known = identity.identities(output.org_id, output.meeting_id, insights, mapping)
+        url = f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}"
+
+        def planned(renames: dict[str, str] | None = None) -> list[PlannedOp]:
+            made = plan_items(output, insights, mapping, meeting_url=url, renames=renames)
+            if meeting.connectors:  # a backfill limited to some providers (--providers)
+                made = [p for p in made if p.op.connector in meeting.connectors]
+            return made
+
+        made = planned()
         existing = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
-        renames = identity.match({op.key: known[op.key] for op in ops if op.key in known}, existing)
-        # a re-worded item keeps the key of what was written for it: the write becomes an update
-        ops = [op.model_copy(update={"key": renames.get(op.key, op.key)}) for op in ops]
-        idents = {renames.get(k, k): ident.as_json() for k, ident in known.items()}
+        renames = identity.match(identity.identities(made), existing)
+        if renames:
+            # a re-worded item keeps the key of what was written for it (the write becomes an
+            # update); planned again so whatever links it (a recap) names that key too
+            made = planned(renames)
+        ops = [p.op for p in made]
+        idents = {k: ident.as_json() for k, ident in identity.identities(made).items()}
         rows = ledger.record_plan(session, meeting_id, ops, mapping_row.version, idents)
         policies: dict[str, str] = {d.name: d.on_missing for d in mapping.destinations}
         gone = identity.missing(existing, {op.key for op in ops})
@@ -140,15 +151,12 @@ def _settle_missing(
     """Report items a re-run no longer extracts; close those whose destination says so."""
     to_push: list[OpRecord] = []
     for row in gone:
-        if row.disposition is not None:
+        if row.disposition in ledger.GONE:
             continue  # reported on an earlier run
         title = (row.item or {}).get("title")
         closing = close_fields(row.connector, row.target) if title is not None else None
         if policies.get(row.destination or "") == "close" and closing is not None:
-            fields = {**row.fields, **closing}
-            ledger.repay(
-                row, row.target, fields, ledger.payload_hash(row.action, row.target, fields)
-            )
+            ledger.repay(row, *finishing(row.action, row.target, row.fields, closing))
             row.disposition = "closed"
             if row.state not in ledger.RESTING:
                 to_push.append(row)
@@ -242,14 +250,37 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
         with suppress(Exception):  # the lease runs out on its own if the database is away
             _release(runtime, key, attempt, "push interrupted")
         raise
-    with runtime.session() as session:
-        held = session.get(OpRecord, key, with_for_update=True)
-        if held is None or not ledger.holds(held, attempt):
-            # our lease ran out and another push took over; it finds this write and records it
-            log.warning("op %s: attempt %d lost its claim before recording", key, attempt)
-            return PushOutcome("superseded")
-        ledger.mark_done(held, receipt, op.payload_hash)
-    return PushOutcome("done")
+    return PushOutcome(_record(runtime, key, attempt, receipt, op.payload_hash))
+
+
+def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied: str) -> str:
+    """Record a landed write, retrying a while if the database is away; `done` or `superseded`.
+
+    Giving up leaves the op in doubt until its lease runs out (then find() settles it), so
+    a database that comes back within `record_retry_s` spares the op that whole wait.
+    """
+    retry = runtime.settings.retry
+    # past the lease another push may own the op; holds() below would refuse us anyway
+    deadline = time.monotonic() + min(retry.record_retry_s, retry.lease_s / 2)
+    pause = RECORD_PAUSE_S
+    while True:
+        try:
+            with runtime.session() as session:
+                held = session.get(OpRecord, key, with_for_update=True)
+                if held is None or not ledger.holds(held, attempt):
+                    # our lease ran out and another push took over; it finds this write
+                    log.warning("op %s: attempt %d lost its claim before recording", key, attempt)
+                    return "superseded"
+                ledger.mark_done(held, receipt, applied)
+            return "done"
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "op %s: recording its receipt failed, retrying: %s", key, type(exc).__name__
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, RECORD_PAUSE_MAX_S)
 
 
 def _release(runtime: Runtime, key: str, attempt: int, reason: str) -> None:
