@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from connectors.base import Limits
-from workers.throttle import Ask, Throttle
+from workers.throttle import Ask, Throttle, Tuning, admit, redelivery_ms
 from workers.throttle_feedback import duration_s, parse_sforce_limit_info
 from workers.throttle_memory import MemoryThrottle
 from workers.throttle_redis import RedisThrottle
@@ -182,3 +182,23 @@ def test_salesforce_usage_at_the_reserve_pauses_the_bucket(throttle: Throttle) -
     # expect the 10% reserve kept: nothing more is granted
     decision = throttle.acquire(Ask("salesforce:acme", ask.limits, flow="x"), now_ms=1_001)
     assert not decision.granted
+
+
+@pytest.mark.parametrize(
+    ("early_ms", "granted"),
+    [
+        pytest.param(0, False, id="no-lead-re-enqueues"),
+        pytest.param(500, True, id="a-near-turn-is-waited-for-in-thread"),
+    ],
+)
+def test_a_turn_a_few_ms_away_is_waited_for_not_re_enqueued(early_ms: int, granted: bool) -> None:
+    # given a bucket of 10/s with no burst to spare: the next turn is 100 ms away
+    throttle = MemoryThrottle(Tuning(early_ms=early_ms))
+    ask = Ask("asana:acme", Limits(rate=10, burst=1, concurrency=100))
+    assert admit(throttle, ask).granted
+    # when the next push asks
+    decision = admit(throttle, ask)
+    # expect it granted after a short in-thread wait, or told to come back (a little early)
+    assert decision.granted is granted
+    if not granted:
+        assert 0 < redelivery_ms(throttle, decision) <= decision.wait_ms

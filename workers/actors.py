@@ -110,7 +110,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             if decision is not None and not decision.granted:
                 # waiting is not a failure: come back at the turn, keep the retries
                 later.send_with_options(
-                    args=(key,), kwargs={"ticket": decision.ticket}, delay=decision.wait_ms
+                    args=(key,),
+                    kwargs={"ticket": decision.ticket},
+                    delay=gate.delay_ms(decision),
                 )
                 return
             try:

@@ -10,7 +10,7 @@ from connectors.errors import ConnectorError
 from meetsync.db.models import Meeting, OpRecord
 from workers.connections import ConnectionMissing
 from workers.runtime import Runtime
-from workers.throttle import Ask, Decision, Throttle
+from workers.throttle import Ask, Decision, Throttle, admit, redelivery_ms
 from workers.throttle_feedback import on_rate_limited, on_salesforce_usage
 from workers.throttle_limits import ask_for_op, make_throttle
 
@@ -54,7 +54,11 @@ class PushGate:
             return ask
 
     def admit(self, ask: Ask, ticket: int) -> Decision:
-        return self.throttle.acquire(ask, ticket)
+        return admit(self.throttle, ask, ticket)
+
+    def delay_ms(self, decision: Decision) -> int:
+        """How long to re-enqueue a push that must wait: a little early for its turn."""
+        return redelivery_ms(self.throttle, decision)
 
     def done(self, ask: Ask, decision: Decision) -> None:
         """Release the slot and pass on what the provider said about its budget."""

@@ -123,6 +123,7 @@ def tuning_of(settings: Settings) -> Tuning:
         idle_ms=t.idle_ms,
         recovery_per_s=t.recovery_per_s,
         min_factor=t.min_factor,
+        early_ms=t.early_ms,
     )
 
 

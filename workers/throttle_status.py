@@ -27,7 +27,7 @@ def render(rows: list[dict[str, Any]]) -> Table:
         cooldown = f"{row['cooldown_ms'] / 1000:.1f}s" if row["cooldown_ms"] else "-"
         factor = f" (x{row['factor']:.2f})" if row["factor"] < 1 else ""
         table.add_row(
-            row["bucket"],
+            label(row["bucket"]),
             f"{row['rate']:.2f}{factor}",
             f"{row['tokens']:.1f}/{row['burst']:.0f}",
             f"{row['slots_held']}/{row['concurrency']}",
@@ -37,3 +37,12 @@ def render(rows: list[dict[str, Any]]) -> Table:
             f"{waits} ({row['wait_ms_total'] / 1000:.0f}s)",
         )
     return table
+
+
+def label(bucket: str) -> str:
+    """LLM buckets say which limit they count: a model's requests or its tokens per second."""
+    if not bucket.startswith("openai:"):
+        return bucket
+    if bucket.endswith(":tokens"):
+        return f"{bucket.removesuffix(':tokens')} (LLM tokens)"
+    return f"{bucket} (LLM requests)"
