@@ -386,7 +386,7 @@ def test_duplicate_destination_names_are_refused() -> None:
         )
 
 
-@pytest.mark.parametrize("name", ["acme.yaml", "sales.yaml", "product.yaml"])
+@pytest.mark.parametrize("name", ["acme.yaml", "sales.yaml", "sales_events.yaml", "product.yaml"])
 def test_examples_load_and_plan(name: str) -> None:
     # given each bundled example
     mapping = load_mapping(EXAMPLES / name)

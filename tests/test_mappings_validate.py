@@ -44,6 +44,15 @@ SALESFORCE = {
         FieldSchema(name="Priority", type="picklist", picklist=["High", "Normal", "Low"]),
         FieldSchema(name="IsClosed", type="boolean", writable=False),
     ],
+    "Event": [
+        FieldSchema(name="Subject", length=255),
+        FieldSchema(name="Description", type="textarea", length=32000),
+        FieldSchema(name="StartDateTime", type="datetime"),
+        FieldSchema(name="EndDateTime", type="datetime"),
+        FieldSchema(name="DurationInMinutes", type="int"),
+        FieldSchema(name="Location", length=255),
+        FieldSchema(name="Type", type="picklist", picklist=["Call", "Email", "Meeting", "Other"]),
+    ],
     "Opportunity": [
         FieldSchema(name="Name", required=True, length=120),
         FieldSchema(name="NextStep", length=255),
@@ -99,7 +108,7 @@ def describe(sandbox: Sandbox) -> Describe:
     return describe
 
 
-@pytest.mark.parametrize("name", ["acme.yaml", "sales.yaml", "product.yaml"])
+@pytest.mark.parametrize("name", ["acme.yaml", "sales.yaml", "sales_events.yaml", "product.yaml"])
 def test_examples_fit_the_seeded_world(name: str, describe: Describe) -> None:
     # given each bundled example and the seeded world's projects, channels and fields
     mapping = load_mapping(EXAMPLES / name)
