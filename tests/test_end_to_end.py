@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,7 +219,9 @@ def stack(
     else:
         postgres_url = request.getfixturevalue("postgres_url")
         redis_url = request.getfixturevalue("redis_url")
-        broker_url = redis_url if request.param == "redis" else RABBITMQ_URL
+        # a namespace of its own: no other run's worker may take this test's messages
+        namespaced = f"{redis_url}?namespace=e2e-{uuid.uuid4().hex[:8]}"
+        broker_url = namespaced if request.param == "redis" else RABBITMQ_URL
         with production_stack(clean_sandbox, postgres_url, redis_url, broker_url) as running:
             yield running
 

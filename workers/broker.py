@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from dramatiq import Broker
 from dramatiq.brokers.stub import StubBroker
 
@@ -11,7 +13,7 @@ class UnknownBroker(ValueError):
 
 
 def make_broker(url: str) -> Broker:
-    """A dramatiq broker for `stub`, `redis://…` or `amqp://…`."""
+    """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`."""
     if url == "stub":
         broker = StubBroker()
         broker.emit_after("process_boot")
@@ -19,9 +21,19 @@ def make_broker(url: str) -> Broker:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        return RedisBroker(url=url)
+        url, namespace = _namespace(url)
+        return RedisBroker(url=url, namespace=namespace)
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url)
     raise UnknownBroker(f"broker URL {url!r}: expected 'stub', redis://… or amqp://…")
+
+
+def _namespace(url: str) -> tuple[str, str]:
+    """Split `?namespace=…` off a Redis URL: several deployments can share one Redis."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    namespace = next((v for k, v in query if k == "namespace"), "dramatiq")
+    rest = urlencode([(k, v) for k, v in query if k != "namespace"])
+    return urlunsplit(parts._replace(query=rest)), namespace
