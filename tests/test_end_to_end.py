@@ -6,7 +6,6 @@ production stack (PostgreSQL, Redis, a real `meetsync worker` process).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
-from meetsync.settings import Settings
+from meetsync.settings import Settings, process_env
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
@@ -156,26 +155,8 @@ def _prepare(settings: Settings) -> None:
 
 
 def _as_env(settings: Settings) -> dict[str, str]:
-    """The settings a separate worker process needs, as MEETSYNC_* variables."""
-    data = settings.model_dump(mode="json")
-    connections = {
-        name: {
-            **conn,
-            "credentials": {
-                k: v.get_secret_value() for k, v in settings.connections[name].credentials.items()
-            },
-        }
-        for name, conn in data["connections"].items()
-    }
-    return {
-        "MEETSYNC_DATABASE_URL": settings.database_url,
-        "MEETSYNC_BROKER_URL": settings.broker_url,
-        "MEETSYNC_REDIS_URL": settings.redis_url,
-        "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
-        "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,
-        "MEETSYNC_CONNECTIONS": json.dumps(connections),
-        "MEETSYNC_RETRY__MIN_BACKOFF_MS": "200",
-    }
+    """The settings a separate worker process needs, with quick retries for the test."""
+    return {**process_env(settings), "MEETSYNC_RETRY__MIN_BACKOFF_MS": "200"}
 
 
 def wait_final(http: httpx.Client, meeting_id: str, timeout_s: float = 90) -> dict[str, Any]:

