@@ -13,24 +13,12 @@ from rapidfuzz import fuzz
 
 from extraction.schemas import ActionItem, CrmFields
 from meetsync.models import Utterance
-from meetsync.tokens import count_tokens
+from meetsync.tokens import CONTEXT_WINDOWS, count_tokens
 
 log = logging.getLogger(__name__)
 
 Numbered = list[tuple[int, Utterance]]
 DEFAULT_CONTEXT = 128_000
-CONTEXT_WINDOWS = {
-    "gpt-4o-mini": 128_000,
-    "gpt-4o": 128_000,
-    "gpt-4.1": 1_047_576,
-    "gpt-4.1-mini": 1_047_576,
-    "gpt-4.1-nano": 1_047_576,
-    "o4-mini": 200_000,
-    "gpt-5": 400_000,
-    "gpt-5-mini": 400_000,
-    "sandbox-small": 1_024,
-    "sandbox-medium": 2_048,
-}
 SAME_TITLE = 85.0
 SAME_TASK_SAME_DUE = 55.0
 

@@ -14,6 +14,20 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# Published context windows in tokens; the sandbox's small models exercise chunking.
+CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-4o-mini": 128_000,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4.1-mini": 1_047_576,
+    "gpt-4.1-nano": 1_047_576,
+    "o4-mini": 200_000,
+    "gpt-5": 400_000,
+    "gpt-5-mini": 400_000,
+    "sandbox-small": 1_024,
+    "sandbox-medium": 2_048,
+}
+
 
 @lru_cache(maxsize=1)
 def encoding() -> Any:

@@ -31,24 +31,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from meetsync.tokens import count_tokens, truncate_tokens
+from meetsync.tokens import CONTEXT_WINDOWS, count_tokens, truncate_tokens
 from sandbox import rules_model
 from sandbox.base import ProviderApp
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = {
-    "gpt-4o-mini": 128_000,
-    "gpt-4o": 128_000,
-    "gpt-4.1": 1_047_576,
-    "gpt-4.1-mini": 1_047_576,
-    "gpt-4.1-nano": 1_047_576,
-    "o4-mini": 200_000,
-    "gpt-5": 400_000,
-    "gpt-5-mini": 400_000,
-    "sandbox-small": 1_024,
-    "sandbox-medium": 2_048,
-}
+DEFAULT_MODELS = CONTEXT_WINDOWS  # the models it serves and their context windows
 REFUSAL = "I'm sorry, but I can't help with that request."
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MAX_LOG = 1_000
