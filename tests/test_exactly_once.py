@@ -6,16 +6,19 @@ Stages run as plain functions (no broker), so each story controls its interleavi
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from connectors.base import Connector, Op, Receipt
 from connectors.errors import Transient
 from intake.app import create_app
 from intake.store import store_meeting
@@ -38,6 +41,7 @@ from workers.sweeper import sweep
 QUESTIONNAIRE = "I'll send you the security questionnaire by Friday."
 REWORDED = "I'll get the completed security questionnaire over to you by Friday."
 SALES = Path(__file__).resolve().parents[1] / "mappings" / "examples" / "sales.yaml"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SANDBOX_LINE = "I will set up a sandbox workspace for your data team by next Tuesday."
 
 
@@ -400,3 +404,71 @@ def _row(session: Any, key: str) -> OpRecord:
     row = session.get(OpRecord, key)
     assert row is not None
     return row
+
+
+class DatabaseDropsAfterApply:
+    """A connector whose write lands, then PostgreSQL refuses and drops every connection."""
+
+    def __init__(self, inner: Connector, database: str) -> None:
+        self.inner, self.database = inner, database
+
+    def apply(self, op: Op, prior: Receipt | None) -> Receipt:
+        receipt = self.inner.apply(op, prior)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (self.database,),
+            )
+        return receipt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class DatabaseBackOnRetry(logging.Handler):
+    """Lets connections in again once the push reports that recording its receipt failed."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(logging.WARNING)
+        self.database, self.failures = database, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "recording its receipt failed" not in record.getMessage():
+            return
+        self.failures += 1
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS true')
+
+
+def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_back(
+    clean_sandbox: Sandbox, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an Asana op on PostgreSQL, and PostgreSQL dropping every connection right after
+    # the task is created (before the push records its receipt), back a moment later
+    runtime = make_runtime(clean_sandbox, postgres_url)
+    _, planned = deliver(runtime, MEETING)
+    first = only_asana(planned)[0]
+    database = postgres_url.rsplit("/", 1)[1]
+    built = runtime.connectors.get
+
+    def dropping(session: Any, name: str) -> Connector:
+        return DatabaseDropsAfterApply(built(session, name), database)  # type: ignore[return-value]
+
+    monkeypatch.setattr(runtime.connectors, "get", dropping)
+    back = DatabaseBackOnRetry(database)
+    logging.getLogger("workers.stages").addHandler(back)
+
+    # when the op is pushed
+    try:
+        outcome = stages.push(runtime, first.key)
+    finally:
+        logging.getLogger("workers.stages").removeHandler(back)
+
+    # expect the receipt recorded by the same attempt, not left in doubt for the lease
+    assert back.failures >= 1  # the database really was away when the push recorded
+    row = row_of(runtime, first.key)
+    assert outcome.state == "done"
+    assert (row.state, row.attempts, row.applied_hash) == ("done", 1, row.payload_hash)
+    ours = [t for t in asana_tasks(clean_sandbox) if t["external"]["gid"] == first.key]
+    assert len(ours) == 1 and row.external_id == ours[0]["gid"]

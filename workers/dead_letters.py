@@ -96,6 +96,7 @@ def describe(row: OpRecord) -> dict[str, Any]:
         "applied_hash": row.applied_hash,
         "mapping_version": row.mapping_version,
         "destination": row.destination,
+        "disposition": row.disposition,
         "url": row.url,
     }
 

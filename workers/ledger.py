@@ -8,6 +8,11 @@ A push *claims* an op with one compare-and-set (`→ sending`, attempts + 1, a l
 claim. A second delivery meanwhile sees the live lease and backs off. An op left
 `sending` with no live lease (a killed worker, a timeout, a dead letter replayed) is *in
 doubt*: its next claim asks the connector to `find()` it before writing anything.
+
+An op's `disposition` says what re-extractions made of its item: `missing` (no longer
+extracted, record kept), `closed` (no longer extracted, record closed by `on_missing:
+close`), `reopened` (closed, then extracted again: planned with the fields that reopen
+it), or None.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from connectors.base import Receipt, stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
@@ -273,7 +273,7 @@ def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied:
                     return "superseded"
                 ledger.mark_done(held, receipt, applied)
             return "done"
-        except (OperationalError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError, DisconnectionError) as exc:
             if time.monotonic() + pause > deadline:
                 raise
             log.warning(
