@@ -186,6 +186,8 @@ WORKER_TUNING = {
         }
     ),
     "MEETSYNC_THROTTLE__FLOWS": json.dumps({"slack": {"rate": 500, "burst": 500}}),
+    # faults, not the LLM's token budget, are under test
+    "MEETSYNC_THROTTLE__LLM_LIMITS": json.dumps({"*": {"rpm": 100_000, "tpm": 1e9}}),
     "MEETSYNC_LOG_LEVEL": "WARNING",
 }
 

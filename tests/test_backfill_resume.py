@@ -84,6 +84,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         "MEETSYNC_CONNECTIONS": json.dumps(connections),
         "MEETSYNC_THROTTLE__BACKEND": "memory",
         "MEETSYNC_THROTTLE__CONNECTORS": json.dumps({"salesforce": fast, "asana": fast}),
+        # the emulator's LLM is not the subject here: no tier-1 token budget to wait on
+        "MEETSYNC_THROTTLE__LLM_LIMITS": json.dumps({"*": {"rpm": 100_000, "tpm": 1e9}}),
         "MEETSYNC_RETRY__LEASE_S": "3",
         "MEETSYNC_RETRY__MIN_BACKOFF_MS": "100",
         "COLUMNS": "120",
