@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -225,13 +226,13 @@ def reopened(op: Op, disposition: str | None) -> tuple[Op, str | None]:
     ), "reopened"
 
 
-def repay(row: OpRecord, target: dict, fields: dict, payload_hash: str) -> None:  # type: ignore[type-arg]
+def repay(row: OpRecord, target: dict[str, Any], fields: dict[str, Any], payload_hash: str) -> None:
     """A new payload for an existing op; an op in doubt stays in doubt."""
     row.target, row.fields, row.payload_hash = target, fields, payload_hash
     if row.state not in RESTING and row.state != IN_DOUBT:
         row.state = "planned"
 
 
-def payload_hash(action: str, target: dict, fields: dict) -> str:  # type: ignore[type-arg]
+def payload_hash(action: str, target: dict[str, Any], fields: dict[str, Any]) -> str:
     """The hash `Op.plan` gives the same action, target and fields."""
     return stable_hash([action, target, fields])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from connectors.base import Receipt, stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
@@ -303,7 +304,7 @@ def record_error(runtime: Runtime, key: str, reason: str) -> None:
         _row(session, key).last_error = reason
 
 
-def _row(session, key: str) -> OpRecord:  # type: ignore[no-untyped-def]
+def _row(session: Session, key: str) -> OpRecord:
     row = session.get(OpRecord, key)
     if row is None:
         raise MeetingGone(key)
