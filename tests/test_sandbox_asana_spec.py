@@ -9,10 +9,8 @@ asana SDK (through the connector) are checked as well as those to raw HTTP calls
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +27,9 @@ from connectors.base import ConnectionConfig, Op
 from sandbox.asana import PREFIX, AsanaSandbox
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from tests.specs import spec_path
 
-SPEC = Path(os.environ.get("MEETSYNC_SPECS_DIR", "/work/shared/specs")) / "asana_oas.yaml"
+SPEC = spec_path("asana_oas.yaml")
 SPEC_URI = "urn:asana-oas"
 AUTH = {"Authorization": "Bearer sandbox-pat"}
 # Statuses every Asana operation may answer, documented once under components/responses.

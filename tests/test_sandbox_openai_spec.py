@@ -11,9 +11,7 @@ documents only 200 and 429 for chat completions; every other error status carrie
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,11 +29,9 @@ from extraction.schemas import ActionItems
 from sandbox.client import SandboxClient
 from sandbox.openai_api import OpenAISandbox
 from sandbox.server import Sandbox
+from tests.specs import spec_path
 
-SPECS_DIR = Path(
-    os.environ.get("MEETSYNC_SPECS_DIR", Path(__file__).resolve().parents[2] / "shared" / "specs")
-)
-SPEC = SPECS_DIR / "openai_openapi.yaml"
+SPEC = spec_path("openai_openapi.yaml")
 SPEC_URI = "urn:openai-oas"
 KEY = "sk-sandbox-good"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +16,9 @@ import pytest
 
 from sandbox.server import Sandbox
 from sandbox.slack import TOKEN
+from tests.specs import spec_path
 
-SPEC = Path("/work/shared/specs/slack_web_openapi_v2.json")
+SPEC = spec_path("slack_web_openapi_v2.json")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Keys Slack added after the 2021 swagger: message metadata, app ids, edit stamps.
 NEWER_KEYS = {"metadata", "edited", "no_op", "response_metadata"}
