@@ -298,24 +298,12 @@ def _from_sentence(
     action = _ACTION.search(body)
     if action:
         return _from_action_item(view, sentence, line, action, listener)
-    if sentence.is_question:
-        m = _REQUEST.match(body)
-        if not m:
-            return []
-        owner = vocative or _addressee(line, following)
-        return _build(
-            view,
-            sentence,
-            line,
-            m["pred"],
-            owner,
-            "request",
-            you=None,
-            me=speaker_name,
-            accepted=owner is not None,
-        )
     m = _REQUEST.match(body)
-    if m and (vocative or body.lower().startswith("please") is False):
+    if sentence.is_question and not m:
+        return []
+    # a question that asks for something, or a request to a named person (a bare
+    # "please …" is handled below: its owner may be the previous speaker)
+    if m and (sentence.is_question or vocative or not body.lower().startswith("please")):
         owner = vocative or _addressee(line, following)
         return _build(
             view,
