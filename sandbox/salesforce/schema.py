@@ -169,6 +169,26 @@ def _owner() -> FieldDef:
     return FieldDef("OwnerId", "reference", "Owner ID", 18, reference_to=["User"], default="$user")
 
 
+def _activity_links() -> list[FieldDef]:
+    # Task and Event relate to the same records: a person (WhoId), a record (WhatId), and
+    # the account Salesforce derives from them.
+    return [
+        FieldDef("WhoId", "reference", "Name ID", 18, reference_to=["Contact", "Lead"]),
+        FieldDef(
+            "WhatId", "reference", "Related To ID", 18, reference_to=["Account", "Opportunity"]
+        ),
+        FieldDef(
+            "AccountId",
+            "reference",
+            "Account ID",
+            18,
+            reference_to=["Account"],
+            createable=False,
+            updateable=False,
+        ),
+    ]
+
+
 def _object(name: str, prefix: str, label: str, fields: list[FieldDef]) -> ObjectDef:
     all_fields = _system_fields() + fields
     return ObjectDef(name, prefix, label, {f.name: f for f in all_fields})
@@ -346,17 +366,7 @@ def build_objects(
                     default="Task",
                     updateable=False,
                 ),
-                FieldDef("WhoId", "reference", "Name ID", 18, reference_to=["Contact", "Lead"]),
-                FieldDef(
-                    "WhatId",
-                    "reference",
-                    "Related To ID",
-                    18,
-                    reference_to=["Account", "Opportunity"],
-                ),
-                FieldDef(
-                    "AccountId", "reference", "Account ID", 18, reference_to=["Account"], **ro
-                ),
+                *_activity_links(),
                 FieldDef("IsClosed", "boolean", "Closed", **ro),
                 _owner(),
                 *key,
@@ -384,17 +394,7 @@ def build_objects(
                 FieldDef(
                     "Type", "picklist", "Type", 255, picklist=["Call", "Email", "Meeting", "Other"]
                 ),
-                FieldDef("WhoId", "reference", "Name ID", 18, reference_to=["Contact", "Lead"]),
-                FieldDef(
-                    "WhatId",
-                    "reference",
-                    "Related To ID",
-                    18,
-                    reference_to=["Account", "Opportunity"],
-                ),
-                FieldDef(
-                    "AccountId", "reference", "Account ID", 18, reference_to=["Account"], **ro
-                ),
+                *_activity_links(),
                 _owner(),
                 *key,
             ],
