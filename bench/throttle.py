@@ -6,6 +6,9 @@ through meetsync's throttle, then through dramatiq's built-in rate limiters conf
 obvious way. Per provider it prints utilization, 429s received, messages lost and retries
 spent, and ends with one JSON line.
 
+As in `workers/actors.py`, a push that must wait comes back on its provider's returns queue,
+which workers run before new work: a turn held behind 3,000 fresh messages is a turn lost.
+
 Each provider is driven with its own SDK (asana, slack-sdk, simple-salesforce, openai)
 straight at its emulator, not through the connectors, so the run measures the throttle and
 not the ledger or the database.
@@ -79,6 +82,8 @@ SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
 }
 # BENCH_ONLY=slack,asana runs a subset (the JSON line then lacks the others)
 ONLY = [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]
+# BENCH_MODES=meetsync skips the baseline (the JSON line then lacks it)
+MODES = [m for m in os.environ.get("BENCH_MODES", "meetsync,builtin").split(",") if m]
 if ONLY:
     PROVIDERS = {k: v for k, v in ALL_PROVIDERS.items() if k in ONLY}
 
@@ -276,7 +281,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
         ) -> None:
             if exception is None:
                 return
-            provider = message.actor_name.removeprefix("bench_")
+            provider = message.actor_name.removeprefix("bench_").removesuffix("_return")
             state.hincrby(f"{mode}:retries", provider, 1)
             state.hincrby(f"{mode}:errors:{provider}", type(exception).__name__, 1)
             if message.options.get("retries", 0) >= message.options.get("max_retries", 20):
@@ -289,6 +294,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
     asks = _asks()
     limiters = _builtin_limiters(RedisBackend(client=state)) if mode == "builtin" else {}
     actors: dict[str, Any] = {}
+    returns: dict[str, Any] = {}  # waits come back on their own queue, ahead of the backlog
 
     def done(provider: str, i: int) -> None:
         pipe = state.pipeline()
@@ -306,7 +312,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
         ask = ask_for(provider, i)
         decision = admit(throttle, ask, ticket)
         if not decision.granted:
-            actors[provider].send_with_options(
+            returns[provider].send_with_options(
                 args=(i,),
                 kwargs={"ticket": decision.ticket},
                 delay=redelivery_ms(throttle, decision),
@@ -317,7 +323,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
         except Limited as exc:
             state.hincrby(f"{mode}:429", provider, 1)
             wait = throttle.penalize(ask.bucket, exc.retry_after)
-            actors[provider].send_with_options(args=(i,), delay=max(1, wait))
+            returns[provider].send_with_options(args=(i,), delay=max(1, wait))
             return
         finally:
             throttle.release(ask, decision.lease)
@@ -356,6 +362,13 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
             max_retries=20,
             min_backoff=100,
             max_backoff=5_000,
+        )(run)
+        returns[provider] = dramatiq.actor(
+            broker=broker,
+            actor_name=f"bench_{provider}_return",
+            queue_name=f"bench.{provider}.returns",
+            priority=-10,
+            max_retries=20,
         )(run)
     worker = Worker(broker, worker_threads=THREADS, worker_timeout=100)
     worker.start()
@@ -439,13 +452,26 @@ def run_mode(mode: str, sandbox: Any) -> dict[str, dict[str, Any]]:
             break
         time.sleep(0.5)
     elapsed_run = time.monotonic() - started
+    answers = _answers(state) if mode == "meetsync" else {}
     stop.set()
     for p in procs:
         p.join(timeout=30)
         if p.is_alive():
             p.kill()
     broker.close()
-    return {p: _measure(mode, p, state, sandbox, elapsed_run) for p in PROVIDERS}
+    results = {p: _measure(mode, p, state, sandbox, elapsed_run) for p in PROVIDERS}
+    for p, counts in answers.items():
+        results[p]["answers"] = counts
+    return results
+
+
+def _answers(state: Any) -> dict[str, dict[str, int]]:
+    """How often each bucket answered granted, turn, queued, flow, slots...: where time went."""
+    found: dict[str, dict[str, int]] = {}
+    for p in PROVIDERS:
+        h = state.hgetall(f"throttle:{{{p}:bench}}")
+        found[p] = {k.decode()[2:]: int(v) for k, v in h.items() if k.startswith(b"n_")}
+    return found
 
 
 def _sender(i: int, ticket: int = 0) -> None:
@@ -504,6 +530,10 @@ def _print(title: str, results: dict[str, dict[str, Any]]) -> None:
             f"{name:<11}{r['utilization']:>7.3f}{r['http_429']:>7}{r['lost']:>6}"
             f"{r['retries_spent']:>9}{r['done']:>7}{r['waiting']:>9}{r['seconds']:>7}"
         )
+    for name, r in results.items():
+        if "answers" in r:
+            answers = ", ".join(f"{k} {v}" for k, v in sorted(r["answers"].items()))
+            print(f"  {name} throttle answers: {answers}")
 
 
 def main() -> None:
@@ -511,9 +541,9 @@ def main() -> None:
 
     keys = ("utilization", "http_429", "lost", "retries_spent")
     with Sandbox(world=_world(), options=SANDBOX_OPTIONS) as sandbox:
-        ours = run_mode("meetsync", sandbox)
+        ours = run_mode("meetsync", sandbox) if "meetsync" in MODES else {}
         _print("meetsync throttle", ours)
-        theirs = run_mode("builtin", sandbox)
+        theirs = run_mode("builtin", sandbox) if "builtin" in MODES else {}
         _print("dramatiq built-in rate limiters", theirs)
     print(
         json.dumps(

@@ -27,7 +27,7 @@ from meetsync.cli import app
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, utcnow
 from meetsync.models import MeetingOutput
-from meetsync.settings import get_settings
+from meetsync.settings import LimitOverride, get_settings
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
@@ -388,6 +388,34 @@ def test_the_sweeper_re_enqueues_stuck_work_once(runtime: Runtime) -> None:
     assert first.push == len(planned) and second.total == 0
     assert sum(queued.values()) == len(planned)
     assert queued["push.asana"] == len(only_asana(planned))
+
+
+def test_a_push_that_must_wait_comes_back_on_the_returns_queue_ahead_of_new_work(
+    runtime: Runtime, clean_sandbox: Sandbox
+) -> None:
+    # given an Asana budget of one task now and the next in 100 s
+    limits = LimitOverride(rate=0.01, burst=1)
+    throttle = runtime.settings.throttle.model_copy(update={"connectors": {"asana": limits}})
+    runtime = Runtime(runtime.settings.model_copy(update={"throttle": throttle}))
+    _, planned = deliver(runtime, MEETING)
+    tasks = only_asana(planned)
+    assert len(tasks) >= 2
+    pipeline = declare(make_broker("stub"), runtime)
+
+    # when a worker runs every Asana push of the meeting
+    for p in tasks:
+        pipeline.push["asana"].fn(p.key)
+
+    # expect one written, the rest delayed onto the returns queue, none lost or failed
+    queues = pipeline.broker.queues  # type: ignore[attr-defined]
+    assert len(asana_tasks(clean_sandbox)) == 1
+    assert queues["push.asana.returns.DQ"].qsize() == len(tasks) - 1
+    assert queues["push.asana"].qsize() == 0
+    assert sorted(row_of(runtime, p.key).state for p in tasks) == ["done"] + ["planned"] * (
+        len(tasks) - 1
+    )
+    # and a worker runs those returns before any new push it has fetched
+    assert pipeline.push_returns["asana"].priority < pipeline.push["asana"].priority
 
 
 def cli(*args: str, stderr: bool = False) -> str:

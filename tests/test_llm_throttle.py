@@ -113,7 +113,9 @@ def test_meetings_extracted_by_workers_stay_inside_the_models_limits(
     failures = Failures()
     broker.add_middleware(failures)
     pipeline = declare(broker, Runtime(settings))
-    worker = Worker(broker, queues={"extract"}, worker_threads=4, worker_timeout=50)
+    worker = Worker(
+        broker, queues={"extract", "extract.returns"}, worker_threads=4, worker_timeout=50
+    )
 
     # when: four worker threads extract them all
     for meeting_id in ids:

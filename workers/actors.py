@@ -24,6 +24,11 @@ from workers.throttle_llm import LLMGate, LLMWait
 log = logging.getLogger(__name__)
 
 BACKFILL_PRIORITY = 10  # higher runs later; live meetings use 0
+# A wait comes back on its own queue and runs before new work: a turn the throttle handed
+# out is lost if the message holding it sits behind a backlog (50,000 backfilled meetings,
+# or a burst of webhooks) in the broker or in a worker's prefetch.
+RETURN_PRIORITY = -10
+LANE_PRIORITY = {"live": 0, "backfill": BACKFILL_PRIORITY, "returns": RETURN_PRIORITY}
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Pipeline:
     plan: Actor
     push: dict[str, Actor]
     push_backfill: dict[str, Actor] = field(default_factory=dict)
+    push_returns: dict[str, Actor] = field(default_factory=dict)
     llm_gate: LLMGate | None = None
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
@@ -65,6 +71,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     }
     push_actors: dict[str, Actor] = {}
     push_backfill: dict[str, Actor] = {}
+    push_returns: dict[str, Actor] = {}
 
     llm_gate = LLMGate.for_runtime(runtime)
 
@@ -75,13 +82,13 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 stages.extract(runtime, meeting_id)
         except LLMWait as wait:
             # the model's RPM/TPM: come back at the turn, keep the retries
-            extract_actor.send_with_options(
+            extract_return.send_with_options(
                 args=(meeting_id,), kwargs={"tickets": wait.tickets}, delay=wait.wait_ms
             )
             return
         except LLMRateLimited as exc:
             # waiting for the provider is not a failure: come back later, keep the retries
-            extract_actor.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
+            extract_return.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
             return
         except (LLMInvalidOutput, LLMRefused, LLMRequestRejected, TranscriptUnavailable) as exc:
             # retrying cannot fix a refusal, a bad schema answer, a bad key or model, or a
@@ -98,14 +105,14 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
 
     gate = PushGate.for_runtime(runtime)
 
-    def make_push(name: str, backfill: bool) -> Actor:
+    def make_push(name: str, lane: str) -> Actor:
         def push(key: str, ticket: int = 0) -> None:
             ask = gate.ask(key)
-            if ask is not None and ask.backfill and not backfill:
+            if ask is not None and ask.backfill and lane == "live":
                 # backfill has its own queue, so live ops never wait behind it in the broker
                 push_backfill[name].send_with_options(args=(key,))
                 return
-            later = push_backfill[name] if ask is not None and ask.backfill else push_actors[name]
+            later = push_returns[name]
             decision = gate.admit(ask, ticket) if ask is not None else None
             if decision is not None and not decision.granted:
                 # waiting is not a failure: come back at the turn, keep the retries
@@ -136,27 +143,42 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 # look again later, never write alongside it
                 later.send_with_options(args=(key,), delay=int(outcome.retry_after * 1000))
 
-        suffix = "_backfill" if backfill else ""
+        suffix = "" if lane == "live" else f"_{lane}"
         push.__name__ = f"push_{name}{suffix}"
         return dramatiq.actor(
             broker=broker,
             actor_name=f"push_{name}{suffix}",
-            queue_name=f"push.{name}{'.backfill' if backfill else ''}",
-            priority=BACKFILL_PRIORITY if backfill else 0,
+            queue_name=f"push.{name}{suffix.replace('_', '.')}",
+            priority=LANE_PRIORITY[lane],
             **options,
         )(push)
 
     extract_actor = dramatiq.actor(
         broker=broker, actor_name="extract", queue_name="extract", **options
     )(extract)
+    extract_return = dramatiq.actor(
+        broker=broker,
+        actor_name="extract_returns",
+        queue_name="extract.returns",
+        priority=RETURN_PRIORITY,
+        **options,
+    )(extract)
     plan_actor = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
         plan
     )
     for name in available():
-        push_actors[name] = make_push(name, backfill=False)
-        push_backfill[name] = make_push(name, backfill=True)
+        push_actors[name] = make_push(name, "live")
+        push_backfill[name] = make_push(name, "backfill")
+        push_returns[name] = make_push(name, "returns")
     pipeline = Pipeline(
-        broker, runtime, extract_actor, plan_actor, push_actors, push_backfill, llm_gate
+        broker,
+        runtime,
+        extract_actor,
+        plan_actor,
+        push_actors,
+        push_backfill,
+        push_returns,
+        llm_gate,
     )
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
