@@ -31,6 +31,8 @@ from tests.test_exactly_once import (
     make_runtime,
 )
 from workers import stages
+from workers.actors import declare
+from workers.broker import make_broker
 from workers.enrich import pending, waits_for, with_links
 from workers.runtime import Runtime
 
@@ -221,3 +223,25 @@ def test_a_reworded_item_keeps_its_link_in_the_updated_recap(
         ).one()
     assert questionnaire["external"]["gid"] in {entry["key"] for entry in recap.target["after"]}
     assert recap.state == "done" and recap.applied_hash == recap.payload_hash
+
+
+def test_a_recap_waiting_for_its_links_spends_no_slack_turn(
+    runtime: Runtime, clean_sandbox: Sandbox
+) -> None:
+    # given a meeting whose recap links tasks and records not written yet
+    _, planned = deliver(runtime, MEETING)
+    recaps = [p for p in planned if p.connector == "slack"]
+    assert recaps
+    pipeline = declare(make_broker("stub"), runtime)
+
+    # when a worker runs the recap's push first
+    for p in recaps:
+        pipeline.push["slack"].fn(p.key)
+
+    # expect it back on the returns queue, with no Slack call and no token of the channel's
+    queues = pipeline.broker.queues  # type: ignore[attr-defined]
+    assert queues["push.slack.returns.DQ"].qsize() == len(recaps)
+    assert SandboxClient(clean_sandbox.origins["slack"]).state()["messages"] == []
+    assert pipeline.push_gate is not None
+    slack = [b for b in pipeline.push_gate.throttle.status() if b.bucket.startswith("slack")]
+    assert sum(b.counts.get("granted", 0) for b in slack) == 0

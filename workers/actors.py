@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dramatiq
@@ -43,6 +43,7 @@ class Pipeline:
     push_backfill: dict[str, Actor] = field(default_factory=dict)
     push_returns: dict[str, Actor] = field(default_factory=dict)
     llm_gate: LLMGate | None = None
+    push_gate: PushGate | None = None
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
         priority = BACKFILL_PRIORITY if backfill else 0
@@ -105,6 +106,12 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
 
     gate = PushGate.for_runtime(runtime)
 
+    def follow_up(later: Actor, key: str, outcome: stages.PushOutcome) -> None:
+        """Throttled, busy (another delivery holds the op) or waiting (a recap for the
+        records it links): look again later, never write alongside; the rest is final."""
+        if outcome.state in {"throttled", "busy", "waiting"} and outcome.retry_after is not None:
+            later.send_with_options(args=(key,), delay=max(1, int(outcome.retry_after * 1000)))
+
     def make_push(name: str, lane: str) -> Actor:
         def push(key: str, ticket: int = 0) -> None:
             ask = gate.ask(key)
@@ -113,6 +120,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 push_backfill[name].send_with_options(args=(key,))
                 return
             later = push_returns[name]
+            if ask is not None and (early := stages.precheck(runtime, key)) is not None:
+                follow_up(later, key, early)
+                return
             decision = gate.admit(ask, ticket) if ask is not None else None
             if decision is not None and not decision.granted:
                 # waiting is not a failure: come back at the turn, keep the retries
@@ -133,15 +143,12 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             finally:
                 if ask is not None and decision is not None:
                     gate.done(ask, decision)
-            if outcome.state == "throttled" and outcome.retry_after is not None:
-                wait_ms = int(outcome.retry_after * 1000)
-                if ask is not None:
-                    wait_ms = gate.rate_limited(ask, outcome.retry_after)
-                later.send_with_options(args=(key,), delay=wait_ms)
-            elif outcome.state in {"busy", "waiting"} and outcome.retry_after is not None:
-                # another delivery holds the op, or a recap waits for the records it links:
-                # look again later, never write alongside it
-                later.send_with_options(args=(key,), delay=int(outcome.retry_after * 1000))
+            if outcome.state == "throttled" and outcome.retry_after is not None and ask:
+                # the provider's 429 cools the bucket for every worker, not just this op
+                outcome = replace(
+                    outcome, retry_after=gate.rate_limited(ask, outcome.retry_after) / 1000
+                )
+            follow_up(later, key, outcome)
 
         suffix = "" if lane == "live" else f"_{lane}"
         push.__name__ = f"push_{name}{suffix}"
@@ -179,6 +186,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         push_backfill,
         push_returns,
         llm_gate,
+        gate,
     )
     broker.add_middleware(Sweeper(pipeline))
     return pipeline

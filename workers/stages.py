@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from connectors.base import Receipt, stable_hash
+from connectors.base import Op, Receipt, stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.extract import extract_insights
 from extraction.schemas import Insights
@@ -181,22 +181,39 @@ class PushOutcome:
     retry_after: float | None = None
 
 
+def precheck(runtime: Runtime, key: str) -> PushOutcome | None:
+    """What a push answers without the provider (settled, paused, waiting for linked
+    records), or None when it needs the provider. Asked before the throttle, so a recap
+    polling for its links or a duplicate delivery spends no token of anyone's turn."""
+    with runtime.session() as session:
+        ready = _ready(session, _row(session, key))
+    return ready if isinstance(ready, PushOutcome) else None
+
+
+def _ready(session: Session, row: OpRecord) -> PushOutcome | Op:
+    """The op to write, linked records filled in; or why there is nothing to write now."""
+    if (state := ledger.settled(row)) is not None:
+        return PushOutcome(state)
+    connection = session.get(Connection, row.connection)
+    if connection is not None and connection.status == "paused":
+        if not ledger.leased(row, time.time()):
+            ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
+        return PushOutcome("paused")
+    # a recap that links other ops' records waits until those have settled
+    ready = enrich.linked(session, ledger.to_op(row))
+    if ready is None:
+        return PushOutcome("waiting", retry_after=enrich.WAIT_SECONDS)
+    return ready
+
+
 def push(runtime: Runtime, key: str) -> PushOutcome:
     """Apply one op at most once: claim it, find() what is in doubt, write, record."""
     retry = runtime.settings.retry
     with runtime.session() as session:
         row = _row(session, key)
-        if (state := ledger.settled(row)) is not None:
-            return PushOutcome(state)
-        connection = session.get(Connection, row.connection)
-        if connection is not None and connection.status == "paused":
-            if not ledger.leased(row, time.time()):
-                ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
-            return PushOutcome("paused")
-        # a recap that links other ops' records waits until those have settled
-        ready = enrich.linked(session, ledger.to_op(row))
-        if ready is None:
-            return PushOutcome("waiting", retry_after=enrich.WAIT_SECONDS)
+        ready = _ready(session, row)
+        if isinstance(ready, PushOutcome):
+            return ready
         claimed = ledger.claim(session, row, retry.lease_s, time.time())
         if isinstance(claimed, str):
             return PushOutcome(claimed)
