@@ -19,7 +19,18 @@ def throttle_status(settings: Settings) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> Table:
     """A rich table of `throttle_status` rows."""
     table = Table(title="throttles")
-    for column in ("bucket", "rate/s", "tokens", "slots", "flows", "cooldown", "granted", "waits"):
+    columns = (
+        "bucket",
+        "rate/s",
+        "tokens",
+        "slots",
+        "flows",
+        "cooldown",
+        "granted",
+        "waits",
+        "why",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "bucket" else "right")
     for row in rows:
         counts = row["counts"]
@@ -35,8 +46,16 @@ def render(rows: list[dict[str, Any]]) -> Table:
             cooldown + (f" ({counts['429']}×429)" if counts.get("429") else ""),
             str(counts.get("granted", 0)),
             f"{waits} ({row['wait_ms_total'] / 1000:.0f}s)",
+            reasons(counts),
         )
     return table
+
+
+def reasons(counts: dict[str, int]) -> str:
+    """Why pushes waited, most often first: a turn or place in line is the throttle pacing;
+    tokens, flow, slots or cooldown say which limit was the one in the way."""
+    waits = sorted(((n, k) for k, n in counts.items() if k not in {"granted", "429"}), reverse=True)
+    return ", ".join(f"{k} {n}" for n, k in waits) or "-"
 
 
 def label(bucket: str) -> str:
