@@ -148,9 +148,9 @@ class ThrottleSettings(BaseModel):
     recovery_per_s: float = Field(default=0.05, description="rate factor regained per second")
     min_factor: float = 0.05
     early_ms: int = Field(
-        default=150,
-        description="a wait for a turn is re-enqueued this much early and its last ms slept, "
-        "because delayed messages come back late on busy workers",
+        default=0,
+        description="0: no worker thread ever sleeps. On a broker whose delayed messages come "
+        "back late, a wait for a turn can be re-enqueued this much early and its last ms slept",
     )
 
 

@@ -119,9 +119,10 @@ def new_lease() -> str:
 def admit(throttle: Throttle, ask: Ask, ticket: int = 0) -> Decision:
     """`acquire`, but a turn at most `early_ms` away is waited for here, in this thread.
 
-    A delayed message comes back late when workers are busy, and a flow with a tiny burst
-    (a Slack channel) cannot make up a missed turn: so waits are re-enqueued `early_ms`
-    short (`redelivery_ms`) and the last few ms are slept, then asked again with the ticket.
+    Off by default (`early_ms` 0): waits come back on a returns queue that workers run
+    before new work, which keeps a Slack channel's turns. On a broker whose delayed messages
+    come back late, a flow with a tiny burst cannot make up a missed turn: there waits can
+    be re-enqueued `early_ms` short (`redelivery_ms`) and the last few ms slept.
     """
     early = throttle.tuning.early_ms
     deadline = time.monotonic() + early / 1000
