@@ -49,6 +49,9 @@ class ProviderApp:
         self.options = options
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
+        # requests answered with a 2xx, sent or lost on the way: a write whose client went
+        # away before its body arrived is in `requests` but was never applied
+        self.answered_2xx: Counter[str] = Counter()
         self.throttled = 0
         self.faults = FaultPlan()
         self.seed()
@@ -75,6 +78,7 @@ class ProviderApp:
         """Back to the seeded world, zeroed counters and the baseline faults, rewound."""
         with self.lock:
             self.requests.clear()
+            self.answered_2xx.clear()
             self.throttled = 0
             self.faults.restore()
             self.seed()
@@ -124,6 +128,7 @@ class ProviderApp:
         with self.lock:
             return {
                 "requests": dict(self.requests),
+                "answered_2xx": dict(self.answered_2xx),
                 "http_429": self.throttled,
                 "faults": self.faults.describe()["injected"],
             }
@@ -165,6 +170,21 @@ class ProviderApp:
         ]
 
 
+def _counting(provider: ProviderApp, endpoint: str, send: Send) -> Send:
+    """`send`, counting the 429s and 2xx answers it carries."""
+
+    async def counting_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            with provider.lock:
+                if message["status"] == 429:
+                    provider.throttled += 1
+                elif message["status"] < 300:
+                    provider.answered_2xx[endpoint] += 1
+        await send(message)
+
+    return counting_send
+
+
 class _Faulting:
     """ASGI middleware: counts requests per endpoint and 429s served, and injects faults."""
 
@@ -181,12 +201,7 @@ class _Faulting:
         with provider.lock:
             provider.requests[f"{method} {path}"] += 1
 
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 429:
-                with provider.lock:
-                    provider.throttled += 1
-            await send(message)
-
+        counting_send = _counting(provider, f"{method} {path}", send)
         # The fast path: with no rules, no dice and no extra awaits.
         decision = provider.faults.decide(method, path) if provider.faults.rules else None
         if decision is None:
@@ -205,7 +220,8 @@ class _Faulting:
             response = self.provider.error_response(decision.status, decision.retry_after)
             await response(scope, receive, answer)
         elif decision.kind == "lost_response":
-            await self.inner(scope, receive, _discard)
+            endpoint = f"{scope['method']} {scope['path']}"
+            await self.inner(scope, receive, _counting(self.provider, endpoint, _discard))
             await _drop(send)
         elif decision.kind == "timeout":
             await _until_disconnect(receive, decision.hold)

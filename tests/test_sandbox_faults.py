@@ -163,6 +163,7 @@ def test_a_reset_breaks_the_connection_and_writes_nothing(sandbox: Sandbox) -> N
 
     assert messages(admin) == []
     assert admin.stats()["requests"] == {f"POST {POST_MESSAGE}": 1}
+    assert admin.stats()["answered_2xx"] == {}
 
 
 def test_a_timeout_answers_nothing_and_writes_nothing(
@@ -194,6 +195,7 @@ def test_a_lost_response_applies_the_write(sandbox: Sandbox) -> None:
 
     assert [m["text"] for m in messages(admin)] == ["applied but unheard"]
     assert admin.stats()["faults"] == {"lost_response": 1}
+    assert admin.stats()["answered_2xx"] == {f"POST {POST_MESSAGE}": 1}
 
 
 def test_latency_delays_but_serves(sandbox: Sandbox, slack: httpx.Client) -> None:
@@ -279,7 +281,7 @@ def test_reset_restores_the_world_counters_and_faults(
     admin.reset()
 
     assert messages(admin) == []
-    assert admin.stats() == {"requests": {}, "http_429": 0, "faults": {}}
+    assert admin.stats() == {"requests": {}, "answered_2xx": {}, "http_429": 0, "faults": {}}
     assert admin.faults()["rules"] == []
     assert post(slack).status_code == 200
 
