@@ -204,3 +204,45 @@ def test_the_llms_headers_empty_the_bucket_that_ran_out(
     empty = {s.bucket for s in throttle.status() if s.tokens < 0.05 * s.burst}
     names = {"requests": requests.bucket, "tokens": tokens.bucket}
     assert empty == {names[k] for k in cooled}
+
+
+class FirstSeen(Middleware):
+    """The meetings in the order a worker first picked up their extraction."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        if message.actor_name.startswith("extract") and message.args[0] not in self.order:
+            self.order.append(message.args[0])
+
+
+def test_a_live_meeting_is_extracted_before_a_backfill_queued_ahead_of_it(
+    limited: Sandbox, sqlite_url: str
+) -> None:
+    # given 20 backfilled meetings queued, then one live meeting
+    settings = _settings(limited, sqlite_url)
+    *replayed, live = _store_meetings(settings, 21)
+    broker = make_broker("stub")
+    seen = FirstSeen()
+    broker.add_middleware(seen)
+    pipeline = declare(broker, Runtime(settings))
+    for meeting_id in replayed:
+        pipeline.enqueue_extract(meeting_id, backfill=True)
+    pipeline.enqueue_extract(live)
+    queues = broker.queues  # type: ignore[attr-defined]
+    assert (queues["extract.backfill"].qsize(), queues["extract"].qsize()) == (20, 1)
+
+    # when one worker thread starts on them
+    worker = Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while _statuses(settings, [live])[live] != "extracted":
+            assert time.monotonic() < deadline, seen.order
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+
+    # expect the live meeting among the first picked up, not after the 20 queued before it
+    assert live in seen.order[:3], seen.order

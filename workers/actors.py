@@ -44,10 +44,12 @@ class Pipeline:
     push_returns: dict[str, Actor] = field(default_factory=dict)
     llm_gate: LLMGate | None = None
     push_gate: PushGate | None = None
+    extract_backfill: Actor | None = None
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
-        priority = BACKFILL_PRIORITY if backfill else 0
-        self.extract.send_with_options(args=(meeting_id,), priority=priority)
+        # backfill has its own queue: a live meeting never waits behind 50,000 replayed ones
+        actor = self.extract_backfill if backfill and self.extract_backfill else self.extract
+        actor.send(meeting_id)
 
 
 def _retries_left() -> bool:
@@ -163,6 +165,13 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     extract_actor = dramatiq.actor(
         broker=broker, actor_name="extract", queue_name="extract", **options
     )(extract)
+    extract_backfill = dramatiq.actor(
+        broker=broker,
+        actor_name="extract_backfill",
+        queue_name="extract.backfill",
+        priority=BACKFILL_PRIORITY,
+        **options,
+    )(extract)
     extract_return = dramatiq.actor(
         broker=broker,
         actor_name="extract_returns",
@@ -187,6 +196,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         push_returns,
         llm_gate,
         gate,
+        extract_backfill,
     )
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
