@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +59,26 @@ def _retries_left() -> bool:
         return False
     max_retries = message.options.get("max_retries", 8)
     return int(message.options.get("retries", 0)) < int(max_retries)
+
+
+def _on_lane(
+    broker: Broker,
+    name: str,
+    queue: str,
+    lane: str,
+    fn: Callable[..., None],
+    options: dict[str, Any],
+) -> Actor:
+    """`fn` as the actor of one lane: `push_slack` on queue push.slack (live),
+    `push_slack_backfill` on push.slack.backfill, `push_slack_returns` on push.slack.returns."""
+    live = lane == "live"
+    return dramatiq.actor(
+        broker=broker,
+        actor_name=name if live else f"{name}_{lane}",
+        queue_name=queue if live else f"{queue}.{lane}",
+        priority=LANE_PRIORITY[lane],
+        **options,
+    )(fn)
 
 
 def declare(broker: Broker, runtime: Runtime) -> Pipeline:
@@ -152,33 +173,11 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 )
             follow_up(later, key, outcome)
 
-        suffix = "" if lane == "live" else f"_{lane}"
-        push.__name__ = f"push_{name}{suffix}"
-        return dramatiq.actor(
-            broker=broker,
-            actor_name=f"push_{name}{suffix}",
-            queue_name=f"push.{name}{suffix.replace('_', '.')}",
-            priority=LANE_PRIORITY[lane],
-            **options,
-        )(push)
+        return _on_lane(broker, f"push_{name}", f"push.{name}", lane, push, options)
 
-    extract_actor = dramatiq.actor(
-        broker=broker, actor_name="extract", queue_name="extract", **options
-    )(extract)
-    extract_backfill = dramatiq.actor(
-        broker=broker,
-        actor_name="extract_backfill",
-        queue_name="extract.backfill",
-        priority=BACKFILL_PRIORITY,
-        **options,
-    )(extract)
-    extract_return = dramatiq.actor(
-        broker=broker,
-        actor_name="extract_returns",
-        queue_name="extract.returns",
-        priority=RETURN_PRIORITY,
-        **options,
-    )(extract)
+    extract_actor, extract_backfill, extract_return = (
+        _on_lane(broker, "extract", "extract", lane, extract, options) for lane in LANE_PRIORITY
+    )
     plan_actor = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
         plan
     )
