@@ -265,6 +265,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
     from dramatiq.middleware import CurrentMessage, Middleware
     from dramatiq.rate_limits.backends import RedisBackend
 
+    from workers.actors import RETURN_PRIORITY
     from workers.throttle import Tuning, admit, redelivery_ms
     from workers.throttle_feedback import on_headers, on_salesforce_usage
     from workers.throttle_redis import RedisThrottle
@@ -368,7 +369,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
             broker=broker,
             actor_name=f"bench_{provider}_return",
             queue_name=f"bench.{provider}.returns",
-            priority=-10,
+            priority=RETURN_PRIORITY,
             max_retries=20,
         )(run)
     worker = Worker(broker, worker_threads=THREADS, worker_timeout=100)
@@ -453,7 +454,7 @@ def run_mode(mode: str, sandbox: Any) -> dict[str, dict[str, Any]]:
             break
         time.sleep(0.5)
     elapsed_run = time.monotonic() - started
-    answers = _answers(state) if mode == "meetsync" else {}
+    answers = _answers() if mode == "meetsync" else {}
     stop.set()
     for p in procs:
         p.join(timeout=30)
@@ -466,13 +467,15 @@ def run_mode(mode: str, sandbox: Any) -> dict[str, dict[str, Any]]:
     return results
 
 
-def _answers(state: Any) -> dict[str, dict[str, int]]:
+def _answers() -> dict[str, dict[str, int]]:
     """How often each bucket answered granted, turn, queued, flow, slots...: where time went."""
-    found: dict[str, dict[str, int]] = {}
-    for p in PROVIDERS:
-        h = state.hgetall(f"throttle:{{{p}:bench}}")
-        found[p] = {k.decode()[2:]: int(v) for k, v in h.items() if k.startswith(b"n_")}
-    return found
+    from workers.throttle_redis import RedisThrottle
+
+    found = {
+        s.bucket.removesuffix(":bench"): s.counts
+        for s in RedisThrottle.from_url(STATE_URL).status()
+    }
+    return {p: counts for p, counts in found.items() if p in PROVIDERS}
 
 
 def _sender(i: int, ticket: int = 0) -> None:
@@ -531,10 +534,12 @@ def _print(title: str, results: dict[str, dict[str, Any]]) -> None:
             f"{name:<11}{r['utilization']:>7.3f}{r['http_429']:>7}{r['lost']:>6}"
             f"{r['retries_spent']:>9}{r['done']:>7}{r['waiting']:>9}{r['seconds']:>7}"
         )
+    from workers.throttle_status import reasons
+
     for name, r in results.items():
         if "answers" in r:
-            answers = ", ".join(f"{k} {v}" for k, v in sorted(r["answers"].items()))
-            print(f"  {name} throttle answers: {answers}")
+            counts = r["answers"]
+            print(f"  {name}: granted {counts.get('granted', 0)}, waited: {reasons(counts)}")
 
 
 def main() -> None:

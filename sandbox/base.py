@@ -198,20 +198,21 @@ class _Faulting:
             return
         provider = self.provider
         method, path = scope["method"], scope["path"]
+        endpoint = f"{method} {path}"
         with provider.lock:
-            provider.requests[f"{method} {path}"] += 1
+            provider.requests[endpoint] += 1
 
-        counting_send = _counting(provider, f"{method} {path}", send)
         # The fast path: with no rules, no dice and no extra awaits.
         decision = provider.faults.decide(method, path) if provider.faults.rules else None
         if decision is None:
-            await self.inner(scope, receive, counting_send)
+            await self.inner(scope, receive, _counting(provider, endpoint, send))
             return
-        await self._inject(decision, scope, receive, send, counting_send)
+        await self._inject(decision, scope, receive, send, endpoint)
 
     async def _inject(
-        self, decision: Decision, scope: Scope, receive: Receive, send: Send, answer: Send
+        self, decision: Decision, scope: Scope, receive: Receive, send: Send, endpoint: str
     ) -> None:
+        answer = _counting(self.provider, endpoint, send)
         if decision.delay:
             await asyncio.sleep(decision.delay)
         if decision.kind is None:
@@ -220,7 +221,6 @@ class _Faulting:
             response = self.provider.error_response(decision.status, decision.retry_after)
             await response(scope, receive, answer)
         elif decision.kind == "lost_response":
-            endpoint = f"{scope['method']} {scope['path']}"
             await self.inner(scope, receive, _counting(self.provider, endpoint, _discard))
             await _drop(send)
         elif decision.kind == "timeout":
