@@ -48,7 +48,7 @@ MODEL = "gpt-4o-mini"
 OPENAI_RPM = 500 * OPENAI_SCALE
 SLACK_WORKSPACE_RPS = 10 * SLACK_SCALE
 # 0, as deployed: no thread sleeps. BENCH_EARLY_MS=150 re-enqueues a turn's wait that much
-# early and sleeps the rest in the worker thread (workers/throttle.py `admit`)
+# early and sleeps the rest in the worker thread (workers/throttle/buckets.py `admit`)
 EARLY_MS = int(os.environ.get("BENCH_EARLY_MS", 0))
 
 
@@ -198,8 +198,8 @@ class Clients:
 # -- the worker processes -----------------------------------------------------------------
 def _asks() -> dict[str, Any]:
     from connectors.base import Limits
-    from workers.throttle import Ask
-    from workers.throttle_limits import with_headroom
+    from workers.throttle.buckets import Ask
+    from workers.throttle.limits import with_headroom
 
     headroom = 0.98
     asks: dict[str, Any] = {}
@@ -266,9 +266,9 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
     from dramatiq.rate_limits.backends import RedisBackend
 
     from workers.actors import RETURN_PRIORITY
-    from workers.throttle import Tuning, admit, redelivery_ms
-    from workers.throttle_feedback import on_headers, on_salesforce_usage
-    from workers.throttle_redis import RedisThrottle
+    from workers.throttle.buckets import Tuning, admit, redelivery_ms
+    from workers.throttle.feedback import on_headers, on_salesforce_usage
+    from workers.throttle.redis import RedisThrottle
 
     logging.getLogger("dramatiq").setLevel(logging.CRITICAL)  # failed attempts are counted
     state = redis.Redis.from_url(STATE_URL)
@@ -469,7 +469,7 @@ def run_mode(mode: str, sandbox: Any) -> dict[str, dict[str, Any]]:
 
 def _answers() -> dict[str, dict[str, int]]:
     """How often each bucket answered granted, turn, queued, flow, slots...: where time went."""
-    from workers.throttle_redis import RedisThrottle
+    from workers.throttle.redis import RedisThrottle
 
     found = {
         s.bucket.removesuffix(":bench"): s.counts
@@ -534,7 +534,7 @@ def _print(title: str, results: dict[str, dict[str, Any]]) -> None:
             f"{name:<11}{r['utilization']:>7.3f}{r['http_429']:>7}{r['lost']:>6}"
             f"{r['retries_spent']:>9}{r['done']:>7}{r['waiting']:>9}{r['seconds']:>7}"
         )
-    from workers.throttle_status import reasons
+    from workers.throttle.status import reasons
 
     for name, r in results.items():
         if "answers" in r:

@@ -58,7 +58,7 @@ class SalesforceConnector:
         """(used, limit) of the org's daily API calls, from the last `Sforce-Limit-Info` seen.
 
         None until a response carried the header. The push path reads it after each apply
-        (workers.throttle_feedback) to slow a connection down as its daily budget runs out.
+        (workers.throttle.feedback) to slow a connection down as its daily budget runs out.
         """
         return self.session.api_usage
 

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from admin.meeting_store import UnknownOrg, store_meeting
 from intake.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from intake.store import UnknownOrg, store_meeting
 from meetsync.db.models import WebhookEvent
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput

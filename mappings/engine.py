@@ -60,7 +60,7 @@ def plan_items(
     """`plan_ops` with each op's destination and item, for matching items across re-runs.
 
     `renames` maps an op key to the key the ledger already knows the same item by (a
-    re-worded item, see workers/identity.py); it is applied here, where keys are made, so
+    re-worded item, see mappings/identity.py); it is applied here, where keys are made, so
     the ops that wait for a renamed op (`target.after`) name it by its kept key too.
     """
     renames = renames or {}

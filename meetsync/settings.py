@@ -172,7 +172,7 @@ class TranscriptFetchSettings(BaseModel):
 
 
 class NotesApiSettings(BaseModel):
-    """The notes pipeline's HTTP API, a backfill source (contract: intake/sources/README.md)."""
+    """The notes pipeline's HTTP API, a backfill source (contract: admin/sources/README.md)."""
 
     base_url: str | None = None
     token: SecretStr | None = None

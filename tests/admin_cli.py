@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from meetsync.cli import app
+from cli import app
 from meetsync.db.session import session_scope
 from meetsync.settings import Settings, get_settings
 from sandbox.salesforce.auth import DEFAULTS as SALESFORCE_CREDENTIALS

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from admin.meeting_store import store_meeting
 from admin.preview import Preview
 from connectors.write_policy import HELD
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
-from intake.store import store_meeting
 from meetsync.db.models import InsightRecord, OpRecord
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient

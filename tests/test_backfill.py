@@ -14,12 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from intake.backfill import Backfill, Outcome, Pacer, parse_day
-from intake.backfill_preview import DryRun
-from intake.backfill_report import write_report
+from admin.backfill import Backfill, Outcome, Pacer, parse_day
+from admin.backfill_preview import DryRun
+from admin.backfill_report import write_report
+from admin.sources import Window, open_source
+from admin.sources.notes_api import NotesApi
 from intake.serving import BackgroundServer
-from intake.sources import Window, open_source
-from intake.sources.notes_api import NotesApi
 from meetsync.bootstrap import ensure_org, seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import BackfillCursor, Meeting, OpRecord
@@ -176,7 +176,7 @@ def test_the_stored_source_replays_meetings_already_in_the_database(db: Settings
     path_job = Backfill(db, open_source("stored", db), WINDOW, Recorder())
     assert path_job.run(path_job.begin()).counts == {}
     with session_scope(db.database_url) as session:
-        from intake.store import store_meeting
+        from admin.meeting_store import store_meeting
         from meetsync.models import MeetingOutput
 
         for i in range(3):
@@ -324,11 +324,11 @@ def test_the_cli_runs_a_dry_run_and_prints_each_destination(
 ) -> None:
     from typer.testing import CliRunner
 
-    from meetsync.cli import app
+    from cli import app
 
     settings, _ = stack
     path = write_jsonl(tmp_path / "m.jsonl", [record(1)])
-    monkeypatch.setattr("meetsync.cli.backfill.get_settings", lambda: settings)
+    monkeypatch.setattr("cli.backfill.get_settings", lambda: settings)
     result = CliRunner().invoke(
         app,
         [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from meetsync.cli import app
+from cli import app
 
 
 def test_eval_prints_scores_and_writes_the_report(tmp_path: Path) -> None:

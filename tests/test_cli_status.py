@@ -9,13 +9,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from connectors.base import Limits
 from intake.client import post_meeting
-from meetsync.cli import app
 from sandbox.server import Sandbox
 from tests.test_end_to_end import MEETING, embedded_stack, wait_final
-from workers.throttle import Ask
-from workers.throttle_redis import RedisThrottle
+from workers.throttle.buckets import Ask
+from workers.throttle.redis import RedisThrottle
 
 
 def test_status_shows_meetings_ops_and_llm_spend_per_org(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cli.demo import render_blocks
 from connectors.slack_blocks import render_recap
-from meetsync.cli.demo import render_blocks
 
 FIELDS = {
     "title": "Globex <> Acme & co",

@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from admin.meeting_store import store_meeting
+from cli import app
 from connectors.base import Connector, Op, Receipt
 from connectors.errors import Transient
 from intake.app import create_app
-from intake.store import store_meeting
 from meetsync.bootstrap import apply_mapping, seed_demo
-from meetsync.cli import app
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, utcnow
 from meetsync.models import MeetingOutput

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mappings.identity import Identity, match
 from meetsync.db.models import OpRecord
-from workers.identity import Identity, match
 
 EVIDENCE = "I'll send you the security questionnaire by Friday."
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from admin.meeting_store import store_meeting
 from intake.serving import BackgroundServer
-from intake.store import store_meeting
 from meetsync.bootstrap import ensure_org
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import InsightRecord

@@ -18,7 +18,7 @@ import pytest
 from dramatiq import Worker
 from dramatiq.middleware import Middleware
 
-from intake.store import store_meeting
+from admin.meeting_store import store_meeting
 from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import Meeting
@@ -30,11 +30,11 @@ from sandbox.settings_for import settings_for
 from workers.actors import declare
 from workers.broker import make_broker
 from workers.runtime import Runtime
-from workers.throttle import Ask, Throttle
-from workers.throttle_feedback import on_llm_headers
-from workers.throttle_limits import asks_for_llm
-from workers.throttle_memory import MemoryThrottle
-from workers.throttle_redis import RedisThrottle
+from workers.throttle.buckets import Ask, Throttle
+from workers.throttle.feedback import on_llm_headers
+from workers.throttle.limits import asks_for_llm
+from workers.throttle.memory import MemoryThrottle
+from workers.throttle.redis import RedisThrottle
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "meetsync" / "samples" / "initech_qbr.json"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import requests
 
-from meetsync.cli.sandbox import read_config
+from cli.sandbox import read_config
 from sandbox.client import SandboxClient
 from sandbox.faults import FaultPlan
 from sandbox.server import Sandbox

@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from connectors.base import Limits
-from workers.throttle import Ask, Throttle, Tuning, admit, redelivery_ms
-from workers.throttle_feedback import duration_s, parse_sforce_limit_info
-from workers.throttle_memory import MemoryThrottle
-from workers.throttle_redis import RedisThrottle
+from workers.throttle.buckets import Ask, Throttle, Tuning, admit, redelivery_ms
+from workers.throttle.feedback import duration_s, parse_sforce_limit_info
+from workers.throttle.memory import MemoryThrottle
+from workers.throttle.redis import RedisThrottle
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 LIMITS = Limits(rate=10, burst=5, concurrency=100)
@@ -174,7 +174,7 @@ def test_sforce_limit_info_is_read() -> None:
 
 def test_salesforce_usage_at_the_reserve_pauses_the_bucket(throttle: Throttle) -> None:
     # given a Salesforce bucket and the provider reporting 13,500 of 15,000 used
-    from workers.throttle_feedback import on_salesforce_usage
+    from workers.throttle.feedback import on_salesforce_usage
 
     ask = Ask("salesforce:acme", Limits(rate=100, burst=100, concurrency=5))
     throttle.acquire(ask, now_ms=1_000)

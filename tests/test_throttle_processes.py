@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from connectors.base import Limits
-from workers.throttle import Ask, Tuning
-from workers.throttle_redis import RedisThrottle
+from workers.throttle.buckets import Ask, Tuning
+from workers.throttle.redis import RedisThrottle
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 NOW = 1_000_000

@@ -17,10 +17,10 @@ from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMR
 from extraction.llm import gated
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
-from workers.push_gate import PushGate
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
-from workers.throttle_llm import LLMGate, LLMWait
+from workers.throttle.gate import PushGate
+from workers.throttle.llm import LLMGate, LLMWait
 
 log = logging.getLogger(__name__)
 

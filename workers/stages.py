@@ -15,12 +15,13 @@ from connectors.base import Op, Receipt, stable_hash
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.extract import extract_insights
 from extraction.schemas import Insights
+from mappings import identity
 from mappings.engine import PlannedOp, plan_items
 from mappings.loader import load_mapping
 from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from meetsync.transcripts import with_transcript
-from workers import enrich, identity, ledger
+from workers import enrich, ledger
 from workers.closing import close_fields, finishing
 from workers.runtime import Runtime
 

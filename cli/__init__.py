@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meetsync.cli import backfill, connections, dlq, mappings, orgs
-from meetsync.cli.evaluation import evaluate
-from meetsync.cli.status import status_app
+from cli import backfill, connections, dlq, mappings, orgs
+from cli.evaluation import evaluate
+from cli.status import status_app
 from meetsync.settings import get_settings, masked
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
@@ -50,7 +50,7 @@ def serve(
     threads: Annotated[int, typer.Option(help="in-process worker threads (stub broker)")] = 4,
 ) -> None:
     """Run the HTTP API (and, on the stub broker, the workers in the same process)."""
-    from meetsync.cli.serve import run_server
+    from cli.serve import run_server
 
     run_server(get_settings(), host, port, threads)
 
@@ -61,7 +61,7 @@ def worker(
     threads: Annotated[int, typer.Option(help="threads per process")] = 4,
 ) -> None:
     """Run dramatiq workers for extract, plan and push.<connector> on the configured broker."""
-    from meetsync.cli.serve import run_workers
+    from cli.serve import run_workers
 
     raise typer.Exit(run_workers(get_settings(), processes, threads))
 
@@ -71,7 +71,7 @@ def sandbox(
     config: Annotated[str | None, typer.Option(help="YAML/JSON file of limits and faults")] = None,
 ) -> None:
     """Run the Salesforce, Asana, Slack and OpenAI emulators on their default ports."""
-    from meetsync.cli.sandbox import run_sandbox
+    from cli.sandbox import run_sandbox
 
     run_sandbox(config)
 
@@ -81,7 +81,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="keep the demo database afterwards")] = False,
 ) -> None:
     """Run the whole pipeline on embedded defaults: no key, no server."""
-    from meetsync.cli.demo import run_demo
+    from cli.demo import run_demo
 
     run_demo(console, keep=keep)
 

@@ -8,7 +8,7 @@ from typing import Any
 from connectors.base import Limits
 from connectors.registry import UnknownConnector, connector_class
 from meetsync.settings import LimitOverride, LLMModelLimits, Settings
-from workers.throttle import Ask, Throttle, Tuning
+from workers.throttle.buckets import Ask, Throttle, Tuning
 
 FALLBACK = Limits(rate=1.0, burst=5, concurrency=2)
 # Slack's connector limits read per channel; a workspace also has a tier limit for the bot.
@@ -133,9 +133,9 @@ def make_throttle(settings: Settings) -> Throttle:
     if backend == "auto":
         backend = "memory" if settings.broker_url == "stub" else "redis"
     if backend == "memory":
-        from workers.throttle_memory import MemoryThrottle
+        from workers.throttle.memory import MemoryThrottle
 
         return MemoryThrottle(tuning_of(settings))
-    from workers.throttle_redis import RedisThrottle
+    from workers.throttle.redis import RedisThrottle
 
     return RedisThrottle.from_url(settings.redis_url, tuning_of(settings))

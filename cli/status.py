@@ -56,7 +56,7 @@ def overview(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @status_app.command("throttles")
 def throttles(as_json: JsonFlag = False) -> None:
     """Tokens, slots, waits and cooldowns of every provider bucket."""
-    from workers.throttle_status import render, throttle_status
+    from workers.throttle.status import render, throttle_status
 
     rows = throttle_status(get_settings())
     if as_json:

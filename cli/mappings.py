@@ -11,13 +11,13 @@ from pydantic import ValidationError
 
 from admin import orgs, preview, validation, versions
 from admin.errors import Invalid
-from mappings import mapping_json_schema
-from meetsync.cli.admin_session import (
+from cli.admin_session import (
     admin_session,
     current_user,
     print_problems,
     reported,
 )
+from mappings import mapping_json_schema
 from meetsync.models import MeetingOutput
 
 app = typer.Typer(no_args_is_help=True, help="Field mappings: check, version, preview.")

@@ -8,9 +8,9 @@ from typing import Any
 import redis
 
 from connectors.base import Limits
-from workers.throttle import Ask, BucketStatus, Decision, Tuning, new_lease
+from workers.throttle.buckets import Ask, BucketStatus, Decision, Tuning, new_lease
 
-SCRIPT = (Path(__file__).with_name("throttle.lua")).read_text()
+SCRIPT = (Path(__file__).with_name("buckets.lua")).read_text()
 PREFIX = "throttle:"
 
 

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.sources import Source, SourceRecord, Window
-from intake.store import as_utc_naive, find_stored, store_meeting
+from admin.meeting_store import as_utc_naive, find_stored, store_meeting
+from admin.sources import Source, SourceRecord, Window
 from meetsync.db.models import BackfillCursor, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from intake.sources.base import SourceRecord, Window
+from admin.sources.base import SourceRecord, Window
 from meetsync.db.models import Meeting
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from intake.sources.base import SourceError, SourceRecord, Window
+from admin.sources.base import SourceError, SourceRecord, Window
 from meetsync.models import MeetingOutput
 from meetsync.settings import NotesApiSettings
 

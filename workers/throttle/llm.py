@@ -23,9 +23,9 @@ from meetsync.db.models import Meeting
 from meetsync.settings import Settings
 from meetsync.tokens import count_tokens
 from workers.runtime import Runtime
-from workers.throttle import Ask, Throttle
-from workers.throttle_feedback import on_llm_headers
-from workers.throttle_limits import asks_for_llm, make_throttle
+from workers.throttle.buckets import Ask, Throttle
+from workers.throttle.feedback import on_llm_headers
+from workers.throttle.limits import asks_for_llm, make_throttle
 
 log = logging.getLogger(__name__)
 

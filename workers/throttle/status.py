@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from meetsync.settings import Settings
-from workers.throttle_limits import make_throttle
+from workers.throttle.limits import make_throttle
 
 
 def throttle_status(settings: Settings) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from intake.backfill import Summary
-from intake.backfill_preview import Change
+from admin.backfill import Summary
+from admin.backfill_preview import Change
 
 COLUMNS = [
     "kind", "ref", "meeting_id", "reason", "cost_usd", "destination", "action", "target",

@@ -1,4 +1,4 @@
-"""The in-memory throttle for the embedded default: `throttle.lua`'s decisions, one process."""
+"""The in-memory throttle for the embedded default: `buckets.lua`'s decisions, one process."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from workers.throttle import Ask, BucketStatus, Decision, Tuning, new_lease
+from workers.throttle.buckets import Ask, BucketStatus, Decision, Tuning, new_lease
 
 
 @dataclass

@@ -13,7 +13,7 @@ equal share of the rate, capped by its own limit, and a push that is not yet due
 spaced so they do not herd. Backfill of an org yields to that org's live meetings.
 
 Waiting costs nothing: `acquire` never sleeps; the caller re-enqueues with the wait.
-Backends: Redis (one Lua script, `throttle.lua`; production) and memory (the embedded
+Backends: Redis (one Lua script, `buckets.lua`; production) and memory (the embedded
 default; same decisions, one process).
 """
 

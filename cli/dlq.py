@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from meetsync.cli.admin_session import admin_session
+from cli.admin_session import admin_session
 from meetsync.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: failed, dead and paused ops.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from intake.sources.base import Source, SourceError, SourceRecord, Window
+from admin.sources.base import Source, SourceError, SourceRecord, Window
 from meetsync.settings import Settings
 
 __all__ = ["Source", "SourceError", "SourceRecord", "Window", "known_sources", "open_source"]
@@ -20,13 +20,13 @@ Factory = Callable[[str | None, Settings], Source]
 
 
 def _stored(arg: str | None, settings: Settings) -> Source:
-    from intake.sources.stored import StoredMeetings
+    from admin.sources.stored import StoredMeetings
 
     return StoredMeetings(settings.database_url)
 
 
 def _file(arg: str | None, settings: Settings) -> Source:
-    from intake.sources.files import RecordFiles
+    from admin.sources.files import RecordFiles
 
     if not arg:
         raise SourceError("file source needs a path: --source file:PATH")
@@ -34,7 +34,7 @@ def _file(arg: str | None, settings: Settings) -> Source:
 
 
 def _notes_api(arg: str | None, settings: Settings) -> Source:
-    from intake.sources.notes_api import NotesApi
+    from admin.sources.notes_api import NotesApi
 
     return NotesApi.from_settings(settings.notes_api, base_url=arg)
 

@@ -14,11 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from admin.errors import Invalid, NotFound
-from admin.preview import build_preview, load_mapping_for, stored_insights
-from extraction.errors import ExtractionError
-from extraction.schemas import Insights
-from intake.backfill import (
+from admin.backfill import (
     Outcome,
     RecordCheck,
     Summary,
@@ -27,8 +23,12 @@ from intake.backfill import (
     run_key,
     usage_usd,
 )
-from intake.sources import Source, Window
-from intake.store import find_stored, transcript_hash
+from admin.errors import Invalid, NotFound
+from admin.meeting_store import find_stored, transcript_hash
+from admin.preview import build_preview, load_mapping_for, stored_insights
+from admin.sources import Source, Window
+from extraction.errors import ExtractionError
+from extraction.schemas import Insights
 from meetsync.db.models import Org
 from meetsync.db.session import session_factory
 from meetsync.models import MeetingOutput

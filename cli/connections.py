@@ -11,7 +11,7 @@ import yaml
 
 from admin import connections
 from admin.errors import Invalid
-from meetsync.cli.admin_session import admin_session, reported
+from cli.admin_session import admin_session, reported
 
 app = typer.Typer(no_args_is_help=True, help="An org's provider connections (credentials sealed).")
 

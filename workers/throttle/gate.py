@@ -10,9 +10,9 @@ from connectors.errors import ConnectorError
 from meetsync.db.models import Meeting, OpRecord
 from workers.connections import ConnectionMissing
 from workers.runtime import Runtime
-from workers.throttle import Ask, Decision, Throttle, admit, redelivery_ms
-from workers.throttle_feedback import on_rate_limited, on_salesforce_usage
-from workers.throttle_limits import ask_for_op, make_throttle
+from workers.throttle.buckets import Ask, Decision, Throttle, admit, redelivery_ms
+from workers.throttle.feedback import on_rate_limited, on_salesforce_usage
+from workers.throttle.limits import ask_for_op, make_throttle
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from intake.sources.base import SourceError, SourceRecord, Window
+from admin.sources.base import SourceError, SourceRecord, Window
 from meetsync.models import MeetingOutput
 
 

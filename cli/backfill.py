@@ -20,10 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from intake.backfill import Backfill, Outcome, Summary, parse_day
-from intake.backfill_preview import Change, DryRun
-from intake.backfill_report import write_report
-from intake.sources import SourceError, Window, open_source
+from admin.backfill import Backfill, Outcome, Summary, parse_day
+from admin.backfill_preview import Change, DryRun
+from admin.backfill_report import write_report
+from admin.sources import SourceError, Window, open_source
 from meetsync.settings import Settings, get_settings
 
 SHOWN_PER_DESTINATION = 20
@@ -125,7 +125,7 @@ def _real_run(
     wait: bool,
     threads: int,
 ) -> Summary:
-    from meetsync.cli.serve import prepare
+    from cli.serve import prepare
 
     prepare(settings)
     workers, pipeline = _pipeline(settings, threads)
