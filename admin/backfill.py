@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from admin.meeting_store import as_utc_naive, find_stored, store_meeting
 from admin.sources import Source, SourceRecord, Window
+from extraction.cache import extraction_key
 from meetsync.db.models import BackfillCursor, InsightRecord, MappingVersion, Meeting, OpRecord, Org
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
@@ -112,11 +113,8 @@ def has_cached_insights(session: Session, settings: Settings, row: Meeting | Non
     """True when extraction of this stored revision would hit the cache (no LLM call)."""
     if row is None:
         return False
-    from workers.runtime import Runtime
-    from workers.stages import extraction_key  # the worker's own cache key, not a copy
-
     org = session.get(Org, row.org_id)
-    key = extraction_key(Runtime(settings), row, dict(org.profile) if org else {})
+    key = extraction_key(settings.llm, row.transcript_hash, dict(org.profile) if org else {})
     found = session.scalar(
         select(InsightRecord.id).where(
             InsightRecord.meeting_id == row.id, InsightRecord.cache_key == key

@@ -93,7 +93,7 @@ class DryRun:
         row = find_stored(session, meeting.org_id, meeting.meeting_id)
         same = row is not None and row.transcript_hash == transcript_hash(meeting)
         cost = 0.0
-        record = stored_insights(session, row.id) if row is not None and same else None
+        record = stored_insights(session, self.settings, row) if row is not None and same else None
         if record is not None and has_cached_insights(session, self.settings, row):
             insights, origin = Insights.model_validate(record.insights), "stored insights"
         else:
@@ -116,13 +116,12 @@ class DryRun:
                 version,
                 row.id if row is not None else None,
                 origin,
+                providers=self.providers,
             )
         except (Invalid, NotFound) as exc:
             return Outcome(ref, "failed", reason=str(exc), cost_usd=cost)
         changed = 0
         for op in preview.ops:
-            if self.providers and op.connector not in self.providers:
-                continue
             target = op.target.get("object") or op.target.get("project") or op.target.get("channel")
             for item in op.fields:
                 would_change = op.ledger != "unchanged" and item.changes is not False

@@ -2,8 +2,9 @@
 
 For each op: what the ledger knows of it (new, unchanged, changed), and, from connectors
 that can read it (`current_values`), the value the provider holds now next to the new one.
-The ops are planned exactly as the pipeline's plan stage plans them (same engine, same
-meeting URL), so their keys and payload hashes are the ones the pipeline will push.
+The ops are planned by the pipeline's own planner (`mappings.planner`: the same mapping,
+meeting link, identity matching and providers filter), so their keys and payload hashes are
+the ones the pipeline will push, a re-worded item's included.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from admin.versions import get_version, parse
 from connectors.base import Connector, Op
 from connectors.errors import ConnectorError
 from connectors.write_policy import decide, written_fields
+from extraction.cache import extraction_key
+from extraction.cache import stored_insights as insights_of_revision
 from extraction.schemas import Insights
-from mappings import Mapping, PlanError, plan_ops
+from mappings import Mapping, PlanError
+from mappings.planner import plan_stored
 from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
+from meetsync.links import meeting_url
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 
@@ -73,11 +78,6 @@ class Preview(BaseModel):
         ]
 
 
-def meeting_url(settings: Settings, stored_id: str | None, meeting: MeetingOutput) -> str:
-    """The link the plan stage puts in every op (must match it, or payload hashes differ)."""
-    return f"{settings.public_base_url}/v1/meetings/{stored_id or meeting.meeting_id}"
-
-
 def find_meeting(session: Session, ref: str, org_id: str | None = None) -> Meeting:
     """A stored meeting by meetsync's id or the notes pipeline's meeting id."""
     query = select(Meeting).where(or_(Meeting.id == ref, Meeting.external_id == ref))
@@ -91,13 +91,10 @@ def find_meeting(session: Session, ref: str, org_id: str | None = None) -> Meeti
     return found[0]
 
 
-def stored_insights(session: Session, meeting_id: str) -> InsightRecord | None:
-    return session.scalars(
-        select(InsightRecord)
-        .where(InsightRecord.meeting_id == meeting_id)
-        .order_by(InsightRecord.id.desc())
-        .limit(1)
-    ).first()
+def stored_insights(session: Session, settings: Settings, row: Meeting) -> InsightRecord | None:
+    """The insights the plan stage would plan this stored meeting with."""
+    key = extraction_key(settings.llm, row.transcript_hash, _profile(session, row.org_id))
+    return insights_of_revision(session, row.id, key)
 
 
 def extract(settings: Settings, meeting: MeetingOutput, profile: dict[str, Any]) -> Insights:
@@ -136,7 +133,7 @@ def preview_stored(
     """Preview a stored meeting with its latest insights (extracting if it has none)."""
     row = find_meeting(session, meeting_ref, org_id)
     meeting = MeetingOutput.model_validate(row.payload)
-    record = stored_insights(session, row.id)
+    record = stored_insights(session, settings, row)
     if record is not None:
         insights, source = Insights.model_validate(record.insights), f"stored insights #{record.id}"
     else:
@@ -185,14 +182,22 @@ def build_preview(
     insights_from: str,
     *,
     current: bool = True,
+    providers: list[str] | None = None,
 ) -> Preview:
     """Plan the ops as the pipeline would and annotate each with what is there now."""
     if mapping.org != meeting.org_id:
         raise Invalid(f"the mapping is org {mapping.org!r}'s; the meeting is {meeting.org_id!r}'s")
     try:
-        ops = plan_ops(
-            meeting, insights, mapping, meeting_url=meeting_url(settings, stored_id, meeting)
-        )
+        ops = plan_stored(
+            session,
+            meeting,
+            insights,
+            mapping,
+            meeting_url=meeting_url(settings, stored_id or meeting.meeting_id),
+            stored_id=stored_id,
+            mapping_version=mapping_version,
+            providers=providers,
+        ).ops
     except PlanError as exc:
         raise Invalid(f"the mapping cannot plan this meeting: {exc}") from exc
     connectors: dict[str, Connector | Exception] = {}

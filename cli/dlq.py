@@ -108,6 +108,5 @@ def _enqueue(settings: Settings, replayed: list[tuple[str, str]]) -> None:
     from workers.runtime import Runtime
 
     pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
-    for key, connector in replayed:
-        pipeline.push[connector].send(key)
+    pipeline.enqueue_ops(key for key, _ in replayed)
     pipeline.broker.close()

@@ -32,6 +32,7 @@ from asana.rest import ApiException
 from connectors.base import (
     Check,
     ConnectionConfig,
+    ConnectorFacts,
     FieldSchema,
     Limits,
     Op,
@@ -66,7 +67,7 @@ PROPERTY = {
 T = TypeVar("T")
 
 
-class AsanaConnector:
+class AsanaConnector(ConnectorFacts):
     """Creates and updates Asana tasks, one per action item."""
 
     name: ClassVar[str] = "asana"
@@ -74,6 +75,15 @@ class AsanaConnector:
     # and 15 concurrent write requests; the quota counts in minute windows, so a modest
     # burst keeps one meeting's writes from spending a whole minute's budget at once.
     default_limits: ClassVar[Limits] = Limits(rate=1500 / 60, burst=100, concurrency=15)
+    actions: ClassVar[tuple[str, ...]] = ("upsert_task",)
+
+    @classmethod
+    def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        return {"completed": True}
+
+    @classmethod
+    def reopening(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        return {"completed": False}
 
     def __init__(self, config: ConnectionConfig) -> None:
         token = config.credentials.get("token")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from meetsync.hashing import stable_hash
 
 
 class Limits(BaseModel):
@@ -19,10 +19,9 @@ class Limits(BaseModel):
     concurrency: int = Field(description="writes in flight at once")
 
 
-def stable_hash(value: Any) -> str:
-    """A hash of a JSON-able value that does not depend on key order."""
-    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def payload_hash(action: str, target: dict[str, Any], fields: dict[str, Any]) -> str:
+    """What an op writes, as one hash: the ledger compares it to know whether to write."""
+    return stable_hash([action, target, fields])
 
 
 def op_key(org_id: str, meeting_id: str, connection: str, item_key: str) -> str:
@@ -68,7 +67,7 @@ class Op(BaseModel):
             action=action,
             target=target,
             fields=fields,
-            payload_hash=stable_hash([action, target, fields]),
+            payload_hash=payload_hash(action, target, fields),
         )
 
 
@@ -120,6 +119,38 @@ class ConnectionConfig(BaseModel):
     base_url: str | None = None
     credentials: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConnectorFacts:
+    """What a connector may say of itself beyond the protocol; each default says "nothing".
+
+    A connector class inherits these and overrides what holds for its provider, so the rest
+    of meetsync (mapping checks, closing items, the throttle) learns provider facts from
+    the connector, and a new connector brings its own by being written.
+    """
+
+    # the verbs `apply` accepts, checked when a mapping is saved; () accepts any verb
+    actions: ClassVar[tuple[str, ...]] = ()
+    # a limit every flow of one connection shares (Slack's workspace tier), when
+    # `default_limits` reads per flow (a Slack channel); None: one bucket per connection
+    workspace_limits: ClassVar[Limits | None] = None
+
+    @classmethod
+    def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        """The fields that close a per-item record at `target` (`on_missing: close`);
+        None when records there cannot be closed (a Slack message stays as it is)."""
+        return None
+
+    @classmethod
+    def reopening(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        """The fields that reopen a record `closing` closed, unless the plan says otherwise."""
+        return None
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, limit) of a budget the provider reports on its answers (Salesforce's
+        daily API calls), read after each write so the throttle spends it down to a reserve."""
+        return None
 
 
 @runtime_checkable

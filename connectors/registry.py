@@ -6,7 +6,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from connectors.base import ConnectionConfig, Connector
+from connectors.base import ConnectionConfig, Connector, ConnectorFacts
 
 GROUP = "meetsync.connectors"
 
@@ -34,3 +34,12 @@ def build(config: ConnectionConfig) -> Connector:
     """Instantiate the connector for a connection."""
     connector: Connector = connector_class(config.provider)(config)
     return connector
+
+
+def facts(name: str) -> type[ConnectorFacts]:
+    """What the connector says of itself; the defaults for one unknown or declaring nothing."""
+    try:
+        cls = connector_class(name)
+    except (UnknownConnector, ImportError):
+        return ConnectorFacts
+    return cls if issubclass(cls, ConnectorFacts) else ConnectorFacts

@@ -25,7 +25,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.base import Check, ConnectionConfig, Limits, Op, Receipt, TargetSchema
+from connectors.base import (
+    Check,
+    ConnectionConfig,
+    ConnectorFacts,
+    Limits,
+    Op,
+    Receipt,
+    TargetSchema,
+)
 from connectors.errors import ConnectorError, InvalidMapping, Permanent
 from connectors.salesforce_fields import check_fields, has_external_id, target_schema
 from connectors.salesforce_matching import Matcher, soql_quote
@@ -35,7 +43,7 @@ from connectors.write_policy import Decision, decide, policies_of, remember, wri
 MARKER_FIELD = "Subject"
 
 
-class SalesforceConnector:
+class SalesforceConnector(ConnectorFacts):
     """One org's Salesforce connection."""
 
     name: ClassVar[str] = "salesforce"
@@ -45,6 +53,17 @@ class SalesforceConnector:
     # second with lookups) spends under half the baseline daily budget if sustained all day,
     # and the throttle also reads `api_usage` to slow down as the budget runs out.
     default_limits: ClassVar[Limits] = Limits(rate=2.0, burst=20, concurrency=10)
+    actions: ClassVar[tuple[str, ...]] = ("upsert", "update")
+
+    @classmethod
+    def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        # a Task; other objects have no such status
+        return {"Status": "Completed"} if target.get("object") == "Task" else None
+
+    @classmethod
+    def reopening(cls, target: dict[str, Any]) -> dict[str, Any] | None:
+        # Salesforce's default open Task status
+        return {"Status": "Not Started"} if target.get("object") == "Task" else None
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config

@@ -21,7 +21,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
-from connectors.base import Check, ConnectionConfig, Limits, Op, Receipt, TargetSchema
+from connectors.base import (
+    Check,
+    ConnectionConfig,
+    ConnectorFacts,
+    Limits,
+    Op,
+    Receipt,
+    TargetSchema,
+)
 from connectors.errors import (
     AuthExpired,
     ConnectorError,
@@ -98,7 +106,7 @@ class _DirectWebClient(WebClient):
             }
 
 
-class SlackConnector:
+class SlackConnector(ConnectorFacts):
     """Posts recaps (`post_message`) to channels, and optionally each owner's items by DM."""
 
     name: ClassVar[str] = "slack"
@@ -106,6 +114,9 @@ class SlackConnector:
     # (https://api.slack.com/methods/chat.postMessage#rate_limiting); one credential often
     # posts to one channel, so we budget for that channel's limit.
     default_limits: ClassVar[Limits] = Limits(rate=1.0, burst=3, concurrency=1)
+    # the bot's tier for the whole workspace, shared by every channel's flow
+    workspace_limits: ClassVar[Limits | None] = Limits(rate=5.0, burst=50, concurrency=4)
+    actions: ClassVar[tuple[str, ...]] = ("post_message",)
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config

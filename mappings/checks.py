@@ -1,7 +1,8 @@
 """Static checks of a parsed mapping: connections, verbs, templates, paths and transforms.
 
-These need nothing but the mapping itself, so the loader runs them on every load; checks
-against a live destination's metadata live in `mappings.validate`.
+These need nothing but the mapping and the installed connectors' facts (their verbs), so
+the loader runs them on every load; checks against a live destination's metadata live in
+`mappings.validate`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from connectors.registry import facts
+
 from .context import Shape, path_problem, variables_shape
 from .errors import MappingError
-from .spec import KNOWN_ACTIONS, Assignment, Destination, Mapping
+from .spec import Assignment, Destination, Mapping
 from .suggest import did_you_mean
 from .templates import is_template, template_problems
 from .transforms import parse_step
@@ -37,8 +40,9 @@ def _check_destination(mapping: Mapping, dest: Destination, at: str) -> Iterator
             path=f"{at}.connector",
             fix=f"add `{dest.connector}: <connection name>` under connections",
         )
-    known = KNOWN_ACTIONS.get(dest.connector)
-    if known is not None and dest.action not in known:
+    # the connector's own verbs; a connector that names none (a plugin) accepts any
+    known = facts(dest.connector).actions
+    if known and dest.action not in known:
         yield MappingError(
             f"{dest.connector} has no action {dest.action!r}",
             path=f"{at}.action",

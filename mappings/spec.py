@@ -45,13 +45,6 @@ WritePolicy = Literal["always", "if_empty", "unless_edited"]
 ForEach = Literal["meeting", "action_items"]
 OnMissing = Literal["keep", "close"]
 
-# The connector verbs the bundled connectors accept; a plugin connector may use any verb.
-KNOWN_ACTIONS: dict[str, tuple[str, ...]] = {
-    "salesforce": ("upsert", "update"),
-    "asana": ("upsert_task",),
-    "slack": ("post_message",),
-}
-
 ASSIGNMENT_KEYS = frozenset({"from", "template", "value", "transform", "default", "write_policy"})
 CRM_FACTS = tuple(CrmFields.model_fields)
 _LAST_STEP = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")

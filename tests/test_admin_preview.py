@@ -271,3 +271,45 @@ def test_preview_names_the_fields_a_write_policy_would_keep(cli: Cli, tmp_path: 
     assert fields["NextStep"].policy == "if_empty"
     assert fields["NextStep"].skipped == HELD
     assert fields["StageName"].skipped is None
+
+
+def test_a_reworded_item_previews_as_the_update_the_pipeline_then_makes(cli: Cli) -> None:
+    # given the meeting pushed once
+    run_pipeline(cli)
+    written = {r.key for r in ledger(cli)}
+
+    # when a re-extraction words one item differently and the meeting is previewed
+    reworded = INSIGHTS.model_copy(
+        update={
+            "action_items": [
+                item("Send over the security questionnaire", "Dana Reyes", "dana@acme.io",
+                     "2026-11-20", "I'll send you the security questionnaire by Friday."),
+                INSIGHTS.action_items[1],
+            ]
+        }
+    )  # fmt: skip
+    with cli.session() as session:
+        meeting_id = session.scalars(select(InsightRecord.meeting_id)).first()
+        session.add(
+            InsightRecord(
+                meeting_id=meeting_id,
+                cache_key="reworded",
+                insights=reworded.model_dump(mode="json"),
+            )
+        )
+    shown = preview(cli)
+
+    # expect the task already written to be updated under its key, not a second one added
+    assert {op.key for op in shown.ops} == written
+    task = next(
+        op
+        for op in shown.ops
+        if op.connector == "asana"
+        and {f.name: f.new for f in op.fields}["name"] == "Send over the security questionnaire"
+    )
+    assert task.ledger == "changed"
+
+    # and the pipeline to plan exactly what preview showed
+    run_pipeline(cli)
+    rows = {r.key: r for r in ledger(cli)}
+    assert {k: rows[k].payload_hash for k in rows} == {op.key: op.payload_hash for op in shown.ops}

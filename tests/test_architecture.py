@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "cli": {"intake", "admin", "workers", "extraction", "mappings", "meetsync", "sandbox"},
     "intake": {"admin", "mappings", "meetsync"},
-    "admin": {"workers", "extraction", "mappings", "connectors", "meetsync"},
+    "admin": {"extraction", "mappings", "connectors", "meetsync"},
     "workers": {"extraction", "mappings", "connectors", "meetsync"},
     "mappings": {"extraction", "connectors", "meetsync"},
     "extraction": {"meetsync"},
-    "connectors": set(),
+    "connectors": {"meetsync"},
     "meetsync": set(),
     "sandbox": {"meetsync"},
 }

@@ -32,6 +32,7 @@ from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from tests.test_end_to_end import MAPPING, MEETING
+from tests.worker_run import run_message
 from workers import ledger, stages
 from workers.actors import declare
 from workers.broker import make_broker
@@ -404,7 +405,7 @@ def test_a_push_that_must_wait_comes_back_on_the_returns_queue_ahead_of_new_work
 
     # when a worker runs every Asana push of the meeting
     for p in tasks:
-        pipeline.push["asana"].fn(p.key)
+        run_message(pipeline.push["asana"].live, p.key, **p.route.options())
 
     # expect one written, the rest delayed onto the returns queue, none lost or failed
     queues = pipeline.broker.queues  # type: ignore[attr-defined]
@@ -415,7 +416,7 @@ def test_a_push_that_must_wait_comes_back_on_the_returns_queue_ahead_of_new_work
         len(tasks) - 1
     )
     # and a worker runs those returns before any new push it has fetched
-    assert pipeline.push_returns["asana"].priority < pipeline.push["asana"].priority
+    assert pipeline.push["asana"].returns.priority < pipeline.push["asana"].live.priority
 
 
 def cli(*args: str, stderr: bool = False) -> str:

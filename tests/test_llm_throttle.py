@@ -138,8 +138,7 @@ def test_meetings_extracted_by_workers_stay_inside_the_models_limits(
     # the workload was far over what the emulator holds at once: only spacing avoided 429s
     asked = sum(r["prompt_tokens"] + r["max_output_tokens"] for r in log)
     assert asked > 2.5 * 24_000
-    assert pipeline.llm_gate is not None
-    buckets = {s.bucket: s for s in pipeline.llm_gate.throttle.status()}
+    buckets = {s.bucket: s for s in pipeline.throttling.throttle.status()}
     tokens = next(s for name, s in buckets.items() if name.endswith(":tokens"))
     assert tokens.counts.get("granted", 0) >= len(ids)
     assert sum(v for k, v in tokens.counts.items() if k != "granted") > 0  # calls waited

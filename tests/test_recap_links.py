@@ -30,6 +30,7 @@ from tests.test_exactly_once import (
     edited,
     make_runtime,
 )
+from tests.worker_run import run_message
 from workers import stages
 from workers.actors import declare
 from workers.broker import make_broker
@@ -236,12 +237,11 @@ def test_a_recap_waiting_for_its_links_spends_no_slack_turn(
 
     # when a worker runs the recap's push first
     for p in recaps:
-        pipeline.push["slack"].fn(p.key)
+        run_message(pipeline.push["slack"].live, p.key, **p.route.options())
 
     # expect it back on the returns queue, with no Slack call and no token of the channel's
     queues = pipeline.broker.queues  # type: ignore[attr-defined]
     assert queues["push.slack.returns.DQ"].qsize() == len(recaps)
     assert SandboxClient(clean_sandbox.origins["slack"]).state()["messages"] == []
-    assert pipeline.push_gate is not None
-    slack = [b for b in pipeline.push_gate.throttle.status() if b.bucket.startswith("slack")]
+    slack = [b for b in pipeline.throttling.throttle.status() if b.bucket.startswith("slack")]
     assert sum(b.counts.get("granted", 0) for b in slack) == 0

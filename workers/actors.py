@@ -1,84 +1,87 @@
-"""Thin dramatiq actors: load ids, call a stage, enqueue the next step."""
+"""The pipeline's actors: thin adapters that call a stage and say what comes next.
+
+| actors (one per lane, `workers.lanes`)           | queues                      | stage     |
+| ------------------------------------------------ | --------------------------- | --------- |
+| `extract`, `extract_backfill`, `extract_returns` | `extract[.<lane>]`          | `extract` |
+| `plan`                                           | `plan`                      | `plan`    |
+| `push_<connector>`, `…_backfill`, `…_returns`    | `push.<connector>[.<lane>]` | `push`    |
+
+An actor that must wait answers `Later`; the `Throttling` middleware (`throttle=` option)
+admits each throttled message and sends those answers back on the returns lane.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from dramatiq import Actor, Broker
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import CurrentMessage
+from sqlalchemy import select
 
 from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
-from extraction.llm import gated
+from meetsync.db.models import Meeting, OpRecord
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
+from workers.lanes import Lane, Laned, Later, Route
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
-from workers.throttle.gate import PushGate
-from workers.throttle.llm import LLMGate, LLMWait
+from workers.throttle.llm import LLMWait
+from workers.throttle.middleware import Throttling, take_turn
 
 log = logging.getLogger(__name__)
 
-BACKFILL_PRIORITY = 10  # higher runs later; live meetings use 0
-# A wait comes back on its own queue and runs before new work: a turn the throttle handed
-# out is lost if the message holding it sits behind a backlog (50,000 backfilled meetings,
-# or a burst of webhooks) in the broker or in a worker's prefetch.
-RETURN_PRIORITY = -10
-LANE_PRIORITY = {"live": 0, "backfill": BACKFILL_PRIORITY, "returns": RETURN_PRIORITY}
+# retrying cannot fix a refusal, a bad schema answer, a bad key or model, or a transcript
+# URL we may not fetch: the meeting fails at once, with the reason
+FINAL_LLM_ERRORS = (LLMInvalidOutput, LLMRefused, LLMRequestRejected, TranscriptUnavailable)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Pipeline:
-    """The declared actors of one broker, and how to start the flow."""
+    """The declared actors of one broker, and how to start the flow at each stage."""
 
     broker: Broker
     runtime: Runtime
-    extract: Actor
-    plan: Actor
-    push: dict[str, Actor]
-    push_backfill: dict[str, Actor] = field(default_factory=dict)
-    push_returns: dict[str, Actor] = field(default_factory=dict)
-    llm_gate: LLMGate | None = None
-    push_gate: PushGate | None = None
-    extract_backfill: Actor | None = None
+    extract: Laned
+    plan: Actor[Any, Any]
+    push: dict[str, Laned]
+    throttling: Throttling
 
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
-        # backfill has its own queue: a live meeting never waits behind 50,000 replayed ones
-        actor = self.extract_backfill if backfill and self.extract_backfill else self.extract
-        actor.send(meeting_id)
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
+        """Extract a stored meeting, on the backfill lane for a replayed one."""
+        route = Route(org=org, backfill=backfill) if org else None
+        self.extract.send(meeting_id, route=route, lane=Lane.of(backfill))
 
+    def enqueue_push(self, planned: stages.Planned) -> None:
+        self.push[planned.connector].send(planned.key, route=planned.route)
 
-def _retries_left() -> bool:
-    message = CurrentMessage.get_current_message()
-    if message is None:
-        return False
-    max_retries = message.options.get("max_retries", 8)
-    return int(message.options.get("retries", 0)) < int(max_retries)
-
-
-def _on_lane(
-    broker: Broker,
-    name: str,
-    queue: str,
-    lane: str,
-    fn: Callable[..., None],
-    options: dict[str, Any],
-) -> Actor:
-    """`fn` as the actor of one lane: `push_slack` on queue push.slack (live),
-    `push_slack_backfill` on push.slack.backfill, `push_slack_returns` on push.slack.returns."""
-    live = lane == "live"
-    return dramatiq.actor(
-        broker=broker,
-        actor_name=name if live else f"{name}_{lane}",
-        queue_name=queue if live else f"{queue}.{lane}",
-        priority=LANE_PRIORITY[lane],
-        **options,
-    )(fn)
+    def enqueue_ops(self, keys: Iterable[str]) -> int:
+        """Push these ledger ops again (a sweep, a replayed dead letter); how many were sent."""
+        wanted = list(keys)
+        with self.runtime.session() as session:
+            rows = session.execute(
+                select(OpRecord, Meeting.source)
+                .join(Meeting, Meeting.id == OpRecord.meeting_id)
+                .where(OpRecord.key.in_(wanted))
+            ).all()
+            planned = [
+                stages.Planned(row.key, stages.route_of(row, source == "backfill"))
+                for row, source in rows
+            ]
+        sent = 0
+        for item in planned:
+            if item.connector in self.push:
+                self.enqueue_push(item)
+                sent += 1
+        return sent
 
 
 def declare(broker: Broker, runtime: Runtime) -> Pipeline:
@@ -93,109 +96,117 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         # a message naming a meeting or op this database does not have will never succeed
         "throws": (stages.MeetingGone,),
     }
-    push_actors: dict[str, Actor] = {}
-    push_backfill: dict[str, Actor] = {}
-    push_returns: dict[str, Actor] = {}
 
-    llm_gate = LLMGate.for_runtime(runtime)
-
-    def extract(meeting_id: str, tickets: dict[str, int] | None = None) -> None:
-        admission = llm_gate.admission(meeting_id, tickets or {})
+    def extract(meeting_id: str) -> Later | None:
         try:
-            with gated(admission):
-                stages.extract(runtime, meeting_id)
+            stages.extract(runtime, meeting_id)
+        except stages.MeetingGone:
+            raise
         except LLMWait as wait:
-            # the model's RPM/TPM: come back at the turn, keep the retries
-            extract_return.send_with_options(
-                args=(meeting_id,), kwargs={"tickets": wait.tickets}, delay=wait.wait_ms
-            )
-            return
+            # the model's RPM/TPM: come back at the turn, keeping its tickets and the retries
+            return Later(wait.wait_ms, "queued", {"tickets": wait.tickets})
         except LLMRateLimited as exc:
             # waiting for the provider is not a failure: come back later, keep the retries
-            extract_return.send_with_options(args=(meeting_id,), delay=int(exc.retry_after * 1000))
-            return
-        except (LLMInvalidOutput, LLMRefused, LLMRequestRejected, TranscriptUnavailable) as exc:
-            # retrying cannot fix a refusal, a bad schema answer, a bad key or model, or a
-            # transcript URL we may not fetch
+            return Later(int(exc.retry_after * 1000), "throttled")
+        except FINAL_LLM_ERRORS as exc:
             stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
-            return
-        finally:
-            admission.close()
-        plan_actor.send(meeting_id)
+            return None
+        except Exception as exc:
+            if _retries_left():
+                raise
+            # the LLM stayed unreachable: the meeting fails visibly, a replay brings it back
+            stages.fail_meeting(runtime, meeting_id, f"retries exhausted: {_reason(exc)}")
+            return None
+        plan.send(meeting_id)
+        return None
 
-    def plan(meeting_id: str) -> None:
+    def plan_meeting(meeting_id: str) -> None:
         for planned in stages.plan(runtime, meeting_id):
-            push_actors[planned.connector].send(planned.key)
+            pipeline.enqueue_push(planned)
 
-    gate = PushGate.for_runtime(runtime)
+    def push(key: str) -> Later | None:
+        try:
+            outcome = stages.push(runtime, key, turn=take_turn)
+        except Transient as exc:
+            if _retries_left():
+                stages.record_error(runtime, key, str(exc))
+                raise
+            stages.give_up(runtime, key, f"retries exhausted: {exc}")
+            return None
+        return outcome.later()
 
-    def follow_up(later: Actor, key: str, outcome: stages.PushOutcome) -> None:
-        """Throttled, busy (another delivery holds the op) or waiting (a recap for the
-        records it links): look again later, never write alongside; the rest is final."""
-        if outcome.state in {"throttled", "busy", "waiting"} and outcome.retry_after is not None:
-            later.send_with_options(args=(key,), delay=max(1, int(outcome.retry_after * 1000)))
-
-    def make_push(name: str, lane: str) -> Actor:
-        def push(key: str, ticket: int = 0) -> None:
-            ask = gate.ask(key)
-            if ask is not None and ask.backfill and lane == "live":
-                # backfill has its own queue, so live ops never wait behind it in the broker
-                push_backfill[name].send_with_options(args=(key,))
-                return
-            later = push_returns[name]
-            if ask is not None and (early := stages.precheck(runtime, key)) is not None:
-                follow_up(later, key, early)
-                return
-            decision = gate.admit(ask, ticket) if ask is not None else None
-            if decision is not None and not decision.granted:
-                # waiting is not a failure: come back at the turn, keep the retries
-                later.send_with_options(
-                    args=(key,),
-                    kwargs={"ticket": decision.ticket},
-                    delay=gate.delay_ms(decision),
-                )
-                return
-            try:
-                outcome = stages.push(runtime, key)
-            except Transient as exc:
-                if _retries_left():
-                    stages.record_error(runtime, key, str(exc))
-                    raise
-                stages.give_up(runtime, key, f"retries exhausted: {exc}")
-                return
-            finally:
-                if ask is not None and decision is not None:
-                    gate.done(ask, decision)
-            if outcome.state == "throttled" and outcome.retry_after is not None and ask:
-                # the provider's 429 cools the bucket for every worker, not just this op
-                outcome = replace(
-                    outcome, retry_after=gate.rate_limited(ask, outcome.retry_after) / 1000
-                )
-            follow_up(later, key, outcome)
-
-        return _on_lane(broker, f"push_{name}", f"push.{name}", lane, push, options)
-
-    extract_actor, extract_backfill, extract_return = (
-        _on_lane(broker, "extract", "extract", lane, extract, options) for lane in LANE_PRIORITY
+    # the middleware declares the `throttle` option, so it comes before the actors
+    returns: dict[str, Actor[Any, Any]] = {}
+    throttling = Throttling(runtime, returns.get, lambda m: _stored_route(runtime, m))
+    broker.add_middleware(throttling)
+    extract_lanes = _on_lanes(
+        broker, extract, stage="extract", queue="extract", throttle="llm", **options
     )
-    plan_actor = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
-        plan
+    plan = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
+        plan_meeting
     )
-    for name in available():
-        push_actors[name] = make_push(name, "live")
-        push_backfill[name] = make_push(name, "backfill")
-        push_returns[name] = make_push(name, "returns")
+    push_lanes = {
+        name: _on_lanes(
+            broker, push, stage=f"push_{name}", queue=f"push.{name}", throttle="push", **options
+        )
+        for name in available()
+    }
+    for lanes in (extract_lanes, *push_lanes.values()):
+        for actor in (lanes.live, lanes.backfill, lanes.returns):
+            returns[actor.actor_name] = lanes.returns
     pipeline = Pipeline(
-        broker,
-        runtime,
-        extract_actor,
-        plan_actor,
-        push_actors,
-        push_backfill,
-        push_returns,
-        llm_gate,
-        gate,
-        extract_backfill,
+        broker=broker,
+        runtime=runtime,
+        extract=extract_lanes,
+        plan=plan,
+        push=push_lanes,
+        throttling=throttling,
     )
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
+
+
+def _on_lanes(
+    broker: Broker, fn: Callable[..., Any], *, stage: str, queue: str, **options: Any
+) -> Laned:
+    """`fn` declared once per lane: `push_slack`, `push_slack_backfill`, `push_slack_returns`."""
+
+    def on(lane: Lane) -> Actor[Any, Any]:
+        return dramatiq.actor(
+            broker=broker,
+            actor_name=lane.actor_name(stage),
+            queue_name=lane.queue_name(queue),
+            priority=lane.priority,
+            **options,
+        )(fn)
+
+    return Laned(live=on(Lane.LIVE), backfill=on(Lane.BACKFILL), returns=on(Lane.RETURNS))
+
+
+def _stored_route(runtime: Runtime, message: MessageProxy) -> Route | None:
+    """The route of a message sent without one, from the database: an extraction enqueued
+    by intake or a backfill (they know the meeting, not its org), or an older release's push."""
+    ref = str(message.args[0]) if message.args else ""
+    with runtime.session() as session:
+        if message.actor_name.startswith("push_"):
+            row = session.get(OpRecord, ref)
+            if row is None:
+                return None
+            meeting = session.get(Meeting, row.meeting_id)
+            return stages.route_of(row, meeting is not None and meeting.source == "backfill")
+        found = session.get(Meeting, ref)
+        if found is None:
+            return None
+        return Route(org=found.org_id, backfill=found.source == "backfill")
+
+
+def _retries_left() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return False
+    max_retries = message.options.get("max_retries", 8)
+    return int(message.options.get("retries", 0)) < int(max_retries)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

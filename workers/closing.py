@@ -1,40 +1,34 @@
-"""What `on_missing: close` writes, and what undoes it when the item comes back."""
+"""What `on_missing: close` writes, and what undoes it when the item comes back.
+
+Which fields close or reopen a record is the connector's fact (`ConnectorFacts.closing`,
+`reopening`); a connector without them cannot close one (a Slack message is left as it
+is, and reported).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import stable_hash
+from connectors.base import payload_hash
+from connectors.registry import facts
 
-# Connector → how its per-item record is closed; no entry: the connector cannot close one
-# (a Slack message is left as it is, and reported).
-CLOSE_FIELDS: dict[str, dict[str, Any]] = {
-    "asana": {"completed": True},
-    "salesforce": {"Status": "Completed"},  # a Task; other objects have no such status
-}
-# Connector → the fields that reopen a record closed above, unless the plan says otherwise.
-REOPEN_FIELDS: dict[str, dict[str, Any]] = {
-    "asana": {"completed": False},
-    "salesforce": {"Status": "Not Started"},  # Salesforce's default open Task status
-}
 # Closing and reopening only undo meetsync's own write: a status a person set since stays.
 FINISHING_POLICY = "unless_edited"
 
 
 def close_fields(connector: str, target: dict[str, Any]) -> dict[str, Any] | None:
     """The fields that close a record of `connector` at `target`, or None if none do."""
-    if connector == "salesforce" and target.get("object") != "Task":
-        return None
-    return CLOSE_FIELDS.get(connector)
+    return facts(connector).closing(target)
 
 
 def reopen_fields(
     connector: str, target: dict[str, Any], planned: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The fields that reopen a closed record: each back to its planned value, or the default."""
-    if close_fields(connector, target) is None:
+    reopening = facts(connector).reopening(target)
+    if reopening is None or close_fields(connector, target) is None:
         return None
-    return {name: planned.get(name, value) for name, value in REOPEN_FIELDS[connector].items()}
+    return {name: planned.get(name, value) for name, value in reopening.items()}
 
 
 def finishing(
@@ -49,4 +43,4 @@ def finishing(
     policies = {**(target.get("write_policy") or {}), **dict.fromkeys(status, FINISHING_POLICY)}
     new_target = {**target, "write_policy": policies}
     new_fields = {**fields, **status}
-    return new_target, new_fields, stable_hash([action, new_target, new_fields])
+    return new_target, new_fields, payload_hash(action, new_target, new_fields)

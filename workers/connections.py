@@ -25,6 +25,12 @@ class ConnectorCache:
         self._built: dict[tuple[str, str], Connector] = {}
         self._lock = threading.Lock()
 
+    def cached(self, name: str) -> Connector | None:
+        """The connector last built for a connection, without a database read."""
+        with self._lock:
+            built = [c for (n, _), c in self._built.items() if n == name]
+        return built[-1] if built else None
+
     def get(self, session: Session, name: str) -> Connector:
         row = session.get(Connection, name)
         if row is None:

@@ -24,16 +24,17 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from connectors.base import Op, Receipt, stable_hash
+from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord, utcnow
+from meetsync.states import Disposition, OpState
 from workers.closing import finishing, reopen_fields
 
-IN_DOUBT = "sending"
-RESTING = {"failed", "dead", "paused"}
-FINAL = RESTING | {"done"}
+IN_DOUBT = OpState.SENDING
+RESTING = {OpState.FAILED, OpState.DEAD, OpState.PAUSED}
+FINAL = RESTING | {OpState.DONE}
 # an op's item as re-extractions saw it: gone (kept or closed), or back after being closed
-GONE = {"missing", "closed"}
-REOPENING = {"closed", "reopened"}
+GONE = {Disposition.MISSING, Disposition.CLOSED}
+REOPENING = {Disposition.CLOSED, Disposition.REOPENED}
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,16 @@ def prior_receipt(row: OpRecord) -> Receipt | None:
     )
 
 
-def settled(row: OpRecord) -> str | None:
+def settled(row: OpRecord) -> OpState | None:
     """The state a push can stop at without writing, or None when there is work."""
-    if row.state == "done" and row.applied_hash == row.payload_hash:
-        return "done"
+    if row.state == OpState.DONE and row.applied_hash == row.payload_hash:
+        return OpState.DONE
     if row.state in RESTING:
-        return row.state
+        return OpState(row.state)
     return None
 
 
-def claim(session: Session, row: OpRecord, lease_s: float, now: float) -> Claim | Busy | str:
+def claim(session: Session, row: OpRecord, lease_s: float, now: float) -> Claim | Busy | OpState:
     """Take the op for one write attempt, or say why not (a settled state, or Busy)."""
     if (state := settled(row)) is not None:
         return state
@@ -109,7 +110,8 @@ def claim(session: Session, row: OpRecord, lease_s: float, now: float) -> Claim 
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return Busy(0.0)  # another push claimed it between our read and our write
-    session.refresh(row)
+    # the UPDATE changed only the claim's own columns: the row read before still says what
+    # to write and where the last write landed, so no second read
     return Claim(to_op(row), prior_receipt(row), in_doubt, observed + 1)
 
 
@@ -118,35 +120,56 @@ def holds(row: OpRecord, attempt: int) -> bool:
     return row.state == IN_DOUBT and row.attempts == attempt
 
 
-def record_found(row: OpRecord, receipt: Receipt) -> None:
+def while_held(session: Session, key: str, attempt: int, values: Mapping[str, Any]) -> bool:
+    """Write `values` only while the push that made `attempt` still holds the op.
+
+    One conditional UPDATE, no read: after its write a push records what happened only if
+    its lease was not taken over meanwhile (the new holder finds the write instead).
+    """
+    hit = session.execute(
+        update(OpRecord)
+        .where(OpRecord.key == key, OpRecord.state == IN_DOUBT, OpRecord.attempts == attempt)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(hit.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def found(receipt: Receipt) -> dict[str, Any]:
     """An in-doubt op turned out to exist: remember where, without claiming its payload."""
-    row.external_id, row.url, row.object = receipt.external_id, receipt.url, receipt.object
-    row.receipt = receipt.model_dump(mode="json")
+    return {
+        "external_id": receipt.external_id,
+        "url": receipt.url,
+        "object": receipt.object,
+        "receipt": receipt.model_dump(mode="json"),
+    }
 
 
-def release(row: OpRecord, reason: str) -> None:
+def released(reason: str) -> dict[str, Any]:
     """The attempt ended without an answer: stay in doubt, but free for the next push."""
-    row.lease_until = 0.0
-    row.last_error = reason
+    return {"lease_until": 0.0, "last_error": reason}
 
 
-def mark_done(row: OpRecord, receipt: Receipt, applied_hash: str) -> None:
-    row.state = "done"
-    row.lease_until = None
-    row.applied_hash = applied_hash
-    row.external_id = receipt.external_id
-    row.url = receipt.url
-    row.object = receipt.object
-    row.receipt = receipt.model_dump(mode="json")
-    row.last_error = None
+def done(receipt: Receipt, applied_hash: str) -> dict[str, Any]:
+    return {
+        **found(receipt),
+        "state": OpState.DONE,
+        "lease_until": None,
+        "applied_hash": applied_hash,
+        "last_error": None,
+    }
 
 
-def mark_resting(row: OpRecord, state: str, reason: str) -> None:
-    """Park the op as a dead letter with its reason; `sending` history stays in attempts."""
+def resting(state: OpState, reason: str) -> dict[str, Any]:
+    """A dead letter with its reason; `sending` history stays in attempts."""
     assert state in RESTING
-    row.state = state
-    row.lease_until = None
-    row.last_error = reason
+    return {"state": state, "lease_until": None, "last_error": reason}
+
+
+def mark_resting(row: OpRecord, state: OpState, reason: str) -> None:
+    """Park a loaded op as a dead letter (see `resting`)."""
+    for name, value in resting(state, reason).items():
+        setattr(row, name, value)
 
 
 def leased(row: OpRecord, now: float) -> bool:
@@ -231,8 +254,3 @@ def repay(row: OpRecord, target: dict[str, Any], fields: dict[str, Any], payload
     row.target, row.fields, row.payload_hash = target, fields, payload_hash
     if row.state not in RESTING and row.state != IN_DOUBT:
         row.state = "planned"
-
-
-def payload_hash(action: str, target: dict[str, Any], fields: dict[str, Any]) -> str:
-    """The hash `Op.plan` gives the same action, target and fields."""
-    return stable_hash([action, target, fields])

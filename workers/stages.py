@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from connectors.base import Op, Receipt, stable_hash
+from connectors.base import Op, Receipt
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
+from extraction.cache import extraction_key, stored_insights
 from extraction.extract import extract_insights
 from extraction.schemas import Insights
-from mappings import identity
-from mappings.engine import PlannedOp, plan_items
-from mappings.loader import load_mapping
-from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
+from mappings.planner import current_mapping, plan_stored
+from meetsync.db.models import Connection, InsightRecord, Meeting, OpRecord, Org
+from meetsync.links import meeting_url
 from meetsync.models import MeetingOutput
+from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
 from workers import enrich, ledger
 from workers.closing import close_fields, finishing
+from workers.lanes import Later, Route
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,10 +39,9 @@ class MeetingGone(LookupError):
     """The message names a meeting or op that no longer exists."""
 
 
-def extraction_key(runtime: Runtime, meeting: Meeting, profile: dict) -> str:
-    """Same transcript, models, prompts and profile → same insights: no new LLM call."""
-    llm = runtime.settings.llm
-    return stable_hash([meeting.transcript_hash, llm.models, llm.prompt_versions, profile])
+def cache_key(runtime: Runtime, meeting: Meeting, profile: dict[str, Any]) -> str:
+    """The meeting's extraction cache key under this runtime's models and prompts."""
+    return extraction_key(runtime.settings.llm, meeting.transcript_hash, profile)
 
 
 def extract(runtime: Runtime, meeting_id: str) -> bool:
@@ -49,18 +52,18 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
         profile = dict(org.profile) if org else {}
-        key = extraction_key(runtime, meeting, profile)
+        key = cache_key(runtime, meeting, profile)
         cached = session.scalars(
             select(InsightRecord).where(
                 InsightRecord.meeting_id == meeting_id, InsightRecord.cache_key == key
             )
         ).first()
         if cached is not None:
-            meeting.status = "extracted"
+            meeting.status = MeetingStatus.EXTRACTED
             return False
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
-        meeting.status = "extracting"
+        meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
     payload = with_transcript(payload, runtime.settings.transcript_fetch)
     result = extract_insights(payload, settings=runtime.settings.llm, org_profile=profile)
@@ -76,21 +79,38 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         )
         meeting = session.get(Meeting, meeting_id)
         if meeting is not None:
-            meeting.status = "extracted"
+            meeting.status = MeetingStatus.EXTRACTED
     return True
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:
+    """The meeting cannot be extracted: failed, with the reason shown in status and the API."""
     with runtime.session() as session:
         meeting = session.get(Meeting, meeting_id)
         if meeting is not None:
-            meeting.status, meeting.error = "failed", reason
+            meeting.status, meeting.error = MeetingStatus.FAILED, reason
 
 
 @dataclass(frozen=True)
 class Planned:
+    """An op to push, and the route that picks its lane and throttle bucket."""
+
     key: str
-    connector: str
+    route: Route
+
+    @property
+    def connector(self) -> str:
+        return self.route.connector
+
+
+def route_of(row: OpRecord, backfill: bool) -> Route:
+    return Route(
+        org=row.org_id,
+        connector=row.connector,
+        connection=row.connection,
+        channel=(row.target or {}).get("channel"),
+        backfill=backfill,
+    )
 
 
 def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
@@ -100,55 +120,34 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         if meeting is None:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
-        current = extraction_key(runtime, meeting, dict(org.profile) if org else {})
-        # the insights of the stored revision: a transcript edited back to an earlier
-        # version hits the extraction cache, so its record is not the newest one
-        record = session.scalars(
-            select(InsightRecord)
-            .where(InsightRecord.meeting_id == meeting_id)
-            .order_by((InsightRecord.cache_key == current).desc(), InsightRecord.id.desc())
-            .limit(1)
-        ).first()
-        mapping_row = session.scalars(
-            select(MappingVersion)
-            .where(MappingVersion.org_id == meeting.org_id)
-            .order_by(MappingVersion.version.desc())
-            .limit(1)
-        ).first()
-        if record is None or mapping_row is None:
-            meeting.status = "failed"
+        current = cache_key(runtime, meeting, dict(org.profile) if org else {})
+        record = stored_insights(session, meeting_id, current)
+        mapping = current_mapping(session, meeting.org_id)
+        if record is None or mapping is None:
+            meeting.status = MeetingStatus.FAILED
             meeting.error = "no insights" if record is None else "org has no mapping"
             return []
-        mapping = load_mapping(mapping_row.body)
-        output = MeetingOutput.model_validate(meeting.payload)
-        insights = Insights.model_validate(record.insights)
-        url = f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}"
-
-        def planned(renames: dict[str, str] | None = None) -> list[PlannedOp]:
-            made = plan_items(output, insights, mapping, meeting_url=url, renames=renames)
-            if meeting.connectors:  # a backfill limited to some providers (--providers)
-                made = [p for p in made if p.op.connector in meeting.connectors]
-            return made
-
-        made = planned()
-        existing = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
-        renames = identity.match(identity.identities(made), existing)
-        if renames:
-            # a re-worded item keeps the key of what was written for it (the write becomes an
-            # update); planned again so whatever links it (a recap) names that key too
-            made = planned(renames)
-        ops = [p.op for p in made]
-        idents = {k: ident.as_json() for k, ident in identity.identities(made).items()}
-        rows = ledger.record_plan(session, meeting_id, ops, mapping_row.version, idents)
-        policies: dict[str, str] = {d.name: d.on_missing for d in mapping.destinations}
-        gone = identity.missing(existing, {op.key for op in ops})
-        rows += _settle_missing(meeting, gone, policies)
-        meeting.status = "planned"
-        return [Planned(row.key, row.connector) for row in rows]
+        spec, version = mapping
+        made = plan_stored(
+            session,
+            MeetingOutput.model_validate(meeting.payload),
+            Insights.model_validate(record.insights),
+            spec,
+            meeting_url=meeting_url(runtime.settings, meeting.id),
+            stored_id=meeting.id,
+            mapping_version=version,
+            providers=meeting.connectors,  # a backfill limited to some providers
+        )
+        rows = ledger.record_plan(session, meeting_id, made.ops, version, made.identities())
+        policies = {d.name: d.on_missing for d in spec.destinations}
+        rows += _settle_missing(meeting, made.gone, policies)
+        meeting.status = MeetingStatus.PLANNED
+        backfill = meeting.source == "backfill"
+        return [Planned(row.key, route_of(row, backfill)) for row in rows]
 
 
 def _settle_missing(
-    meeting: Meeting, gone: list[OpRecord], policies: dict[str, str]
+    meeting: Meeting, gone: list[OpRecord], policies: Mapping[str, str]
 ) -> list[OpRecord]:
     """Report items a re-run no longer extracts; close those whose destination says so."""
     to_push: list[OpRecord] = []
@@ -159,11 +158,11 @@ def _settle_missing(
         closing = close_fields(row.connector, row.target) if title is not None else None
         if policies.get(row.destination or "") == "close" and closing is not None:
             ledger.repay(row, *finishing(row.action, row.target, row.fields, closing))
-            row.disposition = "closed"
+            row.disposition = Disposition.CLOSED
             if row.state not in ledger.RESTING:
                 to_push.append(row)
         else:
-            row.disposition = "missing"
+            row.disposition = Disposition.MISSING
         # the item's title is what the org wrote itself; the transcript stays out of logs
         log.warning(
             "meeting %s revision %d: op %s (%s) no longer extracted: %s",
@@ -178,49 +177,57 @@ def _settle_missing(
 
 @dataclass(frozen=True)
 class PushOutcome:
-    state: str
+    state: PushState
     retry_after: float | None = None
 
+    def later(self) -> Later | None:
+        """The answer that brings the push back (a turn, a 429, a busy op, a recap's links)."""
+        if self.state not in COME_BACK or self.retry_after is None:
+            return None
+        return Later(max(1, int(self.retry_after * 1000)), self.state)
 
-def precheck(runtime: Runtime, key: str) -> PushOutcome | None:
-    """What a push answers without the provider (settled, paused, waiting for linked
-    records), or None when it needs the provider. Asked before the throttle, so a recap
-    polling for its links or a duplicate delivery spends no token of anyone's turn."""
-    with runtime.session() as session:
-        ready = _ready(session, _row(session, key))
-    return ready if isinstance(ready, PushOutcome) else None
+
+# what brings a push back later; every other state is final for this delivery
+COME_BACK = {PushState.QUEUED, PushState.THROTTLED, PushState.BUSY, PushState.WAITING}
 
 
 def _ready(session: Session, row: OpRecord) -> PushOutcome | Op:
     """The op to write, linked records filled in; or why there is nothing to write now."""
     if (state := ledger.settled(row)) is not None:
-        return PushOutcome(state)
+        return PushOutcome(PushState(state))
     connection = session.get(Connection, row.connection)
-    if connection is not None and connection.status == "paused":
+    if connection is not None and connection.status == ConnectionStatus.PAUSED:
         if not ledger.leased(row, time.time()):
-            ledger.mark_resting(row, "paused", f"connection paused: {connection.status_reason}")
-        return PushOutcome("paused")
+            reason = f"connection paused: {connection.status_reason}"
+            ledger.mark_resting(row, OpState.PAUSED, reason)
+        return PushOutcome(PushState.PAUSED)
     # a recap that links other ops' records waits until those have settled
     ready = enrich.linked(session, ledger.to_op(row))
     if ready is None:
-        return PushOutcome("waiting", retry_after=enrich.WAIT_SECONDS)
+        return PushOutcome(PushState.WAITING, retry_after=enrich.WAIT_SECONDS)
     return ready
 
 
-def push(runtime: Runtime, key: str) -> PushOutcome:
-    """Apply one op at most once: claim it, find() what is in doubt, write, record."""
+def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) -> PushOutcome:
+    """Apply one op at most once: claim it, find() what is in doubt, write, record.
+
+    The op row is read once. `turn` is asked only when there is something to write, so a
+    push answered without the provider (settled, paused, waiting) spends no throttle turn.
+    """
     retry = runtime.settings.retry
     with runtime.session() as session:
         row = _row(session, key)
         ready = _ready(session, row)
         if isinstance(ready, PushOutcome):
             return ready
+        if not turn():
+            return PushOutcome(PushState.QUEUED, retry_after=0.0)
         claimed = ledger.claim(session, row, retry.lease_s, time.time())
-        if isinstance(claimed, str):
-            return PushOutcome(claimed)
+        if isinstance(claimed, OpState):
+            return PushOutcome(PushState(claimed))
         if isinstance(claimed, ledger.Busy):
             wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
-            return PushOutcome("busy", retry_after=max(wait, 0.2))
+            return PushOutcome(PushState.BUSY, retry_after=max(wait, 0.2))
         connector = runtime.connectors.get(session, row.connection)
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
     op, prior, attempt = ready, claimed.prior, claimed.attempt
@@ -229,10 +236,7 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
             found = connector.find(op)
             if found is not None:
                 prior = found
-                with runtime.session() as session:
-                    row = _row(session, key)
-                    if ledger.holds(row, attempt):
-                        ledger.record_found(row, found)
+                _while_held(runtime, key, attempt, ledger.found(found))
         if (
             prior is not None
             and claimed.in_doubt
@@ -245,53 +249,45 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
     except RateLimited as exc:
         # left in doubt on purpose: a multi-part write (a long Slack recap) may have
         # landed in part before the 429, so the next attempt runs find() first
-        _release(runtime, key, attempt, str(exc))
-        return PushOutcome("throttled", retry_after=exc.retry_after)
+        _while_held(runtime, key, attempt, ledger.released(str(exc)))
+        return PushOutcome(PushState.THROTTLED, retry_after=exc.retry_after)
     except AuthExpired as exc:
         with runtime.session() as session:
-            row = _row(session, key)
-            if ledger.holds(row, attempt):
-                ledger.mark_resting(row, "paused", str(exc))
+            ledger.while_held(session, key, attempt, ledger.resting(OpState.PAUSED, str(exc)))
             connection = session.get(Connection, op.connection)
             if connection is not None:
-                connection.status, connection.status_reason = "paused", str(exc)
-        return PushOutcome("paused")
+                connection.status, connection.status_reason = ConnectionStatus.PAUSED, str(exc)
+        return PushOutcome(PushState.PAUSED)
     except Permanent as exc:
-        with runtime.session() as session:
-            row = _row(session, key)
-            if ledger.holds(row, attempt):
-                ledger.mark_resting(row, "failed", str(exc))
-        return PushOutcome("failed")
+        _while_held(runtime, key, attempt, ledger.resting(OpState.FAILED, str(exc)))
+        return PushOutcome(PushState.FAILED)
     except Transient as exc:
-        _release(runtime, key, attempt, str(exc))
+        _while_held(runtime, key, attempt, ledger.released(str(exc)))
         raise
     except BaseException:
         with suppress(Exception):  # the lease runs out on its own if the database is away
-            _release(runtime, key, attempt, "push interrupted")
+            _while_held(runtime, key, attempt, ledger.released("push interrupted"))
         raise
     return PushOutcome(_record(runtime, key, attempt, receipt, op.payload_hash))
 
 
-def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied: str) -> str:
-    """Record a landed write, retrying a while if the database is away; `done` or `superseded`.
+def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied: str) -> PushState:
+    """Record a landed write, retrying a while if the database is away; done or superseded.
 
     Giving up leaves the op in doubt until its lease runs out (then find() settles it), so
     a database that comes back within `record_retry_s` spares the op that whole wait.
     """
     retry = runtime.settings.retry
-    # past the lease another push may own the op; holds() below would refuse us anyway
+    # past the lease another push may own the op; the conditional write refuses us anyway
     deadline = time.monotonic() + min(retry.record_retry_s, retry.lease_s / 2)
     pause = RECORD_PAUSE_S
     while True:
         try:
-            with runtime.session() as session:
-                held = session.get(OpRecord, key, with_for_update=True)
-                if held is None or not ledger.holds(held, attempt):
-                    # our lease ran out and another push took over; it finds this write
-                    log.warning("op %s: attempt %d lost its claim before recording", key, attempt)
-                    return "superseded"
-                ledger.mark_done(held, receipt, applied)
-            return "done"
+            if _while_held(runtime, key, attempt, ledger.done(receipt, applied)):
+                return PushState.DONE
+            # our lease ran out and another push took over; it finds this write
+            log.warning("op %s: attempt %d lost its claim before recording", key, attempt)
+            return PushState.SUPERSEDED
         except (OperationalError, InterfaceError, DisconnectionError) as exc:
             if time.monotonic() + pause > deadline:
                 raise
@@ -302,11 +298,9 @@ def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied:
             pause = min(pause * 2, RECORD_PAUSE_MAX_S)
 
 
-def _release(runtime: Runtime, key: str, attempt: int, reason: str) -> None:
+def _while_held(runtime: Runtime, key: str, attempt: int, values: dict[str, Any]) -> bool:
     with runtime.session() as session:
-        row = _row(session, key)
-        if ledger.holds(row, attempt):
-            ledger.release(row, reason)
+        return ledger.while_held(session, key, attempt, values)
 
 
 def give_up(runtime: Runtime, key: str, reason: str) -> None:
@@ -314,7 +308,7 @@ def give_up(runtime: Runtime, key: str, reason: str) -> None:
     with runtime.session() as session:
         row = _row(session, key)
         if ledger.settled(row) is None and not ledger.leased(row, time.time()):
-            ledger.mark_resting(row, "dead", reason)
+            ledger.mark_resting(row, OpState.DEAD, reason)
 
 
 def record_error(runtime: Runtime, key: str, reason: str) -> None:

@@ -23,6 +23,7 @@ import dramatiq
 from sqlalchemy import or_, select, update
 
 from meetsync.db.models import Meeting, OpRecord, utcnow
+from meetsync.states import OpState
 from workers.ledger import IN_DOUBT
 
 if TYPE_CHECKING:
@@ -52,45 +53,44 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
     runtime = pipeline.runtime
     stuck_after = runtime.settings.retry.stuck_after_s if stuck_after_s is None else stuck_after_s
     cutoff = utcnow() - timedelta(seconds=stuck_after)
-    extract = plan = push = 0
+    extract = plan = 0
     with runtime.session() as session:
         meetings = session.execute(
-            select(Meeting.id, Meeting.status, Meeting.source)
+            select(Meeting.id, Meeting.status, Meeting.source, Meeting.org_id)
             .where(Meeting.status.in_((*UNEXTRACTED, "extracted")), Meeting.updated_at < cutoff)
             .limit(BATCH)
         ).all()
-    for meeting_id, status, source in meetings:
+    for meeting_id, status, source, org_id in meetings:
         if not _touch(pipeline, Meeting, Meeting.id == meeting_id, Meeting.updated_at < cutoff):
             continue
         if status in UNEXTRACTED:
-            pipeline.enqueue_extract(meeting_id, backfill=source == "backfill")
+            pipeline.enqueue_extract(meeting_id, backfill=source == "backfill", org=org_id)
             extract += 1
         else:
             pipeline.plan.send(meeting_id)
             plan += 1
     now = time.time()
     with runtime.session() as session:
-        ops = session.execute(
-            select(OpRecord.key, OpRecord.connector)
+        ops = session.scalars(
+            select(OpRecord.key)
             .where(
                 OpRecord.updated_at < cutoff,
                 or_(
-                    OpRecord.state == "planned",
+                    OpRecord.state == OpState.PLANNED,
                     (OpRecord.state == IN_DOUBT)
                     & or_(OpRecord.lease_until.is_(None), OpRecord.lease_until < now),
-                    (OpRecord.state == "done") & (OpRecord.applied_hash != OpRecord.payload_hash),
+                    (OpRecord.state == OpState.DONE)
+                    & (OpRecord.applied_hash != OpRecord.payload_hash),
                 ),
             )
             .limit(BATCH)
         ).all()
-    for key, connector in ops:
-        actor = pipeline.push.get(connector)
-        if actor is None or not _touch(
-            pipeline, OpRecord, OpRecord.key == key, OpRecord.updated_at < cutoff
-        ):
-            continue
-        actor.send(key)
-        push += 1
+    touched = [
+        key
+        for key in ops
+        if _touch(pipeline, OpRecord, OpRecord.key == key, OpRecord.updated_at < cutoff)
+    ]
+    push = pipeline.enqueue_ops(touched)
     swept = Swept(extract, plan, push)
     if swept.total:
         log.info("sweeper re-enqueued %d extract, %d plan, %d push", extract, plan, push)

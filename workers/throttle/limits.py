@@ -6,20 +6,20 @@ from functools import lru_cache
 from typing import Any
 
 from connectors.base import Limits
-from connectors.registry import UnknownConnector, connector_class
+from connectors.registry import UnknownConnector, connector_class, facts
 from meetsync.settings import LimitOverride, LLMModelLimits, Settings
 from workers.throttle.buckets import Ask, Throttle, Tuning
 
 FALLBACK = Limits(rate=1.0, burst=5, concurrency=2)
-# Slack's connector limits read per channel; a workspace also has a tier limit for the bot.
-WORKSPACE_DEFAULTS = {"slack": Limits(rate=5.0, burst=50, concurrency=4)}
 
 
 @lru_cache(maxsize=64)
 def connector_defaults(connector: str) -> Limits:
-    """The connector class's `default_limits`, or a cautious fallback for unknown ones."""
-    if connector in WORKSPACE_DEFAULTS:
-        return WORKSPACE_DEFAULTS[connector]
+    """A connection's bucket: the connector's `workspace_limits` when its `default_limits`
+    read per flow (Slack's channels), else `default_limits`; a cautious fallback for unknown
+    connectors."""
+    if (shared := facts(connector).workspace_limits) is not None:
+        return shared
     try:
         limits: Limits = getattr(connector_class(connector), "default_limits")  # noqa: B009
     except (UnknownConnector, AttributeError, ImportError):

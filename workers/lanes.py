@@ -1,0 +1,102 @@
+"""Lanes: the queues a stage's messages travel on, and the one place that picks them.
+
+dramatiq orders a worker's work by actor priority, so each stage that can wait (extract,
+and the push of every connector) is declared once per lane:
+
+| lane     | actor                 | queue                | priority                |
+| -------- | --------------------- | -------------------- | ----------------------- |
+| live     | `push_slack`          | `push.slack`         | 0                       |
+| backfill | `push_slack_backfill` | `push.slack.backfill`| 10: after live work     |
+| returns  | `push_slack_returns`  | `push.slack.returns` | -10: before new work    |
+
+(`extract`, `extract_backfill` and `extract_returns` the same way.) The lane is picked
+once, by whoever enqueues: a backfilled meeting's messages start on backfill; a message
+that must wait (the throttle's turn, a busy op, a recap's links, the LLM's budget) comes
+back on returns, where a turn handed out is not lost behind a backlog.
+
+A message carries ids, plus its *route*: the org, connector, connection and channel that
+choose its throttle bucket, so the throttle needs no database read to admit it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dramatiq import Actor, Message
+from dramatiq.broker import MessageProxy
+
+
+class Lane(StrEnum):
+    LIVE = "live"
+    BACKFILL = "backfill"
+    RETURNS = "returns"
+
+    @property
+    def priority(self) -> int:
+        """Lower runs first inside a worker: returns, then live, then backfill."""
+        return {"live": 0, "backfill": 10, "returns": -10}[self.value]
+
+    def actor_name(self, stage: str) -> str:
+        """`push_slack` → `push_slack_backfill` (live keeps the stage's own name)."""
+        return stage if self is Lane.LIVE else f"{stage}_{self.value}"
+
+    def queue_name(self, queue: str) -> str:
+        """`push.slack` → `push.slack.returns` (live keeps the stage's own queue)."""
+        return queue if self is Lane.LIVE else f"{queue}.{self.value}"
+
+    @classmethod
+    def of(cls, backfill: bool) -> Lane:
+        return cls.BACKFILL if backfill else cls.LIVE
+
+
+@dataclass(frozen=True)
+class Route:
+    """What picks a message's throttle bucket: who, which provider and credential, where."""
+
+    org: str = ""
+    connector: str = ""
+    connection: str = ""
+    channel: str | None = None
+    backfill: bool = False
+
+    def options(self) -> dict[str, Any]:
+        return {"route": {k: v for k, v in vars(self).items() if v not in (None, "", False)}}
+
+    @classmethod
+    def of(cls, message: Message[Any] | MessageProxy) -> Route | None:
+        """The route a message was sent with; None for one sent without (an older release)."""
+        raw = message.options.get("route")
+        return cls(**raw) if isinstance(raw, dict) and raw.get("org") else None
+
+
+@dataclass(frozen=True)
+class Later:
+    """An actor's answer: come back on the returns lane in `delay_ms`, keeping `options`."""
+
+    delay_ms: int
+    reason: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Laned:
+    """One stage's actors, one per lane."""
+
+    live: Actor[Any, Any]
+    backfill: Actor[Any, Any]
+    returns: Actor[Any, Any]
+
+    def on(self, lane: Lane) -> Actor[Any, Any]:
+        return {Lane.LIVE: self.live, Lane.BACKFILL: self.backfill, Lane.RETURNS: self.returns}[
+            lane
+        ]
+
+    def send(
+        self, *args: Any, route: Route | None, lane: Lane | None = None, delay: int | None = None
+    ) -> Message[Any]:
+        """Enqueue on `lane`, or on the route's own lane (backfill or live)."""
+        actor = self.on(lane or Lane.of(route is not None and route.backfill))
+        carried = route.options() if route is not None else {}
+        return actor.send_with_options(args=args, delay=delay, **carried)
