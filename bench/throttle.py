@@ -6,7 +6,7 @@ through meetsync's throttle, then through dramatiq's built-in rate limiters conf
 obvious way. Per provider it prints utilization, 429s received, messages lost and retries
 spent, and ends with one JSON line.
 
-As in `workers/actors.py`, a push that must wait comes back on its provider's returns queue,
+As in `workers/lanes.py`, a push that must wait comes back on its provider's returns queue,
 which workers run before new work: a turn held behind 3,000 fresh messages is a turn lost.
 
 Each provider is driven with its own SDK (asana, slack-sdk, simple-salesforce, openai)
@@ -265,7 +265,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
     from dramatiq.middleware import CurrentMessage, Middleware
     from dramatiq.rate_limits.backends import RedisBackend
 
-    from workers.actors import RETURN_PRIORITY
+    from workers.lanes import Lane
     from workers.throttle.buckets import Tuning, admit, redelivery_ms
     from workers.throttle.feedback import on_headers, on_salesforce_usage
     from workers.throttle.redis import RedisThrottle
@@ -369,7 +369,7 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
             broker=broker,
             actor_name=f"bench_{provider}_return",
             queue_name=f"bench.{provider}.returns",
-            priority=RETURN_PRIORITY,
+            priority=Lane.RETURNS.priority,
             max_retries=20,
         )(run)
     worker = Worker(broker, worker_threads=THREADS, worker_timeout=100)

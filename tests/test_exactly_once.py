@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from typer.testing import CliRunner
 
 from admin.meeting_store import store_meeting
@@ -26,6 +26,7 @@ from intake.app import create_app
 from meetsync.bootstrap import apply_mapping, seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, utcnow
+from meetsync.db.session import engine_for
 from meetsync.models import MeetingOutput
 from meetsync.settings import LimitOverride, get_settings
 from sandbox.client import SandboxClient
@@ -501,3 +502,30 @@ def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_bac
     assert (row.state, row.attempts, row.applied_hash) == ("done", 1, row.payload_hash)
     ours = [t for t in asana_tasks(clean_sandbox) if t["external"]["gid"] == first.key]
     assert len(ours) == 1 and row.external_id == ours[0]["gid"]
+
+
+def test_a_push_reads_its_op_row_once_per_delivery(
+    runtime: Runtime, clean_sandbox: Sandbox
+) -> None:
+    # given a planned task, and every statement the database is sent from now on
+    _, planned = deliver(runtime, MEETING)
+    task = only_asana(planned)[0]
+    pipeline = declare(make_broker("stub"), runtime)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = engine_for(runtime.settings.database_url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # when a worker delivers its push, through the throttle middleware
+        run_message(pipeline.push["asana"].live, task.key, **task.route.options())
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    # expect it written, with one read of the op row and conditional writes after
+    assert row_of(runtime, task.key).state == "done"
+    reads = [s for s in statements if s.startswith("SELECT") and " FROM ops" in s]
+    assert len(reads) == 1, reads
+    assert len([s for s in statements if s.startswith("UPDATE ops")]) == 2  # claim, record

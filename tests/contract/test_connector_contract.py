@@ -6,15 +6,19 @@ import importlib
 
 import pytest
 
+from connectors.base import ConnectorFacts, Limits
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
+from connectors.registry import available, connector_class, facts
 from sandbox.server import Sandbox
 from tests.contract.case import ContractCase
 
-PROVIDERS = ["salesforce", "asana", "slack"]
+# every connector installed under the `meetsync.connectors` entry points, none left out
+PROVIDERS = sorted(available())
 REFRESHABLE = ["salesforce"]  # Asana PATs and Slack bot tokens do not expire
 
 
 def _make(provider: str, sandbox: Sandbox) -> ContractCase:
+    # an installed connector without a case fails here rather than going untested
     module = importlib.import_module(f"tests.contract.case_{provider}")
     made: ContractCase = module.make_case(sandbox)
     return made
@@ -110,3 +114,25 @@ def test_revoked_auth_raises_auth_expired(case: ContractCase) -> None:
             case.connector.apply(case.op(), None)
     finally:
         case.set_auth("restore")
+
+
+@pytest.mark.parametrize("provider", [pytest.param(p, id=p) for p in PROVIDERS])
+def test_a_connector_states_its_facts_on_its_class(provider: str) -> None:
+    cls = connector_class(provider)
+    known = facts(provider)
+    assert issubclass(cls, ConnectorFacts) and known is cls
+    assert cls.name == provider and isinstance(cls.default_limits, Limits)
+    assert known.actions, "the verbs a mapping may name are checked when it is saved"
+    if known.workspace_limits is not None:
+        assert known.workspace_limits.rate >= cls.default_limits.rate
+    for target in ({"object": "Task"}, {"object": "Opportunity"}, {"project": "P"}, {}):
+        # whatever closes a record can reopen it, and the two set the same fields
+        closing, reopening = known.closing(target), known.reopening(target)
+        assert (closing is None) == (reopening is None)
+        if closing is not None and reopening is not None:
+            assert set(closing) == set(reopening) and closing != reopening
+
+
+def test_an_unknown_connector_has_no_facts() -> None:
+    assert facts("no-such-connector") is ConnectorFacts
+    assert ConnectorFacts.closing({"object": "Task"}) is None and ConnectorFacts.actions == ()
