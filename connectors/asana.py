@@ -17,44 +17,21 @@ Followers are only ever added, so no policy applies to them.
 The SDK's own retries are switched off (it would retry 429/5xx GETs itself and never POSTs,
 surfacing MaxRetryError): the push worker owns retries, and `_call` is the one place where
 provider failures become RateLimited, Transient, Permanent or AuthExpired.
+
+The connector is built in layers, a module each: asana_session.py (the SDK client and
+`_call`), asana_names.py (names to gids), asana_tasks.py (`find`, reading and writing a
+task) and, here, the rest of the contract.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-import asana
-import urllib3
-from asana.rest import ApiException
-
-from connectors.base import (
-    Check,
-    ConnectionConfig,
-    ConnectorFacts,
-    FieldSchema,
-    Limits,
-    Op,
-    Receipt,
-    TargetSchema,
-)
-from connectors.errors import (
-    AuthExpired,
-    ConnectorError,
-    InvalidMapping,
-    Permanent,
-    RateLimited,
-    Transient,
-)
+from connectors.asana_tasks import AsanaTasks
+from connectors.base import Check, ConnectorFacts, FieldSchema, Limits, Op, Receipt, TargetSchema
+from connectors.errors import ConnectorError, InvalidMapping, Permanent
 from connectors.write_policy import decide, policies_of, remember, written_fields
 
-DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
-VALUE_FIELDS = (
-    "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
-)
-TASK_FIELDS = "gid,permalink_url,external"
-WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
 # Op field → the task property it sets; followers are additive and never overwrite anything.
 PROPERTY = {
     "name": "name",
@@ -64,10 +41,9 @@ PROPERTY = {
     "assignee_email": "assignee",
     "custom_fields": "custom_fields",
 }
-T = TypeVar("T")
 
 
-class AsanaConnector(ConnectorFacts):
+class AsanaConnector(AsanaTasks, ConnectorFacts):
     """Creates and updates Asana tasks, one per action item."""
 
     name: ClassVar[str] = "asana"
@@ -84,38 +60,6 @@ class AsanaConnector(ConnectorFacts):
     @classmethod
     def reopening(cls, target: dict[str, Any]) -> dict[str, Any] | None:
         return {"completed": False}
-
-    def __init__(self, config: ConnectionConfig) -> None:
-        token = config.credentials.get("token")
-        if not token:
-            raise InvalidMapping(f"connection {config.name!r} has no Asana token")
-        configuration = asana.Configuration()
-        configuration.host = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
-        configuration.access_token = token
-        configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
-        configuration.proxy = config.options.get("proxy")
-        client = asana.ApiClient(configuration)
-        # The SDK starts a thread pool per client for async calls we never make; left to
-        # its __del__ it fails at interpreter exit. Close it now.
-        client.pool.close()
-        client.pool.join()
-        del client.pool
-        self.timeout = (
-            float(config.options.get("connect_timeout", 5)),
-            float(config.options.get("read_timeout", 30)),
-        )
-        self.default_workspace: str | None = config.options.get("workspace")
-        self.tasks = asana.TasksApi(client)
-        self.sections = asana.SectionsApi(client)
-        self.projects = asana.ProjectsApi(client)
-        self.users = asana.UsersApi(client)
-        self.workspaces = asana.WorkspacesApi(client)
-        self.settings = asana.CustomFieldSettingsApi(client)
-        self._workspaces: dict[str, str] | None = None
-        self._projects: dict[str, dict[str, str]] = {}
-        self._sections: dict[str, dict[str, str]] = {}
-        self._fields: dict[str, dict[str, dict[str, Any]]] = {}
-        self._people: dict[str, str | None] = {}
 
     # -- the contract ---------------------------------------------------------------------
     def describe(self, target: dict[str, Any]) -> TargetSchema:
@@ -200,26 +144,6 @@ class AsanaConnector(ConnectorFacts):
             data.pop(PROPERTY[name], None)
         return decision.skipped
 
-    def find(self, op: Op) -> Receipt | None:
-        """The task carrying this op's key in its external gid, if Asana has one."""
-        try:
-            task = self._call(
-                lambda: self.tasks.get_task(
-                    f"external:{op.key}", {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
-                )
-            )
-        except Permanent as exc:
-            if exc.provider_code == "404":
-                return None
-            raise
-        stored = (task.get("external") or {}).get("data")
-        return Receipt(
-            external_id=task["gid"],
-            url=task.get("permalink_url"),
-            object="task",
-            extra={"payload_hash": stored, "warnings": []},
-        )
-
     def check(self) -> list[Check]:
         """`connections test`: who the token is (users/me) and which workspaces it sees."""
         try:
@@ -247,292 +171,6 @@ class AsanaConnector(ConnectorFacts):
         task = self._read(found.external_id, extra=",followers.email")
         return self._present(task, op, list(op.fields))
 
-    def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
-        task: dict[str, Any] = self._call(
-            lambda: self.tasks.get_task(
-                gid, {"opt_fields": VALUE_FIELDS + extra}, _request_timeout=self.timeout
-            )
-        )
-        return task
-
-    def _present(self, task: dict[str, Any], op: Op, names: list[str]) -> dict[str, Any]:
-        """A task's values of the op fields `names`, spelt as the mapping spells them."""
-        present: dict[str, Any] = {}
-        for name in names:
-            if name == "assignee_email":
-                present[name] = self._email_of(task.get("assignee"))
-            elif name == "followers_emails":
-                present[name] = sorted(
-                    filter(None, (self._email_of(f) for f in task.get("followers") or []))
-                )
-            elif name == "custom_fields":
-                mine = op.fields.get("custom_fields") or {}
-                present[name] = {
-                    f["name"]: f.get("display_value")
-                    for f in task.get("custom_fields") or []
-                    if f["name"] in mine
-                }
-            else:
-                present[name] = task.get(name)
-        return present
-
-    def _email_of(self, user: dict[str, Any] | None) -> str | None:
-        """A user's email: from the response when Asana expanded it, else looked up once."""
-        if not user:
-            return None
-        if user.get("email"):
-            return str(user["email"])
-        known = {gid: email for email, gid in self._people.items() if gid}
-        if user["gid"] not in known:
-            found = self._call(
-                lambda: self.users.get_user(
-                    user["gid"], {"opt_fields": "email"}, _request_timeout=self.timeout
-                )
-            )
-            self._people[str(found.get("email", "")).lower()] = user["gid"]
-            return found.get("email")
-        return known[user["gid"]]
-
-    # -- writing ------------------------------------------------------------------------
-    def _task_data(self, op: Op, project: str, warnings: list[str]) -> dict[str, Any]:
-        fields = op.fields
-        if not fields.get("name"):
-            raise InvalidMapping("upsert_task needs fields.name")
-        # Only what the op carries: a field the mapping left out (an empty value) must not
-        # blank what a person set on the task since.
-        data: dict[str, Any] = {
-            "name": fields["name"],
-            "external": {"gid": op.key, "data": op.payload_hash},
-        }
-        if fields.get("due_on"):
-            data["due_on"] = fields["due_on"]
-        if fields.get("html_notes"):
-            data["html_notes"] = fields["html_notes"]
-        elif fields.get("notes"):
-            data["notes"] = fields["notes"]
-        email = fields.get("assignee_email")
-        if email:
-            data["assignee"] = self._person(email)
-            if data["assignee"] is None:
-                del data["assignee"]
-                warnings.append(f"no Asana user with email {email}; left unassigned")
-        if fields.get("custom_fields"):
-            data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
-        if isinstance(fields.get("completed"), bool):
-            data["completed"] = fields["completed"]  # `on_missing: close` finishes the task
-        return data
-
-    def _write(
-        self,
-        op: Op,
-        prior: Receipt | None,
-        data: dict[str, Any],
-        project: str,
-        section: str | None,
-        followers: list[str],
-    ) -> dict[str, Any]:
-        if prior is not None:
-            return self._update(prior.external_id, data, project, section, followers)
-        created = {**data, "followers": followers}
-        if section:
-            created["memberships"] = [{"project": project, "section": section}]
-        else:
-            created["projects"] = [project]
-        try:
-            task: dict[str, Any] = self._call(
-                lambda: self.tasks.create_task(
-                    {"data": created}, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
-                )
-            )
-            return task
-        except Permanent as exc:
-            if not exc.message.startswith("external"):
-                raise
-            # An earlier attempt landed but its receipt was lost: update that task instead.
-            found = self.find(op)
-            if found is None:
-                raise
-            return self._update(found.external_id, data, project, section, followers)
-
-    def _followers(self, op: Op, warnings: list[str]) -> list[str]:
-        gids = []
-        for email in op.fields.get("followers_emails") or []:
-            gid = self._person(email)
-            if gid is None:
-                warnings.append(f"no Asana user with email {email}; not added as follower")
-            else:
-                gids.append(gid)
-        return gids
-
-    def _update(
-        self,
-        gid: str,
-        data: dict[str, Any],
-        project: str,
-        section: str | None,
-        followers: list[str],
-    ) -> dict[str, Any]:
-        try:
-            task: dict[str, Any] = self._call(
-                lambda: self.tasks.update_task(
-                    {"data": data}, gid, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
-                )
-            )
-        except Permanent as exc:
-            if exc.provider_code == "404":
-                raise Permanent(
-                    f"task {gid} no longer exists in Asana: {exc.message}", provider_code="404"
-                ) from exc
-            raise
-        if followers:
-            self._call(
-                lambda: self.tasks.add_followers_for_task(
-                    {"data": {"followers": followers}},
-                    gid,
-                    {"opt_fields": "gid"},
-                    _request_timeout=self.timeout,
-                )
-            )
-        if section:
-            self._call(
-                lambda: self.sections.add_task_for_section(
-                    section, {"body": {"data": {"task": gid}}}, _request_timeout=self.timeout
-                )
-            )
-        return task
-
-    def _custom_values(self, project: str, values: dict[str, Any]) -> dict[str, Any]:
-        known = self._custom_fields(project)
-        out: dict[str, Any] = {}
-        for name, value in values.items():
-            field = known.get(name)
-            if field is None:
-                raise InvalidMapping(
-                    f"project {project} has no custom field {name!r}; "
-                    f"it has: {', '.join(sorted(known)) or 'none'}"
-                )
-            if value is None or field["type"] not in {"enum", "multi_enum"}:
-                out[field["gid"]] = value
-                continue
-            names = value if isinstance(value, list) else [value]
-            missing = [n for n in names if n not in field["options"]]
-            if missing:
-                raise InvalidMapping(
-                    f"custom field {name!r} has no option {missing[0]!r}; "
-                    f"options: {', '.join(field['options'])}"
-                )
-            options = [field["options"][n] for n in names]
-            out[field["gid"]] = options if field["type"] == "multi_enum" else options[0]
-        return out
-
-    # -- names to gids, cached per instance ---------------------------------------------------
-    def _place(self, target: dict[str, Any]) -> tuple[str, str | None]:
-        """(project gid, section gid or None) for a target of names or gids."""
-        workspace = self._workspace(target.get("workspace") or self.default_workspace)
-        wanted = target.get("project")
-        if not wanted:
-            raise InvalidMapping("an Asana target needs a project")
-        if workspace not in self._projects:
-            found = self._call(
-                lambda: list(
-                    self.projects.get_projects(
-                        {"workspace": workspace, "archived": False, "opt_fields": "name"},
-                        _request_timeout=self.timeout,
-                    )
-                )
-            )
-            self._projects[workspace] = {p["name"]: p["gid"] for p in found}
-        project = _pick("project", wanted, self._projects[workspace])
-        name = target.get("section")
-        if not name:
-            return project, None
-        if project not in self._sections:
-            found = self._call(
-                lambda: list(
-                    self.sections.get_sections_for_project(
-                        project, {"opt_fields": "name"}, _request_timeout=self.timeout
-                    )
-                )
-            )
-            self._sections[project] = {s["name"]: s["gid"] for s in found}
-        return project, _pick(f"section in project {wanted!r}", name, self._sections[project])
-
-    def _workspace(self, wanted: str | None) -> str:
-        if self._workspaces is None:
-            found = self._call(
-                lambda: list(
-                    self.workspaces.get_workspaces(
-                        {"opt_fields": "name"}, _request_timeout=self.timeout
-                    )
-                )
-            )
-            self._workspaces = {w["name"]: w["gid"] for w in found}
-        if wanted:
-            return _pick("workspace", wanted, self._workspaces)
-        if len(self._workspaces) != 1:
-            raise InvalidMapping(
-                "this Asana token sees several workspaces; name one: "
-                + ", ".join(sorted(self._workspaces))
-            )
-        return next(iter(self._workspaces.values()))
-
-    def _custom_fields(self, project: str) -> dict[str, dict[str, Any]]:
-        if project not in self._fields:
-            found = self._call(
-                lambda: list(
-                    self.settings.get_custom_field_settings_for_project(
-                        project,
-                        {
-                            "opt_fields": "custom_field.name,custom_field.type,"
-                            "custom_field.enum_options"
-                        },
-                        _request_timeout=self.timeout,
-                    )
-                )
-            )
-            fields = {}
-            for setting in found:
-                field = setting["custom_field"]
-                options = {
-                    o["name"]: o["gid"]
-                    for o in field.get("enum_options") or []
-                    if o.get("enabled", True)
-                }
-                fields[field["name"]] = {
-                    "gid": field["gid"],
-                    "type": field.get("type"),
-                    "options": options,
-                }
-            self._fields[project] = fields
-        return self._fields[project]
-
-    def _person(self, email: str) -> str | None:
-        """A user's gid by email, or None when the workspace has no such user."""
-        key = email.strip().lower()
-        if key not in self._people:
-            try:
-                user = self._call(
-                    lambda: self.users.get_user(
-                        key, {"opt_fields": "email"}, _request_timeout=self.timeout
-                    )
-                )
-                self._people[key] = user["gid"]
-            except Permanent as exc:
-                if exc.provider_code not in {"400", "404"}:
-                    raise
-                self._people[key] = None
-        return self._people[key]
-
-    # -- the one place provider failures are classified ----------------------------------------
-    def _call(self, request: Callable[[], T]) -> T:
-        try:
-            return request()
-        except ApiException as exc:
-            raise _classify(exc) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            # timeouts, refused or reset connections, a response cut off mid-body
-            raise Transient(f"Asana unreachable: {type(exc).__name__}: {exc}") from exc
-
 
 _FIELD_TYPES = {
     "enum": "picklist",
@@ -542,37 +180,3 @@ _FIELD_TYPES = {
     "date": "date",
     "people": "people",
 }
-
-
-def _classify(exc: ApiException) -> Exception:
-    status = int(exc.status or 0)
-    message = _message(exc)
-    code = str(status)
-    if status == 429:
-        headers = exc.headers or {}
-        retry_after = float(headers.get("Retry-After") or 60)
-        return RateLimited(message, retry_after=retry_after, provider_code=code)
-    if status == 401:
-        return AuthExpired(message, provider_code=code)
-    if status == 0 or status >= 500:
-        return Transient(message, provider_code=code)
-    return Permanent(message, provider_code=code)
-
-
-def _message(exc: ApiException) -> str:
-    """Asana's own words from `{"errors": [{"message": …}]}`, else the HTTP reason."""
-    try:
-        errors = json.loads(exc.body or b"{}").get("errors") or []
-        return "; ".join(e["message"] for e in errors if e.get("message")) or str(exc.reason)
-    except (ValueError, AttributeError, TypeError):
-        return str(exc.reason)
-
-
-def _pick(kind: str, wanted: str, known: dict[str, str]) -> str:
-    """A gid from a name or a gid; InvalidMapping naming the miss and what exists."""
-    if wanted in known:
-        return known[wanted]
-    if wanted in known.values():
-        return wanted
-    listed = ", ".join(sorted(known)) or "none"
-    raise InvalidMapping(f"Asana has no {kind} {wanted!r}; it has: {listed}")

@@ -1,0 +1,68 @@
+"""One Asana connection: the asana SDK's API handles on one token, and `_call`.
+
+The SDK's own retries are off and its thread pool closed; every request goes through
+`_call`, which turns ApiExceptions (asana_errors.py) and network failures into connector
+errors. The per-instance name caches of asana_names.py start empty here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import asana
+import urllib3
+from asana.rest import ApiException
+
+from connectors.asana_errors import _classify
+from connectors.base import ConnectionConfig
+from connectors.errors import InvalidMapping, Transient
+
+DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
+T = TypeVar("T")
+
+
+class AsanaSession:
+    """The SDK client of one Asana connection, and the one door its requests go through."""
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        token = config.credentials.get("token")
+        if not token:
+            raise InvalidMapping(f"connection {config.name!r} has no Asana token")
+        configuration = asana.Configuration()
+        configuration.host = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        configuration.access_token = token
+        configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
+        configuration.proxy = config.options.get("proxy")
+        client = asana.ApiClient(configuration)
+        # The SDK starts a thread pool per client for async calls we never make; left to
+        # its __del__ it fails at interpreter exit. Close it now.
+        client.pool.close()
+        client.pool.join()
+        del client.pool
+        self.timeout = (
+            float(config.options.get("connect_timeout", 5)),
+            float(config.options.get("read_timeout", 30)),
+        )
+        self.default_workspace: str | None = config.options.get("workspace")
+        self.tasks = asana.TasksApi(client)
+        self.sections = asana.SectionsApi(client)
+        self.projects = asana.ProjectsApi(client)
+        self.users = asana.UsersApi(client)
+        self.workspaces = asana.WorkspacesApi(client)
+        self.settings = asana.CustomFieldSettingsApi(client)
+        self._workspaces: dict[str, str] | None = None
+        self._projects: dict[str, dict[str, str]] = {}
+        self._sections: dict[str, dict[str, str]] = {}
+        self._fields: dict[str, dict[str, dict[str, Any]]] = {}
+        self._people: dict[str, str | None] = {}
+
+    # -- the one place provider failures are classified ----------------------------------------
+    def _call(self, request: Callable[[], T]) -> T:
+        try:
+            return request()
+        except ApiException as exc:
+            raise _classify(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # timeouts, refused or reset connections, a response cut off mid-body
+            raise Transient(f"Asana unreachable: {type(exc).__name__}: {exc}") from exc

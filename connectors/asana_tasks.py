@@ -1,0 +1,205 @@
+"""The task itself: found by its `external` key, read back, created or updated.
+
+Writes send only what the op carries, ask Asana to answer with the task's fields, add
+followers (never remove them) and move the task to its section; a create refused because
+an earlier attempt already holds the key updates that task instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.asana_names import AsanaNames
+from connectors.base import Op, Receipt
+from connectors.errors import InvalidMapping, Permanent
+
+VALUE_FIELDS = (
+    "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
+)
+TASK_FIELDS = "gid,permalink_url,external"
+WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
+
+
+class AsanaTasks(AsanaNames):
+    """Finding, reading and writing one Asana task per op."""
+
+    def find(self, op: Op) -> Receipt | None:
+        """The task carrying this op's key in its external gid, if Asana has one."""
+        try:
+            task = self._call(
+                lambda: self.tasks.get_task(
+                    f"external:{op.key}", {"opt_fields": TASK_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+        except Permanent as exc:
+            if exc.provider_code == "404":
+                return None
+            raise
+        stored = (task.get("external") or {}).get("data")
+        return Receipt(
+            external_id=task["gid"],
+            url=task.get("permalink_url"),
+            object="task",
+            extra={"payload_hash": stored, "warnings": []},
+        )
+
+    def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
+        task: dict[str, Any] = self._call(
+            lambda: self.tasks.get_task(
+                gid, {"opt_fields": VALUE_FIELDS + extra}, _request_timeout=self.timeout
+            )
+        )
+        return task
+
+    def _present(self, task: dict[str, Any], op: Op, names: list[str]) -> dict[str, Any]:
+        """A task's values of the op fields `names`, spelt as the mapping spells them."""
+        present: dict[str, Any] = {}
+        for name in names:
+            if name == "assignee_email":
+                present[name] = self._email_of(task.get("assignee"))
+            elif name == "followers_emails":
+                present[name] = sorted(
+                    filter(None, (self._email_of(f) for f in task.get("followers") or []))
+                )
+            elif name == "custom_fields":
+                mine = op.fields.get("custom_fields") or {}
+                present[name] = {
+                    f["name"]: f.get("display_value")
+                    for f in task.get("custom_fields") or []
+                    if f["name"] in mine
+                }
+            else:
+                present[name] = task.get(name)
+        return present
+
+    # -- writing ------------------------------------------------------------------------
+    def _task_data(self, op: Op, project: str, warnings: list[str]) -> dict[str, Any]:
+        fields = op.fields
+        if not fields.get("name"):
+            raise InvalidMapping("upsert_task needs fields.name")
+        # Only what the op carries: a field the mapping left out (an empty value) must not
+        # blank what a person set on the task since.
+        data: dict[str, Any] = {
+            "name": fields["name"],
+            "external": {"gid": op.key, "data": op.payload_hash},
+        }
+        if fields.get("due_on"):
+            data["due_on"] = fields["due_on"]
+        if fields.get("html_notes"):
+            data["html_notes"] = fields["html_notes"]
+        elif fields.get("notes"):
+            data["notes"] = fields["notes"]
+        email = fields.get("assignee_email")
+        if email:
+            data["assignee"] = self._person(email)
+            if data["assignee"] is None:
+                del data["assignee"]
+                warnings.append(f"no Asana user with email {email}; left unassigned")
+        if fields.get("custom_fields"):
+            data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
+        if isinstance(fields.get("completed"), bool):
+            data["completed"] = fields["completed"]  # `on_missing: close` finishes the task
+        return data
+
+    def _write(
+        self,
+        op: Op,
+        prior: Receipt | None,
+        data: dict[str, Any],
+        project: str,
+        section: str | None,
+        followers: list[str],
+    ) -> dict[str, Any]:
+        if prior is not None:
+            return self._update(prior.external_id, data, project, section, followers)
+        created = {**data, "followers": followers}
+        if section:
+            created["memberships"] = [{"project": project, "section": section}]
+        else:
+            created["projects"] = [project]
+        try:
+            task: dict[str, Any] = self._call(
+                lambda: self.tasks.create_task(
+                    {"data": created}, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+            return task
+        except Permanent as exc:
+            if not exc.message.startswith("external"):
+                raise
+            # An earlier attempt landed but its receipt was lost: update that task instead.
+            found = self.find(op)
+            if found is None:
+                raise
+            return self._update(found.external_id, data, project, section, followers)
+
+    def _followers(self, op: Op, warnings: list[str]) -> list[str]:
+        gids = []
+        for email in op.fields.get("followers_emails") or []:
+            gid = self._person(email)
+            if gid is None:
+                warnings.append(f"no Asana user with email {email}; not added as follower")
+            else:
+                gids.append(gid)
+        return gids
+
+    def _update(
+        self,
+        gid: str,
+        data: dict[str, Any],
+        project: str,
+        section: str | None,
+        followers: list[str],
+    ) -> dict[str, Any]:
+        try:
+            task: dict[str, Any] = self._call(
+                lambda: self.tasks.update_task(
+                    {"data": data}, gid, {"opt_fields": WRITE_FIELDS}, _request_timeout=self.timeout
+                )
+            )
+        except Permanent as exc:
+            if exc.provider_code == "404":
+                raise Permanent(
+                    f"task {gid} no longer exists in Asana: {exc.message}", provider_code="404"
+                ) from exc
+            raise
+        if followers:
+            self._call(
+                lambda: self.tasks.add_followers_for_task(
+                    {"data": {"followers": followers}},
+                    gid,
+                    {"opt_fields": "gid"},
+                    _request_timeout=self.timeout,
+                )
+            )
+        if section:
+            self._call(
+                lambda: self.sections.add_task_for_section(
+                    section, {"body": {"data": {"task": gid}}}, _request_timeout=self.timeout
+                )
+            )
+        return task
+
+    def _custom_values(self, project: str, values: dict[str, Any]) -> dict[str, Any]:
+        known = self._custom_fields(project)
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            field = known.get(name)
+            if field is None:
+                raise InvalidMapping(
+                    f"project {project} has no custom field {name!r}; "
+                    f"it has: {', '.join(sorted(known)) or 'none'}"
+                )
+            if value is None or field["type"] not in {"enum", "multi_enum"}:
+                out[field["gid"]] = value
+                continue
+            names = value if isinstance(value, list) else [value]
+            missing = [n for n in names if n not in field["options"]]
+            if missing:
+                raise InvalidMapping(
+                    f"custom field {name!r} has no option {missing[0]!r}; "
+                    f"options: {', '.join(field['options'])}"
+                )
+            options = [field["options"][n] for n in names]
+            out[field["gid"]] = options if field["type"] == "multi_enum" else options[0]
+        return out

@@ -1,0 +1,194 @@
+"""Emulates the slice of Asana's REST API (v1.0) that meetsync uses, as the asana SDK sees it.
+
+Served under /api/1.0: workspaces, users, projects, sections, custom field settings and
+tasks (with the app-specific `external` field and `external:<gid>` lookups). Bodies follow
+Asana's conventions: `{"data": …}` envelopes, `opt_fields`, offset pagination, and
+`{"errors": [{"message", "help"}]}` with the documented status codes. Two limits apply per
+token, as Asana documents them: requests per minute (150 free, 1,500 paid) and 15
+concurrent writes, both answered 429 with Retry-After.
+
+Admin: POST /_sandbox/auth {"action": "revoke"|"restore"} makes every token unauthorised.
+Options: requests_per_minute (default 1500), concurrent_writes (default 15).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from sandbox.asana.envelope import PREFIX, _page, _select
+from sandbox.asana.errors import RATE_LIMITED, AsanaError, error_body
+from sandbox.asana.limits import TokenLimiter
+from sandbox.asana.tasks import AsanaTasks
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class AsanaSandbox(AsanaTasks):
+    """One Asana organisation: the world's company, its people, projects and tasks."""
+
+    name = "asana"
+
+    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+        messages = {
+            401: "Not Authorized",
+            403: "Forbidden",
+            404: "Not Found",
+            429: RATE_LIMITED,
+            400: "Bad Request",
+        }
+        message = messages.get(status, "Server Error" if status >= 500 else "Request failed")
+        headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
+        return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+
+    # -- request plumbing -------------------------------------------------------------
+    def _endpoint(self, handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
+        """Auth, the token's limits, `opt_fields`, the data envelope and error bodies."""
+
+        async def endpoint(request: Request) -> JSONResponse:
+            auth = request.headers.get("authorization", "")
+            token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+            if not token or self.revoked:
+                return JSONResponse(error_body(401, "Not Authorized"), status_code=401)
+            write = request.method in WRITE_METHODS
+            with self.lock:
+                limiter = self.limiters.get(token)
+                if limiter is None:
+                    limiter = self.limiters[token] = TokenLimiter(
+                        int(self.options.get("requests_per_minute", 1500)),
+                        int(self.options.get("concurrent_writes", 15)),
+                    )
+                wait = limiter.admit(write)
+            if wait is not None:
+                return JSONResponse(
+                    error_body(429, RATE_LIMITED),
+                    status_code=429,
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            try:
+                result = await handler(request)
+            except AsanaError as exc:
+                return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status)
+            finally:
+                if write:
+                    with self.lock:
+                        limiter.release()
+            if isinstance(result, JSONResponse):
+                return result
+            return JSONResponse(_select(result, request), status_code=status)
+
+        return endpoint
+
+    # -- routes -----------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        e = self._endpoint
+        return [
+            Route("/_sandbox/auth", self._auth, methods=["POST"]),
+            Route(f"{PREFIX}/workspaces", e(self.list_workspaces)),
+            Route(f"{PREFIX}/users", e(self.list_users)),
+            Route(f"{PREFIX}/users/{{user_gid}}", e(self.get_user)),
+            Route(f"{PREFIX}/projects", e(self.list_projects)),
+            Route(f"{PREFIX}/projects/{{project_gid}}", e(self.get_project)),
+            Route(f"{PREFIX}/projects/{{project_gid}}/sections", e(self.list_sections)),
+            Route(
+                f"{PREFIX}/projects/{{project_gid}}/custom_field_settings",
+                e(self.list_custom_field_settings),
+            ),
+            Route(f"{PREFIX}/projects/{{project_gid}}/tasks", e(self.list_tasks)),
+            Route(f"{PREFIX}/sections/{{section_gid}}", e(self.get_section)),
+            Route(f"{PREFIX}/sections/{{section_gid}}/tasks", e(self.list_tasks)),
+            Route(
+                f"{PREFIX}/sections/{{section_gid}}/addTask",
+                e(self.add_task_to_section),
+                methods=["POST"],
+            ),
+            Route(f"{PREFIX}/tasks", e(self.list_tasks)),
+            Route(f"{PREFIX}/tasks", e(self.create_task, status=201), methods=["POST"]),
+            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.get_task)),
+            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.update_task), methods=["PUT"]),
+            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.delete_task), methods=["DELETE"]),
+            Route(
+                f"{PREFIX}/tasks/{{task_gid}}/addFollowers", e(self.add_followers), methods=["POST"]
+            ),
+            Route(
+                f"{PREFIX}/tasks/{{task_gid}}/removeFollowers",
+                e(self.remove_followers),
+                methods=["POST"],
+            ),
+            Route(
+                f"{PREFIX}/{{rest:path}}",
+                e(self.no_route),
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            ),
+        ]
+
+    async def _auth(self, request: Request) -> JSONResponse:
+        action = (await request.json()).get("action")
+        if action not in {"revoke", "restore"}:
+            return JSONResponse({"error": f"unknown action {action!r}"}, status_code=400)
+        with self.lock:
+            self.revoked = action == "revoke"
+        return JSONResponse({"ok": True, "revoked": self.revoked})
+
+    async def no_route(self, request: Request) -> Any:
+        raise AsanaError(404, "No matching route for request")
+
+    async def list_workspaces(self, request: Request) -> Any:
+        return _page(request, [dict(self.workspace)])
+
+    async def list_users(self, request: Request) -> Any:
+        self._workspace_param(request, required=False)
+        with self.lock:
+            return _page(request, [self._user(u) for u in self.users.values()])
+
+    async def get_user(self, request: Request) -> Any:
+        ref = request.path_params["user_gid"]
+        with self.lock:
+            try:
+                gid = self._find_user(ref, "user")
+            except AsanaError as exc:
+                raise AsanaError(404, f"user: Unknown object: {ref}") from exc
+            return {"data": self._user(self.users[gid])}
+
+    async def list_projects(self, request: Request) -> Any:
+        self._workspace_param(request, required=False)
+        with self.lock:
+            return _page(request, [self._project(p) for p in self.projects.values()])
+
+    async def get_project(self, request: Request) -> Any:
+        with self.lock:
+            project = self._find(self.projects, "project", request.path_params["project_gid"])
+            return {"data": self._project(project)}
+
+    async def list_sections(self, request: Request) -> Any:
+        with self.lock:
+            project = self._find(self.projects, "project", request.path_params["project_gid"])
+            return _page(request, [self._section(self.sections[s]) for s in project["sections"]])
+
+    async def get_section(self, request: Request) -> Any:
+        with self.lock:
+            section = self._find(self.sections, "section", request.path_params["section_gid"])
+            return {"data": self._section(section)}
+
+    async def list_custom_field_settings(self, request: Request) -> Any:
+        with self.lock:
+            project = self._find(self.projects, "project", request.path_params["project_gid"])
+            settings = [
+                {
+                    "gid": f"{project['gid']}{i}",
+                    "resource_type": "custom_field_setting",
+                    "is_important": True,
+                    "project": self._compact(project, "project"),
+                    "parent": self._compact(project, "project"),
+                    "custom_field": self._custom_field(gid),
+                }
+                for i, gid in enumerate(project["custom_fields"])
+            ]
+            return _page(request, settings)
