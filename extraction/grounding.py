@@ -38,6 +38,7 @@ from extraction.value_grounding import (
     ground_owner,
     ground_stage,
     ground_text,
+    supports_title,
 )
 from meetsync.models import MeetingOutput
 
@@ -107,6 +108,9 @@ def ground(
             echoed += 1
             continue
         quote = meeting.transcript[span.utterance_index].text[span.start : span.end]
+        if not supports_title(item.title, quote, span.utterance_index, facts):
+            values["action_items.title"] += 1
+            continue
         item, lost = _ground_item(item, quote, span.utterance_index, facts)
         if echo(item.description):
             item, lost = item.model_copy(update={"description": None}), [*lost, "description"]

@@ -218,19 +218,22 @@ def _one_call(
         if gate is not None:
             gate.after(planned, exc.status_code, exc.response.headers)
         raise _mapped(exc) from exc
+    except AnswerTooLarge as exc:
+        if gate is not None:
+            gate.after(planned, 0, {})
+        raise _oversized(usage, max_output_tokens) from exc
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         if gate is not None:
             gate.after(planned, 0, {})
-        if isinstance(exc.__cause__, AnswerTooLarge):  # as good as a length error
-            raise Truncated(
-                usage.model_copy(
-                    update={"output_tokens": max_output_tokens, "finish_reason": "length"}
-                )
-            ) from exc
+        if isinstance(exc.__cause__, AnswerTooLarge):
+            raise _oversized(usage, max_output_tokens) from exc
         raise LLMTransient(f"{task}: {type(exc).__name__}: {exc}") from exc
     if gate is not None:
         gate.after(planned, raw.http_response.status_code, raw.headers)
-    body = _body(raw.http_response)
+    try:
+        body = _body(raw.http_response)  # the SDK reads the body here, up to the cap
+    except AnswerTooLarge as exc:
+        raise _oversized(usage, max_output_tokens) from exc
     usage = _usage(usage, body)
     try:
         completion = raw.parse()
@@ -246,6 +249,12 @@ def _one_call(
     if choice.message.parsed is None:
         return None, choice.message.content, usage, "empty answer"
     return choice.message.parsed, None, usage, ""
+
+
+def _oversized(usage: CallUsage, max_output_tokens: int) -> Truncated:
+    """An answer bigger than its token limit allows: as good as a length error."""
+    update = {"output_tokens": max_output_tokens, "finish_reason": "length"}
+    return Truncated(usage.model_copy(update=update))
 
 
 def _body(response: Any) -> dict[str, Any]:

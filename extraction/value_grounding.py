@@ -201,6 +201,12 @@ def ground_stage(fact: TextFact, facts: Facts) -> TextFact | None:
     return None
 
 
+def supports_title(title: str, quote: str, utterance: int, facts: Facts) -> bool:
+    """Whether an item's title says what its quote (or the reply to it) says."""
+    turns = (quote, *facts.transcript[utterance : utterance + REPLY_TURNS + 1])
+    return supports_text(title, " ".join(turns))
+
+
 def supports_text(value: str, quote: str) -> bool:
     """Whether a short text value comes from `quote`: its numbers, and most of its words."""
     said = set(_stems(quote))
