@@ -127,7 +127,7 @@ def ground_owner(
     person = find_person(name, email, facts.people)
     if person is None or (not person.name and not person.email):
         return None
-    near = facts.speakers[max(0, utterance - REPLY_TURNS) : utterance + REPLY_TURNS + 1]
+    near = facts.speakers[utterance : utterance + REPLY_TURNS + 1]  # who said it, who answered
     if any(find_person(s, None, [person]) for s in near if s):
         return person
     full = person.name or ""
