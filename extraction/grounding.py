@@ -6,7 +6,8 @@ are dropped and counted (`dropped_ungrounded`). Then each value must follow from
 quote (extraction/value_grounding.py): owners only from the attendees or the org's people,
 real dates the quote can mean, amounts the quote states; a value that fails is dropped and
 counted (`dropped_values`). Items and facts that quote our own prompt rather than the
-meeting go too (`dropped_prompt_echo`).
+meeting, or whose quote talks to the model ("ignore your instructions"), go too
+(`dropped_prompt_echo`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from extraction.prompt_echo import Instructions, echoes, normalised_transcript
+from extraction.prompt_echo import (
+    Instructions,
+    addresses_the_model,
+    echoes,
+    normalised_transcript,
+)
 from extraction.schemas import (
     ActionItem,
     AmountFact,
@@ -104,7 +110,7 @@ def ground(
         if span is None:
             dropped += 1
             continue
-        if echo(item.title):
+        if echo(item.title) or addresses_the_model(item.evidence):
             echoed += 1
             continue
         quote = meeting.transcript[span.utterance_index].text[span.start : span.end]
@@ -112,7 +118,7 @@ def ground(
             values["action_items.title"] += 1
             continue
         item, lost = _ground_item(item, quote, span.utterance_index, facts)
-        if echo(item.description):
+        if echo(item.description) or addresses_the_model(item.description):
             item, lost = item.model_copy(update={"description": None}), [*lost, "description"]
             echoed += 1
         values.update(f"action_items.{name}" for name in lost)
@@ -131,7 +137,7 @@ def ground(
                 dropped += 1
                 continue
             quote = meeting.transcript[span.utterance_index].text[span.start : span.end]
-            if any(echo(v) for v in _texts(fact)):
+            if any(echo(v) for v in _texts(fact)) or addresses_the_model(quote):
                 echoed += 1
                 continue
             checked, misses = _ground_fact(name, fact.model_copy(update={"evidence": quote}), facts)

@@ -99,5 +99,7 @@ class Insights(BaseModel):
         "'crm.amount', …; each dropped value is null (a list loses the values)",
     )
     dropped_prompt_echo: int = Field(
-        default=0, description="items, notes and facts that quoted the prompt, not the meeting"
+        default=0,
+        description="items, notes and facts that quoted the prompt, not the meeting, or whose "
+        "quote talks to the model (an injection attempt)",
     )
