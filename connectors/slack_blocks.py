@@ -144,6 +144,10 @@ def item_line(item: Mapping[str, Any], mention: Mentioner) -> str:
         parts.append(f"· due {clip(item['due_date'], 40)}")
     if item.get("url"):
         parts.append(f"· {link(item['url'], 'open')}")
+    if item.get("status") == "failed":
+        parts.append("· _task NOT created_")
+    elif item.get("status") == "proposed":
+        parts.append("· _proposed, not created yet_")
     return " ".join(parts)
 
 

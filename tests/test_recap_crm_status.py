@@ -69,3 +69,24 @@ def test_a_recap_without_a_status_never_claims_a_write() -> None:
     (message,) = render_recap(fields, lambda name, email: None)
     text = json.dumps(message.blocks)
     assert "*Proposed CRM updates* (not written)" in text and "(written)" not in text
+
+
+def test_an_item_whose_task_was_refused_is_flagged_not_linked() -> None:
+    # given the recap's two tasks: one created, one refused by Asana
+    ops = planned()
+    recap = recap_of(ops)
+    by_key = {op.key: op for op in ops}
+    tasks = [k for k in waits_for(recap) if by_key[k].connector == "asana"]
+    states = {k: "done" for k in waits_for(recap)} | {tasks[1]: "failed"}
+    receipts = {k: Receipt(external_id=k, url=f"https://x.example/{k}") for k in tasks[:1]}
+    # when the recap is linked and rendered
+    linked = with_links(recap, receipts, states)
+    (message,) = render_recap(linked.fields, lambda name, email: None)
+    # expect the created task linked and the refused one marked as not created
+    lines = {i["title"]: (i.get("url"), i.get("status")) for i in linked.fields["action_items"]}
+    refused = by_key[tasks[1]].fields["name"]
+    assert lines[refused] == (None, "failed")
+    assert lines[by_key[tasks[0]].fields["name"]] == (receipts[tasks[0]].url, None)
+    assert f"{refused} — Sam · due 2026-11-20 · _task NOT created_" in json.dumps(
+        message.blocks, ensure_ascii=False
+    )

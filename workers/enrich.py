@@ -11,7 +11,8 @@ records (a Salesforce Task, an Opportunity) added to `fields["links"]`.
 The recap's CRM section says what happened to the per-meeting records it waits for
 (`fields["crm_status"]`): `written` when every one of them is done, `failed` or `partial`
 (naming the destinations that failed or died), `proposed` otherwise (awaiting review, paused, or
-never planned). A recap never reports a CRM change that the CRM refused.
+never planned). A recap never reports a CRM change that the CRM refused; an action item
+none of whose tasks was written is flagged (`status`: failed, or proposed while paused).
 
 The links are not part of the op's payload hash, on purpose: the hash is the plan's (what
 the meeting said), so a re-run that changes nothing posts nothing, and a link that cannot
@@ -85,7 +86,22 @@ def with_links(
             line["url"] = receipt.url
     if links:
         fields["links"] = links
+    if states is not None:
+        _mark_unwritten(op, items, states)
     return op.model_copy(update={"fields": fields})
+
+
+def _mark_unwritten(op: Op, items: list[dict[str, Any]], states: Mapping[str, str]) -> None:
+    """Flag item lines none of whose tasks was written: `failed`, or `proposed` while paused."""
+    for line in items:
+        outcomes = {
+            states.get(str(e["key"]))
+            for e in op.target.get("after") or []
+            if e.get("title") is not None and _same_item(line, e)
+        }
+        if not outcomes or "done" in outcomes:
+            continue
+        line["status"] = "failed" if outcomes & FAILED else "proposed"
 
 
 def linked(session: Session, op: Op) -> Op | None:
