@@ -6,7 +6,6 @@ caller answers by splitting its input); the SDK's own exceptions never escape.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import BaseModel, ValidationError
 
+from extraction.answer_cap import AnswerTooLarge, answer_byte_cap, capping
 from extraction.errors import (
     LLMInvalidOutput,
     LLMRateLimited,
@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 DEFAULT_RETRY_AFTER_S = 1.0
-# What the client reads of one answer: a token is rarely more than a few bytes, but JSON
-# escapes (\uXXXX) and long whitespace tokens can stretch it; the envelope adds a little.
-BYTES_PER_TOKEN = 64
-ENVELOPE_BYTES = 64 * 1024
 
 
 class CallUsage(BaseModel):
@@ -56,51 +52,6 @@ class Truncated(Exception):
     def __init__(self, usage: CallUsage) -> None:
         super().__init__("answer truncated at the output token limit")
         self.usage = usage
-
-
-class AnswerTooLarge(Exception):
-    """The answer's body is larger than its token limit allows: read no further."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__(f"answer body exceeds {cap} bytes")
-        self.cap = cap
-
-
-def answer_byte_cap(max_output_tokens: int) -> int:
-    """The most bytes an answer of `max_output_tokens` may take on the wire."""
-    return max_output_tokens * BYTES_PER_TOKEN + ENVELOPE_BYTES
-
-
-# the httpx the SDK ships with (httpx2 in openai 3.x): its responses want its stream types
-_sdk_http: Any = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__)
-
-
-class _CappedStream(_sdk_http.SyncByteStream):  # type: ignore[misc]
-    """A response body that raises `AnswerTooLarge` once it passes `cap` bytes."""
-
-    def __init__(self, inner: Any, cap: int) -> None:
-        self.inner, self.cap = inner, cap
-
-    def __iter__(self) -> Iterator[bytes]:
-        size = 0
-        for chunk in self.inner:
-            size += len(chunk)
-            if size > self.cap:
-                raise AnswerTooLarge(self.cap)
-            yield chunk
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def _capping(cap: int) -> Any:
-    def hook(response: Any) -> None:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise AnswerTooLarge(cap)
-        response.stream = _CappedStream(response.stream, cap)
-
-    return hook
 
 
 class InputTooLong(LLMRequestRejected):
@@ -144,7 +95,7 @@ def make_client(settings: LLMSettings) -> openai.OpenAI:
     http_client = openai.DefaultHttpxClient(
         trust_env=host not in _LOOPBACK,
         timeout=settings.timeout_s,
-        event_hooks={"response": [_capping(answer_byte_cap(settings.max_output_tokens))]},
+        event_hooks={"response": [capping(answer_byte_cap(settings.max_output_tokens))]},
     )
     return openai.OpenAI(
         base_url=settings.base_url,

@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from extraction.answer_cap import answer_byte_cap
 from extraction.errors import LLMInvalidOutput
 from extraction.extract import extract_insights
-from extraction.llm import Truncated, answer_byte_cap, call_structured, make_client
+from extraction.llm import Truncated, call_structured, make_client
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItems, CrmFields, Insights
 from meetsync.models import MeetingOutput, Utterance
