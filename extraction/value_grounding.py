@@ -58,6 +58,7 @@ STAGE_CUES: dict[str, str] = {
 _SKIP_STAGE_WORDS = {"closed", "id", "analysis"}
 MIN_WORD_SHARE = 0.5  # of a text value's content words that its quote must say
 MAX_NAME_WORDS = 6
+MAX_TITLE_WORDS = 20
 REPLY_TURNS = 2  # turns after a quote that may answer it (a date, "sure, I'll do it")
 _STOP = {
     "a", "an", "the", "and", "or", "of", "to", "for", "in", "on", "at", "by", "with", "is",
@@ -202,7 +203,13 @@ def ground_stage(fact: TextFact, facts: Facts) -> TextFact | None:
 
 
 def supports_title(title: str, quote: str, utterance: int, facts: Facts) -> bool:
-    """Whether an item's title says what its quote (or the reply to it) says."""
+    """Whether an item's title says what its quote (or the reply to it) says, briefly.
+
+    A title asked for in under 12 words that runs past MAX_TITLE_WORDS is a pasted line,
+    not a task.
+    """
+    if len(title.split()) > MAX_TITLE_WORDS:
+        return False
     turns = (quote, *facts.transcript[utterance : utterance + REPLY_TURNS + 1])
     return supports_text(title, " ".join(turns))
 

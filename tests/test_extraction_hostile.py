@@ -56,17 +56,18 @@ def test_echoed_transcript_in_every_field_keeps_no_owner_date_or_crm_value(
 ) -> None:
     # given a model that copies transcript lines into every field, the injection included
     insights = extract_insights(_meeting(), settings=_hostile(sandbox, "echo")).insights
-    # expect the items kept only as what their lines say (no owner, no date), the item and
-    # facts quoting the injection gone, and no CRM fact left
-    assert len(insights.action_items) == 5
+    # expect the items kept only as the short lines they quote (no owner, no date), pasted
+    # long lines, the item and the facts quoting the injection gone, and no CRM fact left
+    assert len(insights.action_items) == 3
     assert {(i.owner, i.owner_email, i.due_date) for i in insights.action_items} == {
         (None, None, None)
     }
+    assert all(len(i.title.split()) <= 20 for i in insights.action_items)
     assert insights.crm == CrmFields.model_validate(dict.fromkeys(CrmFields.model_fields))
     assert insights.dropped_values == {
-        "action_items.owner": 5, "action_items.due_date": 5, "crm.next_steps": 1,
-        "crm.stage": 1, "crm.close_date": 1, "crm.competitors": 3, "crm.budget": 1,
-        "crm.timeline": 1,
+        "action_items.owner": 3, "action_items.due_date": 3, "action_items.title": 2,
+        "crm.next_steps": 1, "crm.stage": 1, "crm.close_date": 1, "crm.competitors": 3,
+        "crm.budget": 1, "crm.timeline": 1,
     }  # fmt: skip
     assert insights.dropped_prompt_echo == 3  # the injection: an item, the amount, the DMs
     assert not any(word in _values(insights) for word in ("mallory", "2026-02-30"))
