@@ -92,7 +92,7 @@ def render_recap(fields: Mapping[str, Any], mention: Mentioner) -> list[SlackMes
         body += _sections(item_line(item, mention) for item in items)
     changes = list(fields.get("crm_changes") or [])
     if changes:
-        body += [{"type": "divider"}, *_sections(["*CRM updates*"])]
+        body += [{"type": "divider"}, *_sections([crm_heading(fields.get("crm_status"))])]
         body += _sections(
             f"• {clip(c.get('field', ''), 200)}: {clip(_value(c.get('value')), 1_000)}"
             for c in changes
@@ -102,6 +102,21 @@ def render_recap(fields: Mapping[str, Any], mention: Mentioner) -> list[SlackMes
         body += [{"type": "divider"}, *_sections(["*Links*"])]
         body += _sections(f"• {link(x.get('url'), x.get('label'))}" for x in links)
     return _paginate(title, body, fallback=_fallback(title, fields.get("summary")))
+
+
+def crm_heading(status: Any) -> str:
+    """The CRM section's heading: written, refused (naming where), or only proposed.
+
+    Without a status nothing confirms the write, so the changes read as proposed.
+    """
+    status = status if isinstance(status, Mapping) else {}
+    if status.get("state") == "written":
+        return "*CRM updates* (written)"
+    if status.get("state") in {"failed", "partial"}:
+        where = ", ".join(clip(d, 100) for d in status.get("failed") or []) or "the CRM"
+        what = "only partly written" if status["state"] == "partial" else "NOT written"
+        return f"*CRM updates: {what}* ({where} failed)"
+    return "*Proposed CRM updates* (not written)"
 
 
 def render_owner_items(
@@ -129,6 +144,10 @@ def item_line(item: Mapping[str, Any], mention: Mentioner) -> str:
         parts.append(f"· due {clip(item['due_date'], 40)}")
     if item.get("url"):
         parts.append(f"· {link(item['url'], 'open')}")
+    if item.get("status") == "failed":
+        parts.append("· _task NOT created_")
+    elif item.get("status") == "proposed":
+        parts.append("· _proposed, not created yet_")
     return " ".join(parts)
 
 

@@ -25,6 +25,7 @@ from extraction.chunking import (
 from extraction.errors import LLMInvalidOutput
 from extraction.grounding import ground
 from extraction.llm import CallUsage, InputTooLong, Truncated, call_structured, make_client
+from extraction.prompt_echo import instructions
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItems, CrmFields, Insights
 from meetsync.models import MeetingOutput
@@ -67,11 +68,18 @@ def extract_insights(
     finally:
         if own_client:
             client.close()
-    insights = ground(items, crm, meeting)
-    if insights.dropped_ungrounded:
+    prompts = tuple((task, settings.prompt_versions[task]) for task in TASKS)
+    insights = ground(items, crm, meeting, org_profile, instructions(prompts))
+    values = sum(insights.dropped_values.values())
+    if insights.dropped_ungrounded or values or insights.dropped_prompt_echo:
         log.info(
-            "dropped ungrounded items",
-            extra={"meeting_id": meeting.meeting_id, "dropped": insights.dropped_ungrounded},
+            "dropped ungrounded items and values",
+            extra={
+                "meeting_id": meeting.meeting_id,
+                "dropped": insights.dropped_ungrounded,
+                "dropped_values": values,
+                "dropped_prompt_echo": insights.dropped_prompt_echo,
+            },
         )
     return ExtractionResult(insights=insights, usage=usage)
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import BaseModel, ValidationError
 
+from extraction.answer_cap import AnswerTooLarge, answer_byte_cap, capping
 from extraction.errors import (
     LLMInvalidOutput,
     LLMRateLimited,
@@ -92,7 +93,9 @@ def make_client(settings: LLMSettings) -> openai.OpenAI:
     """An SDK client for `settings`; loopback endpoints bypass any environment proxy."""
     host = urlsplit(settings.base_url).hostname or ""
     http_client = openai.DefaultHttpxClient(
-        trust_env=host not in _LOOPBACK, timeout=settings.timeout_s
+        trust_env=host not in _LOOPBACK,
+        timeout=settings.timeout_s,
+        event_hooks={"response": [capping(answer_byte_cap(settings.max_output_tokens))]},
     )
     return openai.OpenAI(
         base_url=settings.base_url,
@@ -166,13 +169,22 @@ def _one_call(
         if gate is not None:
             gate.after(planned, exc.status_code, exc.response.headers)
         raise _mapped(exc) from exc
+    except AnswerTooLarge as exc:
+        if gate is not None:
+            gate.after(planned, 0, {})
+        raise _oversized(usage, max_output_tokens) from exc
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         if gate is not None:
             gate.after(planned, 0, {})
+        if isinstance(exc.__cause__, AnswerTooLarge):
+            raise _oversized(usage, max_output_tokens) from exc
         raise LLMTransient(f"{task}: {type(exc).__name__}: {exc}") from exc
     if gate is not None:
         gate.after(planned, raw.http_response.status_code, raw.headers)
-    body = _body(raw.http_response)
+    try:
+        body = _body(raw.http_response)  # the SDK reads the body here, up to the cap
+    except AnswerTooLarge as exc:
+        raise _oversized(usage, max_output_tokens) from exc
     usage = _usage(usage, body)
     try:
         completion = raw.parse()
@@ -188,6 +200,12 @@ def _one_call(
     if choice.message.parsed is None:
         return None, choice.message.content, usage, "empty answer"
     return choice.message.parsed, None, usage, ""
+
+
+def _oversized(usage: CallUsage, max_output_tokens: int) -> Truncated:
+    """An answer bigger than its token limit allows: as good as a length error."""
+    update = {"output_tokens": max_output_tokens, "finish_reason": "length"}
+    return Truncated(usage.model_copy(update=update))
 
 
 def _body(response: Any) -> dict[str, Any]:

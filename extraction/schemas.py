@@ -90,4 +90,16 @@ class Insights(BaseModel):
     evidence: dict[str, EvidenceSpan] = Field(
         default_factory=dict, description="JSON pointer of an item → where its quote sits"
     )
-    dropped_ungrounded: int = 0
+    dropped_ungrounded: int = Field(
+        default=0, description="items and facts whose quote was not found"
+    )
+    dropped_values: dict[str, int] = Field(
+        default_factory=dict,
+        description="values their quote does not support, by field: 'action_items.owner', "
+        "'crm.amount', …; each dropped value is null (a list loses the values)",
+    )
+    dropped_prompt_echo: int = Field(
+        default=0,
+        description="items, notes and facts that quoted the prompt, not the meeting, or whose "
+        "quote talks to the model (an injection attempt)",
+    )

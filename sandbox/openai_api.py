@@ -14,6 +14,11 @@ Options (Sandbox(options={"openai": {...}})):
     refusal_trigger     a message containing it gets a refusal
     invalid_trigger     the first (non-repair) answer for a prompt containing it is invalid
     broken_trigger      every answer for a prompt containing it is invalid, repairs too
+    hostile_bytes       how big a `hostile-huge` answer is (default 8 MiB)
+
+Models named `hostile-echo`, `hostile-invent`, `hostile-prompt` and `hostile-huge` are
+answered by sandbox/hostile_model.py instead: schema-valid answers that lie, quote the
+prompt, or ignore max_completion_tokens, for testing what meetsync lets through.
     clock               monotonic clock, for tests that move time
 """
 
@@ -28,11 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from meetsync.tokens import CONTEXT_WINDOWS, count_tokens, truncate_tokens
-from sandbox import rules_model
+from sandbox import hostile_model, rules_model
 from sandbox.base import ProviderApp
 
 log = logging.getLogger(__name__)
@@ -131,7 +136,9 @@ class OpenAISandbox(ProviderApp):
         )
         self.rpm = int(options.get("rpm", 10_000))
         self.tpm = int(options.get("tpm", 30_000_000))
-        self.models: dict[str, int] = {**DEFAULT_MODELS, **options.get("models", {})}
+        hostile = dict.fromkeys(hostile_model.MODELS, 128_000)
+        self.models: dict[str, int] = {**DEFAULT_MODELS, **hostile, **options.get("models", {})}
+        self.hostile_bytes = int(options.get("hostile_bytes", hostile_model.HUGE_BYTES))
         self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
         self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
         self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
@@ -192,7 +199,7 @@ class OpenAISandbox(ProviderApp):
         ]
         return JSONResponse({"object": "list", "data": data})
 
-    async def _chat(self, request: Request) -> JSONResponse:
+    async def _chat(self, request: Request) -> Response:
         request_id = "req_" + secrets.token_hex(16)
         key = ""
         try:
@@ -274,6 +281,9 @@ class OpenAISandbox(ProviderApp):
             "openai-version": "2020-10-01",
             **self._limit_headers(key),
         }
+        if hostile_model.MODELS.get(call["model"]) == "huge":
+            body = hostile_model.huge_body(completion, self.hostile_bytes)
+            return StreamingResponse(body, media_type="application/json", headers=headers)
         return JSONResponse(completion, headers=headers)
 
     # -- steps ------------------------------------------------------------------------
@@ -355,6 +365,13 @@ class OpenAISandbox(ProviderApp):
         if any(self.refusal_trigger in text for text in texts):
             message["refusal"] = REFUSAL
             return message, "stop", count_tokens(REFUSAL)
+        mode = hostile_model.MODELS.get(call["model"])
+        if mode == "huge":  # the body is padded while it is sent; it claims to fit
+            message["content"] = hostile_model.PAD
+            return message, "stop", limit or 4096
+        if mode is not None:
+            message["content"] = hostile_model.answer(mode, messages, call["schema"])
+            return message, "stop", count_tokens(message["content"])
         try:
             data = rules_model.answer(messages, call["schema"])
         except Exception as exc:  # the model never leaks a traceback, like the real one

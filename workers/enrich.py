@@ -8,6 +8,12 @@ flight the push waits; once each has settled (done, failed, dead or paused), the
 pushed with each action item's `url` set to its own task's link and the per-meeting
 records (a Salesforce Task, an Opportunity) added to `fields["links"]`.
 
+The recap's CRM section says what happened to the per-meeting records it waits for
+(`fields["crm_status"]`): `written` when every one of them is done, `failed` or `partial`
+(naming the destinations that failed or died), `proposed` otherwise (awaiting review, paused, or
+never planned). A recap never reports a CRM change that the CRM refused; an action item
+none of whose tasks was written is flagged (`status`: failed, or proposed while paused).
+
 The links are not part of the op's payload hash, on purpose: the hash is the plan's (what
 the meeting said), so a re-run that changes nothing posts nothing, and a link that cannot
 change without its op's key changing (a new item is a new key, and so a new plan of the
@@ -29,6 +35,7 @@ from meetsync.db.models import OpRecord
 from workers.ledger import prior_receipt
 
 SETTLED = {"done", "failed", "dead", "paused"}
+FAILED = {"failed", "dead"}
 WAIT_SECONDS = 2.0  # how long a recap waits before looking at its dependencies again
 
 
@@ -42,9 +49,29 @@ def pending(op: Op, states: Mapping[str, str]) -> list[str]:
     return [key for key in waits_for(op) if key in states and states[key] not in SETTLED]
 
 
-def with_links(op: Op, receipts: Mapping[str, Receipt]) -> Op:
-    """The op with its items' `url` and its `links` filled in; payload hash unchanged."""
+def crm_status(op: Op, states: Mapping[str, str]) -> dict[str, Any]:
+    """What became of the per-meeting records the op waits for: written, failed or proposed."""
+    records = [e for e in op.target.get("after") or [] if e.get("title") is None]
+    failed = [str(e.get("destination")) for e in records if states.get(str(e["key"])) in FAILED]
+    if failed:
+        partly = any(states.get(str(e["key"])) == "done" for e in records)
+        return {"state": "partial" if partly else "failed", "failed": failed}
+    if records and all(states.get(str(e["key"])) == "done" for e in records):
+        return {"state": "written"}
+    return {"state": "proposed"}
+
+
+def with_links(
+    op: Op, receipts: Mapping[str, Receipt], states: Mapping[str, str] | None = None
+) -> Op:
+    """The op with its items' `url`, its `links` and its CRM status; payload hash unchanged.
+
+    Without `states`, an op with a receipt counts as done and any other as not written.
+    """
     fields = copy.deepcopy(op.fields)
+    if fields.get("crm_changes"):
+        known = states if states is not None else dict.fromkeys(receipts, "done")
+        fields["crm_status"] = crm_status(op, known)
     items = [i for i in fields.get("action_items") or [] if isinstance(i, dict)]
     links: list[dict[str, Any]] = list(fields.get("links") or [])
     for entry in op.target.get("after") or []:
@@ -59,7 +86,22 @@ def with_links(op: Op, receipts: Mapping[str, Receipt]) -> Op:
             line["url"] = receipt.url
     if links:
         fields["links"] = links
+    if states is not None:
+        _mark_unwritten(op, items, states)
     return op.model_copy(update={"fields": fields})
+
+
+def _mark_unwritten(op: Op, items: list[dict[str, Any]], states: Mapping[str, str]) -> None:
+    """Flag item lines none of whose tasks was written: `failed`, or `proposed` while paused."""
+    for line in items:
+        outcomes = {
+            states.get(str(e["key"]))
+            for e in op.target.get("after") or []
+            if e.get("title") is not None and _same_item(line, e)
+        }
+        if not outcomes or "done" in outcomes:
+            continue
+        line["status"] = "failed" if outcomes & FAILED else "proposed"
 
 
 def linked(session: Session, op: Op) -> Op | None:
@@ -71,7 +113,8 @@ def linked(session: Session, op: Op) -> Op | None:
     if pending(op, {row.key: row.state for row in rows}):
         return None
     receipts = {row.key: prior_receipt(row) for row in rows if row.state == "done"}
-    return with_links(op, {k: r for k, r in receipts.items() if r is not None})
+    states = {row.key: row.state for row in rows}
+    return with_links(op, {k: r for k, r in receipts.items() if r is not None}, states)
 
 
 def _same_item(line: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:

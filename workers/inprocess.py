@@ -6,12 +6,13 @@ import time
 
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.errors import QueueJoinTimeout
 
 from meetsync.settings import Settings
 from workers.actors import Pipeline, declare
 from workers.broker import make_broker
 from workers.runtime import Runtime
+
+POLL_S = 0.05
 
 
 class InProcessWorkers:
@@ -30,18 +31,28 @@ class InProcessWorkers:
         """Wait until every queue, delayed messages included, is empty twice in a row."""
         broker = self.pipeline.broker
         assert isinstance(broker, StubBroker)
-        deadline = time.monotonic() + timeout_s
-        clean_passes = 0
-        while clean_passes < 2:
-            if time.monotonic() > deadline:
-                raise TimeoutError("pipeline did not drain")
-            busy = False
-            for name in [q for q in list(broker.queues) if not q.endswith(".DQ")]:
-                try:
-                    broker.join(name, timeout=100, fail_fast=False)
-                except QueueJoinTimeout:
-                    busy = True
-            clean_passes = 0 if busy else clean_passes + 1
+        drain(broker, timeout_s)
 
     def stop(self) -> None:
         self.worker.stop()
+
+
+def unfinished(broker: StubBroker) -> int:
+    """Messages enqueued or delayed and not yet acknowledged, over every queue."""
+    return sum(queue.unfinished_tasks for queue in list(broker.queues.values()))
+
+
+def drain(broker: StubBroker, timeout_s: float) -> None:
+    """Wait until `broker` has no unfinished message on two polls in a row.
+
+    Polls the queues' counters: dramatiq's own `StubBroker.join(timeout=…)` starts a thread
+    per call that stays blocked until the queue empties, so joining a busy queue in a loop
+    piles threads up.
+    """
+    deadline = time.monotonic() + timeout_s
+    clean_passes = 0
+    while clean_passes < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError("pipeline did not drain")
+        clean_passes = 0 if unfinished(broker) else clean_passes + 1
+        time.sleep(POLL_S)
