@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from intake.backfill import Outcome, Summary
-from intake.backfill_preview import Change
-from intake.backfill_report import write_report
+from admin.backfill import Outcome, Summary
+from admin.backfill_preview import Change
+from admin.backfill_report import write_report
 
 
 @pytest.mark.parametrize(
