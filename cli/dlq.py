@@ -10,7 +10,9 @@ import typer
 from cli.admin_session import admin_session
 from meetsync.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, help="Dead letters: failed, dead and paused ops.")
+app = typer.Typer(
+    no_args_is_help=True, help="Dead letters: failed, dead and paused ops, and failed meetings."
+)
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 Org = Annotated[str | None, typer.Option(help="only this org")]
 ConnectorName = Annotated[str | None, typer.Option("--connector", help="only this connector")]
@@ -24,14 +26,22 @@ def list_(
     state: State = None,
     as_json: AsJson = False,
 ) -> None:
-    """Dead letters, oldest first, with their reason."""
-    from workers.dead_letters import list_dead
+    """Dead letters, oldest first, with their reason; then the meetings that failed."""
+    from workers.dead_letters import failed_meetings, list_dead
 
     with admin_session() as (session, _):
         found = list_dead(session, org=org, connector=connector, state=state)
+        meetings = [] if connector or state else failed_meetings(session, org=org)
     if as_json:
-        typer.echo(json.dumps([vars(d) for d in found], default=str, indent=2))
+        listed = [{"kind": "op", **vars(d)} for d in found]
+        listed += [{"kind": "meeting", **vars(m)} for m in meetings]
+        typer.echo(json.dumps(listed, default=str, indent=2))
         return
+    for meeting in meetings:
+        reason = (meeting.reason or "").splitlines()[0][:120] if meeting.reason else ""
+        typer.echo(
+            f"meeting {meeting.id}\tfailed\t{meeting.org_id}/{meeting.external_id}\t{reason}"
+        )
     for letter in found:
         reason = (letter.reason or "").splitlines()[0][:120] if letter.reason else ""
         typer.echo(
@@ -64,10 +74,17 @@ def retry(
     org: Org = None,
     connector: ConnectorName = None,
     state: State = None,
+    meetings: Annotated[
+        list[str] | None, typer.Option("--meeting", help="a failed meeting to extract again")
+    ] = None,
 ) -> None:
     """Replay dead letters after a fix; an op that may have been written is found first."""
     from workers.dead_letters import NoSuchOp, get_op, list_dead, replay
 
+    if meetings:
+        _retry_meetings(meetings)
+        if not keys and not every:
+            return
     if not keys and not every:
         typer.echo("error: name op keys, or pass --all (with --org/--connector/--state)", err=True)
         raise typer.Exit(2)
@@ -110,3 +127,32 @@ def _enqueue(settings: Settings, replayed: list[tuple[str, str]]) -> None:
     pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
     pipeline.enqueue_ops(key for key, _ in replayed)
     pipeline.broker.close()
+
+
+def _retry_meetings(refs: list[str]) -> None:
+    """Failed meetings back to extraction (the cache spares what had already finished)."""
+    from workers.dead_letters import NoSuchOp, replay_meeting
+
+    with admin_session() as (session, settings):
+        try:
+            rows = [replay_meeting(session, ref) for ref in refs]
+        except NoSuchOp as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        again = [(row.id, row.org_id, row.source == "backfill") for row in rows]
+    if settings.broker_url == "stub":
+        typer.echo(
+            "the in-process broker lives in `meetsync serve`: its sweeper extracts these "
+            f"within {settings.retry.stuck_after_s:.0f}s",
+            err=True,
+        )
+    else:
+        from workers.actors import declare
+        from workers.broker import make_broker
+        from workers.runtime import Runtime
+
+        pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
+        for meeting_id, org_id, backfill in again:
+            pipeline.enqueue_extract(meeting_id, backfill=backfill, org=org_id)
+        pipeline.broker.close()
+    typer.echo(f"replayed {len(again)} meeting{'s' if len(again) != 1 else ''}")

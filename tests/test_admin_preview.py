@@ -125,7 +125,7 @@ def run_pipeline(cli: Cli) -> None:
     """The pipeline's plan and push stages, as the workers run them."""
     runtime = Runtime(cli.settings())
     with cli.session() as session:
-        meeting_id = session.scalars(select(InsightRecord.meeting_id)).one()
+        meeting_id = session.scalars(select(InsightRecord.meeting_id).distinct()).one()
     for planned in stages.plan(runtime, meeting_id):
         assert stages.push(runtime, planned.key).state == "done"
 

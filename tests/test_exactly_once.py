@@ -529,3 +529,35 @@ def test_a_push_reads_its_op_row_once_per_delivery(
     reads = [s for s in statements if s.startswith("SELECT") and " FROM ops" in s]
     assert len(reads) == 1, reads
     assert len([s for s in statements if s.startswith("UPDATE ops")]) == 2  # claim, record
+
+
+def test_a_meeting_whose_llm_stays_unreachable_fails_visibly_and_comes_back_on_replay(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an LLM endpoint nobody answers on, and a stored meeting
+    llm = runtime.settings.llm.model_copy(update={"base_url": "http://127.0.0.1:9/v1"})
+    down = Runtime(runtime.settings.model_copy(update={"llm": llm}))
+    with down.session() as session:
+        meeting_id = store_meeting(session, MEETING).meeting_id
+    pipeline = declare(make_broker("stub"), down)
+    last = down.settings.retry.max_retries
+
+    # when an early attempt fails, then the last one does too
+    with pytest.raises(Exception, match=r"(?i)connect"):
+        run_message(pipeline.extract.live, meeting_id, retries=0)
+    assert meeting_status(runtime, meeting_id)["status"] == "extracting"
+    run_message(pipeline.extract.live, meeting_id, retries=last)
+
+    # expect the meeting failed with the reason, in the API and among the dead letters
+    status = meeting_status(runtime, meeting_id)
+    assert status["status"] == "failed"
+    assert status["error"].startswith("retries exhausted: LLMTransient")
+    monkeypatch.setenv("MEETSYNC_DATABASE_URL", runtime.settings.database_url)
+    assert f"meeting {meeting_id}\tfailed" in cli("dlq", "list")
+
+    # and a replay, once the LLM is back, to extract and plan it as if nothing happened
+    assert "replayed 1 meeting" in cli("dlq", "retry", "--meeting", meeting_id)
+    assert meeting_status(runtime, meeting_id)["status"] == "received"
+    stages.extract(runtime, meeting_id)
+    assert stages.plan(runtime, meeting_id)
+    assert meeting_status(runtime, meeting_id)["status"] == "pushing"

@@ -1,4 +1,5 @@
-"""Dead letters: ops parked as `failed`, `dead` or `paused`, with the reason, until replayed.
+"""Dead letters: ops parked as `failed`, `dead` or `paused`, and meetings that `failed`,
+each with the reason, until replayed.
 
 A replay puts the op back in line after a fix (a mapping change, a reconnected account).
 An op that may have reached the provider is replayed *in doubt*, so its next push runs
@@ -15,12 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetsync.db.models import OpRecord
+from meetsync.db.models import Meeting, OpRecord
+from meetsync.states import MeetingStatus
 from workers import ledger
 
 
 class NoSuchOp(LookupError):
-    """No op, or more than one, has the given key or key prefix."""
+    """No op (or meeting), or more than one, has the given key or key prefix."""
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,46 @@ def describe(row: OpRecord) -> dict[str, Any]:
 def replay(session: Session, rows: list[OpRecord]) -> list[tuple[str, str]]:
     """Put dead letters back in line; (key, connector) of each op to enqueue."""
     return [(row.key, row.connector) for row in rows if ledger.replay(row)]
+
+
+@dataclass(frozen=True)
+class FailedMeeting:
+    """A meeting whose extraction or plan failed for good, with the reason."""
+
+    id: str
+    org_id: str
+    external_id: str
+    source: str
+    reason: str | None
+    updated_at: datetime
+
+
+def failed_meetings(
+    session: Session, *, org: str | None = None, limit: int = 500
+) -> list[FailedMeeting]:
+    """Meetings that ended `failed` (an LLM unreachable past its retries, a refusal, no
+    mapping), oldest first."""
+    query = select(Meeting).where(Meeting.status == MeetingStatus.FAILED)
+    if org:
+        query = query.where(Meeting.org_id == org)
+    rows = session.scalars(query.order_by(Meeting.updated_at, Meeting.id).limit(limit))
+    return [
+        FailedMeeting(r.id, r.org_id, r.external_id, r.source, r.error, r.updated_at) for r in rows
+    ]
+
+
+def replay_meeting(session: Session, ref: str) -> Meeting:
+    """Put a failed meeting back in line for extraction; the caller enqueues it.
+
+    Its stored insights stay: an extraction that had finished is not paid for twice (the
+    cache), and the plan stage matches its items to the ops already written.
+    """
+    row = (
+        session.get(Meeting, ref)
+        or session.scalars(select(Meeting).where(Meeting.external_id == ref).limit(2)).one_or_none()
+    )
+    if row is None:
+        raise NoSuchOp(f"no meeting {ref!r}")
+    if row.status == MeetingStatus.FAILED:
+        row.status, row.error = MeetingStatus.RECEIVED, None
+    return row
