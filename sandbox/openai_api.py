@@ -15,6 +15,8 @@ Options (Sandbox(options={"openai": {...}})):
     invalid_trigger     the first (non-repair) answer for a prompt containing it is invalid
     broken_trigger      every answer for a prompt containing it is invalid, repairs too
     clock               monotonic clock, for tests that move time
+    compat              a compatibility mode (sandbox/openai_compat.py): what a vLLM,
+                        Ollama, llama.cpp or gateway endpoint refuses and how it answers
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from meetsync.tokens import CONTEXT_WINDOWS, count_tokens, truncate_tokens
 from sandbox import rules_model
 from sandbox.base import ProviderApp
+from sandbox.openai_compat import Compat, schema_in_prompt
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,7 @@ class OpenAISandbox(ProviderApp):
         self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
         self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
         self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
+        self.compat = Compat.of(options.get("compat"))
         self.buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
         self.completions = 0
         self.log: list[dict[str, Any]] = []
@@ -192,7 +196,7 @@ class OpenAISandbox(ProviderApp):
         ]
         return JSONResponse({"object": "list", "data": data})
 
-    async def _chat(self, request: Request) -> JSONResponse:
+    async def _chat(self, request: Request) -> Response:
         request_id = "req_" + secrets.token_hex(16)
         key = ""
         try:
@@ -206,6 +210,9 @@ class OpenAISandbox(ProviderApp):
                     "This likely means you aren't using your HTTP library correctly.)",
                 ) from exc
             call = _validate(body, self.models)
+            refused = self.compat.refusal(body)
+            if refused:
+                raise _Reject(400, refused, param="response_format")
             prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in call["messages"]) + 3
             limit = call["max_output"]
             if prompt_tokens + (limit or 0) > self.models[call["model"]]:
@@ -224,9 +231,9 @@ class OpenAISandbox(ProviderApp):
             if reject.retry_after is not None:
                 headers["Retry-After"] = str(max(1, math.ceil(reject.retry_after)))
                 headers["retry-after-ms"] = str(int(reject.retry_after * 1000))
-            return openai_error(
-                reject.status, reject.message, reject.type, reject.param, reject.code, headers
-            )
+            error = {"message": reject.message, "type": reject.type, "param": reject.param,
+                     "code": reject.code}  # fmt: skip
+            return self.compat.error(reject.status, {"error": error}, headers)
         created = int(time.time())
         completion = {
             "id": "chatcmpl-" + secrets.token_hex(12),
@@ -250,6 +257,8 @@ class OpenAISandbox(ProviderApp):
             "service_tier": "default",
             "system_fingerprint": "fp_sandbox_rules",
         }  # fmt: skip
+        if not self.compat.usage:
+            del completion["usage"]
         with self.lock:
             self.completions += 1
             self.log.append(
@@ -257,6 +266,7 @@ class OpenAISandbox(ProviderApp):
                     "id": completion["id"],
                     "model": call["model"],
                     "schema": call["schema_name"],
+                    "response_format": call["response_format"],
                     "messages": len(call["messages"]),
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
@@ -355,8 +365,9 @@ class OpenAISandbox(ProviderApp):
         if any(self.refusal_trigger in text for text in texts):
             message["refusal"] = REFUSAL
             return message, "stop", count_tokens(REFUSAL)
+        shown = schema_in_prompt(texts) if call["schema"] is None else None
         try:
-            data = rules_model.answer(messages, call["schema"])
+            data = rules_model.answer(messages, call["schema"] or shown)
         except Exception as exc:  # the model never leaks a traceback, like the real one
             log.exception("rules model failed")
             raise _Reject(
@@ -367,7 +378,7 @@ class OpenAISandbox(ProviderApp):
             not repairing and any(self.invalid_trigger in text for text in texts)
         ):
             data = {"unexpected": "shape", "note": "deliberately invalid for tests"}
-        if call["format"] == "text":
+        if call["format"] == "text" and shown is None:
             content = _as_text(data)
         else:
             content = json.dumps(data, ensure_ascii=False)
@@ -506,6 +517,7 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
         "n": n,
         "schema": schema,
         "schema_name": schema_name,
+        "response_format": kind,
         "format": "text" if kind == "text" else "json",
     }
 
