@@ -594,6 +594,9 @@ def _build(
 def _is_task(predicate: str, kind: str) -> bool:
     lowered = predicate.lower()
     verb = lowered.split(" ", 1)[0].strip(",.;:!?") if lowered else ""
+    told = re.match(r"^(?:tell|remind|update) (?!you\b|him\b|her\b|them\b)[a-z]+", lowered)
+    if told and verb in {"tell", "remind"} and re.search(r"^\w+ [A-Z]", predicate):
+        return True
     if not verb or verb in _NOT_TASKS or lowered.startswith(("have to", "have a ", "have fun")):
         return False
     if _IN_ROOM.match(lowered) or _AGENDA.match(lowered):
@@ -607,7 +610,7 @@ def _is_task(predicate: str, kind: str) -> bool:
     ):
         return False
     if verb == "have" and not re.match(
-        r"^have (?:it|that|this|them|the \w+) (?:ready|live|done|"
+        r"^have (?:it|that|this|them|the \w+) (?:ready|live|done|to |over to |"
         r"finished|sent|over|back|fixed|deployed|shipped)",
         lowered,
     ):
@@ -766,7 +769,7 @@ def _merge_replies(view: MeetingView, items: list[Commitment]) -> list[Commitmen
     dropped: set[int] = set()
     merged: dict[int, Commitment] = {}
     for number, item in enumerate(items):
-        if item.kind != "request" or item.owner is None:
+        if item.kind not in {"request", "assign", "third"} or item.owner is None:
             continue
         pos = positions.get(item.line)
         if pos is None or pos + 1 >= len(view.lines):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _FILLER = re.compile(
-    r"(?:,\s*)?\b(?:u+m+|u+h+m*|e+r+m*|h+m+|m+h+m+|mm+|mm-hmm|uh-huh|ah)\b[,.]?(?=\s|$)",
+    r"\b(?:u+m+|u+h+m*|e+r+m*|h+m+|m+h+m+|mm+|mm-hmm|uh-huh|ah)\b[,.]?(?=\s|$)",
     re.IGNORECASE,
 )
 # "you know" / "I mean" / "like" as fillers: between commas or opening a clause, never in
