@@ -92,9 +92,20 @@ _AGENDA = re.compile(
     re.IGNORECASE,
 )
 _DISCUSS = {"talk", "discuss", "look", "cover", "go", "revisit", "hear", "touch", "spend", "get"}
+# shown, drawn or read out during the meeting itself, unless a later time is said
+_SHOWN = {
+    "show", "draw", "present", "read", "explain", "demonstrate", "walk", "click",
+    "scroll", "zoom", "sketch", "summarise", "summarize", "recap", "repeat", "clarify",
+}  # fmt: skip
+_LATER = re.compile(
+    r"\b(?:tomorrow|tonight|next|later|after (?:this|the (?:call|meeting))|by \w+|on (?:mon|tues"
+    r"|wednes|thurs|fri|satur|sun)day|this (?:week|afternoon|evening)|email|send|offline)\b",
+    re.IGNORECASE,
+)
 _DECISION_VERBS = {
     "use", "go", "keep", "stick", "choose", "pick", "drop", "have", "move", "switch", "include",
     "adopt", "target", "make", "remove", "cut", "skip", "leave", "price", "aim", "opt", "stay",
+    "pause", "stop", "hold", "freeze", "postpone", "cancel", "focus", "prioritize", "prioritise",
 }  # fmt: skip
 # "run the checker and send you the results": the second half hands back the first
 _HAND_BACK = re.compile(
@@ -545,6 +556,10 @@ def _build(
     also = bool(re.match(r"^(?:also|too)\b", sentence.text, re.I)) or bool(
         re.search(r"\b(?:also|as well|too)\b", sentence.text, re.I)
     )
+    if kind == "self" and _PRONOUN_ONLY.match(_strip_trailing(predicate.lower())):
+        resolved = _antecedent(view, line, predicate)
+        if resolved is not None:
+            predicate, confidence = resolved, 0.7
     delegated = _DELEGATE.match(predicate)
     if delegated and _is_name(view, delegated["name"]):
         owner, predicate = delegated["name"], delegated["pred"]
@@ -591,6 +606,26 @@ def _build(
     return out
 
 
+_OBJECT = re.compile(
+    r"\b(?:" + "|".join(sorted(_THEN_VERB)) + r"|mail)\s+(?:\w+\s+)?(?P<np>(?:the|a|an|your|my|our"
+    r"|these|those)\s+[\w-]+(?:\s+(?!around|to|for|by|on|with|before|after|out|over)[\w-]+){0,3})",
+    re.IGNORECASE,
+)
+
+
+def _antecedent(view: MeetingView, line: Line, predicate: str) -> str | None:
+    """'I'll mail them' after 'Should I send the slides around?': 'mail the slides'."""
+    pos = next((k for k, other in enumerate(view.lines) if other is line), None)
+    if pos is None:
+        return None
+    for earlier in reversed(view.lines[max(0, pos - 2) : pos]):
+        found = list(_OBJECT.finditer(tidy(earlier.text)))
+        if found:
+            np = found[-1]["np"]
+            return re.sub(r"\b(?:it|them|that|this|those|these)\b", np, predicate, count=1)
+    return None
+
+
 def _is_task(predicate: str, kind: str) -> bool:
     lowered = predicate.lower()
     verb = lowered.split(" ", 1)[0].strip(",.;:!?") if lowered else ""
@@ -600,6 +635,12 @@ def _is_task(predicate: str, kind: str) -> bool:
     if not verb or verb in _NOT_TASKS or lowered.startswith(("have to", "have a ", "have fun")):
         return False
     if _IN_ROOM.match(lowered) or _AGENDA.match(lowered):
+        return False
+    if kind in {"self", "we"} and verb in _SHOWN and not _LATER.search(lowered):
+        return False
+    if kind in {"self", "we"} and re.search(
+        r"\b(?:for now|for the moment|for the time being)$", lowered
+    ):
         return False
     if (
         kind == "we"

@@ -29,7 +29,7 @@ _MODAL = (
     r"|i want to|i should|we need to|we should)"
 )
 # "I'm gonna, I'll write" / "we'll, we're gonna": the first start is abandoned
-_RESTART = re.compile(rf"\b{_MODAL},?\s+(?={_MODAL}\s)", re.IGNORECASE)
+_RESTART = re.compile(rf"\b{_MODAL}(?:\s+just)?,?\s+(?={_MODAL}\s)", re.IGNORECASE)
 # "Try I'll try", "Give I will give": a verb, then the modal and the same verb again
 _VERB_RESTART = re.compile(rf"\b(?P<verb>\w+),?\s+(?P<modal>{_MODAL})\s+(?P=verb)\b", re.IGNORECASE)
 _REPEAT = re.compile(
