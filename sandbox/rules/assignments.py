@@ -72,6 +72,7 @@ DECLINE = re.compile(
     r"|i won't|probably not|i thought you)",
     re.IGNORECASE,
 )
+_LEADS = re.compile(r"^(?:(?:oh|okay|ok|so|and|um|well|right|great|yeah)[,.!]?\s+)+", re.I)
 _IRREGULAR = {"doing": "do", "going": "go", "being": "be", "having": "have", "seeing": "see"}
 
 
@@ -139,7 +140,8 @@ def taker(view: MeetingView, pos: int, proposer: str | None) -> tuple[str | None
     for k in range(pos + 1, min(len(lines), pos + 4)):
         line = lines[k]
         text = tidy(line.text)
-        handed = HAND_OVER.match(text)
+        sentences = [_LEADS.sub("", part) for part in re.split(r"(?<=[.!?])\s+", text)]
+        handed = next(filter(None, (HAND_OVER.match(part) for part in sentences)), None)
         if handed and k + 1 < len(lines):
             name = handed["name"].strip()
             reply = lines[k + 1]

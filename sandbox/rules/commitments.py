@@ -282,6 +282,19 @@ _THEN_VERB = frozenset(
         "answer",
         "dig",
         "find",
+        "rotate",
+        "renew",
+        "replace",
+        "refresh",
+        "reset",
+        "restart",
+        "patch",
+        "rerun",
+        "rebuild",
+        "rewrite",
+        "refactor",
+        "rework",
+        "redo",
     ]
 )
 _AND_VERB = re.compile(
@@ -488,7 +501,13 @@ def _handed_out(
         taker, _ = hand.taker(view, pos, line.speaker)
         if taker is not None:
             return build(m["pred"], taker, "group", 0.75)
-        return build(m["pred"], None, "group", 0.55)
+        # with nobody taking it up, only plain work is a task ("we need to send the
+        # questionnaire"); "we need to keep it cheap" is a requirement, not a task
+        verb = m["pred"].split(" ", 1)[0].lower()
+        should = m[0].lower().startswith(("we should", "someone should", "somebody should"))
+        if verb in _THEN_VERB and verb not in _DECISION_VERBS and not should:
+            return build(m["pred"], None, "group", 0.55)
+        return []
     m = hand.ROLE_SUBJECT.match(body)
     if m and m["role"].lower() not in {"we", "i", "you", "it", "that", "this", "they", "he",
                                        "she", "someone", "somebody"}:  # fmt: skip
@@ -551,6 +570,9 @@ def _build(
     confidence: float | None = None,
 ) -> list[Commitment]:
     predicate = predicate.strip().rstrip(" ?.!")
+    immediate = re.match(r"^just\b", predicate, re.IGNORECASE) and not _LATER.search(predicate)
+    if immediate and kind in {"self", "we"}:
+        return []  # "I'll just draw it": done now, in the room
     predicate = _ADVERBS.sub("", predicate)
     predicate = _ADVERBS.sub("", predicate)
     also = bool(re.match(r"^(?:also|too)\b", sentence.text, re.I)) or bool(
@@ -650,6 +672,10 @@ def _is_task(predicate: str, kind: str) -> bool:
         )
     ):
         return False
+    if kind == "we" and (
+        verb not in _THEN_VERB or (verb == "put" and not re.search(r"\btogether\b", lowered))
+    ):
+        return False  # "we'll put the buttons on top": design talk, not work
     if verb == "have" and not re.match(
         r"^have (?:it|that|this|them|the \w+) (?:ready|live|done|to |over to |"
         r"finished|sent|over|back|fixed|deployed|shipped)",
