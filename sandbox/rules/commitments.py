@@ -81,7 +81,9 @@ _IN_ROOM = re.compile(
     r"|(?:rate|score|grade|vote on) (?:it|this|that|them)\b"
     r"|(?:open|close|start|begin|end|adjourn|kick off|wrap up|chair)\b.{0,30}\b(?:meeting|call"
     r"|session|sync|discussion|stand-?up|this)\b"
-    r"|(?:share|stop sharing) (?:my|the) screen)",
+    r"|(?:share|stop sharing) (?:my|the) screen"
+    r"|put (?:it|them|this|that|these|those)(?: \w+)? (?:up )?on (?:the|my) (?:screen|whiteboard"
+    r"|board|slide|table|wall|projector)\b)",
     re.IGNORECASE,
 )
 _AGENDA = re.compile(
@@ -150,7 +152,8 @@ _SMALL_TALK = re.compile(
 _PRONOUN_ONLY = re.compile(
     r"^\w+(?:\s+(?:over|up|out|back|off|through|on|in|along|forward|at|into|about|with|to))?"
     r"\s+(?:it|that|this|them|so|those|these|one|the same)"
-    r"(?:\s+(?:over|up|out|back|off|through|on|in|along|forward|together|for \w+))?$",
+    r"(?:\s+(?:over|up|out|back|off|through|on|in|along|forward|together|for \w+"
+    r"|to (?:me|us|him|her|them|you)))?$",
     re.IGNORECASE,
 )
 _CONDITION_FIRST = re.compile(r"^(?:if|unless|when|once|whenever|in case)\b", re.IGNORECASE)
@@ -596,7 +599,7 @@ def _build(
         due = find_date(part, today) if today else None
         if due is None and len(parts) == 1:
             due = whole_due
-        title = _title(part, today, you=you, me=me, kind=kind)
+        title = _title(part, today, you=_short(view, you), me=_short(view, me), kind=kind)
         if not title or _PRONOUN_ONLY.match(title) or (len(title.split()) < 2 and not due):
             continue
         person = view.person(owner) if owner else None
@@ -755,8 +758,7 @@ def _title(part: str, today: date | None, *, you: str | None, me: str | None, ki
 
 
 def _pronouns(text: str, *, you: str | None, me: str | None, kind: str) -> str:
-    first_you = _first(you)
-    first_me = _first(me)
+    first_you, first_me = you, me  # already short: first names, or whole role labels
     if kind in {"request", "assign"}:
         text = re.sub(r"(?<![-\w])your\b", "the", text)
         if first_me:
@@ -770,6 +772,16 @@ def _pronouns(text: str, *, you: str | None, me: str | None, kind: str) -> str:
         text = re.sub(r"\s*\b(?:with|to|for) you(?![-\w])", "", text)
         text = re.sub(r"\s*(?<![-\w])you(?![-\w])", "", text)
     return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def _short(view: MeetingView, name: str | None) -> str | None:
+    """An attendee's first name; a role or speaker label ("Project Manager") stays whole."""
+    person = view.person(name)
+    if person is not None and person.name:
+        return person.first
+    if name and view.person(name.split(" ")[0]) is not None:
+        return name.split(" ")[0]
+    return name
 
 
 def _first(name: str | None) -> str | None:
