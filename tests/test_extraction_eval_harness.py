@@ -139,3 +139,29 @@ def test_judge_mode_matches_and_says_so(sandbox: Sandbox, tmp_path: Path) -> Non
     assert judged.tp > 0 and abs(judged.tp - fuzzy.tp) <= 2
     served = sandbox.providers["openai"].snapshot()["requests"]
     assert any(r["schema"] == "Verdict" for r in served)
+
+
+def test_the_cli_compares_dumps_and_names_its_matching(tmp_path: Path) -> None:
+    folder = _small_set(tmp_path, "initech_qbr", "standup_letters_api")
+    dump = tmp_path / "dump"
+    runner = CliRunner()
+    # compare: one column per variant
+    variants = ["--compare", "gpt-4o-mini", "--compare", "gpt-4o@v1"]
+    compared = runner.invoke(app, ["eval", "--sandbox", "--dataset", str(folder), *variants])
+    assert compared.exit_code == 0, compared.output
+    assert "gpt-4o-mini" in compared.output and "gpt-4o@v1" in compared.output
+    # one run: intervals, the matching used, per meeting, the curve; and a dump
+    report_file = tmp_path / "report.json"
+    single = runner.invoke(app, ["eval", "--sandbox", "--dataset", str(folder), "--similarity",
+                                 "token_sort", "--threshold", "65", "--dump", str(dump),
+                                 "--json", str(report_file)])  # fmt: skip
+    assert single.exit_code == 0, single.output
+    assert "token_sort similarity ≥ 65" in single.output
+    assert "per meeting" in single.output and "precision/recall by confidence" in single.output
+    report = json.loads(report_file.read_text())
+    assert report["matching"] == {"similarity": "token_sort", "threshold": 65.0,
+                                  "judge_model": None, "judge_prompt": None}  # fmt: skip
+    assert report["intervals"]["seed"] == 17
+    assert sorted(p.name for p in dump.iterdir()) == [
+        "initech_qbr.json", "report.json", "standup_letters_api.json"
+    ]  # fmt: skip

@@ -43,6 +43,8 @@ def _items(sandbox: Sandbox, meeting: MeetingOutput) -> list[tuple[str, str | No
         pytest.param("I'll let you know by Friday.", "I'll let you know by Friday.",
                      id="you-know-kept-when-meant"),
         pytest.param("Ben, um, you'll do it.", "Ben, you'll do it.", id="vocative-comma-kept"),
+        pytest.param("I'll {disfmarker} I'll send the [inaudible] deck (laughs).",
+                     "I'll send the deck.", id="transcriber-markup"),
     ],
 )  # fmt: skip
 def test_tidy_reads_speech_as_meant(spoken: str, read: str) -> None:

@@ -21,6 +21,13 @@ _SOFT_FILLER = re.compile(
     re.IGNORECASE,
 )
 _COMMA_FILLER = re.compile(r",\s*(?:you know|like|i mean|basically)\s*,", re.IGNORECASE)
+# transcriber markup: {disfmarker} {vocalsound} {gap}, [laughter] [inaudible], (laughs)
+_ANNOTATION = re.compile(
+    r"\{[a-z_ ]{1,30}\}|\[(?:laugh|noise|inaudible|crosstalk|pause|unclear|silence|cough|music"
+    r"|overlap|indiscernible)[^\]]{0,30}\]|\((?:laughs?|laughter|inaudible|crosstalk|pause"
+    r"|coughs?|unclear)\)",
+    re.IGNORECASE,
+)
 _CUT_WORD = re.compile(r"(?<![\w-])\w{1,8}-(?=\s|$)")
 _CUT_DASH = re.compile(r"\s+[-–—]+\s+")
 _MODAL = (
@@ -39,7 +46,8 @@ _REPEAT = re.compile(
 
 def tidy(text: str) -> str:
     """The utterance with fillers, repeats, restarts and fragments taken out."""
-    out = _COMMA_FILLER.sub(",", text)
+    out = _ANNOTATION.sub(" ", text)
+    out = _COMMA_FILLER.sub(",", out)
     out = _FILLER.sub(" ", out)
     out = _CUT_WORD.sub(" ", out)
     out = _CUT_DASH.sub(" ", out)
