@@ -146,10 +146,10 @@ def test_the_cli_compares_dumps_and_names_its_matching(tmp_path: Path) -> None:
     dump = tmp_path / "dump"
     runner = CliRunner()
     # compare: one column per variant
-    variants = ["--compare", "gpt-4o-mini", "--compare", "gpt-4o@v1"]
+    variants = ["--compare", "gpt-4o-mini", "--compare", "gpt-4o@v2"]
     compared = runner.invoke(app, ["eval", "--sandbox", "--dataset", str(folder), *variants])
     assert compared.exit_code == 0, compared.output
-    assert "gpt-4o-mini" in compared.output and "gpt-4o@v1" in compared.output
+    assert "gpt-4o-mini" in compared.output and "gpt-4o@v2" in compared.output
     # one run: intervals, the matching used, per meeting, the curve; and a dump
     report_file = tmp_path / "report.json"
     single = runner.invoke(app, ["eval", "--sandbox", "--dataset", str(folder), "--similarity",
