@@ -3,73 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 import extraction
 from meetsync.settings import LLMSettings, get_settings
 
-if TYPE_CHECKING:  # extraction pulls in the openai SDK: load it only when eval runs
-    from extraction.eval import EvalReport
-
 DEV_SET = Path(extraction.__file__).parent / "datasets" / "dev"
+_Opt = typer.Option
 
 
 def evaluate(
-    dataset: Annotated[Path, typer.Option(help="folder of labelled meetings")] = DEV_SET,
-    model: Annotated[str | None, typer.Option(help="one model for every task")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+    dataset: Annotated[Path, _Opt(help="folder of labelled meetings")] = DEV_SET,
+    model: Annotated[str | None, _Opt(help="one model for every task")] = None,
+    json_file: Annotated[Path | None, _Opt("--json", help="write the report here")] = None,
     sandbox: Annotated[
-        bool, typer.Option(help="start the sandbox and use its rules model (no API key)")
+        bool, _Opt(help="start the sandbox and use its rules model (no API key)")
     ] = False,
+    similarity: Annotated[
+        str, _Opt(help="token_set|token_sort|ratio|partial|wratio")
+    ] = "token_set",
+    threshold: Annotated[float, _Opt(help="title similarity 0-100 for a match")] = 70.0,
+    judge_model: Annotated[str | None, _Opt(help="a model that judges matches")] = None,
+    dump: Annotated[Path | None, _Opt(help="write every prediction and match here")] = None,
+    compare: Annotated[list[str] | None, _Opt(help="MODEL, MODEL@PROMPT, @PROMPT; repeat")] = None,
+    seed: Annotated[int, _Opt(help="bootstrap seed")] = 17,
 ) -> None:
-    """Precision, recall and F1 of action items, CRM accuracy, grounding, tokens and cost."""
+    """Precision, recall and F1 with intervals, per meeting, by confidence; cost, latency."""
     if not dataset.is_dir():
         raise typer.BadParameter(f"{dataset} is not a folder of *.json examples")
-    from extraction.eval import run_eval
+    from extraction.dataset import validate_dataset
+    from extraction.eval import EvalOptions, evaluate, reports_json
+    from extraction.eval_render import tables
 
+    if problems := validate_dataset(dataset):
+        raise typer.BadParameter("\n" + "\n".join(map(str, problems)), param_hint="--dataset")
+    match = {"similarity": similarity, "threshold": threshold, "judge_model": judge_model}
+    options = EvalOptions.model_validate({"match": match, "seed": seed, "dump_dir": dump})
     settings = get_settings().llm
     if sandbox:
         from sandbox.server import Sandbox
 
         with Sandbox(only=["openai"]) as running:
-            report = run_eval(dataset, _at(settings, running.urls["openai"]), model)
+            reports = evaluate(
+                dataset, _at(settings, running.urls["openai"]), model, compare, options
+            )
     else:
-        report = run_eval(dataset, settings, model)
-    Console().print(render(report))
+        reports = evaluate(dataset, settings, model, compare, options)
+    Console().print(*tables(reports, compare))
     if json_file is not None:
-        json_file.write_text(report.model_dump_json(indent=2))
+        json_file.write_text(reports_json(reports))
 
 
 def _at(settings: LLMSettings, base_url: str) -> LLMSettings:
     return settings.model_copy(update={"base_url": base_url})
-
-
-def render(report: EvalReport) -> Table:
-    """The report as one rich table."""
-    table = Table("measure", "value", title=f"eval: {report.dataset} ({report.meetings} meetings)")
-    models = ", ".join(f"{task}={model}" for task, model in report.models.items())
-    rows: list[tuple[str, str]] = [
-        ("models", models),
-        ("action items precision", f"{report.precision:.3f}"),
-        ("action items recall", f"{report.recall:.3f}"),
-        ("action items F1", f"{report.f1:.3f}"),
-        ("owner accuracy", _pct(report.owner_accuracy)),
-        ("due date accuracy", _pct(report.due_date_accuracy)),
-        ("grounding rate", f"{report.grounding_rate:.3f}"),
-        ("tokens in / out", f"{report.input_tokens:,} / {report.output_tokens:,}"),
-        ("cost", f"${report.cost_usd:.4f}"),
-    ]
-    rows += [
-        (f"CRM {name} accuracy", f"{value:.3f}") for name, value in report.crm_accuracy.items()
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
-
-
-def _pct(value: float | None) -> str:
-    return "n/a (unlabelled)" if value is None else f"{value:.3f}"

@@ -1,13 +1,18 @@
 """Offline evaluation: run extraction over a labelled dataset and score it.
 
-Action items are matched one-to-one to gold items by title meaning (rapidfuzz token-set
-ratio), then owner and due date are checked where the gold labels them. CRM fields are
-scored per labelled field. The dataset format is described in extraction/datasets/README.md.
+Action items are matched one-to-one to gold items by an optimal assignment over title
+similarity (`extraction.matching`; or a judge model, `extraction.judge`), then owner and
+due date are checked where the gold labels them. CRM fields are scored per labelled field.
+Precision, recall and F1 carry seeded bootstrap intervals over meetings
+(`extraction.bootstrap`), and a precision/recall curve over the confidence threshold shows
+what a reviewer would see below each cut. The dataset format is described in
+extraction/datasets/README.md and validated before any model is called.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,55 +20,45 @@ import openai
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
+from extraction.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, PRF, Intervals, bootstrap, total
+from extraction.dataset import Example, GoldItem, load_dataset
 from extraction.extract import extract_insights
+from extraction.judge import DEFAULT_PROMPT as JUDGE_PROMPT
+from extraction.judge import Judge
 from extraction.llm import CallUsage, make_client
+from extraction.matching import MatchSettings, assign, similarity_matrix
 from extraction.schemas import ActionItem, CrmFields, Insights
-from meetsync.models import MeetingOutput
 from meetsync.settings import LLMSettings
 
-TITLE_MATCH = 70.0
+__all__ = [
+    "PRF", "EvalOptions", "EvalReport", "Example", "GoldItem", "MatchSettings", "MeetingScore",
+    "compare", "cost", "evaluate", "load_dataset", "match_items", "reports_json", "run_eval",
+    "score_meeting",
+]  # fmt: skip
+
 TEXT_MATCH = 70.0
 
 
-class GoldItem(BaseModel):
-    """One expected action item; owner and due date are scored only when present."""
+class EvalOptions(BaseModel):
+    """How a run is scored and what it leaves behind."""
 
-    title: str
-    owner_email: str | None = None
-    due_date: str | None = None
-    labelled: set[str] = Field(default_factory=set, exclude=True)
-
-
-class Example(BaseModel):
-    """One labelled meeting."""
-
-    name: str
-    meeting: MeetingOutput
-    action_items: list[GoldItem]
-    crm: dict[str, Any] = Field(default_factory=dict)
+    match: MatchSettings = Field(default_factory=MatchSettings)
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    dump_dir: Path | None = None
 
 
-class PRF(BaseModel):
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class Pair(BaseModel):
+    """One prediction and what it matched."""
 
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+    predicted: int
+    gold: int | None
+    similarity: float | None
 
 
 class MeetingScore(BaseModel):
     name: str
+    labelled: bool = True
     items: PRF
     owner_hits: int = 0
     owner_labelled: int = 0
@@ -72,6 +67,21 @@ class MeetingScore(BaseModel):
     crm: dict[str, bool] = Field(default_factory=dict)
     missed: list[str] = Field(default_factory=list)
     extra: list[str] = Field(default_factory=list)
+    predicted: int = 0
+    latency_s: float = 0.0
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+
+
+class CurvePoint(BaseModel):
+    """Scores when only predictions at or above `threshold` confidence are kept."""
+
+    threshold: float
+    kept: int
+    precision: float
+    recall: float
+    f1: float
 
 
 class EvalReport(BaseModel):
@@ -79,10 +89,17 @@ class EvalReport(BaseModel):
 
     dataset: str
     models: dict[str, str]
+    prompt_versions: dict[str, str] = Field(default_factory=dict)
+    matching: MatchSettings = Field(default_factory=MatchSettings)
     meetings: int
+    labelled_meetings: int = 0
     precision: float
     recall: float
     f1: float
+    intervals: Intervals | None = None
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
     owner_accuracy: float | None
     due_date_accuracy: float | None
     crm_accuracy: dict[str, float]
@@ -90,29 +107,10 @@ class EvalReport(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    latency_s_mean: float = 0.0
+    latency_s_max: float = 0.0
+    pr_curve: list[CurvePoint] = Field(default_factory=list)
     per_meeting: list[MeetingScore]
-
-
-def load_dataset(dataset_dir: Path) -> list[Example]:
-    """Every `*.json` example in the folder, sorted by name."""
-    examples = []
-    for path in sorted(Path(dataset_dir).glob("*.json")):
-        raw = json.loads(path.read_text())
-        gold = raw.get("gold", {})
-        items = []
-        for item in gold.get("action_items", []):
-            parsed = GoldItem.model_validate(item)
-            parsed.labelled = {k for k in ("owner_email", "due_date") if k in item}
-            items.append(parsed)
-        examples.append(
-            Example(
-                name=path.stem,
-                meeting=MeetingOutput.model_validate(raw["meeting"]),
-                action_items=items,
-                crm=gold.get("crm", {}),
-            )
-        )
-    return examples
 
 
 def run_eval(
@@ -122,46 +120,71 @@ def run_eval(
     *,
     client: openai.OpenAI | None = None,
     org_profile: dict[str, Any] | None = None,
+    options: EvalOptions | None = None,
 ) -> EvalReport:
     """Extract every example with `settings` (or `model` for every task) and score it."""
+    options = options or EvalOptions()
+    examples = load_dataset(dataset_dir)  # InvalidDataset before any call
     if model is not None:
         settings = settings.model_copy(update={"models": dict.fromkeys(settings.models, model)})
     own_client = client is None
     client = client or make_client(settings)
+    judge = (
+        Judge(client, options.match.judge_model, options.match.judge_prompt or JUDGE_PROMPT)
+        if options.match.judge_model
+        else None
+    )
+    matching = options.match.model_copy(
+        update={"judge_prompt": (options.match.judge_prompt or JUDGE_PROMPT) if judge else None}
+    )
     scores: list[MeetingScore] = []
     usage: list[CallUsage] = []
     grounded = dropped = 0
     crm_totals: dict[str, list[bool]] = {}
+    scored: list[tuple[Example, list[ActionItem]]] = []
     try:
-        for example in load_dataset(dataset_dir):
+        for example in examples:
+            began = time.perf_counter()
             result = extract_insights(
                 example.meeting, settings=settings, org_profile=org_profile, client=client
             )
+            latency = time.perf_counter() - began
             usage += result.usage
             insights = result.insights
             grounded += len(insights.action_items) + _facts(insights.crm)
             dropped += insights.dropped_ungrounded
-            score = score_meeting(example, insights)
+            score, pairs = _score(example, insights, matching, judge)
+            score.latency_s = round(latency, 4)
             for field, ok in score.crm.items():
                 crm_totals.setdefault(field, []).append(ok)
             scores.append(score)
+            if example.items_labelled:
+                scored.append((example, insights.action_items))
+            if options.dump_dir is not None:
+                _dump(options.dump_dir, example, insights, pairs, score)
+        curve = pr_curve(scored, matching, judge)
     finally:
         if own_client:
             client.close()
-    total = PRF(
-        tp=sum(s.items.tp for s in scores),
-        fp=sum(s.items.fp for s in scores),
-        fn=sum(s.items.fn for s in scores),
-    )
+    counts = [s.items for s in scores if s.labelled]
+    overall = total(counts)
     owner_labelled = sum(s.owner_labelled for s in scores)
     due_labelled = sum(s.due_labelled for s in scores)
-    return EvalReport(
+    latencies = [s.latency_s for s in scores] or [0.0]
+    report = EvalReport(
         dataset=str(dataset_dir),
         models=dict(settings.models),
+        prompt_versions=dict(settings.prompt_versions),
+        matching=matching,
         meetings=len(scores),
-        precision=round(total.precision, 4),
-        recall=round(total.recall, 4),
-        f1=round(total.f1, 4),
+        labelled_meetings=len(counts),
+        precision=round(overall.precision, 4),
+        recall=round(overall.recall, 4),
+        f1=round(overall.f1, 4),
+        intervals=bootstrap(counts, resamples=options.resamples, seed=options.seed),
+        tp=overall.tp,
+        fp=overall.fp,
+        fn=overall.fn,
         owner_accuracy=(
             round(sum(s.owner_hits for s in scores) / owner_labelled, 4) if owner_labelled else None
         ),
@@ -173,17 +196,52 @@ def run_eval(
         input_tokens=sum(u.input_tokens for u in usage),
         output_tokens=sum(u.output_tokens for u in usage),
         cost_usd=round(cost(usage, settings.prices), 6),
+        latency_s_mean=round(sum(latencies) / len(latencies), 4),
+        latency_s_max=round(max(latencies), 4),
+        pr_curve=curve,
         per_meeting=scores,
     )
+    if options.dump_dir is not None:
+        (options.dump_dir / "report.json").write_text(report.model_dump_json(indent=2))
+    return report
+
+
+def compare(
+    dataset_dir: Path,
+    settings: LLMSettings,
+    variants: list[str],
+    *,
+    client: openai.OpenAI | None = None,
+    options: EvalOptions | None = None,
+) -> list[EvalReport]:
+    """One report per variant on the same set: `MODEL`, `MODEL@PROMPT` or `@PROMPT`.
+
+    The prompt version applies to the action-items task; the model to every task.
+    """
+    reports = []
+    for variant in variants:
+        model, _, version = variant.partition("@")
+        varied = settings
+        if version:
+            versions = {**settings.prompt_versions, "action_items": version}
+            varied = settings.model_copy(update={"prompt_versions": versions})
+        run_options = options
+        if options is not None and options.dump_dir is not None:
+            dump = options.dump_dir / variant.replace("/", "_").replace("@", "_at_")
+            run_options = options.model_copy(update={"dump_dir": dump})
+        reports.append(
+            run_eval(dataset_dir, varied, model or None, client=client, options=run_options)
+        )
+    return reports
 
 
 def cost(usage: list[CallUsage], prices: dict[str, tuple[float, float]]) -> float:
     """USD for these calls at the configured per-model prices."""
-    total = 0.0
+    total_usd = 0.0
     for call in usage:
         price_in, price_out = prices.get(call.model, (0.0, 0.0))
-        total += (call.input_tokens * price_in + call.output_tokens * price_out) / 1_000_000
-    return total
+        total_usd += (call.input_tokens * price_in + call.output_tokens * price_out) / 1_000_000
+    return total_usd
 
 
 def _facts(crm: CrmFields | None) -> int:
@@ -192,56 +250,144 @@ def _facts(crm: CrmFields | None) -> int:
     return sum(getattr(crm, name) is not None for name in CrmFields.model_fields)
 
 
-def match_items(predicted: list[ActionItem], gold: list[GoldItem]) -> list[tuple[int, int]]:
-    """One-to-one (predicted index, gold index) pairs, best title matches first."""
-    pairs = sorted(
-        (
-            (fuzz.token_set_ratio(p.title.lower(), g.title.lower()), i, j)
-            for i, p in enumerate(predicted)
-            for j, g in enumerate(gold)
-        ),
-        reverse=True,
-    )
-    used_p: set[int] = set()
-    used_g: set[int] = set()
-    matched = []
-    for score, i, j in pairs:
-        if score < TITLE_MATCH:
-            break
-        if i not in used_p and j not in used_g:
-            used_p.add(i)
-            used_g.add(j)
-            matched.append((i, j))
-    return matched
+def match_items(
+    predicted: list[ActionItem],
+    gold: list[GoldItem],
+    match: MatchSettings | None = None,
+    judge: Judge | None = None,
+) -> list[tuple[int, int, float]]:
+    """One-to-one (predicted index, gold index, similarity) of the best total similarity."""
+    match = match or MatchSettings()
+    titles = [p.title for p in predicted]
+    wanted = [g.title for g in gold]
+    if judge is not None:
+        return assign(judge.matrix(titles, wanted), 50.0)
+    return assign(similarity_matrix(titles, wanted, match.similarity), match.threshold)
 
 
-def score_meeting(example: Example, insights: Insights) -> MeetingScore:
+def score_meeting(
+    example: Example,
+    insights: Insights,
+    match: MatchSettings | None = None,
+    judge: Judge | None = None,
+) -> MeetingScore:
     """How one meeting's insights compare with its gold labels."""
+    return _score(example, insights, match or MatchSettings(), judge)[0]
+
+
+def _score(
+    example: Example, insights: Insights, match: MatchSettings, judge: Judge | None
+) -> tuple[MeetingScore, list[Pair]]:
     predicted = insights.action_items
-    matched = match_items(predicted, example.action_items)
-    score = MeetingScore(
-        name=example.name,
-        items=PRF(
-            tp=len(matched),
-            fp=len(predicted) - len(matched),
-            fn=len(example.action_items) - len(matched),
-        ),
+    score = MeetingScore(name=example.name, items=PRF(), predicted=len(predicted))
+    for field, expected in example.crm.items():
+        score.crm[field] = _crm_ok(field, expected, insights.crm)
+    if example.action_items is None:
+        score.labelled = False
+        return score, [Pair(predicted=i, gold=None, similarity=None) for i in range(len(predicted))]
+    gold_items = example.action_items
+    matched = match_items(predicted, gold_items, match, judge)
+    score.items = PRF(
+        tp=len(matched), fp=len(predicted) - len(matched), fn=len(gold_items) - len(matched)
     )
-    for i, j in matched:
-        gold = example.action_items[j]
+    score.precision = round(score.items.precision, 4)
+    score.recall = round(score.items.recall, 4)
+    score.f1 = round(score.items.f1, 4)
+    for i, j, _ in matched:
+        gold = gold_items[j]
         if "owner_email" in gold.labelled:
             score.owner_labelled += 1
             score.owner_hits += predicted[i].owner_email == gold.owner_email
+        elif "owner" in gold.labelled:
+            score.owner_labelled += 1
+            score.owner_hits += _same_person(predicted[i].owner, gold.owner)
         if "due_date" in gold.labelled:
             score.due_labelled += 1
             score.due_hits += predicted[i].due_date == gold.due_date
-    hit_p = {i for i, _ in matched}
-    hit_g = {j for _, j in matched}
+    hit_p = {i: (j, s) for i, j, s in matched}
+    hit_g = {j for _, j, _ in matched}
     score.extra = [p.title for k, p in enumerate(predicted) if k not in hit_p]
-    score.missed = [g.title for k, g in enumerate(example.action_items) if k not in hit_g]
-    for field, expected in example.crm.items():
-        score.crm[field] = _crm_ok(field, expected, insights.crm)
-    return score
+    score.missed = [g.title for k, g in enumerate(gold_items) if k not in hit_g]
+    pairs = [
+        Pair(
+            predicted=i,
+            gold=hit_p[i][0] if i in hit_p else None,
+            similarity=round(hit_p[i][1], 1) if i in hit_p else None,
+        )
+        for i in range(len(predicted))
+    ]
+    return score, pairs
+
+
+def _same_person(predicted: str | None, gold: str | None) -> bool:
+    if predicted is None or gold is None:
+        return predicted == gold
+    a, b = predicted.strip().lower(), gold.strip().lower()
+    return a == b or (a.split(" ")[0] == b.split(" ")[0] and " " not in b)
+
+
+def pr_curve(
+    scored: list[tuple[Example, list[ActionItem]]],
+    match: MatchSettings,
+    judge: Judge | None = None,
+) -> list[CurvePoint]:
+    """Precision and recall at every confidence cut the predictions offer (re-matched)."""
+    cuts = sorted({0.0} | {p.confidence for _, items in scored for p in items})
+    points = []
+    for cut in cuts:
+        counts = PRF()
+        kept_total = 0
+        for example, items in scored:
+            kept = [p for p in items if p.confidence >= cut]
+            gold = example.action_items or []
+            hits = len(match_items(kept, gold, match, judge))
+            counts = counts + PRF(tp=hits, fp=len(kept) - hits, fn=len(gold) - hits)
+            kept_total += len(kept)
+        points.append(
+            CurvePoint(
+                threshold=round(cut, 4),
+                kept=kept_total,
+                precision=round(counts.precision, 4),
+                recall=round(counts.recall, 4),
+                f1=round(counts.f1, 4),
+            )
+        )
+    return points
+
+
+def _dump(
+    folder: Path, example: Example, insights: Insights, pairs: list[Pair], score: MeetingScore
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    gold = example.action_items
+    predictions = []
+    for pair in pairs:
+        item = insights.action_items[pair.predicted]
+        span = insights.evidence.get(f"/action_items/{pair.predicted}")
+        predictions.append(
+            {
+                **item.model_dump(),
+                "evidence_span": span.model_dump() if span else None,
+                "match": (
+                    None
+                    if gold is None
+                    else {
+                        "verdict": "tp" if pair.gold is not None else "fp",
+                        "gold": gold[pair.gold].model_dump() if pair.gold is not None else None,
+                        "similarity": pair.similarity,
+                    }
+                ),
+            }
+        )
+    hit = {p.gold for p in pairs if p.gold is not None}
+    body = {
+        "meeting": example.name,
+        "labelled": gold is not None,
+        "score": score.model_dump(),
+        "predictions": predictions,
+        "missed": [g.model_dump() for k, g in enumerate(gold or []) if k not in hit],
+    }
+    (folder / f"{example.name}.json").write_text(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 def _crm_ok(field: str, expected: Any, crm: CrmFields | None) -> bool:
@@ -263,3 +409,23 @@ def _crm_ok(field: str, expected: Any, crm: CrmFields | None) -> bool:
             for e in expected
         )
     return fuzz.partial_ratio(str(expected).lower(), str(fact.value).lower()) >= TEXT_MATCH
+
+
+def evaluate(
+    dataset_dir: Path,
+    settings: LLMSettings,
+    model: str | None = None,
+    variants: list[str] | None = None,
+    options: EvalOptions | None = None,
+) -> list[EvalReport]:
+    """One report, or one per variant when comparing: what `meetsync eval` runs."""
+    if variants:
+        return compare(dataset_dir, settings, variants, options=options)
+    return [run_eval(dataset_dir, settings, model, options=options)]
+
+
+def reports_json(reports: list[EvalReport]) -> str:
+    """The report as JSON; a list of reports when several variants ran."""
+    if len(reports) == 1:
+        return reports[0].model_dump_json(indent=2)
+    return json.dumps([r.model_dump(mode="json") for r in reports], indent=2)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import BaseModel, ValidationError
 
+from extraction import compat
 from extraction.answer_cap import AnswerTooLarge, answer_byte_cap, capping
 from extraction.errors import (
     LLMInvalidOutput,
@@ -44,6 +45,7 @@ class CallUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     finish_reason: str | None = None
+    estimated: bool = False  # counted locally: the server sent no usage
 
 
 class Truncated(Exception):
@@ -91,6 +93,7 @@ def gated(gate: CallGate) -> Iterator[None]:
 
 def make_client(settings: LLMSettings) -> openai.OpenAI:
     """An SDK client for `settings`; loopback endpoints bypass any environment proxy."""
+    compat.configure(settings.base_url, settings.structured_output)
     host = urlsplit(settings.base_url).hostname or ""
     http_client = openai.DefaultHttpxClient(
         trust_env=host not in _LOOPBACK,
@@ -116,29 +119,53 @@ def call_structured(
     schema: type[T],
     max_output_tokens: int,
 ) -> tuple[T, list[CallUsage]]:
-    """The parsed answer and the usage of every call made, with one repair on bad output."""
+    """The parsed answer and the usage of every call made, with bounded repairs on bad output.
+
+    Strict `json_schema` gets one repair; JSON mode and prompt mode (endpoints that refuse
+    strict schemas, see `extraction.compat`) get `compat.MAX_REPAIRS`.
+    """
     usages: list[CallUsage] = []
+    endpoint = str(client.base_url)
+    mode = compat.mode_for(endpoint)
     conversation: list[dict[str, Any]] = list(messages)
-    for attempt in range(2):
-        parsed, raw_content, usage, problem = _one_call(
-            client, conversation, task=task, model=model, prompt_version=prompt_version,
-            schema=schema, max_output_tokens=max_output_tokens,
-        )  # fmt: skip
+    attempt, problem = 0, ""
+    while attempt <= (1 if mode == "json_schema" else compat.MAX_REPAIRS):
+        try:
+            parsed, raw_content, usage, problem = _one_call(
+                client, conversation, task=task, model=model, prompt_version=prompt_version,
+                schema=schema, max_output_tokens=max_output_tokens, mode=mode,
+            )  # fmt: skip
+        except _FormatRefused as refused:
+            fallback = compat.downgrade(endpoint, mode)
+            if fallback is None:
+                raise refused.error from None
+            log.warning(
+                "endpoint refused structured output; falling back",
+                extra={"task": task, "refused": mode, "mode": fallback},
+            )
+            mode, conversation, attempt = fallback, list(messages), 0
+            continue
         usages.append(usage)
         if parsed is not None:
             return parsed, usages
-        if attempt == 0:
-            log.info("llm answer failed validation; asking for one repair", extra={"task": task})
-            conversation = [
-                *messages,
-                {"role": "assistant", "content": raw_content or ""},
-                {
-                    "role": "user",
-                    "content": "Your previous answer did not match the required JSON schema: "
-                    f"{problem}. Answer again with JSON that matches the schema exactly.",
-                },
-            ]
-    raise LLMInvalidOutput(f"{task}: answer did not validate after one repair: {problem}")
+        log.info("llm answer failed validation; asking for a repair", extra={"task": task})
+        conversation = [
+            *messages,
+            {"role": "assistant", "content": raw_content or ""},
+            compat.repair_message(problem),
+        ]
+        attempt += 1
+    raise LLMInvalidOutput(
+        f"{task}: answer did not validate after {attempt - 1} repair(s): {problem}"
+    )
+
+
+class _FormatRefused(Exception):
+    """The endpoint answered 400 to the response format itself."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _one_call(
@@ -150,24 +177,40 @@ def _one_call(
     prompt_version: str,
     schema: type[T],
     max_output_tokens: int,
+    mode: compat.Mode = "json_schema",
 ) -> tuple[T | None, str | None, CallUsage, str]:
     usage = CallUsage(task=task, model=model, prompt_version=prompt_version)
     gate = _gate.get()
+    if mode != "json_schema":
+        messages = [compat.schema_message(schema), *messages]
     planned = PlannedCall(task, model, messages, max_output_tokens)
     if gate is not None:
         gate.before(planned)
     try:
-        raw = client.chat.completions.with_raw_response.parse(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            response_format=schema,
-            store=False,
-            temperature=0,
-            max_completion_tokens=max_output_tokens,
-        )
+        if mode == "json_schema":
+            raw: Any = client.chat.completions.with_raw_response.parse(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                response_format=schema,
+                store=False,
+                temperature=0,
+                max_completion_tokens=max_output_tokens,
+            )
+        else:
+            fmt = compat.request_format(mode, schema)
+            raw = client.chat.completions.with_raw_response.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=0,
+                max_completion_tokens=max_output_tokens,
+                extra_body={"response_format": fmt} if fmt else None,
+            )
     except openai.APIStatusError as exc:
         if gate is not None:
             gate.after(planned, exc.status_code, exc.response.headers)
+        code, message = compat.describe_error(exc.body, exc.message)
+        if compat.refuses_format(exc.status_code, code, message):
+            raise _FormatRefused(_mapped(exc)) from exc
         raise _mapped(exc) from exc
     except AnswerTooLarge as exc:
         if gate is not None:
@@ -185,7 +228,9 @@ def _one_call(
         body = _body(raw.http_response)  # the SDK reads the body here, up to the cap
     except AnswerTooLarge as exc:
         raise _oversized(usage, max_output_tokens) from exc
-    usage = _usage(usage, body)
+    usage = _usage(usage, body, messages)
+    if mode != "json_schema":
+        return _json_mode_answer(body, schema, usage, task)
     try:
         completion = raw.parse()
     except openai.LengthFinishReasonError as exc:
@@ -208,6 +253,22 @@ def _oversized(usage: CallUsage, max_output_tokens: int) -> Truncated:
     return Truncated(usage.model_copy(update=update))
 
 
+def _json_mode_answer(
+    body: dict[str, Any], schema: type[T], usage: CallUsage, task: str
+) -> tuple[T | None, str | None, CallUsage, str]:
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    if choice.get("finish_reason") == "length":
+        raise Truncated(usage.model_copy(update={"finish_reason": "length"}))
+    if choice.get("finish_reason") == "content_filter":
+        raise LLMRefused(f"{task}: answer withheld by the content filter")
+    if message.get("refusal"):
+        raise LLMRefused(f"{task}: {message['refusal']}")
+    content = message.get("content") if isinstance(message.get("content"), str) else None
+    parsed, problem = compat.parse_json(content, schema)
+    return parsed, content, usage, problem  # type: ignore[return-value]
+
+
 def _body(response: Any) -> dict[str, Any]:
     try:
         data = response.json()
@@ -216,16 +277,20 @@ def _body(response: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _usage(usage: CallUsage, body: dict[str, Any]) -> CallUsage:
+def _usage(usage: CallUsage, body: dict[str, Any], messages: list[dict[str, Any]]) -> CallUsage:
     counts = body.get("usage") or {}
     choices = body.get("choices") or [{}]
-    return usage.model_copy(
-        update={
-            "input_tokens": int(counts.get("prompt_tokens") or 0),
-            "output_tokens": int(counts.get("completion_tokens") or 0),
-            "finish_reason": choices[0].get("finish_reason"),
-        }
-    )
+    update: dict[str, Any] = {
+        "input_tokens": int(counts.get("prompt_tokens") or 0),
+        "output_tokens": int(counts.get("completion_tokens") or 0),
+        "finish_reason": choices[0].get("finish_reason"),
+    }
+    if not counts.get("prompt_tokens"):
+        update["input_tokens"], update["output_tokens"] = compat.local_tokens(
+            messages, _content(body)
+        )
+        update["estimated"] = True
+    return usage.model_copy(update=update)
 
 
 def _content(body: dict[str, Any]) -> str | None:
@@ -280,14 +345,15 @@ def _seconds(value: str) -> float | None:
 
 
 def _mapped(exc: openai.APIStatusError) -> Exception:
-    error = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else {}
-    code = error.get("code") if isinstance(error, dict) else None
-    message = f"HTTP {exc.status_code} {code or ''}: {exc.message}".strip()
+    code, said = compat.describe_error(exc.body, exc.message)
+    message = f"HTTP {exc.status_code} {code or ''}: {said}".strip()
     if exc.status_code == 429:
-        if code == "insufficient_quota" or "Request too large" in exc.message:
+        if code == "insufficient_quota" or "Request too large" in said:
             return LLMRequestRejected(message)
         return LLMRateLimited(retry_after_of(exc.response), message)
-    if code == "context_length_exceeded":
+    if code == "context_length_exceeded" or (
+        exc.status_code in {400, 413, 422} and compat.is_context_length(code, said)
+    ):
         return InputTooLong(message)
     if exc.status_code in {408, 409} or exc.status_code >= 500:
         return LLMTransient(message)

@@ -10,7 +10,7 @@ import json
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,11 @@ class LLMSettings(BaseModel):
         default_factory=dict, description="Model → context tokens; overrides the built-in table"
     )
     chunk_overlap_utterances: int = 2
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
+        default="auto",
+        description="How this endpoint takes structured output: strict json_schema, JSON "
+        "mode, the schema in the prompt, or auto (json_schema, falling back on a 400)",
+    )
 
 
 class RetrySettings(BaseModel):

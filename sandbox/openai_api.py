@@ -20,6 +20,8 @@ Models named `hostile-echo`, `hostile-invent`, `hostile-prompt` and `hostile-hug
 answered by sandbox/hostile_model.py instead: schema-valid answers that lie, quote the
 prompt, or ignore max_completion_tokens, for testing what meetsync lets through.
     clock               monotonic clock, for tests that move time
+    compat              a compatibility mode (sandbox/openai_compat.py): what a vLLM,
+                        Ollama, llama.cpp or gateway endpoint refuses and how it answers
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from starlette.routing import BaseRoute, Route
 from meetsync.tokens import CONTEXT_WINDOWS, count_tokens, truncate_tokens
 from sandbox import hostile_model, rules_model
 from sandbox.base import ProviderApp
+from sandbox.openai_compat import Compat, schema_in_prompt
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,7 @@ class OpenAISandbox(ProviderApp):
         self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
         self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
         self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
+        self.compat = Compat.of(options.get("compat"))
         self.buckets: dict[str, tuple[_Bucket, _Bucket]] = {}
         self.completions = 0
         self.log: list[dict[str, Any]] = []
@@ -213,6 +217,9 @@ class OpenAISandbox(ProviderApp):
                     "This likely means you aren't using your HTTP library correctly.)",
                 ) from exc
             call = _validate(body, self.models)
+            refused = self.compat.refusal(body)
+            if refused:
+                raise _Reject(400, refused, param="response_format")
             prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in call["messages"]) + 3
             limit = call["max_output"]
             if prompt_tokens + (limit or 0) > self.models[call["model"]]:
@@ -231,9 +238,9 @@ class OpenAISandbox(ProviderApp):
             if reject.retry_after is not None:
                 headers["Retry-After"] = str(max(1, math.ceil(reject.retry_after)))
                 headers["retry-after-ms"] = str(int(reject.retry_after * 1000))
-            return openai_error(
-                reject.status, reject.message, reject.type, reject.param, reject.code, headers
-            )
+            error = {"message": reject.message, "type": reject.type, "param": reject.param,
+                     "code": reject.code}  # fmt: skip
+            return self.compat.error(reject.status, {"error": error}, headers)
         created = int(time.time())
         completion = {
             "id": "chatcmpl-" + secrets.token_hex(12),
@@ -257,6 +264,8 @@ class OpenAISandbox(ProviderApp):
             "service_tier": "default",
             "system_fingerprint": "fp_sandbox_rules",
         }  # fmt: skip
+        if not self.compat.usage:
+            del completion["usage"]
         with self.lock:
             self.completions += 1
             self.log.append(
@@ -264,6 +273,7 @@ class OpenAISandbox(ProviderApp):
                     "id": completion["id"],
                     "model": call["model"],
                     "schema": call["schema_name"],
+                    "response_format": call["response_format"],
                     "messages": len(call["messages"]),
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
@@ -372,8 +382,9 @@ class OpenAISandbox(ProviderApp):
         if mode is not None:
             message["content"] = hostile_model.answer(mode, messages, call["schema"])
             return message, "stop", count_tokens(message["content"])
+        shown = schema_in_prompt(texts) if call["schema"] is None else None
         try:
-            data = rules_model.answer(messages, call["schema"])
+            data = rules_model.answer(messages, call["schema"] or shown)
         except Exception as exc:  # the model never leaks a traceback, like the real one
             log.exception("rules model failed")
             raise _Reject(
@@ -384,7 +395,7 @@ class OpenAISandbox(ProviderApp):
             not repairing and any(self.invalid_trigger in text for text in texts)
         ):
             data = {"unexpected": "shape", "note": "deliberately invalid for tests"}
-        if call["format"] == "text":
+        if call["format"] == "text" and shown is None:
             content = _as_text(data)
         else:
             content = json.dumps(data, ensure_ascii=False)
@@ -523,6 +534,7 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
         "n": n,
         "schema": schema,
         "schema_name": schema_name,
+        "response_format": kind,
         "format": "text" if kind == "text" else "json",
     }
 

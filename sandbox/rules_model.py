@@ -14,14 +14,17 @@ from typing import Any
 from sandbox.rules.commitments import find_commitments
 from sandbox.rules.conform import conform
 from sandbox.rules.crm import find_crm
+from sandbox.rules.judge import judge
 from sandbox.rules.prompt_view import MeetingView, read_prompt
 
 CRM_KEYS = {"next_steps", "stage", "amount", "close_date", "competitors", "budget", "timeline"}
 
 
 def task_of(schema: dict[str, Any]) -> str:
-    """'action_items', 'crm_fields' or 'other', from the schema's top-level properties."""
+    """'action_items', 'crm_fields', 'judge' or 'other', from the schema's top-level properties."""
     props = set(schema.get("properties", {}))
+    if {"same", "reason"} <= props:
+        return "judge"
     if "action_items" in props:
         return "action_items"
     if props & CRM_KEYS:
@@ -50,8 +53,10 @@ def action_items(view: MeetingView) -> dict[str, Any]:
 
 def answer(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> dict[str, Any]:
     """The model's answer to `messages`, shaped to `schema` (free-form when there is none)."""
-    view = read_prompt(messages)
     task = task_of(schema or {})
+    if task == "judge":
+        return judge([str(m.get("content") or "") for m in messages])
+    view = read_prompt(messages)
     if task == "action_items":
         data: dict[str, Any] = action_items(view)
         if schema is not None and "crm" in schema.get("properties", {}):
