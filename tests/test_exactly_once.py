@@ -526,7 +526,7 @@ def test_a_push_reads_its_op_row_once_per_delivery(
 
     # expect it written, with one read of the op row and conditional writes after
     assert row_of(runtime, task.key).state == "done"
-    reads = [s for s in statements if s.startswith("SELECT") and " FROM ops" in s]
+    reads = [s for s in statements if s.startswith("SELECT") and 'WHERE ops."key" =' in s]
     assert len(reads) == 1, reads
     assert len([s for s in statements if s.startswith("UPDATE ops")]) == 2  # claim, record
 

@@ -226,22 +226,30 @@ def test_a_reworded_item_keeps_its_link_in_the_updated_recap(
     assert recap.state == "done" and recap.applied_hash == recap.payload_hash
 
 
-def test_a_recap_waiting_for_its_links_spends_no_slack_turn(
+def test_a_recap_waiting_for_its_links_spends_no_slack_turn_and_is_woken_when_they_settle(
     runtime: Runtime, clean_sandbox: Sandbox
 ) -> None:
     # given a meeting whose recap links tasks and records not written yet
     _, planned = deliver(runtime, MEETING)
     recaps = [p for p in planned if p.connector == "slack"]
-    assert recaps
+    others = [p for p in planned if p.connector != "slack"]
+    assert recaps and others
     pipeline = declare(make_broker("stub"), runtime)
 
     # when a worker runs the recap's push first
     for p in recaps:
         run_message(pipeline.push["slack"].live, p.key, **p.route.options())
 
-    # expect it back on the returns queue, with no Slack call and no token of the channel's
+    # expect no Slack call, no token of the channel's, and no poll queued
     queues = pipeline.broker.queues  # type: ignore[attr-defined]
-    assert queues["push.slack.returns.DQ"].qsize() == len(recaps)
+    assert sum(queues[q].qsize() for q in queues if q.startswith("push.slack")) == 0
     assert SandboxClient(clean_sandbox.origins["slack"]).state()["messages"] == []
     slack = [b for b in pipeline.throttling.throttle.status() if b.bucket.startswith("slack")]
     assert sum(b.counts.get("granted", 0) for b in slack) == 0
+
+    # when every record it links is written
+    for p in others:
+        run_message(pipeline.push[p.connector].live, p.key, **p.route.options())
+
+    # expect the recap enqueued once, by the push that settled the last of them
+    assert queues["push.slack"].qsize() == len(recaps)

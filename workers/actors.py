@@ -27,6 +27,7 @@ from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 from meetsync.db.models import Meeting, OpRecord
+from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.lanes import Lane, Laned, Later, Route
@@ -131,8 +132,12 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             if _retries_left():
                 stages.record_error(runtime, key, str(exc))
                 raise
-            stages.give_up(runtime, key, f"retries exhausted: {exc}")
-            return None
+            meeting_id = stages.give_up(runtime, key, f"retries exhausted: {exc}")
+            outcome = stages.PushOutcome(PushState.DEAD, meeting_id=meeting_id)
+        if outcome.state in stages.SETTLING and outcome.meeting_id is not None:
+            # a recap whose records have all settled now goes out
+            for ready in stages.woken(runtime, key, outcome.meeting_id):
+                pipeline.enqueue_push(ready)
         return outcome.later()
 
     # the middleware declares the `throttle` option, so it comes before the actors

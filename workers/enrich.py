@@ -4,9 +4,10 @@ A destination with `after: [names]` (a Slack recap) is planned with `target["aft
 one entry per op of those destinations for the same meeting, `{key, destination,
 connector, title, owner_email}` (title and owner only for per-item ops). Before such an op
 is pushed, `linked` checks the ledger: while any of those ops is still planned or in
-flight the push waits; once each has settled (done, failed, dead or paused), the op is
-pushed with each action item's `url` set to its own task's link and the per-meeting
-records (a Salesforce Task, an Opportunity) added to `fields["links"]`.
+flight the push answers `waiting` and is not sent again; the push that settles the last of
+them (done, failed, dead or paused) wakes it (`ready_waiters`), and it is pushed with
+each action item's `url` set to its own task's link and the per-meeting records (a
+Salesforce Task, an Opportunity) added to `fields["links"]`.
 
 The recap's CRM section says what happened to the per-meeting records it waits for
 (`fields["crm_status"]`): `written` when every one of them is done, `failed` or `partial`
@@ -36,7 +37,6 @@ from workers.ledger import prior_receipt
 
 SETTLED = {"done", "failed", "dead", "paused"}
 FAILED = {"failed", "dead"}
-WAIT_SECONDS = 2.0  # how long a recap waits before looking at its dependencies again
 
 
 def waits_for(op: Op) -> list[str]:
@@ -131,3 +131,28 @@ def _norm(value: Any) -> str:
 def _label(entry: Mapping[str, Any], receipt: Receipt) -> str:
     provider = str(entry.get("connector") or "").capitalize()
     return " ".join(p for p in (provider, receipt.object or "record") if p)
+
+
+def ready_waiters(session: Session, meeting_id: str, settled: str) -> list[OpRecord]:
+    """The ops of the meeting that wait for the op `settled` and, now, for nothing else.
+
+    Asked after an op settles: its waiters are enqueued then, instead of polling. Whichever
+    comes last, the waiter's own push or this, sees every dependency settled, so a waiter
+    is never left behind (and a lost wake-up is the sweeper's).
+    """
+    rows = session.execute(
+        select(OpRecord.key, OpRecord.state, OpRecord.target).where(
+            OpRecord.meeting_id == meeting_id
+        )
+    ).all()
+    states = {key: state for key, state, _ in rows}
+    ready: list[str] = []
+    for key, state, target in rows:
+        keys = [str(e["key"]) for e in (target or {}).get("after") or []]
+        if settled not in keys or state in SETTLED:
+            continue
+        if not [k for k in keys if k in states and states[k] not in SETTLED]:
+            ready.append(key)
+    if not ready:
+        return []
+    return list(session.scalars(select(OpRecord).where(OpRecord.key.in_(ready))))

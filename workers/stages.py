@@ -179,6 +179,7 @@ def _settle_missing(
 class PushOutcome:
     state: PushState
     retry_after: float | None = None
+    meeting_id: str | None = None  # of a push that settled its op: whose waiters to wake
 
     def later(self) -> Later | None:
         """The answer that brings the push back (a turn, a 429, a busy op, a recap's links)."""
@@ -187,8 +188,11 @@ class PushOutcome:
         return Later(max(1, int(self.retry_after * 1000)), self.state)
 
 
-# what brings a push back later; every other state is final for this delivery
-COME_BACK = {PushState.QUEUED, PushState.THROTTLED, PushState.BUSY, PushState.WAITING}
+# what brings a push back later; every other state is final for this delivery (a push
+# waiting for linked records is woken by the push that settles the last of them)
+COME_BACK = {PushState.QUEUED, PushState.THROTTLED, PushState.BUSY}
+# what may let an op that waits for this one go
+SETTLING = {PushState.DONE, PushState.FAILED, PushState.DEAD, PushState.PAUSED}
 
 
 def _ready(session: Session, row: OpRecord) -> PushOutcome | Op:
@@ -200,11 +204,12 @@ def _ready(session: Session, row: OpRecord) -> PushOutcome | Op:
         if not ledger.leased(row, time.time()):
             reason = f"connection paused: {connection.status_reason}"
             ledger.mark_resting(row, OpState.PAUSED, reason)
-        return PushOutcome(PushState.PAUSED)
+        return PushOutcome(PushState.PAUSED, meeting_id=row.meeting_id)
     # a recap that links other ops' records waits until those have settled
     ready = enrich.linked(session, ledger.to_op(row))
     if ready is None:
-        return PushOutcome(PushState.WAITING, retry_after=enrich.WAIT_SECONDS)
+        # not sent again: the push that settles its last dependency wakes it
+        return PushOutcome(PushState.WAITING)
     return ready
 
 
@@ -257,10 +262,10 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
             connection = session.get(Connection, op.connection)
             if connection is not None:
                 connection.status, connection.status_reason = ConnectionStatus.PAUSED, str(exc)
-        return PushOutcome(PushState.PAUSED)
+        return PushOutcome(PushState.PAUSED, meeting_id=op.meeting_id)
     except Permanent as exc:
         _while_held(runtime, key, attempt, ledger.resting(OpState.FAILED, str(exc)))
-        return PushOutcome(PushState.FAILED)
+        return PushOutcome(PushState.FAILED, meeting_id=op.meeting_id)
     except Transient as exc:
         _while_held(runtime, key, attempt, ledger.released(str(exc)))
         raise
@@ -268,7 +273,8 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
         with suppress(Exception):  # the lease runs out on its own if the database is away
             _while_held(runtime, key, attempt, ledger.released("push interrupted"))
         raise
-    return PushOutcome(_record(runtime, key, attempt, receipt, op.payload_hash))
+    recorded = _record(runtime, key, attempt, receipt, op.payload_hash)
+    return PushOutcome(recorded, meeting_id=op.meeting_id)
 
 
 def _record(runtime: Runtime, key: str, attempt: int, receipt: Receipt, applied: str) -> PushState:
@@ -303,12 +309,24 @@ def _while_held(runtime: Runtime, key: str, attempt: int, values: dict[str, Any]
         return ledger.while_held(session, key, attempt, values)
 
 
-def give_up(runtime: Runtime, key: str, reason: str) -> None:
-    """Retries are exhausted: park the op as a dead letter with the last reason."""
+def woken(runtime: Runtime, key: str, meeting_id: str) -> list[Planned]:
+    """The ops that waited for `key` (a recap for its records) and can be pushed now."""
+    with runtime.session() as session:
+        waiters = enrich.ready_waiters(session, meeting_id, key)
+        if not waiters:
+            return []
+        meeting = session.get(Meeting, meeting_id)
+        backfill = meeting is not None and meeting.source == "backfill"
+        return [Planned(w.key, route_of(w, backfill)) for w in waiters]
+
+
+def give_up(runtime: Runtime, key: str, reason: str) -> str:
+    """Retries are exhausted: park the op as a dead letter with the last reason; its meeting."""
     with runtime.session() as session:
         row = _row(session, key)
         if ledger.settled(row) is None and not ledger.leased(row, time.time()):
             ledger.mark_resting(row, OpState.DEAD, reason)
+        return row.meeting_id
 
 
 def record_error(runtime: Runtime, key: str, reason: str) -> None:

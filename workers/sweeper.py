@@ -1,12 +1,17 @@
-"""The sweeper: work the database says is unfinished goes back on the queues.
+"""The sweeper: work the database says is unfinished, and whose reminder is lost, goes back.
 
 The database is the source of truth; the broker only carries reminders. A reminder can
 be lost (a Redis restart without persistence, a worker killed between commit and
 enqueue), so every worker process sweeps now and then: meetings left `received`,
 `extracting` or `extracted`, and ops left `planned` or in doubt with no live lease, all
-untouched for `stuck_after_s`, are enqueued again. Each candidate is claimed with one
-conditional UPDATE of its `updated_at`, so several sweepers never enqueue it twice.
-Enqueuing twice would still be safe: stages are idempotent and pushes claim their op.
+untouched for `stuck_after_s`, are enqueued again — but only when their stage's queues
+are empty (then no reminder can still be coming), or when they have waited `LOST_FACTOR`
+times longer, or when a worker died holding the op (its lease ran out). Work that is
+merely queued behind a backlog is left alone: re-enqueuing it would only add repeats.
+
+Each candidate is claimed with one conditional UPDATE of its `updated_at`, so several
+sweepers never enqueue it twice. Enqueuing twice would still be safe: stages are
+idempotent and pushes claim their op.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -24,6 +29,8 @@ from sqlalchemy import or_, select, update
 
 from meetsync.db.models import Meeting, OpRecord, utcnow
 from meetsync.states import OpState
+from workers.backlog import queued
+from workers.lanes import Lane
 from workers.ledger import IN_DOUBT
 
 if TYPE_CHECKING:
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 UNEXTRACTED = ("received", "extracting")
 BATCH = 500
+LOST_FACTOR = 10  # queued this many times `stuck_after_s` is lost, whatever the queues say
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,22 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
     runtime = pipeline.runtime
     stuck_after = runtime.settings.retry.stuck_after_s if stuck_after_s is None else stuck_after_s
     cutoff = utcnow() - timedelta(seconds=stuck_after)
+    lost = utcnow() - timedelta(seconds=stuck_after * LOST_FACTOR)
+    backlog = _Backlog(pipeline)
     extract = plan = 0
     with runtime.session() as session:
         meetings = session.execute(
-            select(Meeting.id, Meeting.status, Meeting.source, Meeting.org_id)
+            select(Meeting.id, Meeting.status, Meeting.source, Meeting.org_id, Meeting.updated_at)
             .where(Meeting.status.in_((*UNEXTRACTED, "extracted")), Meeting.updated_at < cutoff)
             .limit(BATCH)
         ).all()
-    for meeting_id, status, source, org_id in meetings:
+    for meeting_id, status, source, org_id, updated_at in meetings:
+        stage = "extract" if status in UNEXTRACTED else "plan"
+        if not _before(updated_at, lost) and backlog.of(stage):
+            continue  # merely queued: its reminder is still in the broker
         if not _touch(pipeline, Meeting, Meeting.id == meeting_id, Meeting.updated_at < cutoff):
             continue
-        if status in UNEXTRACTED:
+        if stage == "extract":
             pipeline.enqueue_extract(meeting_id, backfill=source == "backfill", org=org_id)
             extract += 1
         else:
@@ -71,8 +84,8 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
             plan += 1
     now = time.time()
     with runtime.session() as session:
-        ops = session.scalars(
-            select(OpRecord.key)
+        ops = session.execute(
+            select(OpRecord.key, OpRecord.connector, OpRecord.lease_until, OpRecord.updated_at)
             .where(
                 OpRecord.updated_at < cutoff,
                 or_(
@@ -87,14 +100,48 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
         ).all()
     touched = [
         key
-        for key in ops
-        if _touch(pipeline, OpRecord, OpRecord.key == key, OpRecord.updated_at < cutoff)
+        for key, connector, lease_until, updated_at in ops
+        # a lease that ran out means a worker died holding the op: lost, whatever is queued
+        if (bool(lease_until) or _before(updated_at, lost) or not backlog.of(f"push_{connector}"))
+        and _touch(pipeline, OpRecord, OpRecord.key == key, OpRecord.updated_at < cutoff)
     ]
     push = pipeline.enqueue_ops(touched)
     swept = Swept(extract, plan, push)
     if swept.total:
         log.info("sweeper re-enqueued %d extract, %d plan, %d push", extract, plan, push)
     return swept
+
+
+def _before(stamp: datetime, moment: datetime) -> bool:
+    """`stamp` (naive UTC from SQLite, aware from PostgreSQL) is earlier than `moment`."""
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)) < moment
+
+
+class _Backlog:
+    """Messages the broker still holds per stage (every lane, delayed ones included)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.counts: dict[str, int] = {}
+
+    def of(self, stage: str) -> int:
+        if stage not in self.counts:
+            self.counts[stage] = sum(
+                queued(self.pipeline.broker, name) or 0 for name in self._queues(stage)
+            )
+        return self.counts[stage]
+
+    def _queues(self, stage: str) -> list[str]:
+        if stage == "plan":
+            return [self.pipeline.plan.queue_name]
+        lanes = (
+            self.pipeline.extract
+            if stage == "extract"
+            else self.pipeline.push.get(stage.removeprefix("push_"))
+        )
+        if lanes is None:
+            return []
+        return [lanes.on(lane).queue_name for lane in Lane]
 
 
 def _touch(pipeline: Pipeline, table: Any, *where: Any) -> bool:
