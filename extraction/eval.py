@@ -25,7 +25,7 @@ from extraction.dataset import Example, GoldItem, load_dataset
 from extraction.extract import extract_insights
 from extraction.judge import DEFAULT_PROMPT as JUDGE_PROMPT
 from extraction.judge import Judge
-from extraction.llm import CallUsage, make_client
+from extraction.llm import CallUsage, shared_client
 from extraction.matching import MatchSettings, assign, similarity_matrix
 from extraction.schemas import ActionItem, CrmFields, Insights
 from meetsync.settings import LLMSettings
@@ -127,8 +127,7 @@ def run_eval(
     examples = load_dataset(dataset_dir)  # InvalidDataset before any call
     if model is not None:
         settings = settings.model_copy(update={"models": dict.fromkeys(settings.models, model)})
-    own_client = client is None
-    client = client or make_client(settings)
+    client = client or shared_client(settings)  # the process's client, kept open
     judge = (
         Judge(client, options.match.judge_model, options.match.judge_prompt or JUDGE_PROMPT)
         if options.match.judge_model
@@ -142,30 +141,26 @@ def run_eval(
     grounded = dropped = 0
     crm_totals: dict[str, list[bool]] = {}
     scored: list[tuple[Example, list[ActionItem]]] = []
-    try:
-        for example in examples:
-            began = time.perf_counter()
-            result = extract_insights(
-                example.meeting, settings=settings, org_profile=org_profile, client=client
-            )
-            latency = time.perf_counter() - began
-            usage += result.usage
-            insights = result.insights
-            grounded += len(insights.action_items) + _facts(insights.crm)
-            dropped += insights.dropped_ungrounded
-            score, pairs = _score(example, insights, matching, judge)
-            score.latency_s = round(latency, 4)
-            for field, ok in score.crm.items():
-                crm_totals.setdefault(field, []).append(ok)
-            scores.append(score)
-            if example.items_labelled:
-                scored.append((example, insights.action_items))
-            if options.dump_dir is not None:
-                _dump(options.dump_dir, example, insights, pairs, score)
-        curve = pr_curve(scored, matching, judge)
-    finally:
-        if own_client:
-            client.close()
+    for example in examples:
+        began = time.perf_counter()
+        result = extract_insights(
+            example.meeting, settings=settings, org_profile=org_profile, client=client
+        )
+        latency = time.perf_counter() - began
+        usage += result.usage
+        insights = result.insights
+        grounded += len(insights.action_items) + _facts(insights.crm)
+        dropped += insights.dropped_ungrounded
+        score, pairs = _score(example, insights, matching, judge)
+        score.latency_s = round(latency, 4)
+        for field, ok in score.crm.items():
+            crm_totals.setdefault(field, []).append(ok)
+        scores.append(score)
+        if example.items_labelled:
+            scored.append((example, insights.action_items))
+        if options.dump_dir is not None:
+            _dump(options.dump_dir, example, insights, pairs, score)
+    curve = pr_curve(scored, matching, judge)
     counts = [s.items for s in scores if s.labelled]
     overall = total(counts)
     owner_labelled = sum(s.owner_labelled for s in scores)

@@ -88,13 +88,18 @@ class Facts:
 
 
 def facts_of(meeting: MeetingOutput, profile: dict[str, Any] | None) -> Facts:
-    """The meeting's local date, its people (attendees, then the org's), stages and turns."""
+    """The meeting's local date, its people (attendees, the org's, then whoever spoke under a
+    label no attendee has: a role or a letter), stages and turns."""
     profile = profile or {}
     people = [Person(a.name, (a.email or "").lower() or None) for a in meeting.attendees]
     for entry in profile.get("people") or []:
         if isinstance(entry, dict) and (entry.get("name") or entry.get("email")):
             email = str(entry.get("email") or "").lower() or None
             people.append(Person(entry.get("name"), email))
+    known = {(p.name or "").lower() for p in people}
+    for label in dict.fromkeys(u.speaker for u in meeting.transcript if u.speaker):
+        if label.lower() not in known and "@" not in label:
+            people.append(Person(label, None))  # a participant by definition: they spoke
     return Facts(
         today=meeting.start.astimezone(ZoneInfo(meeting.timezone)).date(),
         people=tuple(people),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,7 +61,13 @@ def current_mapping(session: Session, org_id: str) -> tuple[Mapping, int] | None
         .order_by(MappingVersion.version.desc())
         .limit(1)
     ).first()
-    return None if row is None else (load_mapping(row.body), row.version)
+    return None if row is None else (parsed(row.body), row.version)
+
+
+@lru_cache(maxsize=256)
+def parsed(body: str) -> Mapping:
+    """A stored version's body, parsed and checked once per process (versions never change)."""
+    return load_mapping(body)
 
 
 def ledger_ops(session: Session, stored_id: str | None) -> Sequence[OpRecord]:

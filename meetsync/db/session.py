@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -10,17 +11,40 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+RECYCLE_S = 1800  # a pooled connection older than this is replaced, not pinged
+
 
 @cache
 def engine_for(url: str) -> Engine:
-    """One engine per database URL per process."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    """One engine per database URL per process.
+
+    No ping per checkout (a round trip for every session): connections are recycled after
+    `RECYCLE_S`, and one that a database restart broke is noticed on first use, which
+    invalidates the whole pool at once (the caller's retry then gets a fresh connection).
+    """
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_recycle"] = RECYCLE_S
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    _engines.append(engine)
     return engine
+
+
+_engines: list[Engine] = []
+
+
+def _forget_parent_connections() -> None:
+    """In a forked child (dramatiq's worker processes), never reuse the parent's sockets:
+    two processes talking over one connection corrupt it (`DuplicatePreparedStatement`)."""
+    for engine in _engines:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
