@@ -126,6 +126,13 @@ class SandboxProcess:
             data: dict[str, Any] = response.json()
             return data
 
+    def set_latency(self, latency: dict[str, Any] | None) -> None:
+        """Delay every request to every provider by `latency` (sandbox.faults), or stop."""
+        rules = [{"kind": "latency", "latency": latency}] if latency else []
+        with httpx.Client(verify=self.tls(), trust_env=False, timeout=10) as http:
+            for origin in self.origins.values():
+                http.put(f"{origin}/_sandbox/faults", json={"seed": self.seed, "rules": rules})
+
     def faults_injected(self) -> dict[str, Any]:
         injected: dict[str, Any] = {}
         with httpx.Client(verify=self.tls(), trust_env=False, timeout=10) as http:

@@ -1,0 +1,361 @@
+"""Pipeline benchmark: `python -m bench.pipeline [--broker redis|rabbitmq]`.
+
+Meetings go through the real webhook (in this process), the broker, PostgreSQL and
+`meetsync worker` processes (2 × 8 threads, as the README deploys them) against the
+sandbox in its own process (no faults, every quota lifted). Phases, each on new meetings:
+
+- `noop`: dramatiq's floor — no-op messages through the same broker and worker shape;
+- `throughput`: a batch posted at once with zero provider latency: meetings/s, and per
+  meeting the workers' CPU seconds, SQL statements (counted inside each worker by
+  `bench/pipeline_probe/sitecustomize.py`) and Redis commands (the server's own count);
+- `latency`: the same with realistic provider latency set in the sandbox;
+- `burst`: 1,000 meetings at once: time to settle, and ops/s of the last tenth of the
+  run over the first tenth (a collapse shows as a ratio well under 1);
+- `live`: live meetings one at a time, webhook to last write, idle and then while a
+  backfill of `--backfill` meetings runs (`meetsync backfill`, its own lane).
+
+Ends with one JSON line. Nothing here is a test: figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from sqlalchemy import func, select
+
+from bench.chaos import MAPPING, deliver, fresh_database, make_meetings, settled
+from bench.chaos_services import MEETSYNC, SandboxProcess, Workers, chaos_settings, worker_env
+from intake.app import create_app
+from intake.serving import BackgroundServer
+from meetsync.bootstrap import seed_demo
+from meetsync.db.migrate import upgrade
+from meetsync.db.models import Meeting, OpRecord
+from meetsync.db.session import session_scope
+from meetsync.models import MeetingOutput
+from workers.actors import declare
+from workers.broker import make_broker
+from workers.runtime import Runtime
+
+REDIS_DB = "redis://127.0.0.1:6379/9"  # other benches use 10-13, tests 14-15
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PROBE = Path(__file__).with_name("pipeline_probe")
+PROCESSES, THREADS = 2, 8
+# realistic provider answers: tens to hundreds of ms, a long tail (lognormal)
+LATENCY = {"lognormal": {"median": 0.12, "sigma": 0.5}, "max": 2.0}
+# production's sweeper, not the chaos run's impatient one: merely queued work is left alone
+FINAL = {"done", "failed", "dead", "paused"}
+PRODUCTION_SWEEP = {"MEETSYNC_RETRY__SWEEP_EVERY_S": "30", "MEETSYNC_RETRY__STUCK_AFTER_S": "120"}
+
+
+def group_cpu_s(pgids: list[int]) -> float:
+    """User + system CPU seconds of every live process in these process groups."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid pgrp ... utime(12) stime(13)
+        if int(fields[2]) in pgids:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+class Counters:
+    """Worker CPU, SQL statements and Redis commands, read before and after a phase."""
+
+    def __init__(self, workers: Workers, probe_dir: Path, redis_url: str) -> None:
+        self.workers, self.probe_dir = workers, probe_dir
+        self.redis = redis.Redis.from_url(redis_url)
+
+    def read(self) -> dict[str, float]:
+        sql = sum(int(p.read_text() or 0) for p in self.probe_dir.glob("sql-*"))
+        stats = self.redis.info("stats")
+        pgids = [p.pid for p in self.workers.processes]
+        return {
+            "cpu": group_cpu_s(pgids),
+            "sql": float(sql),
+            "redis": float(stats["total_commands_processed"]),
+        }
+
+
+@contextmanager
+def measured(counters: Counters, into: dict[str, float]) -> Iterator[None]:
+    time.sleep(1.1)  # let the probes write their counts
+    before = counters.read()
+    began = time.monotonic()
+    yield
+    time.sleep(1.1)
+    after = counters.read()
+    into.update({k: after[k] - before[k] for k in before})
+    into["elapsed"] = time.monotonic() - began
+
+
+def post_all(http: httpx.Client, secret: str, meetings: list[MeetingOutput]) -> None:
+    for meeting in meetings:
+        deliver(http, secret, meeting)
+
+
+def wait_settled(database_url: str, expected: int, timeout_s: float) -> float:
+    """Seconds until every meeting stored so far is through and no op is in flight."""
+    began = time.monotonic()
+    while not settled(database_url, expected):
+        if time.monotonic() - began > timeout_s:
+            raise TimeoutError(f"not settled in {timeout_s:.0f}s")
+        time.sleep(0.25)
+    return time.monotonic() - began
+
+
+def done_times(database_url: str, prefix: str) -> list[float]:
+    """When each op of these meetings was written (epoch seconds)."""
+    with session_scope(database_url) as session:
+        rows = session.scalars(
+            select(OpRecord.updated_at)
+            .join(Meeting, Meeting.id == OpRecord.meeting_id)
+            .where(Meeting.external_id.startswith(prefix), OpRecord.state == "done")
+        ).all()
+    return sorted(_epoch(t) for t in rows)
+
+
+def decile_ratio(times: list[float]) -> float:
+    """Ops/s in the last tenth of the span over ops/s in the first tenth."""
+    if len(times) < 20:
+        return 0.0
+    start, end = times[0], times[-1]
+    tenth = (end - start) / 10 or 1e-9
+    first = sum(1 for t in times if t < start + tenth)
+    last = sum(1 for t in times if t >= end - tenth)
+    return round(last / max(first, 1), 3)
+
+
+def live_latencies(
+    http: httpx.Client, secret: str, database_url: str, meetings: list[MeetingOutput]
+) -> list[float]:
+    """Webhook to last write of each live meeting, sent one at a time (ms)."""
+    latencies = []
+    for meeting in meetings:
+        sent = time.time()
+        deliver(http, secret, meeting)
+        deadline = time.monotonic() + 300
+        while True:
+            with session_scope(database_url) as session:
+                row = session.scalars(
+                    select(Meeting).where(Meeting.external_id == meeting.meeting_id)
+                ).first()
+                states = (
+                    session.execute(
+                        select(OpRecord.state, func.max(OpRecord.updated_at))
+                        .where(OpRecord.meeting_id == row.id)
+                        .group_by(OpRecord.state)
+                    ).all()
+                    if row is not None
+                    else []
+                )
+                status = row.status if row is not None else None
+            if status == "failed" or (
+                status == "planned" and states and {s for s, _ in states} <= FINAL
+            ):
+                last = max((t for _, t in states), default=None)
+                latencies.append(((_epoch(last) if last else time.time()) - sent) * 1000)
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"live meeting {meeting.meeting_id} never finished")
+            time.sleep(0.02)
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1)
+
+
+def noop_rate(broker_url: str, messages: int, env: dict[str, str], logdir: Path) -> float:
+    """dramatiq's own messages/s with the same broker, processes and threads."""
+    namespace = broker_url if broker_url.startswith("amqp") else f"{REDIS_DB}?namespace=noop"
+    env = {**env, "BENCH_NOOP_BROKER": namespace}
+    os.environ["BENCH_NOOP_BROKER"] = namespace
+    from bench import noop_actor
+
+    noop_actor.broker.flush_all()
+    for i in range(messages):
+        noop_actor.noop.send(i)
+    dramatiq = str(Path(MEETSYNC).with_name("dramatiq"))
+    proc = subprocess.Popen(
+        [dramatiq, "bench.noop_actor", "--processes", str(PROCESSES), "--threads", str(THREADS)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(logdir / "noop.log", "wb"),  # noqa: SIM115 - lives with the process
+        start_new_session=True,
+    )
+    began = time.monotonic()
+    try:
+        while _queued(noop_actor.broker, noop_actor.QUEUE) > 0:
+            if time.monotonic() - began > 300:
+                raise TimeoutError("no-op messages not drained")
+            time.sleep(0.05)
+        return messages / (time.monotonic() - began)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+
+
+def _queued(broker: Any, queue: str) -> int:
+    from workers.backlog import queued
+
+    return queued(broker, queue) or 0
+
+
+def _epoch(stamp: datetime) -> float:
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
+    run_id = f"{os.getpid()}x{int(time.time()) % 100000}"
+    workdir = Path(tempfile.mkdtemp(prefix="meetsync-pipeline-"))
+    probe_dir = workdir / "probe"
+    probe_dir.mkdir()
+    broker_url = f"{REDIS_DB}?namespace=pipe{run_id}" if args.broker == "redis" else RABBITMQ_URL
+    figures: dict[str, Any] = {"broker": args.broker, "processes": PROCESSES, "threads": THREADS}
+    with fresh_database(f"meetsync_pipeline_{run_id}", keep=False) as database_url:
+        sandbox = SandboxProcess(workdir, seed=11, faults=False).start()
+        server = BackgroundServer()
+        settings = chaos_settings(sandbox, database_url, REDIS_DB, server.url)
+        settings = settings.model_copy(update={"broker_url": broker_url})
+        upgrade(database_url)
+        with session_scope(database_url) as session:
+            seed_demo(session, settings, MAPPING)
+        env = {
+            **worker_env(settings),
+            **PRODUCTION_SWEEP,
+            "PYTHONPATH": os.pathsep.join([str(PROBE), os.environ.get("PYTHONPATH", "")]),
+            "BENCH_PROBE_DIR": str(probe_dir),
+        }
+        figures["noop_msgs_per_s"] = round(noop_rate(broker_url, args.noop, env, workdir), 1)
+        log(f"noop: {figures['noop_msgs_per_s']} msgs/s")
+        broker = make_broker(broker_url)
+        broker.flush_all()
+        pipeline = declare(broker, Runtime(settings))
+        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS)
+        counters = Counters(workers, probe_dir, REDIS_DB)
+        secret = settings.webhook_secret.get_secret_value()
+        stored = 0
+        try:
+            workers.start()
+            server.start(create_app(settings, pipeline))
+            with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
+                # warm up: imports, connections, caches
+                post_all(http, secret, make_meetings(10, f"{run_id}-warm"))
+                stored += 10
+                wait_settled(database_url, stored, 300)
+
+                costs: dict[str, float] = {}
+                batch = make_meetings(args.meetings, f"{run_id}-tp")
+                with measured(counters, costs):
+                    began = time.monotonic()
+                    post_all(http, secret, batch)
+                    stored += len(batch)
+                    wait_settled(database_url, stored, 1800)
+                    took = time.monotonic() - began
+                figures["meetings_per_s"] = round(len(batch) / took, 2)
+                figures["cpu_s_per_meeting"] = round(costs["cpu"] / len(batch), 4)
+                figures["sql_per_meeting"] = round(costs["sql"] / len(batch), 1)
+                figures["redis_cmds_per_meeting"] = round(costs["redis"] / len(batch), 1)
+                log(f"throughput: {json.dumps(figures)}")
+
+                sandbox.set_latency(LATENCY)
+                batch = make_meetings(args.meetings // 2, f"{run_id}-lat")
+                began = time.monotonic()
+                post_all(http, secret, batch)
+                stored += len(batch)
+                wait_settled(database_url, stored, 1800)
+                figures["meetings_per_s_with_latency"] = round(
+                    len(batch) / (time.monotonic() - began), 2
+                )
+                sandbox.set_latency(None)
+                log(f"with latency: {figures['meetings_per_s_with_latency']} meetings/s")
+
+                burst = make_meetings(args.burst, f"{run_id}-burst")
+                began = time.monotonic()
+                post_all(http, secret, burst)
+                stored += len(burst)
+                wait_settled(database_url, stored, 3600)
+                figures["burst_settle_s"] = round(time.monotonic() - began, 1)
+                times = done_times(database_url, f"chaos-{run_id}-burst")
+                figures["burst_last_vs_first"] = decile_ratio(times)
+                log(f"burst: {figures['burst_settle_s']}s, last/first {decile_ratio(times)}")
+
+                live = make_meetings(args.live, f"{run_id}-live")
+                idle = live_latencies(http, secret, database_url, live)
+                stored += len(live)
+                figures["live_p50_ms_idle"] = round(statistics.median(idle), 1)
+                figures["live_p99_ms_idle"] = p99(idle)
+                backfill = _start_backfill(args.backfill, run_id, workdir, env)
+                live = make_meetings(args.live, f"{run_id}-live2")
+                busy = live_latencies(http, secret, database_url, live)
+                stored += len(live)
+                figures["live_p50_ms_with_backfill"] = round(statistics.median(busy), 1)
+                figures["live_p99_ms_with_backfill"] = p99(busy)
+                figures["backfill_meetings"] = args.backfill
+                backfill.terminate()
+                backfill.wait(timeout=60)
+                log(f"live: idle p99 {p99(idle)} ms, with backfill p99 {p99(busy)} ms")
+        finally:
+            server.stop()
+            workers.stop()
+            sandbox.stop()
+            broker.close()
+    return figures
+
+
+def _start_backfill(count: int, run_id: str, workdir: Path, env: dict[str, str]) -> Any:
+    """`meetsync backfill` of `count` past meetings from a JSONL file, in the background."""
+    path = workdir / "backfill.jsonl"
+    with path.open("w") as out:
+        for meeting in make_meetings(count, f"{run_id}-bf"):
+            out.write(meeting.model_dump_json() + "\n")
+    since = "2000-01-01"
+    return subprocess.Popen(
+        [MEETSYNC, "backfill", "--org", "acme", "--since", since, "--source", f"file:{path}",
+         "--no-wait"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "backfill.log", "wb"),
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--broker", choices=["redis", "rabbitmq"], default="redis")
+    parser.add_argument("--meetings", type=int, default=300, help="throughput batch")
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--live", type=int, default=30, help="live meetings per latency phase")
+    parser.add_argument("--backfill", type=int, default=10_000)
+    parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
+    args = parser.parse_args(argv)
+    figures = run(args, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
