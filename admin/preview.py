@@ -227,7 +227,7 @@ def _annotate(
     if current:
         try:
             present = _current_values(session, settings, op, connectors)
-        except (ConnectorError, NotFound) as exc:
+        except (ConnectorError, NotFound, Invalid) as exc:
             note = f"current values unknown: {exc}"
         else:
             if present is not None:
@@ -271,8 +271,10 @@ def _current_values(
 ) -> dict[str, Any] | None:
     if op.connection not in connectors:
         try:
-            connectors[op.connection] = build_connector(session, settings, op.connection)
-        except (ConnectorError, NotFound) as exc:
+            connectors[op.connection] = build_connector(
+                session, settings, op.connection, org_id=op.org_id
+            )
+        except (ConnectorError, NotFound, Invalid) as exc:
             connectors[op.connection] = exc
     connector = connectors[op.connection]
     if isinstance(connector, Exception):

@@ -81,6 +81,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
         server.start(create_app(settings, pipeline))
         try:
             samples = load_samples()
+            assert settings.webhook_secret is not None  # demo mode's
             secret = settings.webhook_secret.get_secret_value()
             with httpx.Client(base_url=settings.public_base_url, trust_env=False) as http:
                 before = held_objects(sandbox)

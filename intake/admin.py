@@ -233,6 +233,9 @@ def preview_mapping(body: PreviewIn, admin: OrgAdmin, request: Request) -> previ
     if body.meeting is not None and body.meeting.org_id != admin.org_id:
         raise HTTPException(403, f"this meeting belongs to org {body.meeting.org_id!r}")
     with admin_db(request) as (session, settings):
+        if body.body is not None:
+            # a draft is held to what PUT and validate hold it to: this org's, its connections
+            versions.check_fits_org(session, admin.org_id, versions.parse(body.body))
         if body.meeting is not None:
             return preview.preview_payload(
                 session,

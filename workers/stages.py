@@ -221,7 +221,7 @@ def push(runtime: Runtime, key: str) -> PushOutcome:
         if isinstance(claimed, ledger.Busy):
             wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
             return PushOutcome("busy", retry_after=max(wait, 0.2))
-        connector = runtime.connectors.get(session, row.connection)
+        connector = runtime.connectors.get(session, row.connection, org_id=row.org_id)
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
     op, prior, attempt = ready, claimed.prior, claimed.attempt
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from connectors.errors import ConnectorError
 from meetsync.db.models import Meeting, OpRecord
-from workers.connections import ConnectionMissing
+from workers.connections import ConnectionMissing, EndpointRefused
 from workers.runtime import Runtime
 from workers.throttle.buckets import Ask, Decision, Throttle, admit, redelivery_ms
 from workers.throttle.feedback import on_rate_limited, on_salesforce_usage
@@ -48,8 +48,8 @@ class PushGate:
             )
             if ask.bucket not in self.connectors:
                 # a connection that cannot be built fails in the push stage, recorded there
-                with suppress(ConnectorError, ConnectionMissing):
-                    built = self.runtime.connectors.get(session, row.connection)
+                with suppress(ConnectorError, ConnectionMissing, EndpointRefused):
+                    built = self.runtime.connectors.get(session, row.connection, org_id=row.org_id)
                     self.connectors[ask.bucket] = built
             return ask
 
