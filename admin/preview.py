@@ -23,6 +23,7 @@ from connectors.write_policy import decide, written_fields
 from extraction.schemas import Insights
 from mappings import Mapping, PlanError, plan_ops
 from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 
@@ -75,7 +76,7 @@ class Preview(BaseModel):
 
 def meeting_url(settings: Settings, stored_id: str | None, meeting: MeetingOutput) -> str:
     """The link the plan stage puts in every op (must match it, or payload hashes differ)."""
-    return f"{settings.public_base_url}/v1/meetings/{stored_id or meeting.meeting_id}"
+    return meeting_link(settings, stored_id or meeting.meeting_id)
 
 
 def find_meeting(session: Session, ref: str, org_id: str | None = None) -> Meeting:

@@ -45,6 +45,7 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
     from workers.inprocess import InProcessWorkers
     from workers.runtime import Runtime
 
+    require_secrets(settings)
     configure(settings.log_level)
     prepare(settings)
     if settings.broker_url == "stub":
@@ -56,6 +57,7 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
 
 
 def run_workers(settings: Settings, processes: int, threads: int) -> int:
+    require_secrets(settings)
     if settings.broker_url == "stub":
         print(
             "the stub broker lives inside `meetsync serve`; set MEETSYNC_BROKER_URL to "

@@ -16,6 +16,7 @@ from admin.meeting_store import UnknownOrg, store_meeting
 from intake.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from meetsync.db.models import WebhookEvent
 from meetsync.db.session import session_scope
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 
 router = APIRouter()
@@ -145,7 +146,7 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
             answer = {
                 "meeting_id": stored.meeting_id,
                 "status": "stale" if stored.stale else "accepted",
-                "status_url": f"{settings.public_base_url}/v1/meetings/{stored.meeting_id}",
+                "status_url": meeting_link(settings, stored.meeting_id),
             }
             status_code = 200 if stored.stale else 202
             session.add(

@@ -20,6 +20,7 @@ from meetsync.masking import mask_secrets
 # Fixed secrets for the embedded demo only (MEETSYNC_MODE=demo); production sets its own.
 DEMO_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
 DEMO_WEBHOOK_SECRET = "dev-webhook-secret"
+DEMO_LINK_SECRET = "dev-meeting-link-secret"
 # where the demo's emulators listen: loopback, on any port
 DEMO_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
@@ -267,6 +268,9 @@ class Settings(BaseSettings):
         description="standard: webhook-id/-timestamp/-signature only; legacy: the "
         "X-Meetsync-* headers only; both: either",
     )
+    meeting_link_secret: SecretStr | None = Field(
+        default=None, description="signs the meeting links put in every recap, task and record"
+    )
     meeting_link_ttl_s: int = Field(
         default=90 * 24 * 3600, description="how long a signed meeting link stays valid"
     )
@@ -302,6 +306,8 @@ class Settings(BaseSettings):
             self.webhook_secret = SecretStr(DEMO_WEBHOOK_SECRET)
         if not self.encryption_keys:
             self.encryption_keys = [SecretStr(DEMO_ENCRYPTION_KEY)]
+        if self.meeting_link_secret is None:
+            self.meeting_link_secret = SecretStr(DEMO_LINK_SECRET)
         if "connections" not in self.model_fields_set:
             self.connections = _sandbox_connections()
         hosts = self.endpoints.allowed_hosts
@@ -316,6 +322,7 @@ class Settings(BaseSettings):
 FERNET_HOWTO = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 )
+LINK_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 WEBHOOK_HOWTO = (
     'python -c "import base64, secrets; '
     "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
@@ -336,6 +343,11 @@ def missing_secrets(settings: Settings) -> list[str]:
         missing.append(
             "MEETSYNC_ENCRYPTION_KEYS is not set: Fernet keys that seal connection "
             f"credentials, as a JSON list ('[\"<key>\"]'). Make one: {FERNET_HOWTO}"
+        )
+    if settings.meeting_link_secret is None or not settings.meeting_link_secret.get_secret_value():
+        missing.append(
+            "MEETSYNC_MEETING_LINK_SECRET is not set: signs the meeting links posted in "
+            f"recaps, tasks and CRM records. Make one: {LINK_HOWTO}"
         )
     return missing
 
@@ -377,6 +389,8 @@ def process_env(settings: Settings) -> dict[str, str]:
     }
     if settings.webhook_secret is not None:
         env["MEETSYNC_WEBHOOK_SECRET"] = settings.webhook_secret.get_secret_value()
+    if settings.meeting_link_secret is not None:
+        env["MEETSYNC_MEETING_LINK_SECRET"] = settings.meeting_link_secret.get_secret_value()
     if settings.encryption_keys:
         keys = [k.get_secret_value() for k in settings.encryption_keys]
         env["MEETSYNC_ENCRYPTION_KEYS"] = json.dumps(keys)

@@ -31,6 +31,7 @@ from meetsync.settings import LimitOverride, get_settings
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
+from tests.admin_cli import admin_auth
 from tests.test_end_to_end import MAPPING, MEETING
 from workers import ledger, stages
 from workers.actors import declare
@@ -74,7 +75,7 @@ def meeting_status(runtime: Runtime, meeting_id: str) -> dict[str, Any]:
     """GET /v1/meetings/{id} as a person sees it."""
     app = create_app(runtime.settings, declare(make_broker("stub"), runtime))
     with TestClient(app) as http:
-        answer = http.get(f"/v1/meetings/{meeting_id}")
+        answer = http.get(f"/v1/meetings/{meeting_id}", headers=admin_auth(runtime.settings))
     assert answer.status_code == 200, answer.text
     status: dict[str, Any] = answer.json()
     return status

@@ -75,6 +75,7 @@ def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
     monkeypatch.setenv("MEETSYNC_MODE", "production")
     monkeypatch.setenv("MEETSYNC_WEBHOOK_SECRET", "whsec_" + "c2VjcmV0" * 4)
     monkeypatch.setenv("MEETSYNC_ENCRYPTION_KEYS", json.dumps([Fernet.generate_key().decode()]))
+    monkeypatch.setenv("MEETSYNC_MEETING_LINK_SECRET", "link-secret-for-this-test")
     hosts = [urlsplit(url).netloc for url in sandbox.urls.values()]
     monkeypatch.setenv("MEETSYNC_ENDPOINTS__ALLOWED_HOSTS", json.dumps(hosts))
     monkeypatch.setenv("MEETSYNC_ENDPOINTS__CA_FILES", json.dumps([sandbox.ca_file]))
@@ -199,3 +200,76 @@ def test_a_taken_connection_name_does_not_say_whose(production: Cli) -> None:
     text = result.stdout + result.stderr
     assert "is taken" in text and "acme'" not in text.replace("'acme-slack'", "")
     assert "another org" not in text
+
+
+# -- the meeting page ------------------------------------------------------------------------
+@pytest.fixture
+def failed_meeting(production: Cli) -> str:
+    """A globex meeting whose push failed with an error text an org keeps to itself."""
+    from meetsync.db.models import Meeting, OpRecord
+
+    globex_meeting = MeetingOutput.model_validate(
+        {**MEETING.model_dump(mode="json"), "org_id": "globex"}
+    )
+    with production.session() as session:
+        stored = store_meeting(session, globex_meeting)
+        meeting = session.get(Meeting, stored.meeting_id)
+        assert meeting is not None
+        meeting.status, meeting.error = "planned", "Salesforce said: INVALID_FIELD on Secret__c"
+        session.add(
+            OpRecord(
+                key="k" * 32,
+                org_id="globex",
+                meeting_id=stored.meeting_id,
+                connector="asana",
+                connection="globex-asana",
+                action="upsert_task",
+                target={},
+                fields={},
+                payload_hash="h",
+                state="failed",
+                last_error="403 Forbidden: project 'Globex M&A' is private",
+                item={"title": "Send the security questionnaire"},
+            )
+        )
+    return stored.meeting_id
+
+
+def test_the_meeting_page_needs_the_orgs_token_or_a_signed_link(
+    production: Cli, api: tuple[TestClient, dict[str, str]], failed_meeting: str
+) -> None:
+    from meetsync.links import meeting_link
+
+    client, tokens = api
+    settings = production.settings()
+    link = meeting_link(settings, failed_meeting)
+    path = f"/v1/meetings/{failed_meeting}"
+    query = link.split("?", 1)[1]
+
+    # when the page is asked for with nothing, another org's token, a link of another
+    # meeting, a tampered link, an expired link, the org's token, and the signed link
+    anonymous = client.get(path)
+    acme = client.get(path, headers=auth(tokens["acme"]))
+    other_link = client.get(f"{path}?{meeting_link(settings, 'another').split('?', 1)[1]}")
+    tampered = client.get(f"{path}?{query[:-1]}{'0' if query[-1] != '0' else '1'}")
+    expired = client.get(meeting_link(settings, failed_meeting, now=0).split("meetsync.test")[1])
+    globex = client.get(path, headers=auth(tokens["globex"]))
+    public = client.get(f"{path}?{query}")
+
+    # expect 401 without a token or a valid link, 404 for another org, all for the org,
+    # and for the link only what the recap shows: no error texts, no connection names
+    assert [anonymous.status_code, other_link.status_code, tampered.status_code] == [401] * 3
+    assert expired.status_code == 401 and acme.status_code == 404
+    assert "Globex" not in acme.text
+    assert globex.status_code == 200 and "Globex M&A" in globex.text
+    assert public.status_code == 200, public.text
+    assert public.json()["items"] == [
+        {
+            "provider": "asana",
+            "title": "Send the security questionnaire",
+            "state": "failed",
+            "url": None,
+        }
+    ]
+    assert "INVALID_FIELD" not in public.text and "Globex M&A" not in public.text
+    assert "globex-asana" not in public.text

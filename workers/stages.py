@@ -19,6 +19,7 @@ from mappings import identity
 from mappings.engine import PlannedOp, plan_items
 from mappings.loader import load_mapping
 from meetsync.db.models import Connection, InsightRecord, MappingVersion, Meeting, OpRecord, Org
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.transcripts import with_transcript
 from workers import enrich, ledger
@@ -122,7 +123,7 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         mapping = load_mapping(mapping_row.body)
         output = MeetingOutput.model_validate(meeting.payload)
         insights = Insights.model_validate(record.insights)
-        url = f"{runtime.settings.public_base_url}/v1/meetings/{meeting.id}"
+        url = meeting_link(runtime.settings, meeting.id)
 
         def planned(renames: dict[str, str] | None = None) -> list[PlannedOp]:
             made = plan_items(output, insights, mapping, meeting_url=url, renames=renames)
