@@ -53,7 +53,7 @@ class Api:
 
     def post(self, body: dict[str, Any] | bytes, **headers: str) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        sent = {**signed_headers(SECRET, raw), **headers}
+        sent = {**signed_headers(SECRET, raw, legacy=True), **headers}
         return self.client.post(WEBHOOK_PATH, content=raw, headers=sent)
 
     def queued(self) -> int:
