@@ -15,6 +15,7 @@ from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 from extraction.llm import gated
+from mappings import MappingError, PlanError
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.runtime import Runtime
@@ -124,7 +125,14 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         plan_actor.send(meeting_id)
 
     def plan(meeting_id: str) -> None:
-        for planned in stages.plan(runtime, meeting_id):
+        try:
+            planned_ops = stages.plan(runtime, meeting_id)
+        except (PlanError, MappingError) as exc:
+            # a template over its budget (or data the mapping cannot take): retrying cannot
+            # help; the reason is the meeting's error, for the admin to fix the mapping
+            stages.fail_meeting(runtime, meeting_id, f"the mapping cannot plan it: {exc}")
+            return
+        for planned in planned_ops:
             push_actors[planned.connector].send(planned.key)
 
     gate = PushGate.for_runtime(runtime)
