@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Any
 
 import yaml
@@ -18,10 +18,12 @@ from connectors.registry import UnknownConnector, available, build
 from meetsync.crypto import rotate, seal, unseal
 from meetsync.db.models import Connection, MappingVersion
 from meetsync.masking import mask_secrets, mask_text
+from meetsync.models import UtcDatetime
 from meetsync.settings import Settings
 from workers import connections as owned
 
 REDACTED = "**********"
+NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 
 
 class ConnectionOut(BaseModel):
@@ -35,7 +37,7 @@ class ConnectionOut(BaseModel):
     options: dict[str, Any]
     status: str
     status_reason: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class TestReport(BaseModel):
@@ -61,6 +63,8 @@ def add_connection(
 ) -> Connection:
     """Store a connection with its credentials sealed; `replace` updates one of the same org."""
     get_org(session, org_id)
+    if not NAME.fullmatch(name):
+        raise Invalid(f"a connection name is 1-100 of A-Z a-z 0-9 _ . - (not {name!r})")
     if provider not in available():
         known = ", ".join(sorted(available())) or "none"
         raise Invalid(f"no connector named {provider!r}; installed: {known}")
