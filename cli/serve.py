@@ -53,7 +53,9 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
         pipeline = workers.start()
     else:
         pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
-    uvicorn.run(create_app(settings, pipeline), host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's records go through our handlers, credentials masked
+    app = create_app(settings, pipeline)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
 
 
 def run_workers(settings: Settings, processes: int, threads: int) -> int:

@@ -27,6 +27,7 @@ from intake.auth import bearer
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.db.session import session_scope
 from meetsync.links import verify_meeting_link
+from meetsync.masking import mask_text
 
 router = APIRouter()
 # a removed item's disposition → what was done with its record
@@ -171,7 +172,7 @@ def meeting_status(
                     state=op.state,
                     external_id=op.external_id,
                     url=op.url,
-                    error=op.last_error,
+                    error=mask_text(op.last_error) if op.last_error else None,
                     destination=op.destination,
                     title=(op.item or {}).get("title"),
                     disposition=op.disposition,
@@ -192,5 +193,5 @@ def meeting_status(
                 for op in ops
                 if op.disposition in OUTCOMES
             ],
-            error=meeting.error,
+            error=mask_text(meeting.error) if meeting.error else None,
         )
