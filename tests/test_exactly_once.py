@@ -481,8 +481,9 @@ def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_bac
     database = postgres_url.rsplit("/", 1)[1]
     built = runtime.connectors.get
 
-    def dropping(session: Any, name: str) -> Connector:
-        return DatabaseDropsAfterApply(built(session, name), database)  # type: ignore[return-value]
+    def dropping(session: Any, name: str, *, org_id: str) -> Connector:
+        connector = built(session, name, org_id=org_id)
+        return DatabaseDropsAfterApply(connector, database)  # type: ignore[return-value]
 
     monkeypatch.setattr(runtime.connectors, "get", dropping)
     back = DatabaseBackOnRetry(database)
