@@ -151,3 +151,27 @@ def test_logs_and_tracebacks_mask_credentials() -> None:
     # expect neither password, and the hosts kept
     assert "msg-secret" not in text and "tb-secret" not in text
     assert "redis:6379" in text and "@db/meetsync" in text
+
+
+def test_connections_and_status_never_show_a_proxy_password(cli: Cli) -> None:
+    # given a proxy with a password in its URL, allowed by the operator, and a paused
+    # connection whose reason quotes a URL with a password
+    proxy = "http://meetsync:proxy-pass-8@proxy.internal:3128"
+    cli.env("MEETSYNC_ENDPOINTS__PROXIES", json.dumps([proxy]))
+    cli.ok("orgs", "create", "acme")
+    cli.ok(
+        "connections", "add", "acme-asana", "--org", "acme", "--provider", "asana",
+        "--option", f"proxy={proxy}", "--credential", "token=t-123456",
+    )  # fmt: skip
+    with cli.session() as session:
+        row = session.get(Connection, "acme-asana")
+        assert row is not None
+        row.status, row.status_reason = "paused", f"cannot reach {proxy}"
+
+    # when the connections and the pipeline's status are shown
+    listed = cli.ok("connections", "list", "--json")
+    status = cli.ok("status", "--json")
+
+    # expect the proxy, without its password, in both
+    assert "proxy-pass-8" not in listed + status
+    assert "proxy.internal:3128" in listed and "proxy.internal:3128" in status
