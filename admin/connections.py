@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Any
 
 import yaml
@@ -12,14 +12,18 @@ from sqlalchemy.orm import Session
 
 from admin.errors import AlreadyExists, Invalid, NotFound
 from admin.orgs import get_org
-from connectors.base import Check, ConnectionConfig, Connector
+from connectors.base import Check, Connector
 from connectors.errors import ConnectorError
 from connectors.registry import UnknownConnector, available, build
 from meetsync.crypto import rotate, seal, unseal
 from meetsync.db.models import Connection, MappingVersion
+from meetsync.masking import mask_secrets, mask_text
+from meetsync.models import UtcDatetime
 from meetsync.settings import Settings
+from workers import connections as owned
 
 REDACTED = "**********"
+NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 
 
 class ConnectionOut(BaseModel):
@@ -33,7 +37,7 @@ class ConnectionOut(BaseModel):
     options: dict[str, Any]
     status: str
     status_reason: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class TestReport(BaseModel):
@@ -59,16 +63,24 @@ def add_connection(
 ) -> Connection:
     """Store a connection with its credentials sealed; `replace` updates one of the same org."""
     get_org(session, org_id)
+    if not NAME.fullmatch(name):
+        raise Invalid(f"a connection name is 1-100 of A-Z a-z 0-9 _ . - (not {name!r})")
     if provider not in available():
         known = ", ".join(sorted(available())) or "none"
         raise Invalid(f"no connector named {provider!r}; installed: {known}")
     empty = sorted(k for k, v in credentials.items() if not isinstance(v, str) or not v)
     if not credentials or empty:
         raise Invalid(f"credentials need non-empty values (empty: {', '.join(empty) or 'all'})")
+    try:
+        owned.check_endpoints(settings, provider, base_url, dict(options or {}))
+    except owned.EndpointRefused as exc:
+        raise Invalid(str(exc)) from None
     row = session.get(Connection, name)
-    if row is not None and (row.org_id != org_id or not replace):
-        owner = "this org" if row.org_id == org_id else "another org"
-        raise AlreadyExists(f"connection {name!r} exists in {owner}; choose another name")
+    if row is not None and row.org_id != org_id:
+        # connection names are global: say it is taken, never whose it is
+        raise AlreadyExists(f"the connection name {name!r} is taken; choose another name")
+    if row is not None and not replace:
+        raise AlreadyExists(f"connection {name!r} exists in this org; choose another name")
     if row is None:
         row = Connection(name=name, org_id=org_id, provider=provider)
         session.add(row)
@@ -85,7 +97,7 @@ def get_connection(session: Session, name: str, org_id: str | None = None) -> Co
     """A connection by name; NotFound also when it belongs to another org than `org_id`."""
     row = session.get(Connection, name)
     if row is None or (org_id is not None and row.org_id != org_id):
-        raise NotFound(f"no connection named {name!r}" + (f" in org {org_id!r}" if org_id else ""))
+        raise NotFound(f"no connection named {name!r}" + (" in this org" if org_id else ""))
     return row
 
 
@@ -104,11 +116,11 @@ def describe_connection(settings: Settings, row: Connection) -> ConnectionOut:
         name=row.name,
         org_id=row.org_id,
         provider=row.provider,
-        base_url=row.base_url,
+        base_url=mask_text(row.base_url) if row.base_url else None,
         credential_keys=sorted(unseal(settings, row.credentials)),
-        options=dict(row.options or {}),
+        options=mask_secrets(dict(row.options or {})),
         status=row.status,
-        status_reason=row.status_reason,
+        status_reason=mask_text(row.status_reason) if row.status_reason else None,
         created_at=row.created_at,
     )
 
@@ -141,19 +153,21 @@ def _names_connection(body: str, name: str) -> bool:
     return isinstance(connections, dict) and name in connections.values()
 
 
-def connection_config(settings: Settings, row: Connection) -> ConnectionConfig:
-    return ConnectionConfig(
-        name=row.name,
-        provider=row.provider,
-        base_url=row.base_url,
-        credentials=unseal(settings, row.credentials),
-        options=dict(row.options or {}),
-    )
+def build_connector(
+    session: Session, settings: Settings, connection: str, *, org_id: str
+) -> Connector:
+    """A fresh connector for the org's connection: NotFound for another org's, Invalid for
+    one whose endpoints the operator does not allow (the check is `workers.connections`')."""
+    try:
+        return owned.build_connector(session, settings, connection, org_id=org_id)
+    except owned.ConnectionMissing as exc:
+        raise NotFound(str(exc)) from None
+    except owned.EndpointRefused as exc:
+        raise Invalid(f"connection {connection!r}: {exc}") from None
 
 
-def build_connector(session: Session, settings: Settings, name: str) -> Connector:
-    """A fresh connector for a stored connection (fresh, so it sees the provider as it is)."""
-    return build(connection_config(settings, get_connection(session, name)))
+# what a check may show an org admin: the provider's code and message, bounded
+MAX_DETAIL = 300
 
 
 def test_connection(
@@ -161,7 +175,11 @@ def test_connection(
 ) -> TestReport:
     """Call the provider's identity endpoints and report what works and what does not."""
     row = get_connection(session, name, org_id)
-    config = connection_config(settings, row)
+    try:
+        config = owned.connection_config(session, settings, name, org_id=row.org_id)
+    except owned.EndpointRefused as exc:
+        refused = Check(name="endpoints", ok=False, detail=str(exc))
+        return TestReport(connection=name, provider=row.provider, ok=False, checks=[refused])
     try:
         connector = build(config)
         check = getattr(connector, "check", None)
@@ -171,14 +189,24 @@ def test_connection(
             checks = list(check())
     except (ConnectorError, UnknownConnector) as exc:
         checks = [Check(name="connect", ok=False, detail=f"{type(exc).__name__}: {exc}")]
+    except Exception as exc:  # an answer of a shape the connector did not expect
+        detail = f"the provider's answer was not what {row.provider} answers ({type(exc).__name__})"
+        checks = [Check(name="connect", ok=False, detail=detail)]
     secrets = [str(v) for v in config.credentials.values() if v]
-    checks = [c.model_copy(update={"detail": redact(c.detail, secrets)}) for c in checks]
+    checks = [c.model_copy(update={"detail": _shown(c.detail, secrets)}) for c in checks]
     return TestReport(
         connection=name,
         provider=row.provider,
         ok=all(c.ok for c in checks),
         checks=checks,
     )
+
+
+def _shown(detail: str, secrets: list[str]) -> str:
+    """A check's detail as an org admin may see it: no secret, no control characters, short."""
+    text = "".join(ch if ch.isprintable() else " " for ch in redact(detail, secrets))
+    text = mask_text(text)
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def redact(text: str, secrets: list[str]) -> str:

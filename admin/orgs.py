@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from admin.errors import AlreadyExists, Invalid, NotFound
 from meetsync.db.models import Connection, MappingVersion, Org
+from meetsync.models import UtcDatetime
 
 ORG_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
@@ -45,7 +45,7 @@ class OrgOut(BaseModel):
     id: str
     name: str
     profile: dict[str, Any]
-    created_at: datetime
+    created_at: UtcDatetime
     connections: list[str]
     mapping_version: int | None
 

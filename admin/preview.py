@@ -27,7 +27,7 @@ from extraction.schemas import Insights
 from mappings import Mapping, PlanError
 from mappings.planner import plan_stored
 from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
-from meetsync.links import meeting_url
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 
@@ -193,7 +193,7 @@ def build_preview(
             meeting,
             insights,
             mapping,
-            meeting_url=meeting_url(settings, stored_id or meeting.meeting_id),
+            meeting_url=meeting_link(settings, stored_id or meeting.meeting_id),
             stored_id=stored_id,
             mapping_version=mapping_version,
             providers=providers,
@@ -232,7 +232,7 @@ def _annotate(
     if current:
         try:
             present = _current_values(session, settings, op, connectors)
-        except (ConnectorError, NotFound) as exc:
+        except (ConnectorError, NotFound, Invalid) as exc:
             note = f"current values unknown: {exc}"
         else:
             if present is not None:
@@ -276,8 +276,10 @@ def _current_values(
 ) -> dict[str, Any] | None:
     if op.connection not in connectors:
         try:
-            connectors[op.connection] = build_connector(session, settings, op.connection)
-        except (ConnectorError, NotFound) as exc:
+            connectors[op.connection] = build_connector(
+                session, settings, op.connection, org_id=op.org_id
+            )
+        except (ConnectorError, NotFound, Invalid) as exc:
             connectors[op.connection] = exc
     connector = connectors[op.connection]
     if isinstance(connector, Exception):

@@ -52,7 +52,9 @@ class ProviderDescriber:
 
     def _connector(self, name: str) -> Connector:
         if name not in self._connectors:
-            self._connectors[name] = build_connector(self.session, self.settings, name)
+            self._connectors[name] = build_connector(
+                self.session, self.settings, name, org_id=self.mapping.org
+            )
         return self._connectors[name]
 
     def warnings(self) -> list[MappingError]:

@@ -7,7 +7,6 @@ the history says who went back, when, and what changed by it.
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from admin.orgs import get_org
 from mappings import Mapping, MappingError, load_mapping
 from mappings.validate import check_connection_orgs
 from meetsync.db.models import Connection, MappingVersion
+from meetsync.models import UtcDatetime
 
 
 class VersionOut(BaseModel):
@@ -26,7 +26,7 @@ class VersionOut(BaseModel):
     org_id: str
     version: int
     created_by: str
-    created_at: datetime
+    created_at: UtcDatetime
     comment: str | None
     diff: str | None
     body: str | None = None

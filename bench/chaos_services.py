@@ -154,7 +154,7 @@ def chaos_settings(
     sandbox: SandboxProcess, database_url: str, redis_url: str, public_base_url: str
 ) -> Settings:
     """Settings that point meetsync at the sandbox process, tuned to converge in minutes."""
-    base = Settings()
+    base = Settings(mode="demo")
     connections: dict[str, ConnectionSetting] = {}
     for name, conn in base.connections.items():
         options = dict(conn.options)

@@ -48,7 +48,7 @@ def _serve_real(port: int, database_url: str) -> None:
     from workers.broker import make_broker
     from workers.runtime import Runtime
 
-    settings = Settings(database_url=database_url, webhook_secret=SECRET)
+    settings = Settings(mode="demo", database_url=database_url, webhook_secret=SECRET)
     upgrade(database_url)
     with session_scope(database_url) as session:
         ensure_org(session, "acme", "Acme")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from admin.errors import AdminError
 from mappings import MappingError
+from meetsync.crypto import MissingKeys
 from meetsync.db.session import session_scope
 from meetsync.settings import Settings, get_settings
 
@@ -33,6 +34,9 @@ def reported() -> Iterator[None]:
     except AdminError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except MissingKeys as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def print_problems(problems: list[MappingError]) -> None:

@@ -28,6 +28,7 @@ from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import InsightRecord, OpRecord
 from meetsync.db.session import session_scope
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.samples import load_samples
 from sandbox.client import SandboxClient
@@ -81,6 +82,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
         server.start(create_app(settings, pipeline))
         try:
             samples = load_samples()
+            assert settings.webhook_secret is not None  # demo mode's
             secret = settings.webhook_secret.get_secret_value()
             with httpx.Client(base_url=settings.public_base_url, trust_env=False) as http:
                 before = held_objects(sandbox)
@@ -88,7 +90,8 @@ def run_demo(console: Console, keep: bool = False) -> None:
                 workers.join(timeout_s=180)
                 after_first = held_objects(sandbox)
                 for meeting, meeting_id in zip(samples, ids, strict=True):
-                    _show_meeting(console, settings.database_url, meeting, meeting_id, http)
+                    link = meeting_link(settings, meeting_id)
+                    _show_meeting(console, settings.database_url, meeting, meeting_id, http, link)
                     _show_posted(console, sandbox, settings.database_url, meeting, meeting_id)
                 console.rule("second pass: the same meetings again, as new deliveries")
                 _send_all(http, secret, samples, console, "second pass")
@@ -115,7 +118,12 @@ def _send_all(
 
 
 def _show_meeting(
-    console: Console, database_url: str, meeting: MeetingOutput, meeting_id: str, http: httpx.Client
+    console: Console,
+    database_url: str,
+    meeting: MeetingOutput,
+    meeting_id: str,
+    http: httpx.Client,
+    link: str,
 ) -> None:
     console.rule(f"[bold]{meeting.title}[/]")
     with session_scope(database_url) as session:
@@ -157,7 +165,8 @@ def _show_meeting(
     for connector, obj, state, external_id, url, error in pushes:
         table.add_row(connector, str(obj), state, external_id or "—", url or error or "—")
     console.print(table)
-    status = http.get(f"/v1/meetings/{meeting_id}").json()["status"]
+    # the signed link a recap carries opens the meeting's public view
+    status = http.get(link).json()["status"]
     console.print(f"meeting status: [bold]{status}[/]")
 
 

@@ -47,6 +47,8 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
     """Creates and updates Asana tasks, one per action item."""
 
     name: ClassVar[str] = "asana"
+    # the provider's own hosts; any other needs the operator's allow-list
+    endpoint_hosts: ClassVar[tuple[str, ...]] = ("app.asana.com",)
     # Asana allows 1,500 requests per minute per token on paid domains (150 on free ones)
     # and 15 concurrent write requests; the quota counts in minute windows, so a modest
     # burst keeps one meeting's writes from spending a whole minute's budget at once.

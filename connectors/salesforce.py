@@ -47,6 +47,8 @@ class SalesforceConnector(ConnectorFacts):
     """One org's Salesforce connection."""
 
     name: ClassVar[str] = "salesforce"
+    # the provider's own hosts; any other needs the operator's allow-list
+    endpoint_hosts: ClassVar[tuple[str, ...]] = ("*.salesforce.com", "*.force.com")
     # Salesforce caps an org at 25 concurrent long-running (>20 s) requests and meters calls
     # per rolling 24 h (Enterprise: 100,000 plus 1,000 per licence). Ten writes in flight
     # leaves the org's other integrations most of the 25; 2 ops/s (about 6 API calls each

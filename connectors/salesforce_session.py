@@ -190,12 +190,13 @@ def provider_error(exc: BaseException, retry_after: float | None = None) -> Conn
 
 
 def _first_error(content: Any) -> tuple[str, str]:
+    """Salesforce's error code and message; never the body of an answer that is not one."""
     first = content[0] if isinstance(content, list) and content else content
     if isinstance(first, dict):
-        return str(first.get("errorCode") or first.get("error") or ""), str(
-            first.get("message") or first.get("error_description") or first
-        )
-    return "", str(content)
+        code = str(first.get("errorCode") or first.get("error") or "")
+        message = first.get("message") or first.get("error_description")
+        return code[:100], str(message)[:500] if message else "an error without a message"
+    return "", "an answer that is not a Salesforce error (not shown)"
 
 
 def _from_status(status: int, content: Any, retry_after: float | None) -> ConnectorError:

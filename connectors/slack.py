@@ -110,6 +110,8 @@ class SlackConnector(ConnectorFacts):
     """Posts recaps (`post_message`) to channels, and optionally each owner's items by DM."""
 
     name: ClassVar[str] = "slack"
+    # the provider's own hosts; any other needs the operator's allow-list
+    endpoint_hosts: ClassVar[tuple[str, ...]] = ("slack.com",)
     # chat.postMessage allows about one message per second per channel, with short bursts
     # (https://api.slack.com/methods/chat.postMessage#rate_limiting); one credential often
     # posts to one channel, so we budget for that channel's limit.

@@ -22,8 +22,6 @@ from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 
-router = APIRouter(prefix="/v1/admin/orgs/{org_id}", tags=["admin"])
-
 
 class Problem(BaseModel):
     """One problem in a mapping: where it is and how to fix it."""
@@ -40,8 +38,36 @@ class ValidationReport(BaseModel):
     problems: list[Problem]
 
 
+class FieldError(BaseModel):
+    """One field of the request that does not fit (FastAPI's own validation)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx of the admin API: a sentence, the request's field errors, or a mapping's
+    located problems."""
+
+    detail: str | ValidationReport | list[FieldError]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no admin token, or one that matches nothing"},
+    403: {"model": ErrorOut, "description": "a token of another org"},
+    404: {"model": ErrorOut, "description": "not in this org"},
+    409: {"model": ErrorOut, "description": "exists already"},
+    422: {
+        "model": ErrorOut,
+        "description": "the request does not fit, or the mapping has problems",
+    },
+}
+router = APIRouter(prefix="/v1/admin/orgs/{org_id}", tags=["admin"], responses=ERRORS)
+
+
 class ConnectionIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     provider: str
     base_url: str | None = None
     credentials: dict[str, str] = Field(
@@ -66,15 +92,21 @@ class ValidateIn(BaseModel):
     )
 
 
+# the largest version a database integer column holds; larger ones exist nowhere
+MAX_VERSION = 2**31 - 1
+
+
 class RollbackIn(BaseModel):
-    to: int = Field(ge=1)
+    to: int = Field(ge=1, le=MAX_VERSION)
 
 
 class PreviewIn(BaseModel):
     meeting_id: str | None = Field(default=None, description="a stored meeting (its insights)")
     meeting: MeetingOutput | None = Field(default=None, description="or a meeting, extracted anew")
     body: str | None = Field(default=None, description="a draft mapping instead of a version")
-    version: int | None = Field(default=None, description="a stored version (default: latest)")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="a stored version (default: latest)"
+    )
     current: bool = Field(default=True, description="read the providers' current values")
 
 
@@ -185,7 +217,7 @@ def get_mapping(version: str, admin: OrgAdmin, request: Request) -> versions.Ver
     responses={
         200: {"description": "unchanged: the body equals the current version"},
         201: {"description": "stored as a new version"},
-        422: {"model": ValidationReport, "description": "the mapping has problems"},
+        422: {"model": ErrorOut, "description": "the mapping has problems (detail.problems)"},
     },
 )
 def put_mapping(
@@ -233,6 +265,9 @@ def preview_mapping(body: PreviewIn, admin: OrgAdmin, request: Request) -> previ
     if body.meeting is not None and body.meeting.org_id != admin.org_id:
         raise HTTPException(403, f"this meeting belongs to org {body.meeting.org_id!r}")
     with admin_db(request) as (session, settings):
+        if body.body is not None:
+            # a draft is held to what PUT and validate hold it to: this org's, its connections
+            versions.check_fits_org(session, admin.org_id, versions.parse(body.body))
         if body.meeting is not None:
             return preview.preview_payload(
                 session,
@@ -255,6 +290,10 @@ def preview_mapping(body: PreviewIn, admin: OrgAdmin, request: Request) -> previ
 
 
 def _version_number(text: str) -> int:
-    if not text.isdigit():
+    # isdigit() alone takes '²' and other digits int() refuses
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         raise HTTPException(422, "a version is a number or 'latest'")
-    return int(text)
+    number = int(text)
+    if not 1 <= number <= MAX_VERSION:
+        raise HTTPException(404, f"no mapping version {number}")
+    return number

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from intake import admin, meetings, webhooks
 from meetsync import __version__
@@ -24,6 +26,13 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)
+
+    @app.exception_handler(DataError)
+    def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # a value the database cannot hold (a NUL character, a number past its integers):
+        # the request's fault, whichever route let it through
+        detail = "a value in the request cannot be stored (a NUL character, a number too large)"
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -5,18 +5,29 @@ item, its `disposition`: `missing` (the record was kept as it is), `closed` (the
 destination's `on_missing: close` finished it) or `reopened` (closed, then extracted
 again). `removed_items` lists the items of the first two kinds, so a person sees that an
 item disappeared and what was done about it.
+
+Who may look: an admin of the meeting's org (its bearer token) sees all of that; whoever
+holds the signed link that recaps, tasks and records carry (`?exp=…&sig=…`,
+`meetsync.links`) sees only what the recap itself shows: the title, the state, and each
+item's title, destination and link. Neither: 401. Another org's meeting: 404.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from admin.tokens import org_of_token
+from intake.auth import bearer
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.db.session import session_scope
+from meetsync.links import verify_meeting_link
+from meetsync.masking import mask_text
 
 router = APIRouter()
 # a removed item's disposition → what was done with its record
@@ -64,6 +75,24 @@ class MeetingStatus(BaseModel):
     error: str | None
 
 
+class ItemLink(BaseModel):
+    """One write as the recap shows it: what, where, and its link."""
+
+    provider: str
+    title: str | None
+    state: str
+    url: str | None
+
+
+class MeetingView(BaseModel):
+    """The public view a signed link opens: no errors, connections or org internals."""
+
+    id: str
+    title: str
+    status: str
+    items: list[ItemLink]
+
+
 def overall_status(meeting_status: str, states: Counter[str]) -> str:
     """A meeting is done when every op is done; failed ops make it `partial`."""
     if meeting_status in {"received", "extracting", "extracted", "failed"} or not states:
@@ -75,17 +104,56 @@ def overall_status(meeting_status: str, states: Counter[str]) -> str:
     return "done"
 
 
-@router.get("/v1/meetings/{meeting_id}", response_model=MeetingStatus)
-def meeting_status(meeting_id: str, request: Request) -> MeetingStatus:
+@router.get(
+    "/v1/meetings/{meeting_id}",
+    response_model=MeetingStatus | MeetingView,
+    responses={
+        401: {"description": "neither the org's admin token nor a valid signed link"},
+        404: {"description": "no such meeting in the token's org"},
+    },
+)
+def meeting_status(
+    meeting_id: str,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    exp: Annotated[str | None, Query(max_length=20, description="signed link: expiry")] = None,
+    sig: Annotated[str | None, Query(max_length=128, description="signed link: HMAC")] = None,
+) -> MeetingStatus | MeetingView:
+    """A meeting's state: in full for its org's admin, as the recap shows it for a link."""
     settings = request.app.state.settings
+    challenge = {"WWW-Authenticate": "Bearer"}
+    public = credentials is None
+    if public and not verify_meeting_link(settings, meeting_id, exp, sig):
+        raise HTTPException(401, "an admin token or a valid signed link is required", challenge)
     with session_scope(settings.database_url) as session:
+        org_id = None
+        if credentials is not None:
+            token = org_of_token(session, credentials.credentials)
+            if token is None:
+                raise HTTPException(401, "this admin token is not valid", challenge)
+            org_id = token.org_id
         meeting = session.get(Meeting, meeting_id)
-        if meeting is None:
-            raise HTTPException(404, f"no meeting {meeting_id}")
+        if meeting is None or (org_id is not None and meeting.org_id != org_id):
+            raise HTTPException(404, "no such meeting")
         ops = session.scalars(
             select(OpRecord).where(OpRecord.meeting_id == meeting_id).order_by(OpRecord.created_at)
         ).all()
         states = Counter(op.state for op in ops)
+        if public:
+            return MeetingView(
+                id=meeting.id,
+                title=meeting.title,
+                status=overall_status(meeting.status, states),
+                items=[
+                    ItemLink(
+                        provider=op.connector,
+                        title=(op.item or {}).get("title"),
+                        state=op.state,
+                        url=op.url,
+                    )
+                    for op in ops
+                ],
+            )
         return MeetingStatus(
             id=meeting.id,
             org_id=meeting.org_id,
@@ -104,7 +172,7 @@ def meeting_status(meeting_id: str, request: Request) -> MeetingStatus:
                     state=op.state,
                     external_id=op.external_id,
                     url=op.url,
-                    error=op.last_error,
+                    error=mask_text(op.last_error) if op.last_error else None,
                     destination=op.destination,
                     title=(op.item or {}).get("title"),
                     disposition=op.disposition,
@@ -125,5 +193,5 @@ def meeting_status(meeting_id: str, request: Request) -> MeetingStatus:
                 for op in ops
                 if op.disposition in OUTCOMES
             ],
-            error=meeting.error,
+            error=mask_text(meeting.error) if meeting.error else None,
         )

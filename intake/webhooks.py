@@ -1,22 +1,44 @@
-"""POST /v1/webhooks/meeting-completed: verify, dedupe, store, enqueue, answer 202."""
+"""POST /v1/webhooks/meeting-completed: verify, dedupe, store, enqueue, answer 202.
+
+Signed with Standard Webhooks (or, while `webhook_scheme` allows it, the legacy
+X-Meetsync headers: `intake.signatures`). A delivery whose id was answered before gets that
+answer again and nothing more. A signature accepted once is remembered for its time window
+and refused after that whatever the id beside it, so a captured delivery resent under a new
+id never reaches extraction nor any write.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from admin.meeting_store import UnknownOrg, store_meeting
-from intake.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from meetsync.db.models import WebhookEvent
+from intake.signatures import (
+    SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    verify,
+    verify_standard,
+)
+from meetsync.db.models import WebhookEvent, WebhookSignature
 from meetsync.db.session import session_scope
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
+from meetsync.settings import Settings
 
 router = APIRouter()
 
@@ -41,31 +63,53 @@ def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse
         },
         "parameters": [
             {
+                "name": "webhook-id",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Standard Webhooks: the delivery's id (signed; deduplicates)",
+            },
+            {
+                "name": "webhook-timestamp",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Standard Webhooks: unix seconds",
+            },
+            {
+                "name": "webhook-signature",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Standard Webhooks: v1,<base64 HMAC-SHA256 of 'id.ts.body'>, "
+                "space-separated for rotation",
+            },
+            {
                 "name": "X-Meetsync-Timestamp",
                 "in": "header",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string"},
-                "description": "unix seconds",
+                "description": "legacy scheme: unix seconds",
             },
             {
                 "name": "X-Meetsync-Signature",
                 "in": "header",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string"},
-                "description": "v1=<hex HMAC-SHA256 of 'ts.body'>",
+                "description": "legacy scheme: v1=<hex HMAC-SHA256 of 'ts.body'>",
             },
             {
                 "name": "X-Meetsync-Event-Id",
                 "in": "header",
                 "required": False,
                 "schema": {"type": "string"},
-                "description": "delivery id for deduplication",
+                "description": "legacy scheme: delivery id for deduplication",
             },
         ],
     },
     responses={
         200: {"description": "an older revision than the stored one: acknowledged, ignored"},
-        401: {"description": "missing, bad or expired signature (error.code says which)"},
+        401: {"description": "missing, bad, expired or replayed signature (error.code says which)"},
         409: {"description": "the same delivery is being processed concurrently; retry"},
         404: {"description": "unknown org"},
         413: {"description": "body too large"},
@@ -78,17 +122,8 @@ async def meeting_completed(request: Request) -> JSONResponse:
         body = await read_limited(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
         return _problem(413, "body_too_large", f"limit is {settings.webhook_max_body_bytes} bytes")
-    secrets = [settings.webhook_secret.get_secret_value()]
-    if settings.webhook_secret_previous is not None:
-        secrets.append(settings.webhook_secret_previous.get_secret_value())
     try:
-        verify(
-            secrets,
-            request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
-            body,
-            tolerance_s=settings.webhook_tolerance_s,
-        )
+        fingerprint, signed_id = check_signature(settings, request.headers, body)
     except SignatureError as exc:
         return _problem(401, exc.reason, exc.message)
     try:
@@ -102,13 +137,50 @@ async def meeting_completed(request: Request) -> JSONResponse:
             422, "invalid_payload", "the body does not fit MeetingOutput", errors=errors
         )
     event_id = (
-        request.headers.get(EVENT_HEADER) or meeting.event_id or hashlib.sha256(body).hexdigest()
+        signed_id
+        or request.headers.get(EVENT_HEADER)
+        or meeting.event_id
+        or hashlib.sha256(body).hexdigest()
     )
     if len(event_id) > MAX_EVENT_ID:
         errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
         return _problem(422, "invalid_event_id", "the event id is too long", errors=errors)
     # the database is synchronous: keep it off the event loop so slow commits don't stall reads
-    return await run_in_threadpool(_accept, request, meeting, event_id)
+    return await run_in_threadpool(_accept, request, meeting, event_id, fingerprint)
+
+
+def check_signature(
+    settings: Settings, headers: Mapping[str, str], body: bytes
+) -> tuple[str, str | None]:
+    """(fingerprint of the accepted signature, the signed delivery id if the scheme signs
+    one); SignatureError when no scheme the settings allow signed this delivery."""
+    secret = settings.webhook_secret
+    if secret is None:
+        raise SignatureError("not_configured", "this service has no webhook secret set")
+    secrets = [secret.get_secret_value()]
+    if settings.webhook_secret_previous is not None:
+        secrets.append(settings.webhook_secret_previous.get_secret_value())
+    scheme = settings.webhook_scheme
+    tolerance = settings.webhook_tolerance_s
+    if scheme != "legacy" and (scheme == "standard" or STANDARD_SIGNATURE_HEADER in headers):
+        msg_id = headers.get(STANDARD_ID_HEADER)
+        fingerprint = verify_standard(
+            secrets,
+            msg_id,
+            headers.get(STANDARD_TIMESTAMP_HEADER),
+            headers.get(STANDARD_SIGNATURE_HEADER),
+            body,
+            tolerance_s=tolerance,
+        )
+        return fingerprint, msg_id
+    fingerprint = verify(
+        secrets,
+        headers.get(TIMESTAMP_HEADER),
+        headers.get(SIGNATURE_HEADER),
+        body,
+        tolerance_s=tolerance,
+    )
+    return fingerprint, None
 
 
 class BodyTooLarge(Exception):
@@ -130,7 +202,13 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResponse:
+class Replayed(Exception):
+    """This signature was accepted before, under another delivery id."""
+
+
+def _accept(
+    request: Request, meeting: MeetingOutput, event_id: str, fingerprint: str
+) -> JSONResponse:
     settings, pipeline = request.app.state.settings, request.app.state.pipeline
     try:
         with session_scope(settings.database_url) as session:
@@ -141,11 +219,12 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
                     status_code=seen.status_code,
                     headers={"X-Meetsync-Replay": "true"},
                 )
+            remember_signature(session, fingerprint, settings.webhook_tolerance_s)
             stored = store_meeting(session, meeting)
             answer = {
                 "meeting_id": stored.meeting_id,
                 "status": "stale" if stored.stale else "accepted",
-                "status_url": f"{settings.public_base_url}/v1/meetings/{stored.meeting_id}",
+                "status_url": meeting_link(settings, stored.meeting_id),
             }
             status_code = 200 if stored.stale else 202
             session.add(
@@ -157,6 +236,10 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
                     response=answer,
                 )
             )
+    except Replayed:
+        return _problem(
+            401, "replayed_signature", "this signature was already accepted; sign anew to resend"
+        )
     except UnknownOrg:
         return _problem(404, "unknown_org", f"org {meeting.org_id!r} is not set up")
     except IntegrityError:
@@ -167,6 +250,19 @@ def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResp
         return JSONResponse(answer, status_code=200)
     pipeline.enqueue_extract(answer["meeting_id"])
     return JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
+
+
+def remember_signature(session: Session, fingerprint: str, window_s: int) -> None:
+    """Record an accepted signature for its window (both sides of our clock); Replayed if
+    it is there already. Expired ones are dropped on the way."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    session.execute(delete(WebhookSignature).where(WebhookSignature.expires_at < now))
+    if session.get(WebhookSignature, fingerprint) is not None:
+        raise Replayed
+    expires = now + timedelta(seconds=2 * window_s + 60)
+    session.add(WebhookSignature(fingerprint=fingerprint, expires_at=expires))
+    # a concurrent replay that got past the check fails on this row's key (IntegrityError)
+    session.flush()
 
 
 def json_body(payload: MeetingOutput) -> bytes:

@@ -5,7 +5,7 @@ plan here, so what a preview shows is what the pipeline pushes, keys and payload
 included:
 
 1. the mapping: a draft the caller gives, or the org's current version (`current_mapping`);
-2. the engine renders every op with the meeting's link (`meetsync.links.meeting_url`);
+2. the engine renders every op with the meeting's signed link (`meetsync.links.meeting_link`);
 3. identity: each new per-item op is matched to an op the ledger already holds for the same
    meeting and destination, so a re-worded item keeps its key (`mappings.identity`); the
    engine renders again with those renames, so whatever links the item (a recap) names the

@@ -67,27 +67,21 @@ def validate_against(
 
 
 def check_connection_orgs(mapping: Mapping, connection_orgs: dict[str, str]) -> list[MappingError]:
-    """Connections that are unknown or belong to another org (never send data across orgs)."""
+    """Connections the mapping's org does not have (never send data across orgs).
+
+    Another org's connection reads exactly like one that does not exist: an org learns
+    nothing about what other orgs have or who they are.
+    """
     problems = []
+    ours = [c for c, org in connection_orgs.items() if org == mapping.org]
     for provider, connection in mapping.connections.items():
-        owner = connection_orgs.get(connection)
-        path = f"connections.{provider}"
-        if owner is None:
-            ours = [c for c, org in connection_orgs.items() if org == mapping.org]
+        if connection_orgs.get(connection) != mapping.org:
             problems.append(
                 MappingError(
-                    f"no connection named {connection!r}",
-                    path=path,
-                    fix=did_you_mean(connection, ours) or "create the connection first",
-                )
-            )
-        elif owner != mapping.org:
-            problems.append(
-                MappingError(
-                    f"connection {connection!r} belongs to org {owner!r}, "
-                    f"not {mapping.org!r}: this would send {mapping.org}'s data to {owner}",
-                    path=path,
-                    fix=f"use one of {mapping.org}'s own {provider} connections",
+                    f"no connection named {connection!r} in this org",
+                    path=f"connections.{provider}",
+                    fix=did_you_mean(connection, ours)
+                    or f"use one of this org's own {provider} connections, or create one",
                 )
             )
     return problems

@@ -39,18 +39,26 @@ def ensure_org(session: Session, org_id: str, name: str, profile: dict | None = 
     return org
 
 
-def sync_connections(session: Session, settings: Settings) -> None:
-    """Upsert every connection declared in settings (credentials sealed)."""
+def sync_connections(session: Session, settings: Settings) -> list[str]:
+    """Store each connection declared in settings that the database lacks; the names stored.
+
+    A connection already there is left alone: an admin may have changed it through the
+    CLI or the API, and a restart must not write the declared one over it.
+    """
+    seeded = []
     for name, declared in settings.connections.items():
+        if session.get(Connection, name) is not None:
+            continue
         ensure_org(session, declared.org_id, declared.org_id)
         secrets = {k: v.get_secret_value() for k, v in declared.credentials.items()}
-        row = session.get(Connection, name)
-        if row is None:
-            row = Connection(name=name, org_id=declared.org_id, provider=declared.provider)
-            session.add(row)
+        row = Connection(name=name, org_id=declared.org_id, provider=declared.provider)
         row.base_url = declared.base_url
         row.credentials = seal(settings, secrets)
         row.options = dict(declared.options)
+        session.add(row)
+        seeded.append(name)
+    session.flush()
+    return seeded
 
 
 def apply_mapping(session: Session, org_id: str, body: str, author: str = "system") -> int:

@@ -7,10 +7,19 @@ from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 
-from meetsync.settings import Settings
+from meetsync.settings import FERNET_HOWTO, Settings
+
+
+class MissingKeys(RuntimeError):
+    """No encryption key is configured (production mode sets MEETSYNC_ENCRYPTION_KEYS)."""
 
 
 def _fernet(settings: Settings) -> MultiFernet:
+    if not settings.encryption_keys:
+        raise MissingKeys(
+            "MEETSYNC_ENCRYPTION_KEYS is not set; connection credentials cannot be sealed "
+            f"or read. Make a key: {FERNET_HOWTO}"
+        )
     return MultiFernet([Fernet(k.get_secret_value().encode()) for k in settings.encryption_keys])
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -100,6 +108,14 @@ class MeetingOutput(BaseModel):
     )
     crm: CrmRefs | None = Field(default=None, description="CRM record ids already known")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """No NUL character anywhere: PostgreSQL cannot store one in text."""
+        if _has_nul(data):
+            raise ValueError("text may not contain the NUL character (\\u0000)")
+        return data
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -136,3 +152,22 @@ class MeetingOutput(BaseModel):
             if full and (full == wanted or full.split()[0] == wanted):
                 return person
         return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _as_utc(value: datetime) -> datetime:
+    # the database keeps UTC without an offset; an answer says which zone it is in
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime shown with its offset (RFC 3339): naive values from the database are UTC."""

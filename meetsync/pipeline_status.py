@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meetsync.db.models import Connection, Meeting, OpRecord
+from meetsync.masking import mask_text
 
 
 def pipeline_status(session: Session) -> dict[str, Any]:
@@ -27,7 +28,16 @@ def pipeline_status(session: Session) -> dict[str, Any]:
         "meetings": [{"org_id": o, "status": s, "count": n} for o, s, n in meetings],
         "ops": [{"org_id": o, "connector": c, "state": s, "count": n} for o, c, s, n in ops],
         "paused_connections": [
-            {"name": c.name, "org_id": c.org_id, "status": c.status, "reason": c.status_reason}
+            {
+                "name": c.name,
+                "org_id": c.org_id,
+                "status": c.status,
+                "reason": _masked(c.status_reason),
+            }
             for c in paused
         ],
     }
+
+
+def _masked(reason: str | None) -> str | None:
+    return mask_text(reason) if reason else None

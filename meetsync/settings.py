@@ -12,11 +12,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A fixed key for the embedded demo only; production sets MEETSYNC_ENCRYPTION_KEYS.
+from meetsync.masking import mask_secrets
+
+# Fixed secrets for the embedded demo only (MEETSYNC_MODE=demo); production sets its own.
 DEMO_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
+DEMO_WEBHOOK_SECRET = "dev-webhook-secret"
+DEMO_LINK_SECRET = "dev-meeting-link-secret"
+# where the demo's emulators listen: loopback, on any port
+DEMO_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 
 class LLMSettings(BaseModel):
@@ -195,6 +201,25 @@ class ConnectionSetting(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class EndpointSettings(BaseModel):
+    """Where connections may send their credentials beyond each provider's own hosts.
+
+    Operator-only: an org admin picks a connection's base URL, proxy and CA file, but only
+    among each provider's real hosts and what is listed here (the sandbox, a gateway).
+    """
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="'host', 'host:port' or '*.domain' a connection's base_url may name",
+    )
+    proxies: list[str] = Field(
+        default_factory=list, description="proxy URLs a connection may name in its options"
+    )
+    ca_files: list[str] = Field(
+        default_factory=list, description="CA bundles a connection may name in its options"
+    )
+
+
 SANDBOX_CERT = Path(tempfile.gettempdir()) / "meetsync-sandbox-tls" / "sandbox-cert.pem"
 
 
@@ -231,23 +256,44 @@ class Settings(BaseSettings):
         env_prefix="MEETSYNC_", env_file=".env", env_nested_delimiter="__", extra="ignore"
     )
 
+    mode: Literal["production", "demo"] = Field(
+        default="production",
+        description="demo: the embedded defaults (demo secrets, sandbox connections on "
+        "loopback); production: every secret must be set",
+    )
     database_url: str = "sqlite:///./meetsync.db"
     broker_url: str = Field(default="stub", description="stub | redis://… | amqp://…")
     public_base_url: str = "http://127.0.0.1:8000"
-    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="'whsec_<base64>' (Standard Webhooks) or any long string"
+    )
     webhook_secret_previous: SecretStr | None = None
+    webhook_scheme: Literal["standard", "both", "legacy"] = Field(
+        default="both",
+        description="standard: webhook-id/-timestamp/-signature only; legacy: the "
+        "X-Meetsync-* headers only; both: either",
+    )
+    meeting_link_secret: SecretStr | None = Field(
+        default=None, description="signs the meeting links put in every recap, task and record"
+    )
+    meeting_link_ttl_s: int = Field(
+        default=90 * 24 * 3600, description="how long a signed meeting link stays valid"
+    )
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 5_000_000
     transcript_fetch: TranscriptFetchSettings = Field(default_factory=TranscriptFetchSettings)
     notes_api: NotesApiSettings = Field(default_factory=NotesApiSettings)
     encryption_keys: list[SecretStr] = Field(
-        default_factory=lambda: [SecretStr(DEMO_ENCRYPTION_KEY)],
-        description="Fernet keys, newest first; older ones only decrypt",
+        default_factory=list, description="Fernet keys, newest first; older ones only decrypt"
     )
+    endpoints: EndpointSettings = Field(default_factory=EndpointSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
-    connections: dict[str, ConnectionSetting] = Field(default_factory=_sandbox_connections)
+    connections: dict[str, ConnectionSetting] = Field(
+        default_factory=dict,
+        description="seeded into the database once, when missing; demo: the sandbox's",
+    )
     sandbox_ca_file: str | None = Field(
         default=None, description="CA bundle trusted for the sandbox's self-signed TLS"
     )
@@ -255,6 +301,60 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0", description="throttle and cache store"
     )
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _demo_defaults(self) -> Settings:
+        """Only demo mode fills in the demo secrets, the sandbox connections and loopback."""
+        if self.mode != "demo":
+            return self
+        if self.webhook_secret is None:
+            self.webhook_secret = SecretStr(DEMO_WEBHOOK_SECRET)
+        if not self.encryption_keys:
+            self.encryption_keys = [SecretStr(DEMO_ENCRYPTION_KEY)]
+        if self.meeting_link_secret is None:
+            self.meeting_link_secret = SecretStr(DEMO_LINK_SECRET)
+        if "connections" not in self.model_fields_set:
+            self.connections = _sandbox_connections()
+        hosts = self.endpoints.allowed_hosts
+        hosts.extend(h for h in DEMO_HOSTS if h not in hosts)
+        cas = self.endpoints.ca_files
+        for ca in (str(SANDBOX_CERT), self.sandbox_ca_file):
+            if ca and ca not in cas:
+                cas.append(ca)
+        return self
+
+
+FERNET_HOWTO = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+LINK_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+WEBHOOK_HOWTO = (
+    'python -c "import base64, secrets; '
+    "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
+)
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """What production mode lacks, each with how to make it (empty when ready to run)."""
+    if settings.mode == "demo":
+        return []
+    missing = []
+    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        missing.append(
+            "MEETSYNC_WEBHOOK_SECRET is not set: the secret the notes pipeline signs "
+            f"webhooks with. Make one: {WEBHOOK_HOWTO}"
+        )
+    if not settings.encryption_keys:
+        missing.append(
+            "MEETSYNC_ENCRYPTION_KEYS is not set: Fernet keys that seal connection "
+            f"credentials, as a JSON list ('[\"<key>\"]'). Make one: {FERNET_HOWTO}"
+        )
+    if settings.meeting_link_secret is None or not settings.meeting_link_secret.get_secret_value():
+        missing.append(
+            "MEETSYNC_MEETING_LINK_SECRET is not set: signs the meeting links posted in "
+            f"recaps, tasks and CRM records. Make one: {LINK_HOWTO}"
+        )
+    return missing
 
 
 @lru_cache(maxsize=1)
@@ -264,8 +364,9 @@ def get_settings() -> Settings:
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """Settings as plain data with every secret replaced by '**********'."""
-    return settings.model_dump(mode="json")
+    """Settings as plain data with every secret replaced by '**********', URLs' included."""
+    data: dict[str, Any] = mask_secrets(settings.model_dump(mode="json"))
+    return data
 
 
 def process_env(settings: Settings) -> dict[str, str]:
@@ -280,11 +381,22 @@ def process_env(settings: Settings) -> dict[str, str]:
         }
         for name, conn in settings.connections.items()
     }
-    return {
+    env = {
+        "MEETSYNC_MODE": settings.mode,
         "MEETSYNC_DATABASE_URL": settings.database_url,
         "MEETSYNC_BROKER_URL": settings.broker_url,
         "MEETSYNC_REDIS_URL": settings.redis_url,
         "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
         "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,
         "MEETSYNC_CONNECTIONS": json.dumps(connections),
+        "MEETSYNC_ENDPOINTS": settings.endpoints.model_dump_json(),
+        "MEETSYNC_WEBHOOK_SCHEME": settings.webhook_scheme,
     }
+    if settings.webhook_secret is not None:
+        env["MEETSYNC_WEBHOOK_SECRET"] = settings.webhook_secret.get_secret_value()
+    if settings.meeting_link_secret is not None:
+        env["MEETSYNC_MEETING_LINK_SECRET"] = settings.meeting_link_secret.get_secret_value()
+    if settings.encryption_keys:
+        keys = [k.get_secret_value() for k in settings.encryption_keys]
+        env["MEETSYNC_ENCRYPTION_KEYS"] = json.dumps(keys)
+    return env

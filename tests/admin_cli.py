@@ -90,3 +90,12 @@ def add_sandbox_connections(cli: Cli, sandbox: Sandbox, org: str = "acme") -> No
 
 SECRETS = [SALESFORCE_CREDENTIALS["client_secret"], SALESFORCE_CREDENTIALS["refresh_token"],
            ASANA_TOKEN, SLACK_TOKEN]  # fmt: skip
+
+
+def admin_auth(settings: Settings, org: str = "acme") -> dict[str, str]:
+    """An Authorization header with a fresh admin token of `org`."""
+    from admin.tokens import mint_token
+
+    with session_scope(settings.database_url) as session:
+        token = mint_token(session, org).token
+    return {"Authorization": f"Bearer {token}"}

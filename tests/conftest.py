@@ -10,6 +10,10 @@ import pytest
 from sandbox.server import Sandbox
 
 # slack-sdk honours HTTPS_PROXY and ignores NO_PROXY: loopback traffic must never leave.
+# the suite runs in demo mode: demo secrets and loopback sandbox endpoints are allowed;
+# tests of production mode say so on their Settings
+os.environ["MEETSYNC_MODE"] = "demo"
+
 for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_var, None)
 

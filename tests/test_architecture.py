@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "cli": {"intake", "admin", "workers", "extraction", "mappings", "meetsync", "sandbox"},
     "intake": {"admin", "mappings", "meetsync"},
-    "admin": {"extraction", "mappings", "connectors", "meetsync"},
+    "admin": {"workers", "extraction", "mappings", "connectors", "meetsync"},
     "workers": {"extraction", "mappings", "connectors", "meetsync"},
     "mappings": {"extraction", "connectors", "meetsync"},
     "extraction": {"meetsync"},

@@ -78,6 +78,7 @@ def env_for(settings: Settings) -> dict[str, str]:
     fast = {"rate": 2000, "burst": 2000, "concurrency": 20}
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("MEETSYNC_")},
+        "MEETSYNC_MODE": "demo",
         "MEETSYNC_DATABASE_URL": settings.database_url,
         "MEETSYNC_BROKER_URL": "stub",
         "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,

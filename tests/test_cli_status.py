@@ -13,6 +13,7 @@ from cli import app
 from connectors.base import Limits
 from intake.client import post_meeting
 from sandbox.server import Sandbox
+from tests.admin_cli import admin_auth
 from tests.test_end_to_end import MEETING, embedded_stack, wait_final
 from workers.throttle.buckets import Ask
 from workers.throttle.redis import RedisThrottle
@@ -24,7 +25,9 @@ def test_status_shows_meetings_ops_and_llm_spend_per_org(
     database_url = f"sqlite:///{tmp_path}/status.db"
     with (
         embedded_stack(clean_sandbox, database_url) as (settings, url),
-        httpx.Client(base_url=url, trust_env=False, timeout=10) as http,
+        httpx.Client(
+            base_url=url, trust_env=False, timeout=10, headers=admin_auth(settings)
+        ) as http,
     ):
         meeting_id = post_meeting(http, settings.webhook_secret.get_secret_value(), MEETING).json()[
             "meeting_id"

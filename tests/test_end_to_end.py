@@ -30,6 +30,7 @@ from meetsync.settings import Settings, process_env
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
+from tests.admin_cli import admin_auth
 from workers.actors import declare
 from workers.broker import make_broker
 from workers.inprocess import InProcessWorkers
@@ -162,7 +163,9 @@ def _as_env(settings: Settings) -> dict[str, str]:
 def wait_final(http: httpx.Client, meeting_id: str, timeout_s: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status: dict[str, Any] = http.get(f"/v1/meetings/{meeting_id}").json()
+        answer = http.get(f"/v1/meetings/{meeting_id}")
+        assert answer.status_code == 200, answer.text
+        status: dict[str, Any] = answer.json()
         if status["status"] in FINAL:
             return status
         time.sleep(0.2)
@@ -212,7 +215,9 @@ def test_a_signed_webhook_ends_as_exactly_the_expected_objects(
 ) -> None:
     settings, url = stack
     secret = settings.webhook_secret.get_secret_value()
-    with httpx.Client(base_url=url, trust_env=False, timeout=10) as http:
+    with httpx.Client(
+        base_url=url, trust_env=False, timeout=10, headers=admin_auth(settings)
+    ) as http:
         accepted = post_meeting(http, secret, MEETING)
         assert accepted.status_code == 202
         status = wait_final(http, accepted.json()["meeting_id"])
@@ -244,7 +249,9 @@ def test_a_second_delivery_of_the_same_meeting_writes_nothing_new(
 ) -> None:
     settings, url = stack
     secret = settings.webhook_secret.get_secret_value()
-    with httpx.Client(base_url=url, trust_env=False, timeout=10) as http:
+    with httpx.Client(
+        base_url=url, trust_env=False, timeout=10, headers=admin_auth(settings)
+    ) as http:
         first = post_meeting(http, secret, MEETING).json()["meeting_id"]
         wait_final(http, first)
         before = held_by_meetsync(clean_sandbox)

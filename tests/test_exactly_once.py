@@ -32,6 +32,7 @@ from meetsync.settings import LimitOverride, get_settings
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
+from tests.admin_cli import admin_auth
 from tests.test_end_to_end import MAPPING, MEETING
 from tests.worker_run import run_message
 from workers import ledger, stages
@@ -76,7 +77,7 @@ def meeting_status(runtime: Runtime, meeting_id: str) -> dict[str, Any]:
     """GET /v1/meetings/{id} as a person sees it."""
     app = create_app(runtime.settings, declare(make_broker("stub"), runtime))
     with TestClient(app) as http:
-        answer = http.get(f"/v1/meetings/{meeting_id}")
+        answer = http.get(f"/v1/meetings/{meeting_id}", headers=admin_auth(runtime.settings))
     assert answer.status_code == 200, answer.text
     status: dict[str, Any] = answer.json()
     return status
@@ -482,8 +483,9 @@ def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_bac
     database = postgres_url.rsplit("/", 1)[1]
     built = runtime.connectors.get
 
-    def dropping(session: Any, name: str) -> Connector:
-        return DatabaseDropsAfterApply(built(session, name), database)  # type: ignore[return-value]
+    def dropping(session: Any, name: str, *, org_id: str) -> Connector:
+        connector = built(session, name, org_id=org_id)
+        return DatabaseDropsAfterApply(connector, database)  # type: ignore[return-value]
 
     monkeypatch.setattr(runtime.connectors, "get", dropping)
     back = DatabaseBackOnRetry(database)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
+from mappings import MappingError, PlanError
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
@@ -122,7 +123,14 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         return None
 
     def plan_meeting(meeting_id: str) -> None:
-        for planned in stages.plan(runtime, meeting_id):
+        try:
+            planned_ops = stages.plan(runtime, meeting_id)
+        except (PlanError, MappingError) as exc:
+            # a template over its budget (or data the mapping cannot take): retrying cannot
+            # help; the reason is the meeting's error, for the admin to fix the mapping
+            stages.fail_meeting(runtime, meeting_id, f"the mapping cannot plan it: {exc}")
+            return
+        for planned in planned_ops:
             pipeline.enqueue_push(planned)
 
     def push(key: str) -> Later | None:

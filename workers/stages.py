@@ -20,7 +20,7 @@ from extraction.extract import extract_insights
 from extraction.schemas import Insights
 from mappings.planner import current_mapping, plan_stored
 from meetsync.db.models import Connection, InsightRecord, Meeting, OpRecord, Org
-from meetsync.links import meeting_url
+from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
@@ -133,7 +133,7 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             MeetingOutput.model_validate(meeting.payload),
             Insights.model_validate(record.insights),
             spec,
-            meeting_url=meeting_url(runtime.settings, meeting.id),
+            meeting_url=meeting_link(runtime.settings, meeting.id),
             stored_id=meeting.id,
             mapping_version=version,
             providers=meeting.connectors,  # a backfill limited to some providers
@@ -233,7 +233,7 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
         if isinstance(claimed, ledger.Busy):
             wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
             return PushOutcome(PushState.BUSY, retry_after=max(wait, 0.2))
-        connector = runtime.connectors.get(session, row.connection)
+        connector = runtime.connectors.get(session, row.connection, org_id=row.org_id)
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
     op, prior, attempt = ready, claimed.prior, claimed.attempt
     try:

@@ -161,6 +161,15 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WebhookSignature(Base):
+    """A webhook signature accepted once: inside its time window, never accepted again."""
+
+    __tablename__ = "webhook_signatures"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class BackfillCursor(Base):
     """Where a backfill run over one org, source and range stopped; a rerun resumes there."""
 
