@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from bench.chaos_services import (
     SandboxProcess,
@@ -132,7 +133,15 @@ def deliver(http: httpx.Client, secret: str, meeting: MeetingOutput) -> None:
 
 
 def progress(database_url: str) -> tuple[int, int, Counter[str]]:
-    """(meetings, meetings still in the pipeline, op states) as the database says."""
+    """(meetings, meetings still in the pipeline, op states) as the database says; asked
+    again once when a PostgreSQL restart broke the pooled connection (pools do not ping)."""
+    try:
+        return _progress(database_url)
+    except OperationalError:
+        return _progress(database_url)
+
+
+def _progress(database_url: str) -> tuple[int, int, Counter[str]]:
     with session_scope(database_url) as session:
         meetings = session.scalar(select(func.count()).select_from(Meeting)) or 0
         busy = (

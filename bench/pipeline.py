@@ -281,6 +281,8 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 figures["redis_cmds_per_meeting"] = round(costs["redis"] / len(batch), 1)
                 log(f"throughput: {json.dumps(figures)}")
 
+                if args.quick:
+                    return figures
                 sandbox.set_latency(LATENCY)
                 batch = make_meetings(args.meetings // 2, f"{run_id}-lat")
                 began = time.monotonic()
@@ -351,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", type=int, default=30, help="live meetings per latency phase")
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
+    parser.add_argument("--quick", action="store_true", help="noop and throughput only")
     args = parser.parse_args(argv)
     figures = run(args, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(figures), flush=True)
