@@ -26,6 +26,7 @@ from meetsync.models import MeetingOutput, Utterance
 from meetsync.settings import LLMModelLimits, Settings
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
+from tests.admin_cli import admin_auth
 from tests.test_end_to_end import MEETING, _prepare, held_by_meetsync, provider_state, wait_final
 from workers.inprocess import InProcessWorkers
 
@@ -68,7 +69,9 @@ def _meeting(meeting_id: str) -> MeetingOutput:
 
 
 def _run(settings: Settings, url: str, meeting: MeetingOutput) -> dict[str, Any]:
-    with httpx.Client(base_url=url, trust_env=False, timeout=10) as http:
+    with httpx.Client(
+        base_url=url, trust_env=False, timeout=10, headers=admin_auth(settings)
+    ) as http:
         accepted = post_meeting(http, settings.webhook_secret.get_secret_value(), meeting)
         assert accepted.status_code == 202
         return wait_final(http, accepted.json()["meeting_id"])
