@@ -4,10 +4,10 @@ The database is the source of truth; the broker only carries reminders. A remind
 be lost (a Redis restart without persistence, a worker killed between commit and
 enqueue), so every worker process sweeps now and then: meetings left `received`,
 `extracting` or `extracted`, and ops left `planned` or in doubt with no live lease, all
-untouched for `stuck_after_s`, are enqueued again — but only when their stage's queues
-are empty (then no reminder can still be coming), or when they have waited `LOST_FACTOR`
-times longer, or when a worker died holding the op (its lease ran out). Work that is
-merely queued behind a backlog is left alone: re-enqueuing it would only add repeats.
+untouched for `stuck_after_s`, are enqueued again — unless their stage's queues hold a
+backlog (more than `BACKLOG` messages: then the work is most likely merely queued, and
+re-enqueuing it would only add repeats), in which case they wait `LOST_FACTOR` times
+longer; an op whose holder died (its lease ran out) is rescued at once either way.
 
 Each candidate is claimed with one conditional UPDATE of its `updated_at`, so several
 sweepers never enqueue it twice. Enqueuing twice would still be safe: stages are
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 UNEXTRACTED = ("received", "extracting")
 BATCH = 500
-LOST_FACTOR = 10  # queued this many times `stuck_after_s` is lost, whatever the queues say
+LOST_FACTOR = 3  # queued this many times `stuck_after_s` is lost, whatever the queues say
+BACKLOG = 100  # messages of a stage beyond what workers take in one go: work is queued
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
         ).all()
     for meeting_id, status, source, org_id, updated_at in meetings:
         stage = "extract" if status in UNEXTRACTED else "plan"
-        if not _before(updated_at, lost) and backlog.of(stage):
+        if not _before(updated_at, lost) and backlog.of(stage) > BACKLOG:
             continue  # merely queued: its reminder is still in the broker
         if not _touch(pipeline, Meeting, Meeting.id == meeting_id, Meeting.updated_at < cutoff):
             continue
@@ -102,7 +103,11 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
         key
         for key, connector, lease_until, updated_at in ops
         # a lease that ran out means a worker died holding the op: lost, whatever is queued
-        if (bool(lease_until) or _before(updated_at, lost) or not backlog.of(f"push_{connector}"))
+        if (
+            bool(lease_until)
+            or _before(updated_at, lost)
+            or backlog.of(f"push_{connector}") <= BACKLOG
+        )
         and _touch(pipeline, OpRecord, OpRecord.key == key, OpRecord.updated_at < cutoff)
     ]
     push = pipeline.enqueue_ops(touched)
