@@ -7,11 +7,22 @@ Faithful where the client can tell: the completion object, `usage`, the
 `{"error": {"message", "type", "param", "code"}}` with 400, 401, 404, 429 (+ Retry-After)
 and 500; an unknown path or method is OpenAI's 404 "Invalid URL (METHOD /path)".
 
+Strict where OpenAI is: an argument the API does not define is 400 "Unrecognized request
+argument supplied"; reasoning models (gpt-5, o-series: `REASONING`) refuse `temperature`
+other than 1 (`unsupported_value`), `top_p`, penalties, logprobs and `max_tokens`
+(`unsupported_parameter`), and accept only their own `reasoning_effort` values, which
+classic models refuse; a strict `json_schema` whose root is not an object is 400
+`invalid_json_schema`; an account out of credit is 429 `insufficient_quota`, no Retry-After.
+
 Options (Sandbox(options={"openai": {...}})):
     api_keys            accepted keys; None accepts any non-empty bearer token
     rpm, tpm            requests and tokens per minute per key (token buckets)
     models              model name → context window in tokens
     refusal_trigger     a message containing it gets a refusal
+    filter_trigger      a message containing it ends with finish_reason "content_filter"
+    out_of_quota        keys whose account has no credit left (429 insufficient_quota);
+                        True: every key. A fault `{"kind": "error", "code":
+                        "insufficient_quota"}` serves the same answer for a while
     invalid_trigger     the first (non-repair) answer for a prompt containing it is invalid
     broken_trigger      every answer for a prompt containing it is invalid, repairs too
     hostile_bytes       how big a `hostile-huge` answer is (default 8 MiB)
@@ -50,6 +61,64 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MAX_LOG = 1_000
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# CreateChatCompletionRequest's properties in the published spec (tests check the list)
+KNOWN_ARGUMENTS = frozenset(
+    [
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "messages",
+        "metadata",
+        "modalities",
+        "model",
+        "moderation",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    ]
+)
+# reasoning model family prefix → the reasoning_effort values it takes (longest prefix wins)
+REASONING: dict[str, tuple[str, ...]] = {
+    "o1": ("low", "medium", "high"),
+    "o3": ("low", "medium", "high"),
+    "o4-mini": ("low", "medium", "high"),
+    "gpt-5": ("minimal", "low", "medium", "high"),
+    "gpt-5.1": ("none", "low", "medium", "high"),
+}
+NOT_REASONING = ("gpt-5-chat",)
+_SAMPLING = ("top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
+             "logit_bias")  # fmt: skip
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
 
 
 def _duration(seconds: float) -> str:
@@ -143,6 +212,10 @@ class OpenAISandbox(ProviderApp):
         self.models: dict[str, int] = {**DEFAULT_MODELS, **hostile, **options.get("models", {})}
         self.hostile_bytes = int(options.get("hostile_bytes", hostile_model.HUGE_BYTES))
         self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
+        self.filter_trigger: str = options.get("filter_trigger", "SANDBOX_CONTENT_FILTER")
+        quota = options.get("out_of_quota", ())
+        self.all_out_of_quota = quota is True
+        self.out_of_quota: set[str] = set() if quota is True else set(quota or ())
         self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
         self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
         self.compat = Compat.of(options.get("compat"))
@@ -153,8 +226,18 @@ class OpenAISandbox(ProviderApp):
     def snapshot(self) -> dict[str, Any]:
         return {"completions": self.completions, "requests": list(self.log)}
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
+        if code == "insufficient_quota":
+            return openai_error(429, message or QUOTA_MESSAGE, code, code=code)
+        if code is not None:
+            return openai_error(status, message or code, "invalid_request_error", code=code)
         if status == 429:
             return openai_error(
                 429,
@@ -231,6 +314,8 @@ class OpenAISandbox(ProviderApp):
                     param="messages",
                     code="context_length_exceeded",
                 )
+            if self.all_out_of_quota or key in self.out_of_quota:
+                raise _Reject(429, QUOTA_MESSAGE, "insufficient_quota", code="insufficient_quota")
             self._admit(key, call["model"], prompt_tokens + (limit or 0))
             message, finish, completion_tokens = self._complete(call, limit)
         except _Reject as reject:
@@ -281,6 +366,10 @@ class OpenAISandbox(ProviderApp):
                     "refused": message["refusal"] is not None,
                     "store": body.get("store"),
                     "temperature": body.get("temperature"),
+                    "reasoning_effort": body.get("reasoning_effort"),
+                    "token_parameter": "max_tokens"
+                    if "max_tokens" in body
+                    else ("max_completion_tokens" if "max_completion_tokens" in body else None),
                     "max_output_tokens": limit,
                 }
             )
@@ -375,6 +464,10 @@ class OpenAISandbox(ProviderApp):
         if any(self.refusal_trigger in text for text in texts):
             message["refusal"] = REFUSAL
             return message, "stop", count_tokens(REFUSAL)
+        if any(self.filter_trigger in text for text in texts):
+            # the answer is withheld part-way: what was written so far, flagged
+            message["content"] = '{"action_items": ['
+            return message, "content_filter", count_tokens(message["content"])
         mode = hostile_model.MODELS.get(call["model"])
         if mode == "huge":  # the body is padded while it is sent; it claims to fit
             message["content"] = hostile_model.PAD
@@ -458,6 +551,10 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
                 param=f"messages[{i}].role",
                 code="invalid_value",
             )
+    unknown = sorted(set(body) - KNOWN_ARGUMENTS)
+    if unknown:
+        raise _Reject(400, f"Unrecognized request argument supplied: {', '.join(unknown)}")
+    _check_model_arguments(body, model)
     if "max_tokens" in body and "max_completion_tokens" in body:
         raise _Reject(
             400,
@@ -503,7 +600,7 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
         schema_name = spec["name"]
         schema = spec.get("schema") or {"type": "object", "properties": {}}
         if spec.get("strict"):
-            problem = strict_problem(schema)
+            problem = _root_problem(schema) or strict_problem(schema)
             if problem:
                 raise _Reject(
                     400,
@@ -537,6 +634,63 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
         "response_format": kind,
         "format": "text" if kind == "text" else "json",
     }
+
+
+def reasoning_efforts(model: str) -> tuple[str, ...] | None:
+    """The reasoning_effort values a reasoning model takes; None for a classic model."""
+    if model.startswith(NOT_REASONING):
+        return None
+    matches = [prefix for prefix in REASONING if model.startswith(prefix)]
+    return REASONING[max(matches, key=len)] if matches else None
+
+
+def _check_model_arguments(body: dict[str, Any], model: str) -> None:
+    """What this model refuses: sampling on reasoning models, reasoning on classic ones."""
+    efforts = reasoning_efforts(model)
+    effort = body.get("reasoning_effort")
+    if efforts is None:
+        if effort is not None:
+            raise _Reject(
+                400,
+                "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                param="reasoning_effort",
+                code="unsupported_parameter",
+            )
+        return
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise _Reject(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this "
+            "model. Only the default (1) value is supported.",
+            param="temperature",
+            code="unsupported_value",
+        )
+    for name in (*_SAMPLING, "max_tokens"):
+        if body.get(name) is not None:
+            hint = " Use 'max_completion_tokens' instead." if name == "max_tokens" else ""
+            raise _Reject(
+                400,
+                f"Unsupported parameter: '{name}' is not supported with this model.{hint}",
+                param=name,
+                code="unsupported_parameter",
+            )
+    if effort is not None and effort not in efforts:
+        raise _Reject(
+            400,
+            f"Unsupported value: 'reasoning_effort' does not support '{effort}' with this "
+            f"model. Supported values are: {', '.join(repr(e) for e in efforts)}.",
+            param="reasoning_effort",
+            code="unsupported_value",
+        )
+
+
+def _root_problem(schema: dict[str, Any]) -> str | None:
+    """Strict structured outputs need an object at the root (no anyOf there either)."""
+    if schema.get("type") != "object" or "anyOf" in schema:
+        got = schema.get("type", "anyOf" if "anyOf" in schema else "None")
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{got}\"'."
+    return None
 
 
 def strict_problem(schema: dict[str, Any], context: str = "()") -> str | None:

@@ -36,7 +36,13 @@ class AsanaSandbox(AsanaTasks):
 
     name = "asana"
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         messages = {
             401: "Not Authorized",
             403: "Forbidden",
@@ -44,7 +50,9 @@ class AsanaSandbox(AsanaTasks):
             429: RATE_LIMITED,
             400: "Bad Request",
         }
-        message = messages.get(status, "Server Error" if status >= 500 else "Request failed")
+        message = message or messages.get(
+            status, "Server Error" if status >= 500 else "Request failed"
+        )
         headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 

@@ -118,8 +118,17 @@ class SalesforceSandbox(ProviderApp):
     def limit_header(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
-        code, message = INJECTED.get(status, ("UNKNOWN_EXCEPTION", f"HTTP {status}"))
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
+        default_code, default_message = INJECTED.get(
+            status, ("UNKNOWN_EXCEPTION", f"HTTP {status}")
+        )
+        code, message = code or default_code, message or default_message
         headers = self.limit_header()
         if retry_after is not None:
             headers["Retry-After"] = str(int(retry_after))

@@ -33,7 +33,13 @@ class SlackSandbox(SlackMethods):
 
     name = "slack"
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         """Injected faults as Slack sends them: 429 + Retry-After + `ratelimited`."""
         if status == 429:
             wait = str(math.ceil(retry_after if retry_after is not None else 1))
@@ -42,7 +48,7 @@ class SlackSandbox(SlackMethods):
                 status_code=429,
                 headers={"Retry-After": wait},
             )
-        return JSONResponse({"ok": False, "error": "fatal_error"}, status_code=status)
+        return JSONResponse({"ok": False, "error": code or "fatal_error"}, status_code=status)
 
     # -- routes -----------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
