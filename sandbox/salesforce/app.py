@@ -26,7 +26,13 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.base import ProviderApp
 from sandbox.salesforce.auth import Auth
-from sandbox.salesforce.faults import INJECTED, SalesforceFault, invalid_session, not_found
+from sandbox.salesforce.faults import (
+    CODE_MESSAGES,
+    INJECTED,
+    SalesforceFault,
+    invalid_session,
+    not_found,
+)
 from sandbox.salesforce.rest import Call, dispatch
 from sandbox.salesforce.rules import check_rule
 from sandbox.salesforce.schema import build_objects
@@ -54,7 +60,12 @@ class SalesforceSandbox(ProviderApp):
         )
         self.store = Store(objects)
         self.store.rules = [check_rule(dict(r)) for r in opts.get("validation_rules", [])]
+        self.store.duplicate_rules = [dict(r) for r in opts.get("duplicate_rules", [])]
         self.describes = {name: o.describe() for name, o in objects.items()}
+        # query locators: each holds the rows after the batch it followed
+        self.query_batch = int(opts.get("query_batch_size", 2_000))
+        self.cursors: dict[str, list[dict[str, Any]]] = {}
+        self.locators = 0
         self._seed_world()
 
     def _seed_world(self) -> None:
@@ -128,7 +139,8 @@ class SalesforceSandbox(ProviderApp):
         default_code, default_message = INJECTED.get(
             status, ("UNKNOWN_EXCEPTION", f"HTTP {status}")
         )
-        code, message = code or default_code, message or default_message
+        code = code or default_code
+        message = message or CODE_MESSAGES.get(code) or default_message
         headers = self.limit_header()
         if retry_after is not None:
             headers["Retry-After"] = str(int(retry_after))
@@ -190,6 +202,8 @@ class SalesforceSandbox(ProviderApp):
             Route("/_sandbox/records", self._admin_records, methods=["POST"]),
             Route("/_sandbox/validation_rules", self._admin_rules, methods=["GET", "POST"]),
             Route("/_sandbox/limits", self._admin_limits, methods=["POST"]),
+            Route("/_sandbox/users", self._admin_users, methods=["POST"]),
+            Route("/_sandbox/duplicate_rules", self._admin_duplicates, methods=["POST"]),
         ]
 
     async def _versions(self, request: Request) -> Response:
@@ -245,7 +259,10 @@ class SalesforceSandbox(ProviderApp):
                             400, "JSON_PARSER_ERROR", "Unexpected character in request body"
                         )
                     )
-        call = Call(request.method, version, parts, dict(request.query_params), body, user)
+        call = Call(
+            request.method, version, parts, dict(request.query_params), body, user,
+            batch_size=_batch_size(request.headers.get("sforce-query-options", "")),
+        )  # fmt: skip
         with self.lock:
             try:
                 status, payload = dispatch(self, call)
@@ -298,6 +315,24 @@ class SalesforceSandbox(ProviderApp):
         with self.lock:
             return JSONResponse({"rules": self.store.rules})
 
+    async def _admin_users(self, request: Request) -> Response:
+        """`{"email", "active": false}` deactivates a user (their records stay theirs)."""
+        body = await request.json()
+        email = str(body.get("email", "")).lower()
+        with self.lock:
+            for user in self.store.records["User"].values():
+                if str(user.get("Email") or "").lower() == email:
+                    user["IsActive"] = bool(body.get("active", False))
+                    return JSONResponse({"id": user["Id"], "active": user["IsActive"]})
+        return JSONResponse({"error": f"no user {email}"}, status_code=404)
+
+    async def _admin_duplicates(self, request: Request) -> Response:
+        """`{"rules": [{"object": "Contact", "match": ["Email"]}]}`: active duplicate rules."""
+        rules = (await request.json()).get("rules", [])
+        with self.lock:
+            self.store.duplicate_rules = [dict(r) for r in rules]
+            return JSONResponse({"rules": self.store.duplicate_rules})
+
     async def _admin_limits(self, request: Request) -> Response:
         body = await request.json()
         with self.lock:
@@ -314,3 +349,12 @@ def _person(p: dict[str, Any]) -> dict[str, Any]:
         "Email": p.get("email"),
         "Title": p.get("title"),
     }
+
+
+def _batch_size(options: str) -> int:
+    """batchSize from a Sforce-Query-Options header, clamped to Salesforce's 200-2000."""
+    for part in options.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "batchsize" and value.strip().isdigit():
+            return max(200, min(2_000, int(value)))
+    return 2_000
