@@ -12,9 +12,10 @@ from connectors.asana import AsanaConnector
 from connectors.asana_oauth import access_token, authorization_url, exchange_code
 from connectors.asana_tasks import MARKER
 from connectors.base import ConnectionConfig, Connector, Op
+from connectors.errors import Permanent
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from tests.contract.case import ContractCase
+from tests.contract.case import ContractCase, Refusal
 
 TARGET = {"workspace": None, "project": "Customer Follow-ups", "section": "This week"}
 VARIANTS = {
@@ -80,6 +81,14 @@ class AsanaCase:
         """Asana refuses an impossible due date with a 400."""
         op = self.op()
         return op.model_copy(update={"fields": {**op.fields, "due_on": "2026-02-30"}})
+
+    def refusals(self) -> list[Refusal]:
+        create = {"method": "POST", "path": self.write_path}
+        premium = "Custom fields are only available on premium workspaces."
+        return [
+            Refusal({**create, "status": 402, "message": premium}, Permanent, "402", "premium"),
+            Refusal({**create, "status": 403}, Permanent, "403", "Forbidden"),
+        ]
 
     def set_auth(self, action: str) -> None:
         # OAuth access tokens expire (the connector refreshes them); PATs only get revoked

@@ -105,6 +105,18 @@ def test_permanent_error_keeps_the_providers_reason(case: ContractCase) -> None:
     assert caught.value.provider_code
 
 
+def test_provider_refusals_become_the_error_that_says_what_to_do(case: ContractCase) -> None:
+    for refusal in case.refusals():
+        case.admin.clear_faults()
+        case.admin.arm("error", **refusal.fault)
+        with pytest.raises(refusal.error) as caught:
+            case.connector.apply(case.op(), None)
+        assert caught.value.provider_code == refusal.code
+        assert refusal.words in str(caught.value)
+        assert case.held(case.op()) == []
+    case.admin.clear_faults()
+
+
 def test_expired_auth_is_refreshed(refreshable: ContractCase) -> None:
     refreshable.set_auth("expire")
     op = refreshable.op()
