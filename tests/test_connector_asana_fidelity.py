@@ -5,6 +5,7 @@ connector keeps working: OAuth with refresh, or a notes marker on a personal acc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asana
@@ -18,6 +19,7 @@ from connectors.base import ConnectionConfig, Op
 from connectors.errors import AuthExpired, Permanent
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from tests.admin_cli import make_cli
 from tests.contract.case_asana import PAT, asana_config, oauth_credentials, oauth_token
 
 TARGET = {"workspace": None, "project": "Customer Follow-ups", "section": "Inbox"}
@@ -224,3 +226,19 @@ def test_custom_fields_on_a_free_workspace_are_402() -> None:
     assert caught.value.provider_code == "402"
     assert "premium" in caught.value.message
     assert plain.external_id
+
+
+def test_an_oauth_connection_is_added_and_tested_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: Sandbox
+) -> None:
+    # given the credentials the code grant returned, stored as the connection's secrets
+    cli = make_cli(tmp_path, monkeypatch)
+    cli.ok("orgs", "create", "acme")
+    pairs = [f"{k}={v}" for k, v in oauth_credentials(running).items()]
+    cli.ok(
+        "connections", "add", "acme-asana", "--org", "acme", "--provider", "asana",
+        "--base-url", running.urls["asana"],
+        *[arg for pair in pairs for arg in ("--credential", pair)],
+    )  # fmt: skip
+    # expect `connections test` to refresh an access token and reach Asana with it
+    assert "ok   users/me" in cli.ok("connections", "test", "acme-asana")
