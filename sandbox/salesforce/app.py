@@ -5,6 +5,10 @@ Options (via Sandbox(options={"salesforce": {...}})):
     external_id_field    False removes Meetsync_Key__c from Task and Event (default True)
     external_id_unique   False lets several records share a key, for 300s (default True)
     validation_rules     list of rules, see sandbox.salesforce.rules
+    duplicate_rules      [{"object": "Contact"|"Lead"|"Account", "match": [fields]}]: a save
+                         matching another record on every field is DUPLICATES_DETECTED
+    query_batch_size     rows a query page holds before nextRecordsUrl (default 2000, as a
+                         real org; Sforce-Query-Options batchSize asks for fewer)
     client_id, client_secret, refresh_token, jwt_public_key   the connected app
 
 Admin routes, besides the shared ones in sandbox.base:
@@ -12,6 +16,14 @@ Admin routes, besides the shared ones in sandbox.base:
     POST /_sandbox/records            {"object", "fields"}: insert bypassing permissions
     GET|POST /_sandbox/validation_rules  {"rules": [...]} replaces the org's rules
     POST /_sandbox/limits             {"used": n, "limit": m}
+    POST /_sandbox/users              {"email", "active": false}: deactivate a user; their
+                                      records then fail with INACTIVE_OWNER_OR_USER
+    POST /_sandbox/duplicate_rules    {"rules": [...]} replaces the active duplicate rules
+
+Strict where a real org is: an upsert body naming the External ID (or Id) is INVALID_FIELD;
+a SOQL string with an escape the reference does not list (backslash q) is MALFORMED_QUERY. Fault
+rules may name a Salesforce `code`: UNABLE_TO_LOCK_ROW and CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY
+(a flow's refusal) come with realistic messages.
 """
 
 from __future__ import annotations
