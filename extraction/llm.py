@@ -210,9 +210,11 @@ def _one_call(
                 extra_body={"response_format": fmt} if fmt else None,
             )
     except openai.APIStatusError as exc:
-        if gate is not None:
-            gate.after(planned, exc.status_code, exc.response.headers)
         code, message = compat.describe_error(exc.body, exc.message)
+        if gate is not None:
+            # a 429 for an empty account is no rate limit: nothing to cool down for
+            status = 402 if code == "insufficient_quota" else exc.status_code
+            gate.after(planned, status, exc.response.headers)
         if compat.refuses_format(exc.status_code, code, message):
             raise _FormatRefused(_mapped(exc)) from exc
         raise _mapped(exc) from exc

@@ -3,6 +3,7 @@ temperature 0; quota and content-filter answers end extraction with a clear reas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from extraction import models
 from extraction.errors import LLMQuotaExhausted, LLMRefused
 from extraction.extract import extract_insights
+from extraction.llm import PlannedCall, gated
 from meetsync.models import MeetingOutput, Utterance
 from meetsync.samples import load_sample
 from meetsync.settings import LLMSettings
@@ -111,3 +113,26 @@ def test_an_answer_withheld_by_the_content_filter_is_a_refusal(sandbox: Sandbox)
     assert isinstance(filtered, MeetingOutput)
     with pytest.raises(LLMRefused, match="content filter"):
         extract_insights(filtered, settings=LLMSettings(base_url=sandbox.urls["openai"]))
+
+
+class _Recorder:
+    """A call gate that only writes down what each call answered."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+
+    def before(self, call: PlannedCall) -> None:
+        pass
+
+    def after(self, call: PlannedCall, status: int, headers: Mapping[str, str]) -> None:
+        self.statuses.append(status)
+
+
+def test_an_empty_account_does_not_cool_the_shared_rate_limit_down() -> None:
+    # a 429 insufficient_quota reaches the throttle as what it is, not as a rate limit
+    gate = _Recorder()
+    with Sandbox(only=["openai"], options={"openai": {"out_of_quota": True}}) as running:
+        llm = LLMSettings(base_url=running.urls["openai"])
+        with gated(gate), pytest.raises(LLMQuotaExhausted):
+            extract_insights(load_sample("initech_qbr"), settings=llm)
+    assert gate.statuses == [402]
