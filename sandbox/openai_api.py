@@ -112,6 +112,8 @@ REASONING: dict[str, tuple[str, ...]] = {
     "gpt-5.1": ("none", "low", "medium", "high"),
 }
 NOT_REASONING = ("gpt-5-chat",)
+# models that predate structured outputs: JSON mode only
+NO_JSON_SCHEMA = ("gpt-3.5-turbo", "gpt-4-turbo", "gpt-4-0")
 _SAMPLING = ("top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
              "logit_bias")  # fmt: skip
 QUOTA_MESSAGE = (
@@ -596,6 +598,13 @@ def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
                 "Missing required parameter: 'response_format.json_schema.name'.",
                 param="response_format.json_schema.name",
                 code="missing_required_parameter",
+            )
+        if model.startswith(NO_JSON_SCHEMA):
+            raise _Reject(
+                400,
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                "with this model.",
+                param="response_format",
             )
         schema_name = spec["name"]
         schema = spec.get("schema") or {"type": "object", "properties": {}}

@@ -94,7 +94,9 @@ def test_a_json_mode_only_model_is_never_sent_a_strict_schema() -> None:
         )
         extract_insights(load_sample("initech_qbr"), settings=llm)
         sent = _requests(running, since=0)
+        calls = running.providers["openai"].stats()["requests"]["POST /v1/chat/completions"]
     assert sent and {r["response_format"] for r in sent} == {"json_object"}
+    assert calls == len(sent)  # not one json_schema refused first and downgraded after
 
 
 def test_an_account_out_of_quota_fails_with_a_clear_reason_not_a_wait() -> None:

@@ -136,3 +136,19 @@ def test_a_filtered_answer_ends_with_content_filter(client: openai.OpenAI) -> No
         response_format={"type": "json_object"},
     )
     assert answer.choices[0].finish_reason == "content_filter"
+
+
+def test_a_model_older_than_structured_outputs_refuses_a_json_schema() -> None:
+    options = {"openai": {"models": {"gpt-3.5-turbo": 16_385}}}
+    with Sandbox(only=["openai"], options=options) as running:
+        old = openai.OpenAI(
+            base_url=running.urls["openai"], api_key="k", max_retries=0,
+            http_client=openai.DefaultHttpxClient(trust_env=False),
+        )  # fmt: skip
+        fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+        body = _refusal(old, model="gpt-3.5-turbo", response_format=fmt)
+        json_mode = old.chat.completions.create(
+            model="gpt-3.5-turbo", messages=MESSAGES, response_format={"type": "json_object"}
+        )
+    assert body["param"] == "response_format" and "not supported" in body["message"]
+    assert json_mode.choices[0].finish_reason == "stop"
