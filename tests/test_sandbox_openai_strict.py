@@ -8,7 +8,7 @@ import openai
 import pytest
 import yaml
 
-from sandbox.openai_api import KNOWN_ARGUMENTS
+from sandbox.openai_requests import KNOWN_ARGUMENTS
 from sandbox.server import Sandbox
 from tests.specs import spec_path
 
