@@ -242,3 +242,16 @@ def test_an_oauth_connection_is_added_and_tested_from_the_cli(
     )  # fmt: skip
     # expect `connections test` to refresh an access token and reach Asana with it
     assert "ok   users/me" in cli.ok("connections", "test", "acme-asana")
+
+
+def test_a_list_too_long_to_send_whole_must_be_paginated(
+    running: Sandbox, admin: SandboxClient
+) -> None:
+    with _http(running) as http:
+        project = _project(http)
+        for n in range(1_001):
+            http.post("/tasks", json={"data": {"name": f"t{n}", "projects": [project]}})
+        whole = http.get("/tasks", params={"project": project})
+        paged = http.get("/tasks", params={"project": project, "limit": 100})
+    assert whole.status_code == 400 and "use pagination" in whole.json()["errors"][0]["message"]
+    assert paged.status_code == 200 and paged.json()["next_page"] is not None

@@ -2,8 +2,8 @@
 
 Everything is served under PREFIX. As Asana does, a list is paginated only when the request
 gives `limit` (1-100): the page then links the next one by an opaque `offset` token, with a
-`next_page` path and URI; without `limit` the whole list comes back with no `next_page`. An
-offset token the server did not hand out is 400.
+`next_page` path and URI; without `limit` the whole list comes back with no `next_page`, or a
+400 when it is longer than MAX_UNPAGED. An offset token the server did not hand out is 400.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sandbox.asana.errors import AsanaError
 
 PREFIX = "/api/1.0"
 PAGE_MAX = 100
+MAX_UNPAGED = 1_000  # a list this long must be paginated, as Asana answers
 
 
 def _select(body: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -41,6 +42,12 @@ def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
     if "limit" not in query:
         if "offset" in query:
             raise AsanaError(400, "offset: Your pagination token is invalid")
+        if len(items) > MAX_UNPAGED:
+            raise AsanaError(
+                400,
+                "The result is too large. You should use pagination (may require specifying "
+                "a workspace)!",
+            )
         return {"data": items}
     try:
         limit = int(query["limit"])
