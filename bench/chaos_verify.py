@@ -2,7 +2,8 @@
 
 The expected set is computed apart from the run: each meeting extracted again against a
 fault-free OpenAI emulator (the deterministic rules model) and planned through the org's
-mapping, dry. Objects are matched by their idempotency markers: Asana `external.gid`,
+mapping, dry. Objects are matched by their idempotency markers: Asana `external.gid` (or the
+notes marker of a personal access token),
 Slack message metadata `op_key` (one per part), Salesforce `Meetsync_Key__c`. An update
 of an existing record (an Opportunity's next step) leaves no marker; it is checked in the
 ledger: done, with the planned payload applied.
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from connectors.asana_tasks import MARKER
 from connectors.base import Op
 from extraction.extract import extract_insights
 from mappings.engine import plan_ops
@@ -67,12 +69,21 @@ def expected_ops(
             return [op for ops in pool.map(plan_one, meetings) for op in ops]
 
 
+def _asana_key(task: dict[str, Any]) -> str | None:
+    """The op key: the external gid (OAuth) or the notes marker (personal access token)."""
+    external = (task.get("external") or {}).get("gid")
+    if external:
+        return str(external)
+    for line in reversed((task.get("notes") or "").splitlines()):
+        if line.startswith(f"{MARKER} "):
+            return line.split()[1]
+    return None
+
+
 def held_markers(states: dict[str, dict[str, Any]]) -> dict[str, Counter[str]]:
     """Per connector, how many objects carry each op key (Slack: key#part)."""
     asana: Counter[str] = Counter(
-        str((t.get("external") or {}).get("gid"))
-        for t in states["asana"]["tasks"]
-        if (t.get("external") or {}).get("gid")
+        key for key in (_asana_key(t) for t in states["asana"]["tasks"]) if key
     )
     slack: Counter[str] = Counter()
     for message in states["slack"]["messages"]:

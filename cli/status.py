@@ -36,6 +36,10 @@ def overview(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     console = Console()
     console.print(_table("meetings", report["meetings"], ["org_id", "status", "count"]))
     console.print(_table("ops", report["ops"], ["org_id", "connector", "state", "count"]))
+    if report["failed_meetings"]:
+        console.print(
+            _table("failed meetings", report["failed_meetings"], ["org_id", "reason", "count"])
+        )
     if report["paused_connections"]:
         console.print(
             _table(

@@ -1,5 +1,7 @@
 """One Asana connection: the asana SDK's API handles on one token, and `_call`.
 
+The token is a personal access token (`credentials.token`) or an OAuth app's access token,
+refreshed from `credentials.refresh_token` (asana_oauth.py) at start and once after a 401.
 The SDK's own retries are off and its thread pool closed; every request goes through
 `_call`, which turns ApiExceptions (asana_errors.py) and network failures into connector
 errors. The per-instance name caches of asana_names.py start empty here.
@@ -14,9 +16,10 @@ import asana
 import urllib3
 from asana.rest import ApiException
 
+from connectors import asana_oauth
 from connectors.asana_errors import _classify
 from connectors.base import ConnectionConfig
-from connectors.errors import InvalidMapping, Transient
+from connectors.errors import AuthExpired, InvalidMapping, Transient
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
 T = TypeVar("T")
@@ -26,12 +29,21 @@ class AsanaSession:
     """The SDK client of one Asana connection, and the one door its requests go through."""
 
     def __init__(self, config: ConnectionConfig) -> None:
-        token = config.credentials.get("token")
-        if not token:
-            raise InvalidMapping(f"connection {config.name!r} has no Asana token")
+        credentials = config.credentials
+        # an OAuth app (refresh token) may use `external`; a personal access token may not
+        self.oauth = bool(credentials.get("refresh_token"))
+        self.api_base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._credentials = credentials
+        token = credentials.get("token")
+        if not token and not self.oauth:
+            raise InvalidMapping(
+                f"connection {config.name!r} has no Asana token (a personal access token, or "
+                "client_id, client_secret and refresh_token of an OAuth app)"
+            )
         configuration = asana.Configuration()
-        configuration.host = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        configuration.host = self.api_base
         configuration.access_token = token
+        self._configuration = configuration
         configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
         configuration.proxy = config.options.get("proxy")
         client = asana.ApiClient(configuration)
@@ -59,6 +71,22 @@ class AsanaSession:
 
     # -- the one place provider failures are classified ----------------------------------------
     def _call(self, request: Callable[[], T]) -> T:
+        if self.oauth and not self._configuration.access_token:
+            self._refresh()
+        try:
+            return self._attempt(request)
+        except AuthExpired:
+            if not self.oauth:
+                raise
+            self._refresh()  # an access token lives an hour: one refresh, then it is final
+            return self._attempt(request)
+
+    def _refresh(self) -> None:
+        self._configuration.access_token = asana_oauth.access_token(
+            self.api_base, self._credentials
+        )
+
+    def _attempt(self, request: Callable[[], T]) -> T:
         try:
             return request()
         except ApiException as exc:

@@ -1,4 +1,10 @@
-"""The task itself: found by its `external` key, read back, created or updated.
+"""The task itself: found by its key, read back, created or updated.
+
+The key is Asana's `external` gid on an OAuth connection. Asana lets only OAuth apps use
+`external`, so on a personal access token the key is a marker line at the end of the
+task's notes (`meetsync-ref <op key> <payload hash>`), and `find()` looks for it among the
+target project's tasks, page by page. A re-apply rewrites the marker only when it rewrites
+the notes, so a person's notes are never replaced just to carry it.
 
 Writes send only what the op carries, ask Asana to answer with the task's fields, add
 followers (never remove them) and move the task to its section; a create refused because
@@ -7,6 +13,8 @@ an earlier attempt already holds the key updates that task instead.
 
 from __future__ import annotations
 
+import re
+from html import escape
 from typing import Any
 
 from connectors.asana_names import AsanaNames
@@ -18,13 +26,19 @@ VALUE_FIELDS = (
 )
 TASK_FIELDS = "gid,permalink_url,external"
 WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
+MARKER = "meetsync-ref"
+_MARKED = re.compile(rf"{MARKER} (\S+) (\S+)\s*$")
+PAGE = 100  # tasks a page when looking for a marker
+MAX_TEXT_VALUE = 1_024  # characters Asana takes in a text custom field
 
 
 class AsanaTasks(AsanaNames):
     """Finding, reading and writing one Asana task per op."""
 
     def find(self, op: Op) -> Receipt | None:
-        """The task carrying this op's key in its external gid, if Asana has one."""
+        """The task carrying this op's key (external gid, or notes marker), if Asana has one."""
+        if not self.oauth:
+            return self._find_marked(op)
         try:
             task = self._call(
                 lambda: self.tasks.get_task(
@@ -42,6 +56,28 @@ class AsanaTasks(AsanaNames):
             object="task",
             extra={"payload_hash": stored, "warnings": []},
         )
+
+    def _find_marked(self, op: Op) -> Receipt | None:
+        """The target project's task whose notes end with this op's marker."""
+        project, _ = self._place(op.target)
+        tasks = self._call(
+            lambda: list(
+                self.tasks.get_tasks(
+                    {"project": project, "limit": PAGE, "opt_fields": "gid,permalink_url,notes"},
+                    _request_timeout=self.timeout,
+                )
+            )
+        )
+        for task in tasks:
+            found = _MARKED.search(task.get("notes") or "")
+            if found and found.group(1) == op.key:
+                return Receipt(
+                    external_id=task["gid"],
+                    url=task.get("permalink_url"),
+                    object="task",
+                    extra={"payload_hash": found.group(2), "warnings": []},
+                )
+        return None
 
     def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
         task: dict[str, Any] = self._call(
@@ -79,16 +115,16 @@ class AsanaTasks(AsanaNames):
             raise InvalidMapping("upsert_task needs fields.name")
         # Only what the op carries: a field the mapping left out (an empty value) must not
         # blank what a person set on the task since.
-        data: dict[str, Any] = {
-            "name": fields["name"],
-            "external": {"gid": op.key, "data": op.payload_hash},
-        }
+        data: dict[str, Any] = {"name": fields["name"]}
+        if self.oauth:
+            data["external"] = {"gid": op.key, "data": op.payload_hash}
         if fields.get("due_on"):
             data["due_on"] = fields["due_on"]
         if fields.get("html_notes"):
             data["html_notes"] = fields["html_notes"]
         elif fields.get("notes"):
             data["notes"] = fields["notes"]
+
         email = fields.get("assignee_email")
         if email:
             data["assignee"] = self._person(email)
@@ -96,7 +132,7 @@ class AsanaTasks(AsanaNames):
                 del data["assignee"]
                 warnings.append(f"no Asana user with email {email}; left unassigned")
         if fields.get("custom_fields"):
-            data["custom_fields"] = self._custom_values(project, fields["custom_fields"])
+            data["custom_fields"] = self._custom_values(project, fields["custom_fields"], warnings)
         if isinstance(fields.get("completed"), bool):
             data["completed"] = fields["completed"]  # `on_missing: close` finishes the task
         return data
@@ -110,6 +146,8 @@ class AsanaTasks(AsanaNames):
         section: str | None,
         followers: list[str],
     ) -> dict[str, Any]:
+        if not self.oauth:
+            data = marked(data, op, creating=prior is None)
         if prior is not None:
             return self._update(prior.external_id, data, project, section, followers)
         created = {**data, "followers": followers}
@@ -180,7 +218,9 @@ class AsanaTasks(AsanaNames):
             )
         return task
 
-    def _custom_values(self, project: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _custom_values(
+        self, project: str, values: dict[str, Any], warnings: list[str] | None = None
+    ) -> dict[str, Any]:
         known = self._custom_fields(project)
         out: dict[str, Any] = {}
         for name, value in values.items():
@@ -190,6 +230,11 @@ class AsanaTasks(AsanaNames):
                     f"project {project} has no custom field {name!r}; "
                     f"it has: {', '.join(sorted(known)) or 'none'}"
                 )
+            if field["type"] == "text" and isinstance(value, str) and len(value) > MAX_TEXT_VALUE:
+                # Asana refuses a text value over 1,024 characters: keep the start, say so
+                value = value[: MAX_TEXT_VALUE - 1] + "…"
+                if warnings is not None:
+                    warnings.append(f"custom field {name!r} cut to {MAX_TEXT_VALUE} characters")
             if value is None or field["type"] not in {"enum", "multi_enum"}:
                 out[field["gid"]] = value
                 continue
@@ -203,3 +248,20 @@ class AsanaTasks(AsanaNames):
             options = [field["options"][n] for n in names]
             out[field["gid"]] = options if field["type"] == "multi_enum" else options[0]
         return out
+
+
+def marked(data: dict[str, Any], op: Op, *, creating: bool) -> dict[str, Any]:
+    """`data` with the op's marker line ending the notes it writes: always on a create, and
+    on an update only when the update rewrites the notes anyway."""
+    line = f"{MARKER} {op.key} {op.payload_hash}"
+    out = dict(data)
+    if out.get("html_notes"):
+        html = str(out["html_notes"])
+        close = html.rfind("</body>")
+        if close != -1:
+            out["html_notes"] = f"{html[:close]}\n{escape(line)}{html[close:]}"
+            return out
+    notes = str(out.get("notes") or "")
+    if notes or creating:
+        out["notes"] = f"{notes}\n\n{line}" if notes else line
+    return out

@@ -187,6 +187,12 @@ class SalesforceConnector(ConnectorFacts):
         links, notes = self._links(op.target)
         body.update(links)
         if has_external_id(meta, self.external_id_field):
+            # the key rides in the URL; Salesforce refuses it (and Id) in the body as well
+            body = {
+                k: v
+                for k, v in body.items()
+                if k.lower() not in ("id", self.external_id_field.lower())
+            }
             # simple-salesforce joins the value into the URL as is: encode it ourselves.
             path = f"sobjects/{obj}/{self.external_id_field}/{quote(op.key, safe='')}"
             result = self.session.rest("PATCH", path, body)

@@ -6,6 +6,8 @@ knows Salesforce's statuses and error codes:
     300 several records match            Permanent (DUPLICATE_EXTERNAL_ID)
     400 UNABLE_TO_LOCK_ROW               Transient (row lock contention clears on retry)
     400/404 INVALID_FIELD, INVALID_TYPE, unknown External ID field   InvalidMapping
+    400 CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY  Permanent, with the trigger's or flow's message
+    400 INACTIVE_OWNER_OR_USER, DUPLICATES_DETECTED, MALFORMED_QUERY, …  Permanent
     400/404 anything else                Permanent
     401 after one refresh, invalid_grant AuthExpired
     403 REQUEST_LIMIT_EXCEEDED, 429      RateLimited (Retry-After, else by which limit)
@@ -100,8 +102,8 @@ class SalesforceSession:
             raise provider_error(exc, self._retry_after()) from exc
 
     def query(self, soql: str) -> list[dict[str, Any]]:
-        """Records a SOQL query returns (a single batch: callers always LIMIT)."""
-        result = self.call(lambda sf: sf.query(soql))
+        """Records a SOQL query returns, every batch (nextRecordsUrl followed)."""
+        result = self.call(lambda sf: sf.query_all(soql))
         return list(result.get("records", []))
 
     def rest(self, method: str, path: str, body: Any = None) -> Any:

@@ -135,7 +135,10 @@ class SlackConnector(ConnectorFacts):
         )
         if loopback:
             self.client.proxy = None  # WebClient reads HTTPS_PROXY when given none
-        self.history_pages = int(config.options.get("find_pages", 5))
+        # an app outside the Slack Marketplace reads history once a minute, 15 messages a
+        # page: one page is all find() can afford (connectors/README.md)
+        pages = 5 if config.options.get("marketplace", True) else 1
+        self.history_pages = int(config.options.get("find_pages", pages))
         self._users: dict[str, str | None] = {}
         self._channels: dict[str, str] = {}
         self._workspace_url: str | None = config.options.get("workspace_url")

@@ -6,8 +6,10 @@ Text in a recap comes from transcripts and from the LLM, so it is untrusted: Sla
 turns them back into plain text. Only mentions we looked up ourselves are left unescaped.
 
 Slack caps a message at 50 blocks and a section's text at 3,000 characters
-(https://api.slack.com/reference/block-kit/blocks), so a long recap becomes several
-messages, each within both limits.
+(https://api.slack.com/reference/block-kit/blocks), and refuses a message whose blocks
+together carry more than about 12,000 characters (`msg_blocks_too_long`; undocumented but
+enforced, slackapi/bolt-js#2509), so a long recap becomes several messages, each within all
+three limits: at most MAX_MESSAGE_TEXT characters of text, leaving room for containers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ MAX_BLOCKS = 50
 MAX_SECTION = 3_000
 MAX_HEADER = 150
 MAX_FALLBACK = 1_000  # the notification preview; Slack allows 40,000 but nobody reads that
+MAX_MESSAGE_TEXT = 10_000  # text of all blocks in one message; Slack refuses ~12,000
+MAX_HEAD_TEXT = 600  # the header, or the "continued" line, of each message
 MAX_URL = 1_000  # longer URLs are shown as text, so one line always fits a section
 SAFE_SCHEMES = {"http", "https", "mailto"}
 
@@ -195,8 +199,7 @@ def _paginate(
     title: str, body: list[Block], *, fallback: str, header: bool = True
 ) -> list[SlackMessage]:
     """Split blocks into messages of at most MAX_BLOCKS, each opening with where it belongs."""
-    size = MAX_BLOCKS - 1  # one slot for the header or the "continued" line
-    chunks = [body[i : i + size] for i in range(0, len(body), size)] or [[]]
+    chunks = _chunks(body) or [[]]
     chunks = [
         [b for j, b in enumerate(c) if not (j == 0 and b["type"] == "divider")] for c in chunks
     ]
@@ -220,6 +223,33 @@ def _paginate(
             text = clip(f"{title} (continued, part {n} of {total})", MAX_FALLBACK)
         messages.append(SlackMessage(text=text, blocks=head + chunk))
     return messages
+
+
+def _chunks(body: list[Block]) -> list[list[Block]]:
+    """Blocks in runs that fit one message: MAX_BLOCKS - 1 blocks and MAX_MESSAGE_TEXT text,
+    each run leaving one slot and MAX_HEAD_TEXT characters for its header line."""
+    chunks: list[list[Block]] = []
+    current: list[Block] = []
+    size = 0
+    for block in body:
+        length = block_text_length(block)
+        full = len(current) >= MAX_BLOCKS - 1 or size + length > MAX_MESSAGE_TEXT - MAX_HEAD_TEXT
+        if current and full:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += length
+    return [*chunks, current] if current else chunks
+
+
+def block_text_length(block: Any) -> int:
+    """Characters of text a block carries, the way Slack adds them up for its message cap."""
+    if isinstance(block, dict):
+        own = len(block["text"]) if isinstance(block.get("text"), str) else 0
+        return own + sum(block_text_length(v) for k, v in block.items() if k != "text" or own == 0)
+    if isinstance(block, list):
+        return sum(block_text_length(v) for v in block)
+    return 0
 
 
 def _fallback(title: str, summary: Any) -> str:

@@ -11,21 +11,21 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from extraction.models import capabilities
 from extraction.schemas import ActionItem, CrmFields
 from meetsync.models import Utterance
-from meetsync.tokens import CONTEXT_WINDOWS, count_tokens
+from meetsync.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
 Numbered = list[tuple[int, Utterance]]
-DEFAULT_CONTEXT = 128_000
 SAME_TITLE = 85.0
 SAME_TASK_SAME_DUE = 55.0
 
 
 def context_window(model: str, overrides: dict[str, int] | None = None) -> int:
     """The model's context window in tokens (settings override the built-in table)."""
-    return (overrides or {}).get(model) or CONTEXT_WINDOWS.get(model, DEFAULT_CONTEXT)
+    return capabilities(model, overrides).context_window
 
 
 def plan_chunks(utterances: Numbered, budget: int, overlap: int = 2) -> list[Numbered]:

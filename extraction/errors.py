@@ -6,6 +6,8 @@ ExtractionError
 ├── LLMInvalidOutput              the model's answer stayed unusable after one repair
 ├── LLMRefused                    the model declined; retrying the same input won't help
 └── LLMRequestRejected            our request is wrong (400/401/403/404): fix config
+    └── LLMQuotaExhausted         429 insufficient_quota: the account is out of credit; no
+                                  retry helps until someone pays, so the meeting fails saying so
 """
 
 from __future__ import annotations
@@ -37,3 +39,7 @@ class LLMRefused(ExtractionError):
 
 class LLMRequestRejected(ExtractionError):
     """The provider rejected the request itself: bad key, unknown model, bad parameters."""
+
+
+class LLMQuotaExhausted(LLMRequestRejected):
+    """The provider account has no quota left (a 429 that waiting does not cure)."""

@@ -124,6 +124,7 @@ class _Runner:
                     self.settings.max_output_tokens,
                     context_window(model, self.settings.context_windows),
                 ),
+                reasoning_effort=self.settings.reasoning_effort,
             )
         except (Truncated, InputTooLong) as exc:
             if isinstance(exc, Truncated):

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import BaseModel, ValidationError
 
-from extraction import compat
+from extraction import compat, models
 from extraction.answer_cap import AnswerTooLarge, answer_byte_cap, capping
 from extraction.errors import (
     LLMInvalidOutput,
+    LLMQuotaExhausted,
     LLMRateLimited,
     LLMRefused,
     LLMRequestRejected,
@@ -132,22 +133,25 @@ def call_structured(
     messages: list[dict[str, str]],
     schema: type[T],
     max_output_tokens: int,
+    reasoning_effort: str | None = None,
 ) -> tuple[T, list[CallUsage]]:
     """The parsed answer and the usage of every call made, with bounded repairs on bad output.
 
-    Strict `json_schema` gets one repair; JSON mode and prompt mode (endpoints that refuse
-    strict schemas, see `extraction.compat`) get `compat.MAX_REPAIRS`.
+    Strict `json_schema` gets one repair; JSON mode and prompt mode (endpoints or models that
+    refuse strict schemas, see `extraction.compat` and `extraction.models`) get
+    `compat.MAX_REPAIRS`. Sampling and length arguments are the ones `model` accepts.
     """
     usages: list[CallUsage] = []
     endpoint = str(client.base_url)
-    mode = compat.mode_for(endpoint)
+    mode = models.structured_mode(model, compat.mode_for(endpoint))
+    options = models.request_options(model, max_output_tokens, reasoning_effort=reasoning_effort)
     conversation: list[dict[str, Any]] = list(messages)
     attempt, problem = 0, ""
     while attempt <= (1 if mode == "json_schema" else compat.MAX_REPAIRS):
         try:
             parsed, raw_content, usage, problem = _one_call(
                 client, conversation, task=task, model=model, prompt_version=prompt_version,
-                schema=schema, max_output_tokens=max_output_tokens, mode=mode,
+                schema=schema, max_output_tokens=max_output_tokens, mode=mode, options=options,
             )  # fmt: skip
         except _FormatRefused as refused:
             fallback = compat.downgrade(endpoint, mode)
@@ -192,7 +196,9 @@ def _one_call(
     schema: type[T],
     max_output_tokens: int,
     mode: compat.Mode = "json_schema",
+    options: dict[str, Any] | None = None,
 ) -> tuple[T | None, str | None, CallUsage, str]:
+    options = options or models.request_options(model, max_output_tokens)
     usage = CallUsage(task=task, model=model, prompt_version=prompt_version)
     gate = _gate.get()
     if mode != "json_schema":
@@ -207,22 +213,22 @@ def _one_call(
                 messages=messages,  # type: ignore[arg-type]
                 response_format=schema,
                 store=False,
-                temperature=0,
-                max_completion_tokens=max_output_tokens,
+                **options,
             )
         else:
             fmt = compat.request_format(mode, schema)
             raw = client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=messages,  # type: ignore[arg-type]
-                temperature=0,
-                max_completion_tokens=max_output_tokens,
+                **options,
                 extra_body={"response_format": fmt} if fmt else None,
             )
     except openai.APIStatusError as exc:
-        if gate is not None:
-            gate.after(planned, exc.status_code, exc.response.headers)
         code, message = compat.describe_error(exc.body, exc.message)
+        if gate is not None:
+            # a 429 for an empty account is no rate limit: nothing to cool down for
+            status = 402 if code == "insufficient_quota" else exc.status_code
+            gate.after(planned, status, exc.response.headers)
         if compat.refuses_format(exc.status_code, code, message):
             raise _FormatRefused(_mapped(exc)) from exc
         raise _mapped(exc) from exc
@@ -362,7 +368,12 @@ def _mapped(exc: openai.APIStatusError) -> Exception:
     code, said = compat.describe_error(exc.body, exc.message)
     message = f"HTTP {exc.status_code} {code or ''}: {said}".strip()
     if exc.status_code == 429:
-        if code == "insufficient_quota" or "Request too large" in said:
+        if code == "insufficient_quota":
+            return LLMQuotaExhausted(
+                "the LLM account is out of quota (insufficient_quota): add credit or raise its "
+                f"limit, then replay with `meetsync dlq replay --meeting`; provider said: {message}"
+            )
+        if "Request too large" in said:
             return LLMRequestRejected(message)
         return LLMRateLimited(retry_after_of(exc.response), message)
     if code == "context_length_exceeded" or (

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from meetsync.db.models import Connection, Meeting, OpRecord
 from meetsync.masking import mask_text
+from meetsync.states import MeetingStatus
 
 
 def pipeline_status(session: Session) -> dict[str, Any]:
@@ -23,10 +24,17 @@ def pipeline_status(session: Session) -> dict[str, Any]:
             OpRecord.org_id, OpRecord.connector, OpRecord.state
         )
     ).all()
+    failed = session.execute(
+        select(Meeting.org_id, Meeting.error, func.count())
+        .where(Meeting.status == MeetingStatus.FAILED)
+        .group_by(Meeting.org_id, Meeting.error)
+    ).all()
     paused = session.scalars(select(Connection).where(Connection.status != "active")).all()
     return {
         "meetings": [{"org_id": o, "status": s, "count": n} for o, s, n in meetings],
         "ops": [{"org_id": o, "connector": c, "state": s, "count": n} for o, c, s, n in ops],
+        # why meetings failed, e.g. an LLM account out of quota: the org's extraction stops
+        "failed_meetings": [{"org_id": o, "reason": _masked(r), "count": n} for o, r, n in failed],
         "paused_connections": [
             {
                 "name": c.name,

@@ -51,6 +51,11 @@ class LLMSettings(BaseModel):
     )
     timeout_s: float = 60.0
     max_output_tokens: int = 4096
+    reasoning_effort: str | None = Field(
+        default=None,
+        description="reasoning_effort for reasoning models that accept this value (gpt-5, "
+        "o-series); never sent to other models",
+    )
     context_windows: dict[str, int] = Field(
         default_factory=dict, description="Model → context tokens; overrides the built-in table"
     )

@@ -68,8 +68,14 @@ class ProviderApp:
     def snapshot(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
-        """The provider's own error body for an injected status; subclasses override."""
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
+        """The provider's own error body for an injected status (and code); subclasses override."""
         headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
         return JSONResponse({"error": f"injected {status}"}, status_code=status, headers=headers)
 
@@ -218,7 +224,9 @@ class _Faulting:
         if decision.kind is None:
             await self.inner(scope, receive, answer)
         elif decision.kind == "error":
-            response = self.provider.error_response(decision.status, decision.retry_after)
+            response = self.provider.error_response(
+                decision.status, decision.retry_after, decision.code, decision.message
+            )
             await response(scope, receive, answer)
         elif decision.kind == "lost_response":
             await self.inner(scope, receive, _counting(self.provider, endpoint, _discard))

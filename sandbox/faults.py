@@ -4,7 +4,9 @@ A rule matches requests by method and path (a prefix, or a glob when it holds `*
 `[`) and fires with probability `rate`, at most `times` times. Kinds:
 
     latency        delay the request (adds up with other latency rules), then serve it
-    error          answer `status` (one int, or a list drawn from) in the provider's error shape
+    error          answer `status` (one int, or a list drawn from) in the provider's error shape,
+                   with the provider's error `code` and `message` when given (e.g.
+                   Salesforce's UNABLE_TO_LOCK_ROW, OpenAI's insufficient_quota)
     throttle       start a burst of `burst` consecutive 429s with `retry_after`
     reset          close the connection with a TCP reset, nothing answered, nothing applied
     timeout        read the request, answer nothing for `hold` seconds, then drop it
@@ -45,6 +47,8 @@ class FaultRule:
     burst: int = 1
     hold: float = 30.0
     latency: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None
+    message: str | None = None
     # Runtime state, reported but never configured.
     fired: int = 0
     burst_left: int = 0
@@ -101,6 +105,8 @@ class Decision:
     status: int = 0
     retry_after: float | None = None
     hold: float = 0.0
+    code: str | None = None
+    message: str | None = None
 
 
 def _check_latency(spec: dict[str, Any]) -> None:
@@ -212,7 +218,15 @@ class FaultPlan:
             kind = "error" if outcome.kind == "throttle" else outcome.kind
             status = 429 if outcome.kind == "throttle" else self._status(outcome)
             self.injected[outcome.kind] += 1
-            return Decision(delay, kind, status, outcome.retry_after, outcome.hold)
+            return Decision(
+                delay,
+                kind,
+                status,
+                outcome.retry_after,
+                outcome.hold,
+                outcome.code,
+                outcome.message,
+            )
 
     def _fires(self, rule: FaultRule) -> bool:
         # Always draw, even at rate 1, so a rule's rate never shifts the others' dice.

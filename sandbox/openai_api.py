@@ -7,11 +7,22 @@ Faithful where the client can tell: the completion object, `usage`, the
 `{"error": {"message", "type", "param", "code"}}` with 400, 401, 404, 429 (+ Retry-After)
 and 500; an unknown path or method is OpenAI's 404 "Invalid URL (METHOD /path)".
 
+Strict where OpenAI is: an argument the API does not define is 400 "Unrecognized request
+argument supplied"; reasoning models (gpt-5, o-series: `REASONING`) refuse `temperature`
+other than 1 (`unsupported_value`), `top_p`, penalties, logprobs and `max_tokens`
+(`unsupported_parameter`), and accept only their own `reasoning_effort` values, which
+classic models refuse; a strict `json_schema` whose root is not an object is 400
+`invalid_json_schema`; an account out of credit is 429 `insufficient_quota`, no Retry-After.
+
 Options (Sandbox(options={"openai": {...}})):
     api_keys            accepted keys; None accepts any non-empty bearer token
     rpm, tpm            requests and tokens per minute per key (token buckets)
     models              model name → context window in tokens
     refusal_trigger     a message containing it gets a refusal
+    filter_trigger      a message containing it ends with finish_reason "content_filter"
+    out_of_quota        keys whose account has no credit left (429 insufficient_quota);
+                        True: every key. A fault `{"kind": "error", "code":
+                        "insufficient_quota"}` serves the same answer for a while
     invalid_trigger     the first (non-repair) answer for a prompt containing it is invalid
     broken_trigger      every answer for a prompt containing it is invalid, repairs too
     hostile_bytes       how big a `hostile-huge` answer is (default 8 MiB)
@@ -42,14 +53,19 @@ from meetsync.tokens import CONTEXT_WINDOWS, count_tokens, truncate_tokens
 from sandbox import hostile_model, rules_model
 from sandbox.base import ProviderApp
 from sandbox.openai_compat import Compat, schema_in_prompt
+from sandbox.openai_requests import Rejected, message_text, validate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = CONTEXT_WINDOWS  # the models it serves and their context windows
 REFUSAL = "I'm sorry, but I can't help with that request."
-_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MAX_LOG = 1_000
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
 
 
 def _duration(seconds: float) -> str:
@@ -98,21 +114,6 @@ class _Bucket:
         }
 
 
-class _Reject(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        type_: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type = status, message, type_
-        self.param, self.code, self.retry_after = param, code, retry_after
-
-
 def openai_error(
     status: int,
     message: str,
@@ -143,6 +144,10 @@ class OpenAISandbox(ProviderApp):
         self.models: dict[str, int] = {**DEFAULT_MODELS, **hostile, **options.get("models", {})}
         self.hostile_bytes = int(options.get("hostile_bytes", hostile_model.HUGE_BYTES))
         self.refusal_trigger: str = options.get("refusal_trigger", "SANDBOX_REFUSE")
+        self.filter_trigger: str = options.get("filter_trigger", "SANDBOX_CONTENT_FILTER")
+        quota = options.get("out_of_quota", ())
+        self.all_out_of_quota = quota is True
+        self.out_of_quota: set[str] = set() if quota is True else set(quota or ())
         self.invalid_trigger: str = options.get("invalid_trigger", "SANDBOX_INVALID_OUTPUT")
         self.broken_trigger: str = options.get("broken_trigger", "SANDBOX_ALWAYS_INVALID")
         self.compat = Compat.of(options.get("compat"))
@@ -153,8 +158,18 @@ class OpenAISandbox(ProviderApp):
     def snapshot(self) -> dict[str, Any]:
         return {"completions": self.completions, "requests": list(self.log)}
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
+        if code == "insufficient_quota":
+            return openai_error(429, message or QUOTA_MESSAGE, code, code=code)
+        if code is not None:
+            return openai_error(status, message or code, "invalid_request_error", code=code)
         if status == 429:
             return openai_error(
                 429,
@@ -193,7 +208,7 @@ class OpenAISandbox(ProviderApp):
     async def _models(self, request: Request) -> JSONResponse:
         try:
             self._key(request)
-        except _Reject as reject:
+        except Rejected as reject:
             return openai_error(
                 reject.status, reject.message, reject.type, reject.param, reject.code
             )
@@ -211,19 +226,19 @@ class OpenAISandbox(ProviderApp):
             try:
                 body = json.loads(await request.body())
             except ValueError as exc:
-                raise _Reject(
+                raise Rejected(
                     400,
                     "We could not parse the JSON body of your request. (HINT: "
                     "This likely means you aren't using your HTTP library correctly.)",
                 ) from exc
-            call = _validate(body, self.models)
+            call = validate(body, self.models)
             refused = self.compat.refusal(body)
             if refused:
-                raise _Reject(400, refused, param="response_format")
-            prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in call["messages"]) + 3
+                raise Rejected(400, refused, param="response_format")
+            prompt_tokens = sum(count_tokens(message_text(m)) + 4 for m in call["messages"]) + 3
             limit = call["max_output"]
             if prompt_tokens + (limit or 0) > self.models[call["model"]]:
-                raise _Reject(
+                raise Rejected(
                     400,
                     f"This model's maximum context length is {self.models[call['model']]} "
                     f"tokens. However, your messages resulted in {prompt_tokens} tokens. "
@@ -231,9 +246,11 @@ class OpenAISandbox(ProviderApp):
                     param="messages",
                     code="context_length_exceeded",
                 )
+            if self.all_out_of_quota or key in self.out_of_quota:
+                raise Rejected(429, QUOTA_MESSAGE, "insufficient_quota", code="insufficient_quota")
             self._admit(key, call["model"], prompt_tokens + (limit or 0))
             message, finish, completion_tokens = self._complete(call, limit)
-        except _Reject as reject:
+        except Rejected as reject:
             headers = {"x-request-id": request_id, **self._limit_headers(key)}
             if reject.retry_after is not None:
                 headers["Retry-After"] = str(max(1, math.ceil(reject.retry_after)))
@@ -281,6 +298,10 @@ class OpenAISandbox(ProviderApp):
                     "refused": message["refusal"] is not None,
                     "store": body.get("store"),
                     "temperature": body.get("temperature"),
+                    "reasoning_effort": body.get("reasoning_effort"),
+                    "token_parameter": "max_tokens"
+                    if "max_tokens" in body
+                    else ("max_completion_tokens" if "max_completion_tokens" in body else None),
                     "max_output_tokens": limit,
                 }
             )
@@ -302,14 +323,14 @@ class OpenAISandbox(ProviderApp):
         scheme, _, token = auth.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise _Reject(
+            raise Rejected(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             )
         if self.api_keys is not None and token not in self.api_keys:
             shown = token[:3] + "*" * 4 + token[-4:] if len(token) > 8 else "****"
-            raise _Reject(
+            raise Rejected(
                 401,
                 f"Incorrect API key provided: {shown}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
@@ -333,7 +354,7 @@ class OpenAISandbox(ProviderApp):
         with self.lock:
             wait_requests = requests.wait_for(1)
             if wait_requests > 0:
-                raise _Reject(
+                raise Rejected(
                     429,
                     f"Rate limit reached for {model} in organization org-sandbox on requests "
                     f"per min (RPM): Limit {self.rpm}, Used {self.rpm}, Requested 1. Please "
@@ -343,7 +364,7 @@ class OpenAISandbox(ProviderApp):
                     retry_after=wait_requests,
                 )
             if tokens_needed > self.tpm:
-                raise _Reject(
+                raise Rejected(
                     429,
                     f"Request too large for {model} in organization org-sandbox on tokens per "
                     f"min (TPM): Limit {self.tpm}, Requested {tokens_needed}. The input or output "
@@ -354,7 +375,7 @@ class OpenAISandbox(ProviderApp):
             wait_tokens = tokens.wait_for(tokens_needed)
             if wait_tokens > 0:
                 used = int(tokens.capacity - tokens.level)
-                raise _Reject(
+                raise Rejected(
                     429,
                     f"Rate limit reached for {model} in organization org-sandbox on tokens per "
                     f"min (TPM): Limit {self.tpm}, Used {used}, Requested {tokens_needed}. "
@@ -368,13 +389,17 @@ class OpenAISandbox(ProviderApp):
 
     def _complete(self, call: dict[str, Any], limit: int | None) -> tuple[dict[str, Any], str, int]:
         messages = call["messages"]
-        texts = [_message_text(m) for m in messages]
+        texts = [message_text(m) for m in messages]
         message: dict[str, Any] = {
             "role": "assistant", "content": None, "refusal": None, "annotations": [],
         }  # fmt: skip
         if any(self.refusal_trigger in text for text in texts):
             message["refusal"] = REFUSAL
             return message, "stop", count_tokens(REFUSAL)
+        if any(self.filter_trigger in text for text in texts):
+            # the answer is withheld part-way: what was written so far, flagged
+            message["content"] = '{"action_items": ['
+            return message, "content_filter", count_tokens(message["content"])
         mode = hostile_model.MODELS.get(call["model"])
         if mode == "huge":  # the body is padded while it is sent; it claims to fit
             message["content"] = hostile_model.PAD
@@ -387,7 +412,7 @@ class OpenAISandbox(ProviderApp):
             data = rules_model.answer(messages, call["schema"] or shown)
         except Exception as exc:  # the model never leaks a traceback, like the real one
             log.exception("rules model failed")
-            raise _Reject(
+            raise Rejected(
                 500, "The server had an error while processing your request.", "server_error"
             ) from exc
         repairing = any(m.get("role") == "assistant" for m in messages)
@@ -412,162 +437,7 @@ def _dated(model: str) -> str:
     return dated.get(model, model)
 
 
-def _message_text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def _as_text(data: dict[str, Any]) -> str:
     items = data.get("action_items") or []
     lines = [f"- {i.get('title')} ({i.get('owner') or 'unassigned'})" for i in items]
     return "\n".join(lines) if lines else "No action items."
-
-
-def _validate(body: Any, models: dict[str, int]) -> dict[str, Any]:
-    """The parts of a chat request the emulator uses; 400/404 for what OpenAI rejects."""
-    if not isinstance(body, dict):
-        raise _Reject(400, "Invalid request body: expected a JSON object.")
-    model = body.get("model")
-    if not model:
-        raise _Reject(400, "you must provide a model parameter", param="model")
-    if model not in models:
-        raise _Reject(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            param="model",
-            code="model_not_found",
-        )
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _Reject(
-            400,
-            "[] is too short - 'messages'",
-            param="messages",
-            code="empty_array" if messages == [] else None,
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise _Reject(
-                400,
-                f"Invalid value for 'messages[{i}].role': expected one of 'system', "
-                "'developer', 'user', 'assistant', 'tool'.",
-                param=f"messages[{i}].role",
-                code="invalid_value",
-            )
-    if "max_tokens" in body and "max_completion_tokens" in body:
-        raise _Reject(
-            400,
-            "max_tokens and max_completion_tokens cannot both be set. Use max_completion_tokens.",
-            param="max_tokens",
-        )
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise _Reject(
-            400,
-            f"Invalid 'max_completion_tokens': integer below minimum value. "
-            f"Expected a value >= 1, but got {limit} instead.",
-            param="max_completion_tokens",
-            code="integer_below_min_value",
-        )
-    temperature = body.get("temperature")
-    if temperature is not None and not (
-        isinstance(temperature, int | float) and 0 <= temperature <= 2
-    ):
-        raise _Reject(
-            400,
-            f"Invalid 'temperature': decimal above maximum value. Expected a "
-            f"value <= 2, but got {temperature} instead.",
-            param="temperature",
-            code="decimal_above_max_value",
-        )
-    n = body.get("n", 1) or 1
-    if not isinstance(n, int) or not 1 <= n <= 128:
-        raise _Reject(400, f"Invalid 'n': expected an integer from 1 to 128, got {n}.", param="n")
-    fmt = body.get("response_format") or {"type": "text"}
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    schema: dict[str, Any] | None = None
-    schema_name: str | None = None
-    if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise _Reject(
-                400,
-                "Missing required parameter: 'response_format.json_schema.name'.",
-                param="response_format.json_schema.name",
-                code="missing_required_parameter",
-            )
-        schema_name = spec["name"]
-        schema = spec.get("schema") or {"type": "object", "properties": {}}
-        if spec.get("strict"):
-            problem = strict_problem(schema)
-            if problem:
-                raise _Reject(
-                    400,
-                    f"Invalid schema for response_format '{schema_name}': {problem}",
-                    param="response_format",
-                    code="invalid_json_schema",
-                )
-    elif kind == "json_object":
-        if not any("json" in _message_text(m).lower() for m in messages):
-            raise _Reject(
-                400,
-                "'messages' must contain the word 'json' in some form, to use "
-                "'response_format' of type 'json_object'.",
-                param="messages",
-            )
-    elif kind != "text":
-        raise _Reject(
-            400,
-            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object' and "
-            "'json_schema'.",
-            param="response_format.type",
-            code="invalid_value",
-        )
-    return {
-        "model": model,
-        "messages": messages,
-        "max_output": limit,
-        "n": n,
-        "schema": schema,
-        "schema_name": schema_name,
-        "response_format": kind,
-        "format": "text" if kind == "text" else "json",
-    }
-
-
-def strict_problem(schema: dict[str, Any], context: str = "()") -> str | None:
-    """What strict structured outputs would reject in `schema`, or None."""
-    for name, sub in (schema.get("$defs") or {}).items():
-        problem = strict_problem(sub, f"('$defs', '{name}')")
-        if problem:
-            return problem
-    if "anyOf" in schema:
-        for i, branch in enumerate(schema["anyOf"]):
-            problem = strict_problem(branch, f"{context[:-1]}, 'anyOf', '{i}')")
-            if problem:
-                return problem
-        return None
-    if schema.get("type") == "object" or "properties" in schema:
-        props = schema.get("properties", {})
-        if schema.get("additionalProperties") is not False:
-            return (
-                f"In context={context}, 'additionalProperties' is required to be supplied "
-                "and to be false."
-            )
-        missing = [p for p in props if p not in schema.get("required", [])]
-        if missing:
-            return (
-                f"In context={context}, 'required' is required to be supplied and to be an "
-                f"array including every key in properties. Missing '{missing[0]}'."
-            )
-        for name, sub in props.items():
-            problem = strict_problem(sub, f"{context[:-1]}, 'properties', '{name}')")
-            if problem:
-                return problem
-    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
-        return strict_problem(schema["items"], f"{context[:-1]}, 'items')")
-    return None

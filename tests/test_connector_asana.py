@@ -15,6 +15,7 @@ from connectors.registry import connector_class
 from connectors.write_policy import EDITED, HELD
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from tests.contract.case_asana import asana_config
 
 TARGET = {"workspace": None, "project": "Customer Follow-ups", "section": "Inbox"}
 
@@ -35,7 +36,8 @@ def admin(running: Sandbox) -> Iterator[SandboxClient]:
 
 @pytest.fixture
 def connector(running: Sandbox, admin: SandboxClient) -> AsanaConnector:
-    return _connector(running.urls["asana"])
+    """Through the OAuth app: the connection that keys tasks by Asana's `external` field."""
+    return AsanaConnector(asana_config(running))
 
 
 def _connector(base_url: str, **options: Any) -> AsanaConnector:

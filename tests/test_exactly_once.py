@@ -33,6 +33,7 @@ from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from tests.admin_cli import admin_auth
+from tests.contract.case_asana import task_key
 from tests.test_end_to_end import MAPPING, MEETING
 from tests.worker_run import run_message
 from workers import ledger, stages
@@ -138,7 +139,7 @@ def test_a_write_whose_response_was_lost_is_found_not_written_again(
     # expect one task, found by its external gid and recorded, not a second create
     assert in_doubt.state == "sending" and in_doubt.lease_until == 0.0
     assert outcome.state == "done"
-    ours = [t for t in asana_tasks(clean_sandbox) if t["external"]["gid"] == first.key]
+    ours = [t for t in asana_tasks(clean_sandbox) if task_key(t) == first.key]
     assert len(ours) == 1
     assert row_of(runtime, first.key).external_id == ours[0]["gid"]
 
@@ -193,7 +194,7 @@ def test_a_reworded_item_updates_its_task_instead_of_adding_one(
     # given a meeting pushed once: two Asana tasks
     _, planned = deliver(runtime, MEETING)
     push_all(runtime, planned)
-    before = {t["external"]["gid"]: t for t in asana_tasks(clean_sandbox)}
+    before = {task_key(t): t for t in asana_tasks(clean_sandbox)}
     assert len(before) == 2
 
     # when the notes pipeline sends an edit where the questionnaire promise is re-worded
@@ -201,11 +202,11 @@ def test_a_reworded_item_updates_its_task_instead_of_adding_one(
     push_all(runtime, replanned)
 
     # expect the same two tasks, the questionnaire one renamed in place
-    after = {t["external"]["gid"]: t for t in asana_tasks(clean_sandbox)}
+    after = {task_key(t): t for t in asana_tasks(clean_sandbox)}
     assert after.keys() == before.keys()
-    renamed = [t for t in after.values() if t["name"] != before[t["external"]["gid"]]["name"]]
+    renamed = [t for t in after.values() if t["name"] != before[task_key(t)]["name"]]
     assert [t["name"] for t in renamed] == ["Get the completed security questionnaire over to Hank"]
-    assert renamed[0]["gid"] == before[renamed[0]["external"]["gid"]]["gid"]
+    assert renamed[0]["gid"] == before[task_key(renamed[0])]["gid"]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +238,7 @@ def test_an_item_that_disappeared_is_reported_and_kept_or_closed_never_deleted(
     gone = [r for r in rows if r.disposition is not None]
     assert len(rows) == 2 and [r.disposition for r in gone] == [disposition]
     assert gone[0].state == "done"
-    tasks = {t["external"]["gid"]: t for t in asana_tasks(clean_sandbox)}
+    tasks = {task_key(t): t for t in asana_tasks(clean_sandbox)}
     assert len(tasks) == 2
     assert tasks[gone[0].key]["completed"] is completed
     assert [t["completed"] for k, t in tasks.items() if k != gone[0].key] == [False]
@@ -280,7 +281,7 @@ def test_the_meeting_status_shows_which_item_disappeared_and_what_was_done(
 def record_status(sandbox: Sandbox, row: OpRecord) -> Any:
     """The open/closed state of the record an item op wrote: Asana `completed`, Task Status."""
     if row.connector == "asana":
-        (task,) = [t for t in asana_tasks(sandbox) if t["external"]["gid"] == row.key]
+        (task,) = [t for t in asana_tasks(sandbox) if task_key(t) == row.key]
         return task["completed"]
     records = SandboxClient(sandbox.origins["salesforce"], sandbox.ca_file).state()["records"]
     (task,) = [t for t in records["Task"] if t["Id"] == row.external_id]
@@ -364,7 +365,7 @@ def test_dead_letters_are_listed_shown_and_replayed_once(
     assert "replayed 1 op" in replayed
     assert "replayed 0 ops; 1 not dead letters" in again
     assert outcome.state == "done"
-    assert len([t for t in asana_tasks(clean_sandbox) if t["external"]["gid"] == first.key]) == 1
+    assert len([t for t in asana_tasks(clean_sandbox) if task_key(t) == first.key]) == 1
     assert "0 dead letters" in cli("dlq", "list", stderr=True)
 
 
@@ -502,7 +503,7 @@ def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_bac
     row = row_of(runtime, first.key)
     assert outcome.state == "done"
     assert (row.state, row.attempts, row.applied_hash) == ("done", 1, row.payload_hash)
-    ours = [t for t in asana_tasks(clean_sandbox) if t["external"]["gid"] == first.key]
+    ours = [t for t in asana_tasks(clean_sandbox) if task_key(t) == first.key]
     assert len(ours) == 1 and row.external_id == ours[0]["gid"]
 
 

@@ -19,6 +19,7 @@ from meetsync.db.models import OpRecord
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from tests.contract.case_asana import task_key
 from tests.contract.case_salesforce import connection as salesforce_config
 from tests.contract.case_slack import slack_config
 from tests.test_end_to_end import MEETING as E2E_MEETING
@@ -203,7 +204,7 @@ def test_a_reworded_item_keeps_its_link_in_the_updated_recap(
     # given the meeting pushed once: two Asana tasks and a recap linking them
     meeting_id, planned = deliver(runtime, E2E_MEETING)
     settle(runtime, planned)
-    tasks = {t["external"]["gid"]: t for t in asana_tasks(clean_sandbox)}
+    tasks = {task_key(t): t for t in asana_tasks(clean_sandbox)}
     (questionnaire,) = [t for t in tasks.values() if "questionnaire" in t["name"].lower()]
     ts, _ = recap_lines(clean_sandbox)
 
@@ -222,7 +223,7 @@ def test_a_reworded_item_keeps_its_link_in_the_updated_recap(
         recap = session.scalars(
             select(OpRecord).where(OpRecord.meeting_id == meeting_id, OpRecord.connector == "slack")
         ).one()
-    assert questionnaire["external"]["gid"] in {entry["key"] for entry in recap.target["after"]}
+    assert task_key(questionnaire) in {entry["key"] for entry in recap.target["after"]}
     assert recap.state == "done" and recap.applied_hash == recap.payload_hash
 
 

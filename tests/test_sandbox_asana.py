@@ -11,6 +11,7 @@ import pytest
 from sandbox.asana import TokenLimiter
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
+from tests.contract.case_asana import oauth_token
 
 AUTH = {"Authorization": "Bearer sandbox-pat"}
 
@@ -26,6 +27,14 @@ def api(running: Sandbox) -> Iterator[httpx.Client]:
     """An HTTP client on /api/1.0 of a freshly reset emulator."""
     running.reset()
     with httpx.Client(base_url=running.urls["asana"], headers=AUTH, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def oauth(running: Sandbox, api: httpx.Client) -> Iterator[httpx.Client]:
+    """An HTTP client with an OAuth app's token: only those may use `external`."""
+    headers = {"Authorization": f"Bearer {oauth_token(running)}"}
+    with httpx.Client(base_url=running.urls["asana"], headers=headers, trust_env=False) as client:
         yield client
 
 
@@ -103,11 +112,11 @@ def test_revoked_tokens_get_401_until_restored(api: httpx.Client, admin: Sandbox
     assert api.get("/users/me").status_code == 200
 
 
-def test_created_task_is_found_by_its_external_gid(api: httpx.Client) -> None:
-    created = _create(api, external={"gid": "meet-1", "data": "hash-1"})
+def test_created_task_is_found_by_its_external_gid(oauth: httpx.Client) -> None:
+    created = _create(oauth, external={"gid": "meet-1", "data": "hash-1"})
     assert created.status_code == 201
     task = created.json()["data"]
-    found = api.get("/tasks/external:meet-1").json()["data"]
+    found = oauth.get("/tasks/external:meet-1").json()["data"]
     assert found["gid"] == task["gid"]
     assert found["external"] == {"gid": "meet-1", "data": "hash-1"}
     assert found["permalink_url"] == (
@@ -115,19 +124,19 @@ def test_created_task_is_found_by_its_external_gid(api: httpx.Client) -> None:
     )
 
 
-def test_external_gid_is_unique_in_the_workspace(api: httpx.Client, admin: SandboxClient) -> None:
-    _create(api, external={"gid": "meet-1"})
-    second = _create(api, name="Another", external={"gid": "meet-1"})
+def test_external_gid_is_unique_in_the_workspace(oauth: httpx.Client, admin: SandboxClient) -> None:
+    _create(oauth, external={"gid": "meet-1"})
+    second = _create(oauth, name="Another", external={"gid": "meet-1"})
     assert second.status_code == 400
     assert "external" in _message(second)
     assert len(admin.state()["tasks"]) == 1
 
 
-def test_deleting_a_task_frees_its_external_gid(api: httpx.Client) -> None:
-    gid = _create(api, external={"gid": "meet-1"}).json()["data"]["gid"]
-    assert api.delete(f"/tasks/{gid}").json() == {"data": {}}
-    assert api.get("/tasks/external:meet-1").status_code == 404
-    assert _create(api, external={"gid": "meet-1"}).status_code == 201
+def test_deleting_a_task_frees_its_external_gid(oauth: httpx.Client) -> None:
+    gid = _create(oauth, external={"gid": "meet-1"}).json()["data"]["gid"]
+    assert oauth.delete(f"/tasks/{gid}").json() == {"data": {}}
+    assert oauth.get("/tasks/external:meet-1").status_code == 404
+    assert _create(oauth, external={"gid": "meet-1"}).status_code == 201
 
 
 def test_tasks_are_listed_by_project_in_compact_form(api: httpx.Client) -> None:
@@ -137,7 +146,7 @@ def test_tasks_are_listed_by_project_in_compact_form(api: httpx.Client) -> None:
     listed = api.get("/tasks", params={"project": project}).json()
     assert [t["name"] for t in listed["data"]] == ["One"]
     assert set(listed["data"][0]) == {"gid", "name", "resource_type", "resource_subtype"}
-    assert listed["next_page"] is None
+    assert "next_page" not in listed  # no `limit`, no pagination
 
 
 def test_listing_tasks_needs_a_filter(api: httpx.Client) -> None:
@@ -314,7 +323,8 @@ def test_the_per_minute_limit_answers_429_with_retry_after() -> None:
         with httpx.Client(base_url=limited.urls["asana"], headers=AUTH, trust_env=False) as api:
             statuses = [api.get("/users/me").status_code for _ in range(3)]
             throttled = api.get("/users/me")
-            other_token = api.get("/users/me", headers={"Authorization": "Bearer other"})
+            other = {"Authorization": "Bearer sandbox-pat-0123456789"}
+            other_token = api.get("/users/me", headers=other)
         stats = SandboxClient(limited.origins["asana"]).stats()
     assert statuses == [200, 200, 200]
     assert throttled.status_code == 429

@@ -7,8 +7,17 @@ Asana's conventions: `{"data": …}` envelopes, `opt_fields`, offset pagination,
 token, as Asana documents them: requests per minute (150 free, 1,500 paid) and 15
 concurrent writes, both answered 429 with Retry-After.
 
-Admin: POST /_sandbox/auth {"action": "revoke"|"restore"} makes every token unauthorised.
-Options: requests_per_minute (default 1500), concurrent_writes (default 15).
+Strict where Asana is: a token the workspace never issued is 401 (sandbox.asana.oauth: PATs
+and OAuth); the `external` field and `external:<gid>` lookups are "OAuth Required" and
+refused to personal access tokens; a text custom field takes at most 1,024 characters;
+`next_page` appears only when `limit` is given, with an opaque offset token; a free
+workspace (`premium: False`) answers 402 Payment Required to custom fields.
+
+Admin: POST /_sandbox/auth {"action": "revoke"|"restore"|"expire"}: every token unauthorised,
+back, or every OAuth access token expired (refresh tokens still work).
+Options: requests_per_minute (default 1500), concurrent_writes (default 15), tokens (the
+personal access tokens issued), oauth_clients ({client_id: secret}), access_token_ttl,
+premium (default True).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.asana.envelope import PREFIX, _page, _select
@@ -36,7 +45,13 @@ class AsanaSandbox(AsanaTasks):
 
     name = "asana"
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         messages = {
             401: "Not Authorized",
             403: "Forbidden",
@@ -44,7 +59,9 @@ class AsanaSandbox(AsanaTasks):
             429: RATE_LIMITED,
             400: "Bad Request",
         }
-        message = messages.get(status, "Server Error" if status >= 500 else "Request failed")
+        message = message or messages.get(
+            status, "Server Error" if status >= 500 else "Request failed"
+        )
         headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else {}
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
@@ -55,8 +72,11 @@ class AsanaSandbox(AsanaTasks):
         async def endpoint(request: Request) -> JSONResponse:
             auth = request.headers.get("authorization", "")
             token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-            if not token or self.revoked:
+            with self.lock:
+                kind = self.auth.kind(token) if token else None
+            if kind is None or self.revoked:
                 return JSONResponse(error_body(401, "Not Authorized"), status_code=401)
+            request.scope["asana_token"] = kind
             write = request.method in WRITE_METHODS
             with self.lock:
                 limiter = self.limiters.get(token)
@@ -91,6 +111,8 @@ class AsanaSandbox(AsanaTasks):
         e = self._endpoint
         return [
             Route("/_sandbox/auth", self._auth, methods=["POST"]),
+            Route("/-/oauth_authorize", self._oauth_authorize, methods=["GET"]),
+            Route("/-/oauth_token", self._oauth_token, methods=["POST"]),
             Route(f"{PREFIX}/workspaces", e(self.list_workspaces)),
             Route(f"{PREFIX}/users", e(self.list_users)),
             Route(f"{PREFIX}/users/{{user_gid}}", e(self.get_user)),
@@ -131,11 +153,23 @@ class AsanaSandbox(AsanaTasks):
 
     async def _auth(self, request: Request) -> JSONResponse:
         action = (await request.json()).get("action")
-        if action not in {"revoke", "restore"}:
+        if action not in {"revoke", "restore", "expire"}:
             return JSONResponse({"error": f"unknown action {action!r}"}, status_code=400)
         with self.lock:
-            self.revoked = action == "revoke"
+            if action == "expire":
+                self.auth.expire()
+            else:
+                self.revoked = action == "revoke"
         return JSONResponse({"ok": True, "revoked": self.revoked})
+
+    async def _oauth_authorize(self, request: Request) -> Response:
+        with self.lock:
+            return self.auth.authorize(request)
+
+    async def _oauth_token(self, request: Request) -> Response:
+        body = await request.body()
+        with self.lock:
+            return self.auth.token(body, self.users[self.me])
 
     async def no_route(self, request: Request) -> Any:
         raise AsanaError(404, "No matching route for request")
@@ -180,6 +214,7 @@ class AsanaSandbox(AsanaTasks):
     async def list_custom_field_settings(self, request: Request) -> Any:
         with self.lock:
             project = self._find(self.projects, "project", request.path_params["project_gid"])
+            self._premium("Custom fields")
             settings = [
                 {
                     "gid": f"{project['gid']}{i}",

@@ -1,11 +1,15 @@
 """Successful answers in Asana's `{"data": …}` envelope: `opt_fields` and offset pagination.
 
-Everything is served under PREFIX; a page holds at most PAGE_MAX items and links the next
-one by `offset`, with a `next_page` path and URI as Asana gives them.
+Everything is served under PREFIX. As Asana does, a list is paginated only when the request
+gives `limit` (1-100): the page then links the next one by an opaque `offset` token, with a
+`next_page` path and URI; without `limit` the whole list comes back with no `next_page`, or a
+400 when it is longer than MAX_UNPAGED. An offset token the server did not hand out is 400.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +18,7 @@ from sandbox.asana.errors import AsanaError
 
 PREFIX = "/api/1.0"
 PAGE_MAX = 100
+MAX_UNPAGED = 1_000  # a list this long must be paginated, as Asana answers
 
 
 def _select(body: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -32,22 +37,56 @@ def _select(body: dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Offset pagination: `limit` 1–100, an opaque `offset`, and `next_page` or null."""
+    """Offset pagination when `limit` is given: an opaque `offset`, and `next_page` or null."""
     query = request.query_params
+    if "limit" not in query:
+        if "offset" in query:
+            raise AsanaError(400, "offset: Your pagination token is invalid")
+        if len(items) > MAX_UNPAGED:
+            raise AsanaError(
+                400,
+                "The result is too large. You should use pagination (may require specifying "
+                "a workspace)!",
+            )
+        return {"data": items}
     try:
-        limit = int(query.get("limit", PAGE_MAX))
-        start = int(query.get("offset", "0"))
+        limit = int(query["limit"])
     except ValueError as exc:
-        raise AsanaError(400, "offset: Your pagination token is invalid") from exc
+        raise AsanaError(400, f"limit: Not a valid integer: {query['limit']}") from exc
+    start = _position(query.get("offset"))
     if not 1 <= limit <= PAGE_MAX:
         raise AsanaError(400, f"limit: Must be between 1 and {PAGE_MAX}, got {limit}")
     end = start + limit
     next_page = None
     if end < len(items):
-        path = f"{request.url.path.removeprefix(PREFIX)}?limit={limit}&offset={end}"
+        token = _token(end)
+        path = f"{request.url.path.removeprefix(PREFIX)}?limit={limit}&offset={token}"
         next_page = {
-            "offset": str(end),
+            "offset": token,
             "path": path,
             "uri": f"{request.url.scheme}://{request.url.netloc}{PREFIX}{path}",
         }
     return {"data": items[start:end], "next_page": next_page}
+
+
+def _token(position: int) -> str:
+    """An opaque offset token, as Asana's look: base64 of a signed position."""
+    raw = f"{position}:{_sign(position)}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _position(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        position, _, signature = raw.partition(":")
+        if signature == _sign(int(position)):
+            return int(position)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise AsanaError(400, "offset: Your pagination token is invalid")
+
+
+def _sign(position: int) -> str:
+    return hashlib.sha256(f"asana-sandbox-offset:{position}".encode()).hexdigest()[:12]

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from sandbox.asana.errors import AsanaError
 from sandbox.asana.limits import TokenLimiter
+from sandbox.asana.oauth import AsanaAuth
 from sandbox.base import ProviderApp
 
 # Seeded on every project, so mappings have an enum and a text field to target.
@@ -81,11 +82,33 @@ class AsanaStore(ProviderApp):
         self.external: dict[str, str] = {}  # external gid → task gid (one app, one workspace)
         self.revoked = False
         self.limiters: dict[str, TokenLimiter] = {}
+        self.premium = bool(self.options.get("premium", True))
+        if not hasattr(self, "auth"):  # issued tokens outlive a reset, as in Salesforce's
+            self.auth = AsanaAuth(self.options)
 
     def _gid(self) -> str:
         return str(next(self._ids))
 
     # -- lookups --------------------------------------------------------------------
+    def _premium(self, feature: str) -> None:
+        """402 on a free workspace, as Asana answers premium-only features."""
+        if not self.premium:
+            raise AsanaError(
+                402,
+                f"{feature} are only available on premium workspaces. Upgrade this "
+                "workspace to use them.",
+            )
+
+    @staticmethod
+    def _oauth_only(request: Request, what: str) -> None:
+        """The `external` field is "OAuth Required": personal access tokens may not use it."""
+        if request.scope.get("asana_token") != "oauth":
+            raise AsanaError(
+                400,
+                f"{what}: This property can only be used by an OAuth app; personal access "
+                "tokens can't read or write external data",
+            )
+
     def _find_task(self, ref: str) -> dict[str, Any]:
         if ref.startswith("external:"):
             gid = self.external.get(ref.removeprefix("external:"))

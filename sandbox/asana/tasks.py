@@ -30,6 +30,9 @@ def _valid_date(value: Any, field: str) -> str | None:
     return value
 
 
+MAX_TEXT_VALUE = 1_024  # a text custom field's value
+
+
 class AsanaTasks(AsanaRepresentations):
     """Asana's /tasks endpoints and the validation of what they write."""
 
@@ -82,11 +85,15 @@ class AsanaTasks(AsanaRepresentations):
             )
 
     async def get_task(self, request: Request) -> Any:
+        ref = request.path_params["task_gid"]
+        if ref.startswith("external:"):
+            self._oauth_only(request, "task")
         with self.lock:
-            return {"data": self._task(self._find_task(request.path_params["task_gid"]))}
+            return {"data": self._task(self._find_task(ref))}
 
     async def create_task(self, request: Request) -> Any:
         data = await self._data(request)
+        self._check_plan(request, data)
         with self.lock:
             memberships = self._memberships(data)
             workspace = data.get("workspace")
@@ -178,6 +185,13 @@ class AsanaTasks(AsanaRepresentations):
         task.update(changes)
         task["modified_at"] = _now()
 
+    def _check_plan(self, request: Request, data: dict[str, Any]) -> None:
+        """What the token and the workspace's plan allow this write to touch."""
+        if "external" in data:
+            self._oauth_only(request, "external")
+        if data.get("custom_fields"):
+            self._premium("Custom fields")
+
     def _custom_values(self, task: dict[str, Any], values: Any) -> dict[str, Any]:
         if not isinstance(values, dict):
             raise AsanaError(400, "custom_fields: Must be an object")
@@ -199,6 +213,12 @@ class AsanaTasks(AsanaRepresentations):
                 merged[gid] = value
             elif not isinstance(value, str):
                 raise AsanaError(400, f"custom_fields: text_value: Must be a string: {value}")
+            elif len(value) > MAX_TEXT_VALUE:
+                raise AsanaError(
+                    400,
+                    f"custom_fields: text_value: Must be at most {MAX_TEXT_VALUE} characters, "
+                    f"got {len(value)}",
+                )
             else:
                 merged[gid] = value
         return merged
@@ -229,8 +249,12 @@ class AsanaTasks(AsanaRepresentations):
 
     async def update_task(self, request: Request) -> Any:
         data = await self._data(request)
+        self._check_plan(request, data)
+        ref = request.path_params["task_gid"]
+        if ref.startswith("external:"):
+            self._oauth_only(request, "task")
         with self.lock:
-            task = self._find_task(request.path_params["task_gid"])
+            task = self._find_task(ref)
             for field in ("projects", "memberships", "followers", "workspace"):
                 if field in data:
                     raise AsanaError(400, f"{field}: Cannot write this property")

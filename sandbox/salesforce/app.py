@@ -5,6 +5,10 @@ Options (via Sandbox(options={"salesforce": {...}})):
     external_id_field    False removes Meetsync_Key__c from Task and Event (default True)
     external_id_unique   False lets several records share a key, for 300s (default True)
     validation_rules     list of rules, see sandbox.salesforce.rules
+    duplicate_rules      [{"object": "Contact"|"Lead"|"Account", "match": [fields]}]: a save
+                         matching another record on every field is DUPLICATES_DETECTED
+    query_batch_size     rows a query page holds before nextRecordsUrl (default 2000, as a
+                         real org; Sforce-Query-Options batchSize asks for fewer)
     client_id, client_secret, refresh_token, jwt_public_key   the connected app
 
 Admin routes, besides the shared ones in sandbox.base:
@@ -12,6 +16,14 @@ Admin routes, besides the shared ones in sandbox.base:
     POST /_sandbox/records            {"object", "fields"}: insert bypassing permissions
     GET|POST /_sandbox/validation_rules  {"rules": [...]} replaces the org's rules
     POST /_sandbox/limits             {"used": n, "limit": m}
+    POST /_sandbox/users              {"email", "active": false}: deactivate a user; their
+                                      records then fail with INACTIVE_OWNER_OR_USER
+    POST /_sandbox/duplicate_rules    {"rules": [...]} replaces the active duplicate rules
+
+Strict where a real org is: an upsert body naming the External ID (or Id) is INVALID_FIELD;
+a SOQL string with an escape the reference does not list (backslash q) is MALFORMED_QUERY. Fault
+rules may name a Salesforce `code`: UNABLE_TO_LOCK_ROW and CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY
+(a flow's refusal) come with realistic messages.
 """
 
 from __future__ import annotations
@@ -26,7 +38,13 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.base import ProviderApp
 from sandbox.salesforce.auth import Auth
-from sandbox.salesforce.faults import INJECTED, SalesforceFault, invalid_session, not_found
+from sandbox.salesforce.faults import (
+    CODE_MESSAGES,
+    INJECTED,
+    SalesforceFault,
+    invalid_session,
+    not_found,
+)
 from sandbox.salesforce.rest import Call, dispatch
 from sandbox.salesforce.rules import check_rule
 from sandbox.salesforce.schema import build_objects
@@ -54,7 +72,12 @@ class SalesforceSandbox(ProviderApp):
         )
         self.store = Store(objects)
         self.store.rules = [check_rule(dict(r)) for r in opts.get("validation_rules", [])]
+        self.store.duplicate_rules = [dict(r) for r in opts.get("duplicate_rules", [])]
         self.describes = {name: o.describe() for name, o in objects.items()}
+        # query locators: each holds the rows after the batch it followed
+        self.query_batch = int(opts.get("query_batch_size", 2_000))
+        self.cursors: dict[str, list[dict[str, Any]]] = {}
+        self.locators = 0
         self._seed_world()
 
     def _seed_world(self) -> None:
@@ -118,8 +141,18 @@ class SalesforceSandbox(ProviderApp):
     def limit_header(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
-        code, message = INJECTED.get(status, ("UNKNOWN_EXCEPTION", f"HTTP {status}"))
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
+        default_code, default_message = INJECTED.get(
+            status, ("UNKNOWN_EXCEPTION", f"HTTP {status}")
+        )
+        code = code or default_code
+        message = message or CODE_MESSAGES.get(code) or default_message
         headers = self.limit_header()
         if retry_after is not None:
             headers["Retry-After"] = str(int(retry_after))
@@ -181,6 +214,8 @@ class SalesforceSandbox(ProviderApp):
             Route("/_sandbox/records", self._admin_records, methods=["POST"]),
             Route("/_sandbox/validation_rules", self._admin_rules, methods=["GET", "POST"]),
             Route("/_sandbox/limits", self._admin_limits, methods=["POST"]),
+            Route("/_sandbox/users", self._admin_users, methods=["POST"]),
+            Route("/_sandbox/duplicate_rules", self._admin_duplicates, methods=["POST"]),
         ]
 
     async def _versions(self, request: Request) -> Response:
@@ -236,7 +271,10 @@ class SalesforceSandbox(ProviderApp):
                             400, "JSON_PARSER_ERROR", "Unexpected character in request body"
                         )
                     )
-        call = Call(request.method, version, parts, dict(request.query_params), body, user)
+        call = Call(
+            request.method, version, parts, dict(request.query_params), body, user,
+            batch_size=_batch_size(request.headers.get("sforce-query-options", "")),
+        )  # fmt: skip
         with self.lock:
             try:
                 status, payload = dispatch(self, call)
@@ -289,6 +327,24 @@ class SalesforceSandbox(ProviderApp):
         with self.lock:
             return JSONResponse({"rules": self.store.rules})
 
+    async def _admin_users(self, request: Request) -> Response:
+        """`{"email", "active": false}` deactivates a user (their records stay theirs)."""
+        body = await request.json()
+        email = str(body.get("email", "")).lower()
+        with self.lock:
+            for user in self.store.records["User"].values():
+                if str(user.get("Email") or "").lower() == email:
+                    user["IsActive"] = bool(body.get("active", False))
+                    return JSONResponse({"id": user["Id"], "active": user["IsActive"]})
+        return JSONResponse({"error": f"no user {email}"}, status_code=404)
+
+    async def _admin_duplicates(self, request: Request) -> Response:
+        """`{"rules": [{"object": "Contact", "match": ["Email"]}]}`: active duplicate rules."""
+        rules = (await request.json()).get("rules", [])
+        with self.lock:
+            self.store.duplicate_rules = [dict(r) for r in rules]
+            return JSONResponse({"rules": self.store.duplicate_rules})
+
     async def _admin_limits(self, request: Request) -> Response:
         body = await request.json()
         with self.lock:
@@ -305,3 +361,12 @@ def _person(p: dict[str, Any]) -> dict[str, Any]:
         "Email": p.get("email"),
         "Title": p.get("title"),
     }
+
+
+def _batch_size(options: str) -> int:
+    """batchSize from a Sforce-Query-Options header, clamped to Salesforce's 200-2000."""
+    for part in options.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "batchsize" and value.strip().isdigit():
+            return max(200, min(2_000, int(value)))
+    return 2_000

@@ -49,3 +49,13 @@ INJECTED = {
     502: ("SERVER_UNAVAILABLE", "Bad gateway"),
     503: ("SERVER_UNAVAILABLE", "Server unavailable: the org is being maintained"),
 }
+
+# Default messages for codes a fault rule may name (`{"kind": "error", "code": ...}`).
+CODE_MESSAGES = {
+    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records: "
+    "001SBX000000001AAA",
+    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": "Meeting_Task_Sync: We can't save this record "
+    "because the \u201cMeeting Task Sync\u201d process failed. Give your Salesforce admin "
+    "these details. This error occurred when the flow tried to update records: "
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION: Tasks from meetings need a Type.",
+}

@@ -30,6 +30,7 @@ class Call:
     params: dict[str, str]
     body: Any
     user: str
+    batch_size: int = 2_000  # query rows a page: Sforce-Query-Options batchSize, 200-2000
 
     @property
     def base(self) -> str:
@@ -46,6 +47,8 @@ def dispatch(org: SalesforceSandbox, call: Call) -> Reply:
         return _only(method, "GET", lambda: (200, org.limits_body()))
     if head in ("query", "queryAll") and len(parts) == 1:
         return _only(method, "GET", lambda: query(org, call))
+    if head in ("query", "queryAll") and len(parts) == 2:
+        return _only(method, "GET", lambda: more(org, call, parts[1]))
     if head == "sobjects":
         return _sobjects(org, call)
     if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
@@ -108,6 +111,15 @@ def _by_external_id(org: SalesforceSandbox, call: Call, obj: str, field: str, va
     if call.method == "PATCH":
         if call.params.get("updateOnly") == "true" and not _ext_matches(org, obj, field, value):
             raise not_found()
+        for key in _body(call):
+            # "Do not specify Id or an external ID field in the request body" (REST guide)
+            if key.lower() in ("id", field.lower()):
+                raise SalesforceFault(
+                    400,
+                    "INVALID_FIELD",
+                    f"The {key} field should not be specified in the sobject data.",
+                    [key],
+                )
         created, record = store.upsert(obj, field, value, _body(call), call.user)
         result = {"id": record["Id"], "success": True, "errors": [], "created": created}
         if created:
@@ -185,4 +197,25 @@ def query(org: SalesforceSandbox, call: Call) -> Reply:
             ids = org.store.by_external(odef.name, f.name, hit[1])
             candidates = [table[i] for i in ids]
     rows = soql.run(q, odef, candidates, call.base)
-    return 200, {"totalSize": len(rows), "done": True, "records": rows}
+    return 200, page(org, rows, call)
+
+
+def more(org: SalesforceSandbox, call: Call, locator: str) -> Reply:
+    """GET query/{locator}: the next batch of a query, as nextRecordsUrl said."""
+    rows = org.cursors.pop(locator, None)
+    if rows is None:
+        raise SalesforceFault(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+    return 200, page(org, rows, call)
+
+
+def page(org: SalesforceSandbox, rows: list[dict[str, Any]], call: Call) -> dict[str, Any]:
+    """One batch of rows; the rest wait behind a query locator in nextRecordsUrl."""
+    size = min(call.batch_size, org.query_batch)
+    batch, rest = rows[:size], rows[size:]
+    result: dict[str, Any] = {"totalSize": len(rows), "done": not rest, "records": batch}
+    if rest:
+        org.locators += 1
+        locator = f"01gSBX{org.locators:012d}-{size}"
+        org.cursors[locator] = rest
+        result["nextRecordsUrl"] = f"{call.base}/query/{locator}"
+    return result

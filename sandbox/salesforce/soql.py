@@ -21,7 +21,12 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_.]*|-?\d[\d\-:.TZ+]*))"
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "'": "'", '"': '"', "\\": "\\", "%": "\\%", "_": "\\_"}
+# The SOQL reference's escape sequences (case-insensitive letters, \uXXXX), and LIKE's \% \_
+# kept escaped for the pattern; any other backslash is MALFORMED_QUERY.
+_ESCAPES = {
+    "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
+    "'": "'", '"': '"', "\\": "\\", "%": "\\%", "_": "\\_",
+}  # fmt: skip
 _KEYWORDS = {
     "select",
     "from",
@@ -192,7 +197,7 @@ class _Parser:
     def value(self) -> Any:
         kind, text = self.take()
         if kind == "str":
-            return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+            return re.sub(r"\\(u[0-9a-fA-F]{4}|.)", _unescape, text[1:-1], flags=re.S)
         low = text.lower()
         if low in ("null", "true", "false"):
             return {"null": None, "true": True, "false": False}[low]
@@ -201,6 +206,19 @@ class _Parser:
         if kind == "word" and re.match(r"^\d{4}-\d{2}-\d{2}", text):
             return ("literal", text)
         raise malformed(f"unexpected token: '{text}'")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    sequence = match.group(1)
+    if len(sequence) == 5:
+        return chr(int(sequence[1:], 16))
+    found = _ESCAPES.get(sequence) or _ESCAPES.get(sequence.lower())
+    if found is None:
+        raise malformed(
+            f"Invalid string literal '\\{sequence}'. Illegal character sequence "
+            f"'\\{sequence}' in string literal."
+        )
+    return found
 
 
 @lru_cache(maxsize=512)

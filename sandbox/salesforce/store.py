@@ -28,6 +28,8 @@ class Store:
         self.owner_of: dict[str, str] = {}  # record id → object name
         self.serial = 0
         self.rules: list[dict[str, Any]] = []
+        # active duplicate rules: {"object": "Contact", "match": ["Email"]}, blocking on save
+        self.duplicate_rules: list[dict[str, Any]] = []
         self.external: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(dict)
         self._ext_fields = {
             name: [f.name for f in o.fields.values() if f.external_id]
@@ -272,7 +274,39 @@ class Store:
                     f"duplicate value found: {name} duplicates value on record with id: {clash[0]}",
                     [],
                 )
+        self._check_owner(obj, record)
+        self._check_duplicates(obj, record, own_id)
         enforce(self.rules, obj, record)
+
+    def _check_owner(self, obj: str, record: Record) -> None:
+        """A record owned by a deactivated user cannot be saved, whoever edits it."""
+        owner = self.records.get("User", {}).get(str(record.get("OwnerId") or ""))
+        if owner is not None and owner.get("IsActive") is False:
+            raise SalesforceFault(
+                400,
+                "INACTIVE_OWNER_OR_USER",
+                f"operation performed with inactive user [{owner['Id']}] as owner of {obj.lower()}",
+                [],
+            )
+
+    def _check_duplicates(self, obj: str, record: Record, own_id: str | None) -> None:
+        """Blocking duplicate rules, as on Contacts, Leads and Accounts in a real org."""
+        for rule in self.duplicate_rules:
+            if rule.get("object") != obj or obj not in ("Contact", "Lead", "Account"):
+                continue
+            names = list(rule.get("match") or [])
+            wanted = [str(record.get(n) or "").strip().lower() for n in names]
+            if not names or not all(wanted):
+                continue
+            for other in self.records[obj].values():
+                same = [str(other.get(n) or "").strip().lower() for n in names]
+                if other["Id"] != own_id and same == wanted:
+                    raise SalesforceFault(
+                        400,
+                        "DUPLICATES_DETECTED",
+                        "Use one of these records?",
+                        [],
+                    )
 
     def _index(self, obj: str, new: Record | None, old: Record | None) -> None:
         for name in self._ext_fields[obj]:

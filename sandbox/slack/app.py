@@ -8,7 +8,8 @@ it answers HTTP 200 with `{"ok": false, "error": ...}` for API errors and HTTP 4
 Options (`Sandbox(options={"slack": {...}})`):
     channel_rate, channel_burst     chat.postMessage per channel (default 1/s, burst 5)
     workspace_rate, workspace_burst chat.postMessage per workspace (default 10/s, burst 100)
-    rate_limits                     False turns both off (benchmarks)
+    rate_limits                     False turns these and the method tiers off (benchmarks)
+    marketplace                     False: an app outside the Marketplace (history 1/min, 15)
     token                           the bot token the workspace accepts
 
 Admin: `POST /_sandbox/auth {"action": "revoke"|"restore"}`.
@@ -33,7 +34,13 @@ class SlackSandbox(SlackMethods):
 
     name = "slack"
 
-    def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
+    def error_response(
+        self,
+        status: int,
+        retry_after: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> JSONResponse:
         """Injected faults as Slack sends them: 429 + Retry-After + `ratelimited`."""
         if status == 429:
             wait = str(math.ceil(retry_after if retry_after is not None else 1))
@@ -42,7 +49,7 @@ class SlackSandbox(SlackMethods):
                 status_code=429,
                 headers={"Retry-After": wait},
             )
-        return JSONResponse({"ok": False, "error": "fatal_error"}, status_code=status)
+        return JSONResponse({"ok": False, "error": code or "fatal_error"}, status_code=status)
 
     # -- routes -----------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -67,6 +74,7 @@ class SlackSandbox(SlackMethods):
                 args = await _arguments(request)
                 with self.lock:
                     self._authenticate(request, args)
+                    self._tier_limit(request.path_params["method"])
                     result = handler(args)
             except _RateLimited as limited:
                 return JSONResponse(

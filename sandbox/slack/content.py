@@ -1,7 +1,10 @@
 """What a message may carry: text, blocks and metadata, checked as chat.postMessage does.
 
 Limits are Slack's (text length, block count, section and header text); blocks that break
-them are refused as `invalid_blocks` with Slack's per-block messages.
+them are refused as `invalid_blocks` with Slack's per-block messages. Blocks that together
+carry more than MAX_BLOCKS_TEXT characters (their text plus BLOCK_OVERHEAD per block, the
+"buffer for block containers" Slack staff describe in slackapi/bolt-js#2509) are refused as
+`msg_blocks_too_long`, even when every block is within its own limit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ MAX_TEXT = 40_000  # chat.postMessage truncates/refuses longer text
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3_000
 MAX_HEADER_TEXT = 150
+MAX_BLOCKS_TEXT = 12_000
+BLOCK_OVERHEAD = 20
 
 
 def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None, Any]:
@@ -34,6 +39,8 @@ def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None, An
                 errors=problems,
                 response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
             )
+        if _text_length(blocks) + BLOCK_OVERHEAD * len(blocks) > MAX_BLOCKS_TEXT:
+            raise _SlackError("msg_blocks_too_long")
     if metadata is not None and (
         not isinstance(metadata, dict)
         or not isinstance(metadata.get("event_type"), str)
@@ -50,6 +57,18 @@ def _json_arg(value: Any, error: str) -> Any:
         except ValueError as exc:
             raise _SlackError(error) from exc
     return value or None
+
+
+def _text_length(value: Any) -> int:
+    """Every `text` string under `value`, added up."""
+    if isinstance(value, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else _text_length(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return sum(_text_length(v) for v in value)
+    return 0
 
 
 def _block_problems(blocks: Any) -> list[str]:

@@ -14,7 +14,7 @@ from sandbox.slack.arguments import _decode_cursor, _encode_cursor, _flag, _int
 from sandbox.slack.content import _content
 from sandbox.slack.errors import _SlackError
 from sandbox.slack.shapes import _bot_profile, _conversation, _public
-from sandbox.slack.store import SlackStore
+from sandbox.slack.store import OUTSIDE_MARKETPLACE_HISTORY, SlackStore
 from sandbox.slack.team import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME, TEAM_URL
 
 
@@ -62,6 +62,9 @@ class SlackMethods(SlackStore):
         return {"channel": channel["id"], "ts": message["ts"], "message": _public(message)}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        # chat.update takes only a channel id: a name is channel_not_found, unlike postMessage
+        if str(args.get("channel") or "") not in self.channels:
+            raise _SlackError("channel_not_found")
         channel = self._channel(args.get("channel"))
         ts = str(args.get("ts") or "")
         message = self.by_ts.get((channel["id"], ts))
@@ -101,7 +104,8 @@ class SlackMethods(SlackStore):
         # The cursor is the ts the previous page stopped at, so posts in between shift nothing.
         before = _decode_cursor(args.get("cursor"))
         end = bisect_left(messages, before, key=_ts) if before else len(messages)
-        limit = max(1, min(_int(args.get("limit"), 100), 999))
+        most = 999 if self.marketplace else OUTSIDE_MARKETPLACE_HISTORY[1]
+        limit = max(1, min(_int(args.get("limit"), 100), most))
         page = messages[max(0, end - limit) : end][::-1]
         with_metadata = _flag(args.get("include_all_metadata"))
         more = end - limit > 0

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from connectors.base import Connector, Op
+from connectors.errors import ConnectorError
 from sandbox.client import SandboxClient
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal the real provider answers some writes with, armed as a fault on the write,
+    and what the connector must make of it: the error class, the code, the provider's words."""
+
+    fault: dict[str, Any]
+    error: type[ConnectorError]
+    code: str
+    words: str
 
 
 class ContractCase(Protocol):
@@ -28,6 +41,10 @@ class ContractCase(Protocol):
 
     def rejected_op(self) -> Op:
         """An op the provider refuses for good (bad field, unknown channel, …)."""
+        ...
+
+    def refusals(self) -> list[Refusal]:
+        """The provider's own refusals of a write (a locked row, a flow, a premium feature)."""
         ...
 
     def set_auth(self, action: str) -> None:

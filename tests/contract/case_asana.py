@@ -1,15 +1,21 @@
-"""The Asana connector's contract case: tasks in a seeded project, keyed by `external`."""
+"""The Asana connector's contract cases: tasks in a seeded project, keyed by `external` on an
+OAuth connection, and by a marker in the notes on a personal access token."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from connectors.asana import AsanaConnector
+from connectors.asana_oauth import access_token, authorization_url, exchange_code
+from connectors.asana_tasks import MARKER
 from connectors.base import ConnectionConfig, Connector, Op
+from connectors.errors import Permanent
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
-from tests.contract.case import ContractCase
+from tests.contract.case import ContractCase, Refusal
 
 TARGET = {"workspace": None, "project": "Customer Follow-ups", "section": "This week"}
 VARIANTS = {
@@ -30,6 +36,7 @@ class AsanaCase:
     admin: SandboxClient
     provider: str = "asana"
     write_path: str = "/api/1.0/tasks"
+    oauth: bool = True
 
     def op(self, variant: str = "a") -> Op:
         chosen = VARIANTS[variant]
@@ -53,6 +60,8 @@ class AsanaCase:
 
     def held(self, op: Op) -> list[dict[str, Any]]:
         tasks: list[dict[str, Any]] = self.admin.state()["tasks"]
+        if not self.oauth:
+            return [t for t in tasks if f"{MARKER} {op.key} " in (t.get("notes") or "")]
         return [t for t in tasks if (t.get("external") or {}).get("gid") == op.key]
 
     def reflects(self, obj: dict[str, Any], op: Op) -> bool:
@@ -61,7 +70,11 @@ class AsanaCase:
             obj["name"] == op.fields["name"]
             and obj["due_on"] == op.fields["due_on"]
             and priority["display_value"] == op.fields["custom_fields"]["Priority"]
-            and obj["external"]["data"] == op.payload_hash
+            and (
+                obj["external"]["data"] == op.payload_hash
+                if self.oauth
+                else obj["notes"].endswith(f"{MARKER} {op.key} {op.payload_hash}")
+            )
         )
 
     def rejected_op(self) -> Op:
@@ -69,18 +82,62 @@ class AsanaCase:
         op = self.op()
         return op.model_copy(update={"fields": {**op.fields, "due_on": "2026-02-30"}})
 
+    def refusals(self) -> list[Refusal]:
+        create = {"method": "POST", "path": self.write_path}
+        premium = "Custom fields are only available on premium workspaces."
+        return [
+            Refusal({**create, "status": 402, "message": premium}, Permanent, "402", "premium"),
+            Refusal({**create, "status": 403}, Permanent, "403", "Forbidden"),
+        ]
+
     def set_auth(self, action: str) -> None:
-        # Asana tokens do not expire; "expire" is treated as a revocation.
-        body = {"action": "restore" if action == "restore" else "revoke"}
-        self.admin.http.post("/_sandbox/auth", json=body).raise_for_status()
+        # OAuth access tokens expire (the connector refreshes them); PATs only get revoked
+        self.admin.http.post("/_sandbox/auth", json={"action": action}).raise_for_status()
 
 
-def make_case(sandbox: Sandbox) -> ContractCase:
-    """An Asana connector and admin client pointed at the running sandbox."""
-    config = ConnectionConfig(
+def task_key(task: dict[str, Any]) -> str | None:
+    """The op key a held task carries: its external gid (OAuth) or its notes marker (PAT)."""
+    external = (task.get("external") or {}).get("gid")
+    if external:
+        return str(external)
+    for line in reversed((task.get("notes") or "").splitlines()):
+        if line.startswith(f"{MARKER} "):
+            return line.split()[1]
+    return None
+
+
+PAT = "sandbox-pat"
+CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-client-secret"
+REDIRECT = "https://meetsync.example/oauth/asana"
+
+
+def oauth_credentials(sandbox: Sandbox) -> dict[str, str]:
+    """An admin's consent through the OAuth app, as the connection stores it."""
+    url = authorization_url(sandbox.urls["asana"], CLIENT_ID, REDIRECT, state="s1")
+    with httpx.Client(trust_env=False) as http:
+        consent = http.get(url)  # the sandbox consents at once and redirects back
+    code = httpx.URL(consent.headers["location"]).params["code"]
+    return exchange_code(sandbox.urls["asana"], CLIENT_ID, CLIENT_SECRET, REDIRECT, code)
+
+
+def oauth_token(sandbox: Sandbox) -> str:
+    """An OAuth access token for plain-HTTP tests of what only OAuth apps may do."""
+    return access_token(sandbox.urls["asana"], oauth_credentials(sandbox))
+
+
+def asana_config(sandbox: Sandbox, *, oauth: bool = True, **options: Any) -> ConnectionConfig:
+    """A connection through the OAuth app, or with the personal access token."""
+    return ConnectionConfig(
         name="asana-main",
         provider="asana",
         base_url=sandbox.urls["asana"],
-        credentials={"token": "sandbox-pat"},
+        credentials=oauth_credentials(sandbox) if oauth else {"token": PAT},
+        options=options,
     )
-    return AsanaCase(AsanaConnector(config), SandboxClient(sandbox.origins["asana"]))
+
+
+def make_case(sandbox: Sandbox, variant: str = "oauth") -> ContractCase:
+    """An Asana connector (OAuth, or `pat`) and admin client pointed at the running sandbox."""
+    oauth = variant != "pat"
+    connector = AsanaConnector(asana_config(sandbox, oauth=oauth))
+    return AsanaCase(connector, SandboxClient(sandbox.origins["asana"]), oauth=oauth)

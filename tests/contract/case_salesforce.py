@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ConnectionConfig, Op
+from connectors.errors import Permanent, Transient
 from connectors.salesforce import SalesforceConnector
 from sandbox.client import SandboxClient
 from sandbox.salesforce.auth import DEFAULTS
 from sandbox.salesforce.ids import make_id
 from sandbox.server import Sandbox
+from tests.contract.case import Refusal
 
 API_VERSION = "62.0"
 VARIANTS = {
@@ -95,6 +97,19 @@ class SalesforceCase:
                 "rule": "only",
             }
         )
+
+    def refusals(self) -> list[Refusal]:
+        upsert = {"method": "PATCH", "path": self.write_path, "status": 400}
+        return [
+            Refusal({**upsert, "code": "UNABLE_TO_LOCK_ROW"}, Transient, "UNABLE_TO_LOCK_ROW",
+                    "unable to obtain exclusive access"),
+            Refusal({**upsert, "code": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"}, Permanent,
+                    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", "Tasks from meetings need a Type"),
+            Refusal({**upsert, "code": "INACTIVE_OWNER_OR_USER",
+                     "message": "operation performed with inactive user [005000000000001] as "
+                     "owner of task"},
+                    Permanent, "INACTIVE_OWNER_OR_USER", "inactive user"),
+        ]  # fmt: skip
 
     def set_auth(self, action: str) -> None:
         self.admin.http.post("/_sandbox/auth", json={"action": action}).raise_for_status()

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ConnectionConfig, Connector, Op
+from connectors.errors import RateLimited, Transient
 from connectors.slack import SlackConnector
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from sandbox.slack import TOKEN
-from tests.contract.case import ContractCase
+from tests.contract.case import ContractCase, Refusal
 
 TARGET = {"channel": "#sales-meetings"}
 VARIANTS = {
@@ -92,6 +93,16 @@ class SlackCase:
         """The bot was never invited to #general: Slack answers not_in_channel."""
         op = self.op()
         return op.model_copy(update={"target": {"channel": "#general"}})
+
+    def refusals(self) -> list[Refusal]:
+        # Slack answers API errors with HTTP 200; what a fault can stand for is the method
+        # tiers (conversations.list resolves the channel) and a server that gave up.
+        return [
+            Refusal({"path": "/api/conversations.list", "status": 429, "retry_after": 3},
+                    RateLimited, "ratelimited", "slow down"),
+            Refusal({"path": "/api/chat.postMessage", "status": 500, "code": "internal_error"},
+                    Transient, "internal_error", "Slack answered HTTP 500"),
+        ]  # fmt: skip
 
     def set_auth(self, action: str) -> None:
         # Bot tokens do not expire; "expire" is treated as a revocation.

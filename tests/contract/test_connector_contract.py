@@ -14,17 +14,22 @@ from tests.contract.case import ContractCase
 
 # every connector installed under the `meetsync.connectors` entry points, none left out
 PROVIDERS = sorted(available())
-REFRESHABLE = ["salesforce"]  # Asana PATs and Slack bot tokens do not expire
+# a second way to key writes: Asana's personal access tokens may not use `external`
+CASES = sorted([*PROVIDERS, "asana:pat"])
+REFRESHABLE = ["asana", "salesforce"]  # OAuth access tokens; Slack bot tokens do not expire
 
 
-def _make(provider: str, sandbox: Sandbox) -> ContractCase:
+def _make(case: str, sandbox: Sandbox) -> ContractCase:
     # an installed connector without a case fails here rather than going untested
+    provider, _, variant = case.partition(":")
     module = importlib.import_module(f"tests.contract.case_{provider}")
-    made: ContractCase = module.make_case(sandbox)
+    made: ContractCase = (
+        module.make_case(sandbox, variant) if variant else module.make_case(sandbox)
+    )
     return made
 
 
-@pytest.fixture(params=[pytest.param(p, id=p) for p in PROVIDERS])
+@pytest.fixture(params=[pytest.param(p, id=p) for p in CASES])
 def case(request: pytest.FixtureRequest, clean_sandbox: Sandbox) -> ContractCase:
     return _make(request.param, clean_sandbox)
 
@@ -98,6 +103,18 @@ def test_permanent_error_keeps_the_providers_reason(case: ContractCase) -> None:
     with pytest.raises(Permanent) as caught:
         case.connector.apply(case.rejected_op(), None)
     assert caught.value.provider_code
+
+
+def test_provider_refusals_become_the_error_that_says_what_to_do(case: ContractCase) -> None:
+    for refusal in case.refusals():
+        case.admin.clear_faults()
+        case.admin.arm("error", **refusal.fault)
+        with pytest.raises(refusal.error) as caught:
+            case.connector.apply(case.op(), None)
+        assert caught.value.provider_code == refusal.code
+        assert refusal.words in str(caught.value)
+        assert case.held(case.op()) == []
+    case.admin.clear_faults()
 
 
 def test_expired_auth_is_refreshed(refreshable: ContractCase) -> None:
