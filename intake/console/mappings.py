@@ -41,7 +41,7 @@ async def validate(request: Request) -> Response:
     try:
         with store(request) as (session, settings):
             found = validation.check_body(
-                session, settings, admin.org_id, data.get("body", ""), [validation.ALL]
+                session, settings, admin.org_id, _body(data), [validation.ALL]
             )
     except AdminError as exc:
         return page(request, "_problems.html", problems=[], failure=str(exc))
@@ -80,10 +80,10 @@ async def preview_draft(request: Request) -> Response:
         return message(request, "Choose a past meeting to preview against.", 422)
     try:
         with store(request) as (session, settings):
-            versions.check_fits_org(session, admin.org_id, versions.parse(data.get("body", "")))
+            versions.check_fits_org(session, admin.org_id, versions.parse(_body(data)))
             meetings.get_meeting(session, admin.org_id, meeting)
             shown = preview.preview_stored(
-                session, settings, meeting, org_id=admin.org_id, body=data.get("body", "")
+                session, settings, meeting, org_id=admin.org_id, body=_body(data)
             )
     except MappingError as exc:
         return page(request, "_problems.html", 422, problems=exc.problems, failure=None)
@@ -99,7 +99,7 @@ async def save(request: Request) -> Response:
     """Store the body as a new version; on problems, the editor again with them, unsaved."""
     data = await checked_form(request)
     admin: ConsoleSession = request.state.console
-    body = data.get("body", "")
+    body = _body(data)
     try:
         with store(request) as (session, _):
             applied = versions.apply_version(
@@ -204,6 +204,11 @@ def _editor(
         connections=connections.list_connections(session, settings, admin.org_id),
         max_bytes=versions.MAX_MAPPING_BYTES,
     )
+
+
+def _body(data: dict[str, str]) -> str:
+    """The mapping a form carries, with the line ends a browser gives a textarea undone."""
+    return data.get("body", "").replace("\r\n", "\n")
 
 
 def _said(exc: Exception) -> str:
