@@ -190,6 +190,12 @@ def test_a_mapping_is_broken_fixed_previewed_saved_and_rolled_back(
     line = good.splitlines().index(next(x for x in good.splitlines() if "item.title" in x)) + 1
     expect(problem.get_by_role("button", name=f"go to line {line}")).to_be_visible()
     expect(page.locator("#gutter li.bad")).to_have_text(str(line))
+    # and the problem's button takes the caret to that line, selected
+    problem.get_by_role("button", name=f"go to line {line}").click()
+    selected = page.evaluate(
+        "(b => b.value.slice(b.selectionStart, b.selectionEnd))(document.activeElement)"
+    )
+    assert "item.titel" in selected
     shot(page, "mapping-error")
 
     # when it is fixed and a change made instead, then previewed against the stored meeting
@@ -207,6 +213,13 @@ def test_a_mapping_is_broken_fixed_previewed_saved_and_rolled_back(
     expect(next_step).to_contain_text("Technical deep dive with the data team")
     expect(preview.locator("tr", has_text="Priority").first).to_contain_text("High")
     shot(page, "mapping-preview")
+
+    # when the field picker describes the Opportunity, expect its fields and picklist values
+    page.get_by_label("Connection").select_option("acme-salesforce")
+    page.get_by_label("Object, project or channel").fill("Opportunity")
+    page.get_by_role("button", name="Describe").click()
+    stage = page.locator("#describe tr", has_text="StageName")
+    expect(stage).to_contain_text("Closed Won")
     with world.cli.session() as session:
         assert session.scalars(select(OpRecord)).all() == []
 
