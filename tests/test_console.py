@@ -105,6 +105,13 @@ def world(
             )
         )
         globex = store_meeting(session, MeetingOutput.model_validate(other.model_dump()))
+        session.add(
+            InsightRecord(
+                meeting_id=globex.meeting_id,
+                cache_key="given",
+                insights=INSIGHTS.model_dump(mode="json"),
+            )
+        )
         tokens = {org: mint_token(session, org, f"{org} admin").token for org in ("acme", "globex")}
     pipeline = Pipeline()
     with BackgroundServer(create_app(cli.settings(), pipeline)) as server:
@@ -259,6 +266,7 @@ def test_a_connection_that_fails_shows_the_providers_words_and_is_paused_and_rot
     page.get_by_role("button", name="Add connection").click()
     expect(page.get_by_role("status")).to_contain_text("added acme-slack-2")
     card = page.locator("#conn-acme-slack-2")
+    page.wait_for_load_state()
 
     # when tested
     card.get_by_role("button", name="Test now").click()
@@ -281,6 +289,7 @@ def test_a_connection_that_fails_shows_the_providers_words_and_is_paused_and_rot
     card.get_by_label("New credentials").fill(f"bot_token={SLACK_TOKEN}")
     card.get_by_role("button", name="Replace credentials").click()
     expect(page.get_by_role("status")).to_contain_text("rotated acme-slack-2")
+    page.wait_for_load_state()
     card.get_by_role("button", name="Test now").click()
     expect(card.locator(".report")).to_contain_text("Works")
     assert SLACK_TOKEN not in page.content()
@@ -446,3 +455,62 @@ def test_the_console_on_a_phone(browser: Browser, world: World) -> None:
     phone.keyboard.press("Tab")
     expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
     context.close()
+
+
+RECAP = """
+  - name: recap
+    connector: slack
+    action: post_message
+    target:
+      channel: "#sales-meetings"
+    fields:
+      title: "{{ meeting.title }}"
+      summary: {from: meeting.summary}
+      meeting_url: "{{ meeting.url }}"
+      action_items:
+        from: insights.action_items
+        transform: [{pick: [title, owner, due_date]}]
+"""
+
+
+def test_an_admin_goes_from_an_empty_org_to_a_saved_previewed_mapping(
+    page: Page, world: World
+) -> None:
+    # given globex: no connection, no mapping, one meeting delivered by the notes pipeline
+    sign_in(page, world.tokens["globex"])
+    expect(page.get_by_role("main")).to_contain_text("none yet: write one and preview it")
+
+    # when its admin adds a Slack connection and tests it
+    page.get_by_role("navigation").get_by_role("link", name="Connections").click()
+    page.get_by_label("Name").fill("globex-slack")
+    page.get_by_label("Provider").select_option("slack")
+    page.get_by_label("Base URL").fill(world.sandbox.urls["slack"])
+    page.get_by_label("Credentials, key=value a line").fill(f"bot_token={SLACK_TOKEN}")
+    page.get_by_role("button", name="Add connection").click()
+    card = page.locator("#conn-globex-slack")
+    page.wait_for_load_state()  # htmx has wired the buttons
+    card.get_by_role("button", name="Test now").click()
+    expect(card.locator(".report")).to_contain_text("Works")
+
+    # and starts from the editor's first mapping, which names that connection
+    page.get_by_role("navigation").get_by_role("link", name="Mapping").click()
+    editor = page.get_by_label("Mapping (YAML)")
+    start = editor.input_value()
+    assert "org: globex" in start and "slack: globex-slack" in start
+    editor.fill(start.replace("destinations: []", "destinations:" + RECAP))
+    expect(page.locator("#problems")).to_contain_text("No problems found")
+
+    # and previews it against the meeting, then saves it
+    page.get_by_label("Against a past meeting").select_option(world.globex_meeting)
+    page.get_by_role("button", name="Preview this draft").click()
+    expect(page.locator("#preview")).to_contain_text("slack · post_message")
+    expect(page.locator("#preview tr", has_text="title").first).to_contain_text(
+        "Globex discovery call"
+    )
+    page.get_by_role("button", name="Save as a new version").click()
+
+    # expect globex's version 1, and acme's mapping untouched
+    expect(page.get_by_role("status")).to_contain_text("Saved as version 1")
+    with world.cli.session() as session:
+        rows = session.execute(select(MappingVersion.org_id, MappingVersion.version)).all()
+    assert sorted(rows) == [("acme", 1), ("globex", 1)]
