@@ -165,7 +165,7 @@ def set_session(request: Request, response: Response, value: str) -> None:
         max_age=TTL_S,
         path="/console",
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=behind_tls(request),
         samesite="lax",
     )
     response.delete_cookie(PRE_COOKIE, path="/console")
@@ -178,6 +178,12 @@ def set_pre_session(request: Request, response: Response, nonce: str) -> None:
         max_age=3600,
         path="/console",
         httponly=True,
-        secure=request.url.scheme == "https",
+        secure=behind_tls(request),
         samesite="strict",
     )
+
+
+def behind_tls(request: Request) -> bool:
+    """Whether the browser reaches the console over https (directly or through a proxy)."""
+    public = str(request.app.state.settings.public_base_url or "")
+    return request.url.scheme == "https" or public.startswith("https://")
