@@ -30,6 +30,8 @@ from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, make_cli
 from tests.test_admin_preview import INSIGHTS, MEETING
+from workers import stages
+from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 ACME = ROOT / "mappings" / "examples" / "acme.yaml"
@@ -296,7 +298,17 @@ def test_a_connection_that_fails_shows_the_providers_words_and_is_paused_and_rot
 
 
 def test_a_meetings_timeline_and_a_dead_letter_retried(page: Page, world: World) -> None:
-    # given an op of the meeting that failed at the provider
+    # given the meeting planned and pushed to the sandbox providers by the pipeline's stages
+    runtime = Runtime(world.cli.settings())
+    for planned in stages.plan(runtime, world.meeting_id):
+        assert stages.push(runtime, planned.key).state == "done"
+    with world.cli.session() as session:
+        task = session.scalars(
+            select(OpRecord).where(OpRecord.connector == "asana", OpRecord.state == "done")
+        ).first()
+        assert task is not None and task.url
+        task_url, task_title = task.url, (task.item or {})["title"]
+    # and another op of the meeting that failed at the provider
     with world.cli.session() as session:
         session.add(
             OpRecord(
@@ -331,6 +343,8 @@ def test_a_meetings_timeline_and_a_dead_letter_retried(page: Page, world: World)
     expect(timeline).to_contain_text("Technical deep dive with the data team")
     expect(timeline).to_contain_text("“Next step is a technical deep dive.”")
     expect(timeline.locator(".op-failed")).to_contain_text("Not a member of the project")
+    done = timeline.locator(".op-done", has_text=task_title).first
+    expect(done.get_by_role("link", name="open in asana")).to_have_attribute("href", task_url)
     shot(page, "meeting-timeline")
 
     # when re-run, expect it sent to extraction
