@@ -22,6 +22,7 @@ from meetsync.models import UtcDatetime
 from meetsync.settings import Settings
 from meetsync.states import ConnectionStatus
 from workers import connections as owned
+from workers.throttle.limits import make_throttle
 
 REDACTED = "**********"
 NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
@@ -233,11 +234,14 @@ class Health(BaseModel):
     paused: bool
     last_error: str | None  # the provider's words, from the newest op that failed through it
     last_error_at: UtcDatetime | None
+    throttle: str | None = None  # its bucket as the workers share it; None if none seen
 
 
 def health(session: Session, settings: Settings, org_id: str) -> list[Health]:
-    """Each of the org's connections with whether it is paused and its last provider error."""
+    """Each of the org's connections with whether it is paused, its last provider error and
+    its throttle (tokens, slots, a 429's cooldown)."""
     found = []
+    buckets = throttle_buckets(settings)
     for out in list_connections(session, settings, org_id):
         failed = session.scalars(
             select(OpRecord)
@@ -255,9 +259,26 @@ def health(session: Session, settings: Settings, org_id: str) -> list[Health]:
                 paused=out.status == ConnectionStatus.PAUSED,
                 last_error=mask_text(failed.last_error) if failed and failed.last_error else None,
                 last_error_at=failed.updated_at if failed else None,
+                throttle=buckets.get(f"{out.provider}:{out.name}"),
             )
         )
     return found
+
+
+def throttle_buckets(settings: Settings) -> dict[str, str]:
+    """Each throttle bucket the workers share, described in a phrase; {} when the throttle
+    cannot be read (the in-process workers keep theirs to themselves)."""
+    try:
+        rows = make_throttle(settings).status()
+    except Exception:  # Redis down or unreachable: the page shows no throttle, not an error
+        return {}
+    described = {}
+    for row in rows:
+        text = f"{row.tokens:.1f}/{row.burst:.0f} tokens, {row.slots_held}/{row.concurrency} slots"
+        if row.cooldown_ms:
+            text = f"cooling down {row.cooldown_ms / 1000:.1f} s after a 429; " + text
+        described[row.bucket] = text
+    return described
 
 
 def set_paused(

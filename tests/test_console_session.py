@@ -12,7 +12,10 @@ from fastapi.testclient import TestClient
 from admin.tokens import list_tokens, mint_token, revoke_token
 from intake.app import create_app
 from intake.console import session as sessions
-from tests.admin_cli import Cli, make_cli
+from sandbox.server import Sandbox
+from tests.admin_cli import Cli, add_sandbox_connections, make_cli
+from workers.throttle.feedback import on_rate_limited
+from workers.throttle.limits import make_throttle
 
 
 class NoPipeline:
@@ -118,3 +121,23 @@ def test_pages_carry_a_strict_content_security_policy(cli: Cli, token: str) -> N
     assert page.headers["cache-control"] == "no-store"
     # the API keeps its own headers
     assert "content-security-policy" not in http.get("/healthz").headers
+
+
+def test_a_connection_cooling_down_after_a_429_says_so(
+    cli: Cli, token: str, redis_url: str, sandbox: Sandbox
+) -> None:
+    # given acme's Slack connection and the shared (Redis) throttle cooling its bucket down
+    add_sandbox_connections(cli, sandbox)
+    cli.env("MEETSYNC_THROTTLE__BACKEND", "redis")
+    cli.env("MEETSYNC_REDIS_URL", redis_url)
+    on_rate_limited(make_throttle(cli.settings()), "slack:acme-slack", 30)
+
+    # when the connections page is read
+    with client(cli) as http:
+        signed_in(http, token)
+        page = http.get("/console/connections").text
+
+    # expect that connection's cooldown, and the others without one
+    slack = page.split('id="conn-acme-slack"')[1].split("</section>")[0]
+    assert re.search(r"cooling down (29|30)\.\d s after a 429", slack)
+    assert page.count("cooling down") == 1
