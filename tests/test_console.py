@@ -449,8 +449,12 @@ def test_a_preview_that_times_out_at_the_provider_says_so(page: Page, world: Wor
     page.get_by_label("Against a past meeting").select_option(world.meeting_id)
     page.get_by_role("button", name="Preview this draft").click()
 
-    # expect a message naming the timeout, and nothing written
-    expect(page.locator("#preview")).to_contain_text("imed out", timeout=30_000)
+    # expect each Salesforce record's current values said to be unknown for the timeout,
+    # the new values still shown, and nothing written
+    note = page.locator("#preview .op", has_text="salesforce").first.locator(".error")
+    expect(note).to_contain_text("current values unknown", timeout=30_000)
+    expect(note).to_contain_text("timed out")
+    expect(page.locator("#preview tr", has_text="NextStep")).to_contain_text("Technical deep dive")
     with world.cli.session() as session:
         assert session.scalars(select(OpRecord)).all() == []
 
