@@ -12,8 +12,8 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: install demo test test-fast lint bench sandbox
 install: $(BIN)/.installed
 
-demo: install  ## the whole pipeline on embedded defaults
-	$(BIN)/meetsync demo
+demo: install  ## the whole pipeline on embedded defaults (ARGS=--serve keeps the console up)
+	$(BIN)/meetsync demo $(ARGS)
 
 test: install  ## every test, against real PostgreSQL, Redis and RabbitMQ
 	$(BIN)/pytest -q

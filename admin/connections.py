@@ -16,11 +16,13 @@ from connectors.base import Check, Connector
 from connectors.errors import ConnectorError
 from connectors.registry import UnknownConnector, available, build
 from meetsync.crypto import rotate, seal, unseal
-from meetsync.db.models import Connection, MappingVersion
+from meetsync.db.models import Connection, MappingVersion, OpRecord
 from meetsync.masking import mask_secrets, mask_text
 from meetsync.models import UtcDatetime
 from meetsync.settings import Settings
+from meetsync.states import ConnectionStatus
 from workers import connections as owned
+from workers.throttle.limits import make_throttle
 
 REDACTED = "**********"
 NAME = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
@@ -223,3 +225,93 @@ def rotate_keys(session: Session, settings: Settings) -> int:
     for row in rows:
         row.credentials = rotate(settings, row.credentials)
     return len(rows)
+
+
+class Health(BaseModel):
+    """A connection as the console shows it: paused or not, and the provider's last words."""
+
+    connection: ConnectionOut
+    paused: bool
+    last_error: str | None  # the provider's words, from the newest op that failed through it
+    last_error_at: UtcDatetime | None
+    throttle: str | None = None  # its bucket as the workers share it; None if none seen
+
+
+def health(session: Session, settings: Settings, org_id: str) -> list[Health]:
+    """Each of the org's connections with whether it is paused, its last provider error and
+    its throttle (tokens, slots, a 429's cooldown)."""
+    found = []
+    buckets = throttle_buckets(settings)
+    for out in list_connections(session, settings, org_id):
+        failed = session.scalars(
+            select(OpRecord)
+            .where(
+                OpRecord.org_id == org_id,
+                OpRecord.connection == out.name,
+                OpRecord.last_error.is_not(None),
+            )
+            .order_by(OpRecord.updated_at.desc())
+            .limit(1)
+        ).first()
+        found.append(
+            Health(
+                connection=out,
+                paused=out.status == ConnectionStatus.PAUSED,
+                last_error=mask_text(failed.last_error) if failed and failed.last_error else None,
+                last_error_at=failed.updated_at if failed else None,
+                throttle=buckets.get(f"{out.provider}:{out.name}"),
+            )
+        )
+    return found
+
+
+def throttle_buckets(settings: Settings) -> dict[str, str]:
+    """Each throttle bucket the workers share, described in a phrase; {} when the throttle
+    cannot be read (the in-process workers keep theirs to themselves)."""
+    try:
+        rows = make_throttle(settings).status()
+    except Exception:  # Redis down or unreachable: the page shows no throttle, not an error
+        return {}
+    described = {}
+    for row in rows:
+        text = f"{row.tokens:.1f}/{row.burst:.0f} tokens, {row.slots_held}/{row.concurrency} slots"
+        if row.cooldown_ms:
+            text = f"cooling down {row.cooldown_ms / 1000:.1f} s after a 429; " + text
+        described[row.bucket] = text
+    return described
+
+
+def set_paused(
+    session: Session, name: str, org_id: str, *, paused: bool, reason: str | None = None
+) -> Connection:
+    """Pause a connection (its pushes rest as `paused` dead letters) or resume it."""
+    row = get_connection(session, name, org_id)
+    if paused:
+        row.status, row.status_reason = ConnectionStatus.PAUSED, reason or "paused by an admin"
+    else:
+        row.status, row.status_reason = ConnectionStatus.ACTIVE, None
+    session.flush()
+    return row
+
+
+def rotate_credentials(
+    session: Session, settings: Settings, name: str, org_id: str, credentials: dict[str, str]
+) -> Connection:
+    """Replace a connection's credentials, keeping its provider, endpoints and options."""
+    row = get_connection(session, name, org_id)
+    return add_connection(
+        session,
+        settings,
+        org_id=org_id,
+        name=name,
+        provider=row.provider,
+        credentials=credentials,
+        base_url=row.base_url,
+        options=dict(row.options or {}),
+        replace=True,
+    )
+
+
+def providers() -> list[str]:
+    """The connectors installed, for choosing a new connection's provider."""
+    return sorted(available())

@@ -64,3 +64,9 @@ def list_tokens(session: Session, org_id: str) -> list[AdminToken]:
             select(AdminToken).where(AdminToken.org_id == org_id).order_by(AdminToken.created_at)
         )
     )
+
+
+def live_token(session: Session, token_id: str) -> AdminToken | None:
+    """The token row of a console session, unless it was revoked since."""
+    row = session.get(AdminToken, token_id)
+    return row if row is not None and row.revoked_at is None else None

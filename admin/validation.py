@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from admin.connections import build_connector
 from admin.errors import Invalid
-from admin.versions import connection_orgs
+from admin.versions import check_fits_org, connection_orgs, parse
 from connectors.base import Connector, TargetSchema
+from connectors.errors import ConnectorError
 from mappings import Mapping, MappingError, validate_against
 from mappings.validate import static_target
 from meetsync.settings import Settings
@@ -96,3 +97,28 @@ def validate_live(
     problems = validate_against(mapping, describe, connection_orgs=connection_orgs(session))
     problems.extend(describe.warnings())
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
+
+
+def describe_place(
+    session: Session, settings: Settings, org_id: str, connection: str, target: dict[str, Any]
+) -> TargetSchema:
+    """What a place of one of the org's connections accepts (fields, types, picklists), for
+    the console's field pickers; Invalid with the provider's words when it cannot say."""
+    connector = build_connector(session, settings, connection, org_id=org_id)
+    try:
+        return connector.describe(target)
+    except ConnectorError as exc:
+        raise Invalid(f"{connection}: {type(exc).__name__}: {exc}") from None
+
+
+def check_body(
+    session: Session, settings: Settings, org_id: str, body: str, against: Collection[str]
+) -> list[MappingError]:
+    """Every problem of a mapping body for this org, each located: its YAML and shape, its
+    org and connections, then the providers of `against` (what `validate` answers)."""
+    try:
+        mapping = parse(body)
+        check_fits_org(session, org_id, mapping)
+    except MappingError as exc:
+        return list(exc.problems)
+    return validate_live(session, settings, mapping, against)

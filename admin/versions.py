@@ -37,8 +37,19 @@ class Applied(BaseModel):
     created: bool  # False when the body equals the latest version's: nothing stored
 
 
+# a mapping is a page or two of YAML; anything past this is a paste gone wrong
+MAX_MAPPING_BYTES = 200_000
+
+
 def parse(body: str, file: str | None = None) -> Mapping:
     """The mapping in `body`; its problems, and later ones, located in `file` if it has one."""
+    size = len(body.encode())
+    if size > MAX_MAPPING_BYTES:
+        raise MappingError(
+            f"the mapping is {size:,} bytes; a mapping may be at most {MAX_MAPPING_BYTES:,}",
+            file=file,
+            fix="split the destinations, or move long templates into shorter ones",
+        )
     try:
         mapping = load_mapping(body)
     except MappingError as exc:

@@ -79,11 +79,14 @@ def sandbox(
 @app.command()
 def demo(
     keep: Annotated[bool, typer.Option(help="keep the demo database afterwards")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="then keep the admin console up (with a token) until Ctrl-C")
+    ] = False,
 ) -> None:
     """Run the whole pipeline on embedded defaults: no key, no server."""
     from cli.demo import run_demo
 
-    run_demo(console, keep=keep)
+    run_demo(console, keep=keep, serve=serve)
 
 
 app.command("eval")(evaluate)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 import mappings
+from admin.tokens import mint_token
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -60,7 +62,7 @@ def held_objects(sandbox: Sandbox) -> Counter[str]:
     return counts
 
 
-def run_demo(console: Console, keep: bool = False) -> None:
+def run_demo(console: Console, keep: bool = False, serve: bool = False) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meetsync-demo-"))
     with Sandbox() as sandbox:
         server = BackgroundServer()
@@ -80,6 +82,9 @@ def run_demo(console: Console, keep: bool = False) -> None:
         workers = InProcessWorkers(settings)
         pipeline = workers.start()
         server.start(create_app(settings, pipeline))
+        console.print(
+            f"admin console {server.url}/console" + ("" if serve else " (--serve keeps it up)")
+        )
         try:
             samples = load_samples()
             assert settings.webhook_secret is not None  # demo mode's
@@ -98,11 +103,27 @@ def run_demo(console: Console, keep: bool = False) -> None:
                 workers.join(timeout_s=180)
                 after_second = held_objects(sandbox)
             _show_counts(console, before, after_first, after_second)
+            if serve:
+                _serve_console(console, settings.database_url, server.url)
         finally:
             server.stop()
             workers.stop()
     if keep:
         console.print(f"kept {workdir}")
+
+
+def _serve_console(console: Console, database_url: str, url: str) -> None:
+    """Keep the demo up for the console, with an admin token for acme, until Ctrl-C."""
+    with session_scope(database_url) as session:
+        token = mint_token(session, "acme", "demo console").token
+    console.rule("admin console")
+    console.print(f"open {url}/console and sign in with acme's admin token:\n  {token}")
+    console.print("Ctrl-C stops the demo")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
 
 
 def _send_all(

@@ -242,16 +242,8 @@ def rollback_mapping(body: RollbackIn, admin: OrgAdmin, request: Request) -> ver
 @router.post("/mappings/validate", response_model=ValidationReport)
 def validate_mapping(body: ValidateIn, admin: OrgAdmin, request: Request) -> ValidationReport:
     """Check a mapping: its YAML, its connections, and the providers' metadata."""
-    try:
-        mapping = versions.parse(body.body)
-    except MappingError as exc:
-        return ValidationReport(ok=False, problems=problems_of(exc))
     with admin_db(request) as (session, settings):
-        try:
-            versions.check_fits_org(session, admin.org_id, mapping)
-        except MappingError as exc:
-            return ValidationReport(ok=False, problems=problems_of(exc))
-        found = validation.validate_live(session, settings, mapping, body.against)
+        found = validation.check_body(session, settings, admin.org_id, body.body, body.against)
     return ValidationReport(ok=not found, problems=problems_of(found))
 
 
