@@ -34,6 +34,7 @@ for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROX
     os.environ.pop(_var, None)  # loopback only; slack-sdk would honour a proxy
 
 OPS = int(os.environ.get("BENCH_OPS", 3_000))
+ASANA_PAT = "sandbox-pat"  # a personal access token the Asana emulator issued
 PROCESSES = 4
 THREADS = 8
 BROKER_URL = "redis://127.0.0.1:6379/12"
@@ -110,7 +111,7 @@ class Clients:
 
         conf = asana.Configuration()
         conf.host = ctx["urls"]["asana"]
-        conf.access_token = "bench-token"
+        conf.access_token = ASANA_PAT
         conf.retry_strategy = False
         conf.connection_pool_maxsize = THREADS * 2
         self.tasks = asana.TasksApi(asana.ApiClient(conf))
@@ -400,7 +401,7 @@ def _context(sandbox: Any) -> dict[str, Any]:
     ).json()
     ws = requests.get(
         f"{urls['asana']}/workspaces",
-        headers={"Authorization": "Bearer bench-token"},
+        headers={"Authorization": f"Bearer {ASANA_PAT}"},
         timeout=10,
     ).json()["data"][0]["gid"]
     from sandbox.slack import TOKEN
