@@ -101,7 +101,7 @@ def facts_of(meeting: MeetingOutput, profile: dict[str, Any] | None) -> Facts:
             email = str(entry.get("email") or "").lower() or None
             people.append(Person(entry.get("name"), email))
     people = remembered(people, (profile.get("memory") or {}).get("people") or [])
-    known = {(p.name or "").lower() for p in people}
+    known = {n.lower() for p in people for n in (p.name or "", *p.aliases)}
     for label in dict.fromkeys(u.speaker for u in meeting.transcript if u.speaker):
         if label.lower() not in known and "@" not in label:
             people.append(Person(label, None))  # a participant by definition: they spoke

@@ -179,7 +179,8 @@ def _fuzzy(session: Session, org_id: str, said: str, known: set[str]) -> list[Me
     for row in session.scalars(query):
         if row.id in known:
             continue
-        for name in (row.name, *row.aliases):
+        first = [row.name.split()[0]] if row.kind == "person" else []
+        for name in (row.name, *row.aliases, *first):
             size = len(name.split())
             if len(name) < FUZZY_MIN_CHARS or size > 4:
                 continue
