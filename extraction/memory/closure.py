@@ -4,8 +4,9 @@ proposes closing that commitment instead of creating a new task.
 Only the open commitments recalled into the prompt are candidates. A closure needs an
 utterance that reports the work as done (a past-tense completion, not "I still need to"),
 and the commitment's object words in that utterance or the question it answers ("Did the
-proposal go out?" "Yes, sent it Monday"). Each commitment closes at most once, at its best
-utterance; the quote is the evidence, as for every other item.
+proposal go out?" "Yes, sent it Monday"), remembered terms' misspellings read right. Each
+commitment closes at most once, at its best utterance; the quote is the evidence, as for
+every other item.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from meetsync.models import MeetingOutput
 DONE = re.compile(
     r"\b(?:sent|shared|emailed|mailed|finished|completed|submitted|delivered|signed|uploaded"
     r"|booked|scheduled|filed|wrapped up|went out|got (?:it|that|them) (?:done|out|over)"
+    r"|set up|created|prepared|drafted|wrote|ran|fixed|updated|closed|reviewed|sorted out"
     r"|took care of|handled|done|did (?:it|that))\b",
     re.IGNORECASE,
 )
 NOT_DONE = re.compile(
-    r"(?:n't\b|\?\s*$)|\b(?:not|never|yet to|still (?:need|have|got)|will|going to|gonna"
+    r"(?:n't\b|'ll\b|\?\s*$)|\b(?:not|never|yet to|still (?:need|have|got)|will|going to|gonna"
     r"|plan to|need to|have to|should|could|would|can you|did you)\b",
     re.IGNORECASE,
 )
@@ -38,14 +40,16 @@ _VERBS = {
 
 def find_closures(meeting: MeetingOutput, profile: dict[str, Any] | None) -> list[Closure]:
     """The recalled open commitments this meeting reports as done, each with its quote."""
-    commitments = ((profile or {}).get("memory") or {}).get("commitments") or []
+    memory = (profile or {}).get("memory") or {}
+    commitments = memory.get("commitments") or []
+    terms = memory.get("terms") or []
     texts = [u.text for u in meeting.transcript]
     best: dict[str, tuple[float, Closure]] = {}
     for index, text in enumerate(texts):
         for sentence in re.split(r"(?<=[.!?])\s+", text):
             if not DONE.search(sentence) or NOT_DONE.search(sentence):
                 continue
-            context = " ".join([*texts[max(0, index - 1) : index], sentence])
+            context = spelled(" ".join([*texts[max(0, index - 1) : index], sentence]), terms)
             for commitment in commitments:
                 share = _share(commitment["title"], context)
                 if share < MIN_SHARE:
@@ -60,6 +64,16 @@ def find_closures(meeting: MeetingOutput, profile: dict[str, Any] | None) -> lis
                     )
                     best[ref] = (share, closure)
     return [closure for _, closure in sorted(best.values(), key=lambda v: v[1].utterance_index)]
+
+
+def spelled(text: str, terms: list[dict[str, Any]]) -> str:
+    """`text` with remembered terms' misspellings ("sock two") written right ("SOC 2")."""
+    for term in terms:
+        name = str(term["name"])
+        for alias in sorted(term.get("aliases") or [], key=len, reverse=True):
+            pattern = rf"(?<!\w){re.escape(alias)}(?!\w)"
+            text = re.sub(pattern, name.replace("\\", "\\\\"), text, flags=re.IGNORECASE)
+    return text
 
 
 def _share(title: str, context: str) -> float:

@@ -71,12 +71,14 @@ class MeetingView:
     )
 
     def canonical(self, name: str | None) -> tuple[str, str | None] | None:
-        """The remembered person `name` is an alias or misspelling of: (name, email)."""
+        """The remembered person `name` (full, first name, alias or misspelling) is: (name,
+        email); None when no one or several are."""
         wanted = (name or "").strip().lower()
         hits = {
             (full, email)
             for full, email, aliases in self.remembered.get("people", [])
-            if wanted and wanted in {full.lower(), *(a.lower() for a in aliases)}
+            if wanted
+            and wanted in {full.lower(), full.split()[0].lower(), *map(str.lower, aliases)}
         }
         return hits.pop() if len(hits) == 1 else None
 
