@@ -21,6 +21,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 import mappings
+from cli.demo_memory import show_memory
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -98,6 +99,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
                 workers.join(timeout_s=180)
                 after_second = held_objects(sandbox)
             _show_counts(console, before, after_first, after_second)
+            show_memory(console, settings, samples[0])
         finally:
             server.stop()
             workers.stop()

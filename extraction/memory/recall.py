@@ -6,8 +6,8 @@ Per meeting, from the org's memory only:
    found lexically (SQLite FTS5 / PostgreSQL full-text over names and aliases), then
    confirmed as a whole name in the text, or fuzzily (rapidfuzz, for misspellings no
    alias lists yet);
-2. the open commitments of the meeting's account, of the people recalled, and those the
-   transcript talks about;
+2. the open commitments of the meeting's account, of the people recalled, and those a
+   turn of the transcript (with the turn before it) talks about;
 3. the org's preferences.
 
 Entries are admitted in that order of priority until the budget is spent (each entry's
@@ -93,7 +93,9 @@ def recall(
         *(("commitments", c) for c in commitments),
         *(("preferences", p) for p in preferences),
     ]
-    return _within(ranked, budget_tokens, {r.id: r.name for r in people.values()})
+    owners = {r.id: r.name for r in people.values()}
+    owners |= {r.email: r.name for r in people.values() if r.email}
+    return _within(ranked, budget_tokens, owners)
 
 
 def entry_view(section: str, row: MemoryEntry, owners: dict[str, str]) -> dict[str, Any]:
@@ -107,7 +109,8 @@ def entry_view(section: str, row: MemoryEntry, owners: dict[str, str]) -> dict[s
     elif section == "preferences":
         keys = ("text",)
     else:
-        owner = owners.get(row.person_id or "") or data.get("owner")
+        owner = owners.get(row.person_id or "") or owners.get(data.get("owner") or "")
+        owner = owner or data.get("owner")
         view = {"id": commitment_ref(row.id), "title": data["title"], "owner": owner}
         view |= {"account": data.get("account"), "due": data.get("due_date")}
         return {k: v for k, v in view.items() if v}
@@ -223,12 +226,14 @@ def _commitments(
             session.scalars(query),
             key=lambda r: (r.account != account, r.created_at, r.id),
         )
+    turns = said.split("\n")
+    windows = [" ".join(turns[max(0, k - 1) : k + 1]) for k in range(len(turns))]
     talked = [
         r
         for r in rows
         if r.kind == "commitment"
         and r.status == "open"
-        and ((r.account and _says(said, r.account)) or _overlap(r.name, said))
+        and ((r.account and _says(said, r.account)) or any(_overlap(r.name, w) for w in windows))
     ]
     return [*found, *talked]
 

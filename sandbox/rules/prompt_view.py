@@ -83,8 +83,9 @@ class MeetingView:
         return hits.pop() if len(hits) == 1 else None
 
     def spelled(self, text: str) -> str:
-        """`text` with each remembered term's misspellings written the org's way."""
-        for term, _, aliases in self.remembered.get("terms", []):
+        """`text` with remembered terms' and people's misspellings written the org's way."""
+        remembered = self.remembered.get("terms", []) + self.remembered.get("people", [])
+        for term, _, aliases in remembered:
             for alias in sorted(aliases, key=len, reverse=True):
                 text = re.sub(rf"(?<!\w){re.escape(alias)}(?!\w)", term, text, flags=re.I)
         return text
