@@ -38,6 +38,15 @@ FOLLOW_UP = MeetingOutput.model_validate(
     }
 )
 
+REVISED = MEETING.model_copy(
+    update={
+        "transcript": [
+            *MEETING.transcript,
+            MEETING.transcript[0].model_copy(update={"start": 99, "text": "Talk soon."}),
+        ]
+    }
+)
+
 
 def test_a_later_meeting_closes_the_task_an_earlier_one_created(
     clean_sandbox: Sandbox, tmp_path: Path
@@ -64,6 +73,10 @@ def test_a_later_meeting_closes_the_task_an_earlier_one_created(
             second = post_meeting(http, secret, FOLLOW_UP).json()["meeting_id"]
             assert wait_final(http, second)["status"] == "done"
             wait_final(http, first)
+            # and a new revision of the discovery call, planned again, does not reopen it
+            again = post_meeting(http, secret, REVISED)
+            assert again.status_code == 202 and again.json()["meeting_id"] == first
+            assert wait_final(http, first)["status"] == "done"
         after = {t["gid"]: t for t in held_by_meetsync(clean_sandbox)["asana"]}
     # expect the earlier task completed, no new task, the other task untouched
     assert after.keys() == tasks.keys()

@@ -84,7 +84,7 @@ def close_reported(session: Session, meeting: Meeting, insights: Insights) -> li
             if row is None or closing is None:
                 continue
             ledger.repay(row, *finishing(row.action, row.target, row.fields, closing))
-            row.disposition = Disposition.CLOSED
+            row.disposition = Disposition.DONE  # a re-run of its meeting keeps it closed
             if row.state not in ledger.RESTING:
                 to_push.append(row)
         log.info(
