@@ -10,6 +10,7 @@ the file (`people[3].email: …`), and nothing is written unless all rows are go
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from admin.errors import Invalid, NotFound
 from admin.orgs import get_org
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, RateLimited
 from connectors.registry import UnknownConnector, build
 from extraction.memory import store
 from meetsync.db.models import Connection, MemoryEntry
@@ -26,9 +27,12 @@ from meetsync.memory import KINDS, SECTIONS, label_of
 from meetsync.models import UtcDatetime
 from meetsync.settings import Settings
 from workers import connections as owned
+from workers.throttle.buckets import Ask, Throttle
+from workers.throttle.limits import ask_for_op, make_throttle
 
 log = logging.getLogger(__name__)
 MAX_IMPORT_ROWS = 20_000
+MAX_THROTTLE_WAIT_S = 60.0  # a sync waits this long for its turn, then reports it
 KIND_SECTION: dict[str, str] = {kind: section for section, kind in SECTIONS.items()}
 
 
@@ -143,10 +147,12 @@ def import_memory(session: Session, org_id: str, document: Any) -> ImportReport:
 
 def sync_people(session: Session, settings: Settings, org_id: str) -> SyncReport:
     """People and their ids from every connection whose connector can list them
-    (`people()`: Salesforce users and contacts, Asana users, Slack members)."""
+    (`people()`: Salesforce users and contacts, Asana users, Slack members), each call
+    admitted by the connection's throttle bucket as backfill traffic."""
     get_org(session, org_id)
     found: dict[str, int] = {}
     skipped: dict[str, str] = {}
+    throttle = make_throttle(settings)
     for connection in session.query(Connection).filter(Connection.org_id == org_id):
         try:
             config = owned.connection_config(session, settings, connection.name, org_id=org_id)
@@ -158,8 +164,22 @@ def sync_people(session: Session, settings: Settings, org_id: str) -> SyncReport
         if people is None:
             skipped[connection.name] = f"{connection.provider} cannot list people"
             continue
+        ask = ask_for_op(
+            settings,
+            connector=connection.provider,
+            connection=connection.name,
+            org=org_id,
+            target={},
+            backfill=True,  # a refresh waits behind live meetings' pushes
+        )
         try:
-            listed = people()
+            listed = _throttled(throttle, ask, people)
+        except RateLimited as exc:
+            throttle.penalize(ask.bucket, max(exc.retry_after, 1.0))
+            skipped[connection.name] = (
+                f"rate limited: try again in {max(exc.retry_after, 1.0):.0f}s"
+            )
+            continue
         except ConnectorError as exc:
             skipped[connection.name] = f"{type(exc).__name__}: {exc}"
             continue
@@ -176,6 +196,26 @@ def sync_people(session: Session, settings: Settings, org_id: str) -> SyncReport
             count += 1
         found[connection.name] = count
     return SyncReport(people=found, skipped=skipped)
+
+
+def _throttled(throttle: Throttle, ask: Ask, call: Callable[[], list[dict[str, Any]]]) -> Any:
+    """`call` once the connection's bucket admits it (the same buckets as every push)."""
+    ticket = 0
+    deadline = time.monotonic() + MAX_THROTTLE_WAIT_S
+    while True:
+        decision = throttle.acquire(ask, ticket)
+        if decision.granted:
+            break
+        if time.monotonic() + decision.wait_ms / 1000 > deadline:
+            raise RateLimited(
+                "the throttle's wait is too long", retry_after=decision.wait_ms / 1000
+            )
+        ticket = decision.ticket
+        time.sleep(decision.wait_ms / 1000)
+    try:
+        return call()
+    finally:
+        throttle.release(ask, decision.lease)
 
 
 def learn_from_correction(
