@@ -62,6 +62,9 @@ def recall(
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
 ) -> Recall:
     """The entries of `org_id`'s memory relevant to `meeting`, within `budget_tokens`."""
+    some = select(MemoryEntry.id).where(MemoryEntry.org_id == org_id).limit(1)
+    if budget_tokens <= 0 or session.scalar(some) is None:
+        return Recall()  # most meetings of an org without memory: one indexed lookup
     texts = [meeting.title, *(u.text for u in meeting.transcript)]
     texts += [u.speaker or "" for u in meeting.transcript]
     said = "\n".join(texts)
