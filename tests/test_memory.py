@@ -71,12 +71,17 @@ def teach(url: str, *entries: tuple[str, dict[str, Any]], org: str = "acme") -> 
 
 # -- what admins teach ----------------------------------------------------------------
 def test_an_alias_claimed_by_a_second_person_is_refused_naming_both(db: str) -> None:
-    teach(db, ("person", JON))
+    teach(db, ("person", JON), ("person", {"name": "William Ng", "aliases": ["Will"]}))
+    will = {"name": "Will Park", "aliases": ["will"]}
+    claimed = pytest.raises(Invalid, match="'will' already names person 'William Ng'")
+    with claimed, session_scope(db) as session:
+        memory.add_entry(session, "acme", "person", will)
     with pytest.raises(Invalid) as refused, session_scope(db) as session:
         memory.add_entry(session, "acme", "person", {"name": "John Smythe", "aliases": ["Jon"]})
     assert "'Jon' already names person 'Jon Smith'" in str(refused.value)
     with session_scope(db) as session:
-        assert [e.name for e in memory.list_entries(session, "acme", "person")] == ["Jon Smith"]
+        listed = [e.name for e in memory.list_entries(session, "acme", "person")]
+    assert listed == ["Jon Smith", "William Ng"]
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,12 @@ STOP = {
 }  # fmt: skip
 
 
-def words_of(texts: Iterable[str]) -> list[str]:
+def words_of(texts: Iterable[str], stop: frozenset[str] | set[str] = STOP) -> list[str]:
     """The distinct lowercase words worth searching for, in first-seen order."""
     seen: dict[str, None] = {}
     for value in texts:
         for word in _WORD.findall(value.casefold()):
-            if len(word) > 1 and word not in STOP:
+            if len(word) > 1 and word not in stop:
                 seen.setdefault(word)
     return list(seen)
 

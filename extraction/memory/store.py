@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from extraction.memory.search import lexical, words_of
 from meetsync.db.models import MemoryEntry
 from meetsync.memory import ENTRY_MODELS, KINDS, label_of
 
@@ -114,9 +115,31 @@ def find_person(session: Session, org_id: str, who: str | None) -> MemoryEntry |
     if not who:
         return None
     key = who.strip().casefold()
-    people = entries(session, org_id, "person")
+    if "@" in key:
+        people = list(
+            session.scalars(
+                select(MemoryEntry).where(
+                    MemoryEntry.org_id == org_id,
+                    MemoryEntry.kind == "person",
+                    MemoryEntry.email == key,
+                )
+            )
+        )
+    else:
+        people = _named(session, org_id, "person", [who])
     hits = [p for p in people if key in {n.casefold() for n in (p.name, p.email or "", *p.aliases)}]
     return hits[0] if len(hits) == 1 else None
+
+
+def _named(session: Session, org_id: str, kind: str, names: list[str]) -> list[MemoryEntry]:
+    """The org's entries of `kind` sharing a word with `names` (the lexical index's pick)."""
+    ids = lexical(session, org_id, words_of(names, stop=set()), limit=10_000)  # "Will" too
+    if not ids:
+        return []
+    query = select(MemoryEntry).where(
+        MemoryEntry.org_id == org_id, MemoryEntry.kind == kind, MemoryEntry.id.in_(ids)
+    )
+    return list(session.scalars(query))
 
 
 def _person_id(session: Session, org_id: str, who: str | None) -> str | None:
@@ -160,7 +183,7 @@ def _refuse_claimed(
     if kind not in {"person", "term"}:
         return
     claimed = {n.casefold(): n for n in names_of(kind, checked)}
-    for other in entries(session, org_id, kind):
+    for other in _named(session, org_id, kind, list(claimed.values())):
         if other.id == own_id:
             continue
         for name in (other.name, *other.aliases):
