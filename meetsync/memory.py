@@ -17,6 +17,7 @@ retrieved per meeting and rendered into the prompt (extraction/memory/).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -100,6 +101,7 @@ class CommitmentEntry(_Entry):
     due_date: Short | None = None
     status: Literal["open", "closed"] = "open"
     meeting_id: Short | None = None
+    since: datetime | None = Field(default=None, description="When its meeting started")
     op_keys: list[Short] = Field(default_factory=list, description="The ledger ops it wrote")
 
 

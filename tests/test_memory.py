@@ -271,6 +271,19 @@ def test_a_meeting_that_reports_work_done_closes_the_open_commitment(db: str) ->
     assert find_closures(said, {}) == []
 
 
+def test_a_meeting_recalls_no_commitment_made_after_it_started(db: str) -> None:
+    teach(db, ("person", JON))
+    teach(
+        db,
+        ("commitment", {"title": "Send the deck", "owner": "Jon", "since": "2026-11-10T09:00Z"}),
+        ("commitment", {"title": "Send the quote", "owner": "Jon", "since": "2026-11-20T09:00Z"}),
+    )
+    said = meeting(("John Smyth", "Hello."))  # on 2026-11-17: a redelivery, days later
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [c["title"] for c in found["commitments"]] == ["Send the deck"]
+
+
 def test_the_lexical_index_follows_edits_and_deletes(db: str) -> None:
     (jon,) = teach(db, ("person", JON))
     with session_scope(db) as session:

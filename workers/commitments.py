@@ -42,6 +42,7 @@ def remember(
             "account": account,
             "due_date": item.due_date,
             "meeting_id": payload.meeting_id,
+            "since": payload.start.isoformat(),
             "op_keys": sorted(keys.get(item.title, [])),
         }
         ref = f"{meeting.id}:{stable_hash(item.title)[:16]}"

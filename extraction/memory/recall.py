@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -83,7 +84,7 @@ def recall(
     terms = {r.id: r for r in named if r.kind == "term"}
     account = meeting.crm.account_id if meeting.crm else None
     commitments = _commitments(session, org_id, rows, list(people), account, said)
-    commitments = _earlier(commitments, meeting.meeting_id)
+    commitments = _earlier(commitments, meeting)
     preferences = session.scalars(
         select(MemoryEntry)
         .where(MemoryEntry.org_id == org_id, MemoryEntry.kind == "preference")
@@ -241,9 +242,22 @@ def _commitments(
     return [*found, *talked]
 
 
-def _earlier(rows: list[MemoryEntry], meeting_id: str) -> list[MemoryEntry]:
-    # a meeting's own items are not earlier commitments: a redelivery recalls the same
-    return [r for r in rows if r.data.get("meeting_id") != meeting_id]
+def _earlier(rows: list[MemoryEntry], meeting: MeetingOutput) -> list[MemoryEntry]:
+    """Commitments made before this meeting: not its own, not a later meeting's (so a
+    redelivery recalls what its first delivery did, whatever happened since)."""
+    kept = []
+    for row in rows:
+        since = row.data.get("since")
+        if row.data.get("meeting_id") == meeting.meeting_id:
+            continue
+        if since and _utc(datetime.fromisoformat(since)) >= _utc(meeting.start):
+            continue
+        kept.append(row)
+    return kept
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _overlap(title: str, said: str) -> bool:
