@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 import mappings
 from admin.tokens import mint_token
+from cli.demo_memory import show_memory
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -103,6 +104,7 @@ def run_demo(console: Console, keep: bool = False, serve: bool = False) -> None:
                 workers.join(timeout_s=180)
                 after_second = held_objects(sandbox)
             _show_counts(console, before, after_first, after_second)
+            show_memory(console, settings, samples[0])
             if serve:
                 _serve_console(console, settings.database_url, server.url)
         finally:

@@ -30,6 +30,9 @@ def evaluate(
     dump: Annotated[Path | None, _Opt(help="write every prediction and match here")] = None,
     compare: Annotated[list[str] | None, _Opt(help="MODEL, MODEL@PROMPT, @PROMPT; repeat")] = None,
     seed: Annotated[int, _Opt(help="bootstrap seed")] = 17,
+    memory: Annotated[
+        bool, _Opt(help="compare memory off and on (the dataset's memory.yaml)")
+    ] = False,
 ) -> None:
     """Precision, recall and F1 with intervals, per meeting, by confidence; cost, latency."""
     if not dataset.is_dir():
@@ -48,10 +51,10 @@ def evaluate(
 
         with Sandbox(only=["openai"]) as running:
             reports = evaluate(
-                dataset, _at(settings, running.urls["openai"]), model, compare, options
+                dataset, _at(settings, running.urls["openai"]), model, compare, options, memory
             )
     else:
-        reports = evaluate(dataset, settings, model, compare, options)
+        reports = evaluate(dataset, settings, model, compare, options, memory)
     Console().print(*tables(reports, compare))
     if json_file is not None:
         json_file.write_text(reports_json(reports))

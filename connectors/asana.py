@@ -165,6 +165,23 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
             checks.append(Check(name="workspaces", ok=False, detail=f"{type(exc).__name__}: {exc}"))
         return checks
 
+    def people(self) -> list[dict[str, Any]]:
+        """For org memory (`meetsync memory sync`): the workspace's users and their ids."""
+        workspace = self._workspace(self.default_workspace)
+        users = self._call(
+            lambda: list(
+                self.users.get_users(
+                    {"workspace": workspace, "opt_fields": "name,email"},
+                    _request_timeout=self.timeout,
+                )
+            )
+        )
+        return [
+            {"ref": u["gid"], "name": u["name"], "email": u.get("email"), "asana_id": u["gid"]}
+            for u in users
+            if u.get("name")
+        ]
+
     def current_values(self, op: Op) -> dict[str, Any] | None:
         """The task's present values of the op's fields (for previews); None if not created yet."""
         found = self.find(op)

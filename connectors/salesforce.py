@@ -150,6 +150,17 @@ class SalesforceConnector(ConnectorFacts):
                 checks.append(Check(name=name, ok=False, detail=f"{type(exc).__name__}: {exc}"))
         return checks
 
+    def people(self) -> list[dict[str, Any]]:
+        """For org memory (`meetsync memory sync`): active users and contacts, with ids."""
+        found = []
+        for obj, where in (("User", " WHERE IsActive = true"), ("Contact", "")):
+            soql = f"SELECT Id, Name, Email, Title FROM {obj}{where} LIMIT 2000"
+            for row in self.session.query(soql):
+                if row.get("Name"):
+                    person = {"ref": row["Id"], "name": row["Name"], "email": row.get("Email")}
+                    found.append(person | {"role": row.get("Title"), "salesforce_id": row["Id"]})
+        return found
+
     def current_values(self, op: Op) -> dict[str, Any] | None:
         """The record's present values of the op's fields (for previews); None if not there yet."""
         if op.action == "update":

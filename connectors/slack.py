@@ -348,6 +348,24 @@ class SlackConnector(ConnectorFacts):
         user = self._user_id(email)
         return f"<@{user}>" if user else None
 
+    def people(self) -> list[dict[str, Any]]:
+        """For org memory (`meetsync memory sync`): the workspace's members and their ids."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            with slack_errors():
+                page = self.client.users_list(cursor=cursor, limit=200)
+            members: list[dict[str, Any]] = page.get("members", [])
+            for member in members:
+                if member.get("deleted") or member.get("is_bot") or not member.get("real_name"):
+                    continue
+                email = (member.get("profile") or {}).get("email")
+                person = {"ref": member["id"], "name": member["real_name"], "email": email}
+                found.append(person | {"slack_id": member["id"]})
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return found
+
     def _user_id(self, email: str | None) -> str | None:
         if not email:
             return None

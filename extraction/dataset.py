@@ -12,11 +12,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from meetsync.memory import ENTRY_MODELS, SECTIONS
 from meetsync.models import MeetingOutput
 
 SCHEMA_FILE = Path(__file__).parent / "datasets" / "schema.json"
+MEMORY_FILE = "memory.yaml"
 Task = Literal["action_items", "crm"]
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
@@ -38,6 +41,11 @@ class GoldItem(BaseModel):
     due_date: str | None = Field(
         default=None, pattern=_ISO_DATE, description="YYYY-MM-DD; null means 'no date said'"
     )
+    terms: list[str] | None = Field(
+        default=None,
+        description="Names and terms the title must spell the org's way ('Kubernetes' where "
+        "the transcript heard 'Cooper Netties'); scored on the matched prediction's title",
+    )
     labelled: set[str] = Field(default_factory=set, exclude=True)
 
 
@@ -52,6 +60,11 @@ class Gold(BaseModel):
     )
     crm: dict[str, Any] = Field(
         default_factory=dict, description="Expected CRM fields; only the named ones are scored"
+    )
+    closes: list[str] | None = Field(
+        default=None,
+        description="Titles of the dataset memory's open commitments this meeting reports as "
+        "done (memory.yaml); [] when it closes none; absent: closures not scored",
     )
     unlabelled: list[Task] = Field(
         default_factory=list,
@@ -85,6 +98,7 @@ class Example(BaseModel):
     meeting: MeetingOutput
     action_items: list[GoldItem] | None
     crm: dict[str, Any] = Field(default_factory=dict)
+    closes: list[str] | None = None
 
     @property
     def items_labelled(self) -> bool:
@@ -131,6 +145,47 @@ def validate_dataset(dataset_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     for path in files:
         problems += _check_file(path)
+    problems += memory_problems(folder)
+    return problems
+
+
+def load_memory(dataset_dir: Path) -> dict[str, Any] | None:
+    """The org memory the dataset carries (`memory.yaml`: people, terms, preferences,
+    commitments, as `meetsync memory import` reads them), or None."""
+    path = Path(dataset_dir) / MEMORY_FILE
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return data if isinstance(data, dict) else {"": data}
+
+
+def memory_problems(dataset_dir: Path) -> list[Problem]:
+    """Every bad row of the dataset's memory file, each with its place."""
+    name = str(Path(dataset_dir) / MEMORY_FILE)
+    try:
+        document = load_memory(dataset_dir)
+    except (OSError, yaml.YAMLError) as exc:
+        return [Problem(file=name, path="$", message=str(exc), fix="write valid YAML")]
+    problems: list[Problem] = []
+    for section, values in (document or {}).items():
+        kind = SECTIONS.get(section)
+        if kind is None or not isinstance(values, list):
+            problems.append(Problem(file=name, path=f"$.{section}", message="not a section",
+                                    fix=f"use lists under {', '.join(SECTIONS)}"))  # fmt: skip
+            continue
+        for k, value in enumerate(values):
+            try:
+                ENTRY_MODELS[kind].model_validate(value)
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    problems.append(
+                        Problem(
+                            file=name,
+                            path=f"$.{section}[{k}]" + _json_path(error["loc"])[1:],
+                            message=error["msg"],
+                            fix=_fix(error["type"], error["loc"]),
+                        )
+                    )
     return problems
 
 
@@ -149,10 +204,18 @@ def _example(path: Path) -> Example:
     if parsed.gold.action_items is not None and "action_items" not in parsed.gold.unlabelled:
         items = []
         for gold, source in zip(parsed.gold.action_items, raw["gold"]["action_items"], strict=True):
-            gold.labelled = {k for k in ("owner", "owner_email", "due_date") if k in source}
+            gold.labelled = {
+                k for k in ("owner", "owner_email", "due_date", "terms") if k in source
+            }
             items.append(gold)
     crm = {} if "crm" in parsed.gold.unlabelled else parsed.gold.crm
-    return Example(name=path.stem, meeting=parsed.meeting, action_items=items, crm=crm)
+    return Example(
+        name=path.stem,
+        meeting=parsed.meeting,
+        action_items=items,
+        crm=crm,
+        closes=parsed.gold.closes,
+    )
 
 
 def _check_file(path: Path) -> list[Problem]:

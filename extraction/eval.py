@@ -12,7 +12,10 @@ extraction/datasets/README.md and validated before any model is called.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +24,20 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from extraction.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, PRF, Intervals, bootstrap, total
-from extraction.dataset import Example, GoldItem, load_dataset
+from extraction.dataset import Example, GoldItem, load_dataset, load_memory
 from extraction.extract import extract_insights
 from extraction.judge import DEFAULT_PROMPT as JUDGE_PROMPT
 from extraction.judge import Judge
 from extraction.llm import CallUsage, shared_client
 from extraction.matching import MatchSettings, assign, similarity_matrix
+from extraction.memory.scratch import scratch_memory
 from extraction.schemas import ActionItem, CrmFields, Insights
 from meetsync.settings import LLMSettings
 
 __all__ = [
     "PRF", "EvalOptions", "EvalReport", "Example", "GoldItem", "MatchSettings", "MeetingScore",
-    "compare", "cost", "evaluate", "load_dataset", "match_items", "reports_json", "run_eval",
-    "score_meeting",
+    "compare", "compare_memory", "cost", "evaluate", "load_dataset", "match_items",
+    "reports_json", "run_eval", "score_meeting",
 ]  # fmt: skip
 
 TEXT_MATCH = 70.0
@@ -46,6 +50,8 @@ class EvalOptions(BaseModel):
     resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
     dump_dir: Path | None = None
+    memory: bool = Field(default=False, description="recall the dataset's memory.yaml per meeting")
+    memory_budget_tokens: int = 600
 
 
 class Pair(BaseModel):
@@ -64,6 +70,12 @@ class MeetingScore(BaseModel):
     owner_labelled: int = 0
     due_hits: int = 0
     due_labelled: int = 0
+    term_hits: int = 0
+    term_labelled: int = 0
+    closures_correct: int = 0
+    closures_gold: int = 0
+    closures_predicted: int = 0
+    memory_tokens: int = 0
     crm: dict[str, bool] = Field(default_factory=dict)
     missed: list[str] = Field(default_factory=list)
     extra: list[str] = Field(default_factory=list)
@@ -102,6 +114,14 @@ class EvalReport(BaseModel):
     fn: int = 0
     owner_accuracy: float | None
     due_date_accuracy: float | None
+    memory: bool = Field(default=False, description="whether the dataset's memory was recalled")
+    term_accuracy: float | None = Field(
+        default=None, description="labelled terms the matched titles spell the org's way"
+    )
+    closures_correct: int = 0
+    closures_gold: int = 0
+    closures_predicted: int = 0
+    memory_tokens: int = Field(default=0, description="prompt tokens memory added, per prompt")
     crm_accuracy: dict[str, float]
     grounding_rate: float
     input_tokens: int
@@ -141,10 +161,23 @@ def run_eval(
     grounded = dropped = 0
     crm_totals: dict[str, list[bool]] = {}
     scored: list[tuple[Example, list[ActionItem]]] = []
-    for example in examples:
+    stack = ExitStack()
+    recalled = None
+    if options.memory:
+        document = load_memory(dataset_dir)
+        if document is None:
+            raise ValueError(f"{dataset_dir} has no memory.yaml to recall")
+        orgs = {e.meeting.org_id for e in examples}
+        recalled = stack.enter_context(scratch_memory(document, orgs))
+    for example in stack_examples(stack, examples):
+        profile, memory_tokens = org_profile, 0
+        if recalled is not None:
+            profile, memory_tokens = recalled(
+                example.meeting, org_profile, options.memory_budget_tokens
+            )
         began = time.perf_counter()
         result = extract_insights(
-            example.meeting, settings=settings, org_profile=org_profile, client=client
+            example.meeting, settings=settings, org_profile=profile, client=client
         )
         latency = time.perf_counter() - began
         usage += result.usage
@@ -153,6 +186,7 @@ def run_eval(
         dropped += insights.dropped_ungrounded
         score, pairs = _score(example, insights, matching, judge)
         score.latency_s = round(latency, 4)
+        score.memory_tokens = memory_tokens
         for field, ok in score.crm.items():
             crm_totals.setdefault(field, []).append(ok)
         scores.append(score)
@@ -165,6 +199,7 @@ def run_eval(
     overall = total(counts)
     owner_labelled = sum(s.owner_labelled for s in scores)
     due_labelled = sum(s.due_labelled for s in scores)
+    term_labelled = sum(s.term_labelled for s in scores)
     latencies = [s.latency_s for s in scores] or [0.0]
     report = EvalReport(
         dataset=str(dataset_dir),
@@ -186,6 +221,14 @@ def run_eval(
         due_date_accuracy=(
             round(sum(s.due_hits for s in scores) / due_labelled, 4) if due_labelled else None
         ),
+        memory=options.memory,
+        term_accuracy=(
+            round(sum(s.term_hits for s in scores) / term_labelled, 4) if term_labelled else None
+        ),
+        closures_correct=sum(s.closures_correct for s in scores),
+        closures_gold=sum(s.closures_gold for s in scores),
+        closures_predicted=sum(s.closures_predicted for s in scores),
+        memory_tokens=sum(s.memory_tokens for s in scores),
         crm_accuracy={k: round(sum(v) / len(v), 4) for k, v in sorted(crm_totals.items())},
         grounding_rate=round(grounded / (grounded + dropped), 4) if grounded + dropped else 1.0,
         input_tokens=sum(u.input_tokens for u in usage),
@@ -277,6 +320,11 @@ def _score(
     score = MeetingScore(name=example.name, items=PRF(), predicted=len(predicted))
     for field, expected in example.crm.items():
         score.crm[field] = _crm_ok(field, expected, insights.crm)
+    if example.closes is not None:
+        closed = {c.title.casefold() for c in insights.closures}
+        score.closures_gold = len(example.closes)
+        score.closures_predicted = len(closed)
+        score.closures_correct = len(closed & {t.casefold() for t in example.closes})
     if example.action_items is None:
         score.labelled = False
         return score, [Pair(predicted=i, gold=None, similarity=None) for i in range(len(predicted))]
@@ -299,6 +347,9 @@ def _score(
         if "due_date" in gold.labelled:
             score.due_labelled += 1
             score.due_hits += predicted[i].due_date == gold.due_date
+        for term in gold.terms or []:
+            score.term_labelled += 1
+            score.term_hits += _says(predicted[i].title, term)
     hit_p = {i: (j, s) for i, j, s in matched}
     hit_g = {j for _, j, _ in matched}
     score.extra = [p.title for k, p in enumerate(predicted) if k not in hit_p]
@@ -312,6 +363,38 @@ def _score(
         for i in range(len(predicted))
     ]
     return score, pairs
+
+
+def _says(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def stack_examples(stack: ExitStack, examples: list[Example]) -> Iterator[Example]:
+    """The examples, then the stack closed (a scratch memory's database goes with it)."""
+    with stack:
+        yield from examples
+
+
+def compare_memory(
+    dataset_dir: Path,
+    settings: LLMSettings,
+    model: str | None = None,
+    *,
+    client: openai.OpenAI | None = None,
+    options: EvalOptions | None = None,
+) -> list[EvalReport]:
+    """The same set with memory off, then on: owners, terms, closures, tokens side by side."""
+    options = options or EvalOptions()
+    return [
+        run_eval(
+            dataset_dir,
+            settings,
+            model,
+            client=client,
+            options=options.model_copy(update={"memory": memory}),
+        )
+        for memory in (False, True)
+    ]
 
 
 def _same_person(predicted: str | None, gold: str | None) -> bool:
@@ -412,8 +495,11 @@ def evaluate(
     model: str | None = None,
     variants: list[str] | None = None,
     options: EvalOptions | None = None,
+    memory_compare: bool = False,
 ) -> list[EvalReport]:
     """One report, or one per variant when comparing: what `meetsync eval` runs."""
+    if memory_compare:
+        return compare_memory(dataset_dir, settings, model, options=options)
     if variants:
         return compare(dataset_dir, settings, variants, options=options)
     return [run_eval(dataset_dir, settings, model, options=options)]

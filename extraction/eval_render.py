@@ -102,12 +102,32 @@ def comparison_table(variants: list[str], reports: list[EvalReport]) -> Table:
     return table
 
 
+def memory_table(reports: list[EvalReport]) -> Table:
+    """Memory off and on, side by side: what the org's memory fixes and what it costs."""
+    table = Table("measure", "memory off", "memory on", title=f"memory on {reports[0].dataset}")
+    rows = {
+        "F1": [f"{r.f1:.3f}" for r in reports],
+        "owner accuracy": [_pct(r.owner_accuracy) for r in reports],
+        "term accuracy": [_pct(r.term_accuracy) for r in reports],
+        "closures correct / gold / proposed": [
+            f"{r.closures_correct} / {r.closures_gold} / {r.closures_predicted}" for r in reports
+        ],
+        "prompt tokens in": [f"{r.input_tokens:,}" for r in reports],
+        "memory tokens (per prompt, summed)": [f"{r.memory_tokens:,}" for r in reports],
+    }
+    for name, values in rows.items():
+        table.add_row(name, *values)
+    return table
+
+
 def _pct(value: float | None) -> str:
     return "n/a (unlabelled)" if value is None else f"{value:.3f}"
 
 
 def tables(reports: list[EvalReport], variants: list[str] | None = None) -> list[Table]:
     """What `meetsync eval` prints: a comparison, or one report in three tables."""
+    if len(reports) == 2 and [r.memory for r in reports] == [False, True]:
+        return [memory_table(reports)]
     if variants:
         return [comparison_table(variants, reports)]
     return [summary_table(reports[0]), meetings_table(reports[0]), curve_table(reports[0])]

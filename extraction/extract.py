@@ -25,6 +25,7 @@ from extraction.chunking import (
 from extraction.errors import LLMInvalidOutput
 from extraction.grounding import ground
 from extraction.llm import CallUsage, InputTooLong, Truncated, call_structured, shared_client
+from extraction.memory.closure import find_closures
 from extraction.prompt_echo import instructions
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItems, CrmFields, Insights
@@ -63,6 +64,7 @@ def extract_insights(
     crm = merge_crm(runner.run("crm_fields", numbered, CrmFields))
     prompts = tuple((task, settings.prompt_versions[task]) for task in TASKS)
     insights = ground(items, crm, meeting, org_profile, instructions(prompts))
+    insights.closures = find_closures(meeting, org_profile)  # earlier commitments now done
     values = sum(insights.dropped_values.values())
     if insights.dropped_ungrounded or values or insights.dropped_prompt_echo:
         log.info(

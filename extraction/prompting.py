@@ -15,11 +15,12 @@ from string import Template
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from extraction.memory.render import render_memory
 from meetsync.models import MeetingOutput, Utterance
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 UNKNOWN_SPEAKER = "(unknown speaker)"
-_TAGS = re.compile(r"</?\s*(meeting|transcript|org_profile)\s*>", re.IGNORECASE)
+_TAGS = re.compile(r"</?\s*(meeting|transcript|org_profile|org_memory)\s*>", re.IGNORECASE)
 
 
 class PromptNotFound(LookupError):
@@ -87,7 +88,8 @@ def render_meeting(meeting: MeetingOutput, utterances: list[tuple[int, Utterance
 
 
 def render_profile(profile: dict[str, Any] | None) -> str:
-    """The <org_profile> block: what the org sells, its stages, glossary and people."""
+    """The <org_profile> block: what the org sells, its stages, glossary and people; then
+    the <org_memory> block of what this meeting recalled (profile["memory"]), if anything."""
     profile = profile or {}
     lines = ["<org_profile>"]
     for key in ("company", "sells"):
@@ -108,7 +110,8 @@ def render_profile(profile: dict[str, Any] | None) -> str:
             email = f" <{person['email']}>" if person.get("email") else ""
             lines.append(f"- {_flat(person.get('name', ''))}{email}{role}")
     lines.append("</org_profile>")
-    return "\n".join(lines)
+    memory = render_memory(profile.get("memory"), _clean)
+    return "\n".join([*lines, memory] if memory else lines)
 
 
 def _flat(value: Any) -> str:

@@ -82,6 +82,15 @@ class EvidenceSpan(BaseModel):
     score: float
 
 
+class Closure(BaseModel):
+    """An earlier meeting's open commitment this meeting reports as done."""
+
+    commitment: str = Field(description="The commitment's id as org memory shows it (c-…)")
+    title: str
+    evidence: str = Field(description="The sentence that says it is done, verbatim")
+    utterance_index: int
+
+
 class Insights(BaseModel):
     """Everything extracted from one meeting, after grounding."""
 
@@ -102,4 +111,8 @@ class Insights(BaseModel):
         default=0,
         description="items, notes and facts that quoted the prompt, not the meeting, or whose "
         "quote talks to the model (an injection attempt)",
+    )
+    closures: list[Closure] = Field(
+        default_factory=list,
+        description="open commitments from earlier meetings (org memory) this one closes",
     )

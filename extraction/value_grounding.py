@@ -9,7 +9,8 @@ so every destination sees the same cleaned value:
     dates               a real ISO date that a date expression in the quote can mean,
                         resolved against the meeting's local date
     stage               one of the org's stages (or a known one) that the quote cues
-    owner               an attendee or a person in the org profile, who said the quote,
+    owner               an attendee, a person in the org profile or in org memory (by
+                        name, alias or a close misspelling), who said the quote,
                         answered it or is named in it; otherwise no owner
     names (lists)       short names the transcript says
     text                its numbers and most of its words come from the quote
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz
 
 from extraction import spoken_amounts, spoken_dates
 from extraction.prompt_echo import words
@@ -74,6 +77,7 @@ class Person:
 
     name: str | None
     email: str | None
+    aliases: tuple[str, ...] = ()  # spoken names and misspellings org memory knows
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,8 @@ def facts_of(meeting: MeetingOutput, profile: dict[str, Any] | None) -> Facts:
         if isinstance(entry, dict) and (entry.get("name") or entry.get("email")):
             email = str(entry.get("email") or "").lower() or None
             people.append(Person(entry.get("name"), email))
-    known = {(p.name or "").lower() for p in people}
+    people = remembered(people, (profile.get("memory") or {}).get("people") or [])
+    known = {n.lower() for p in people for n in (p.name or "", *p.aliases)}
     for label in dict.fromkeys(u.speaker for u in meeting.transcript if u.speaker):
         if label.lower() not in known and "@" not in label:
             people.append(Person(label, None))  # a participant by definition: they spoke
@@ -120,10 +125,45 @@ def find_person(name: str | None, email: str | None, people: Iterable[Person]) -
         exact = [p for p in people if key in {(p.name or "").lower(), p.email or ""}]
         if exact:
             return exact[0]
+        known = [p for p in people if key in {a.lower() for a in p.aliases}]
+        if len({p.name for p in known}) == 1:
+            return known[0]
         first = [p for p in people if p.name and p.name.split()[0].lower() == key]
         if len({p.name for p in first}) == 1:
             return first[0]
-    return None
+    return _misspelt(name, [p for p in people if p.aliases])
+
+
+def remembered(people: list[Person], memory: list[dict[str, Any]]) -> list[Person]:
+    """`people` with org memory's people merged in: one person per email, with aliases."""
+    out = list(people)
+    for entry in memory:
+        email = str(entry.get("email") or "").lower() or None
+        aliases = tuple(str(a) for a in entry.get("aliases") or [])
+        name = entry.get("name")
+        same = [
+            k
+            for k, p in enumerate(out)
+            if (email and p.email == email) or (p.name or "").lower() == str(name).lower()
+        ]
+        if same:
+            k = same[0]
+            out[k] = Person(name or out[k].name, out[k].email or email, out[k].aliases + aliases)
+        else:
+            out.append(Person(name, email, aliases))
+    return out
+
+
+def _misspelt(name: str | None, people: list[Person]) -> Person | None:
+    """The one remembered person a misspelt name is close to (rapidfuzz ≥ 88), if any."""
+    if not name or len(name) < 4:
+        return None
+    close = {
+        p.name: p
+        for p in people
+        if any(fuzz.ratio(name.lower(), n.lower()) >= 88 for n in (p.name or "", *p.aliases))
+    }
+    return next(iter(close.values())) if len(close) == 1 else None
 
 
 def ground_owner(
@@ -137,7 +177,7 @@ def ground_owner(
     if any(find_person(s, None, [person]) for s in near if s):
         return person
     full = person.name or ""
-    names = {n for n in (full, *full.split()[:1]) if n}
+    names = {n for n in (full, *full.split()[:1], *person.aliases) if n}
     return person if any(_says(quote, n) for n in names) else None
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
-from intake import admin, console, meetings, webhooks
+from intake import admin, console, meetings, memory, webhooks
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -26,6 +26,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)
+    app.include_router(memory.router)
     console.install(app)
 
     @app.exception_handler(DataError)

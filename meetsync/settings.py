@@ -60,6 +60,9 @@ class LLMSettings(BaseModel):
         default_factory=dict, description="Model → context tokens; overrides the built-in table"
     )
     chunk_overlap_utterances: int = 2
+    memory_budget_tokens: int = Field(
+        default=600, ge=0, description="Prompt tokens org memory may add per meeting"
+    )
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
         default="auto",
         description="How this endpoint takes structured output: strict json_schema, JSON "

@@ -32,6 +32,7 @@ class Disposition(StrEnum):
     MISSING = "missing"  # no longer extracted, record kept
     CLOSED = "closed"  # no longer extracted, record closed by `on_missing: close`
     REOPENED = "reopened"  # closed, then extracted again
+    DONE = "done"  # closed because a later meeting said the work was done (org memory)
 
 
 class ConnectionStatus(StrEnum):

@@ -33,20 +33,23 @@ def task_of(schema: dict[str, Any]) -> str:
 
 
 def action_items(view: MeetingView) -> dict[str, Any]:
-    """The action-items answer as plain data."""
+    """The action-items answer as plain data; org memory in the prompt, when there is any,
+    turns spoken names and misspellings into the org's names and spellings."""
+    found = find_commitments(view)
+    owners = [view.canonical(item.owner) or (item.owner, item.owner_email) for item in found]
     return {
         "action_items": [
             {
-                "title": item.title,
+                "title": view.spelled(item.title),
                 "description": None,
-                "owner": item.owner,
-                "owner_email": item.owner_email,
+                "owner": owner,
+                "owner_email": item.owner_email or email,
                 "due_date": item.due.isoformat() if item.due else None,
                 "priority": item.priority,
                 "confidence": item.confidence,
                 "evidence": item.evidence,
             }
-            for item in find_commitments(view)
+            for item, (owner, email) in zip(found, owners, strict=True)
         ]
     }
 

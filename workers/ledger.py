@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord, utcnow
 from meetsync.states import Disposition, OpState
-from workers.closing import finishing, reopen_fields
+from workers.closing import close_fields, finishing, reopen_fields
 
 IN_DOUBT = OpState.SENDING
 RESTING = {OpState.FAILED, OpState.DEAD, OpState.PAUSED}
@@ -240,6 +240,10 @@ def reopened(op: Op, disposition: str | None) -> tuple[Op, str | None]:
     Once reopened it stays `reopened` (and keeps the reopening fields) on later runs, so
     an unchanged re-run plans the same payload and writes nothing.
     """
+    if disposition == Disposition.DONE and (done := close_fields(op.connector, op.target)):
+        target, fields, payload = finishing(op.action, op.target, op.fields, done)
+        update = {"target": target, "fields": fields, "payload_hash": payload}
+        return op.model_copy(update=update), disposition  # a later meeting said it is done
     status = reopen_fields(op.connector, op.target, op.fields)
     if disposition not in REOPENING or status is None:
         return op, None  # planned again: no longer missing

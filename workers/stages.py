@@ -17,6 +17,7 @@ from connectors.base import Op, Receipt
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.cache import extraction_key, stored_insights
 from extraction.extract import extract_insights
+from extraction.memory import meeting_profile
 from extraction.schemas import Insights
 from mappings.planner import current_mapping, plan_stored
 from meetsync.db.models import Connection, InsightRecord, Meeting, OpRecord, Org
@@ -24,7 +25,7 @@ from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
-from workers import enrich, ledger
+from workers import commitments, enrich, ledger
 from workers.closing import close_fields, finishing
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
@@ -44,6 +45,15 @@ def cache_key(runtime: Runtime, meeting: Meeting, profile: dict[str, Any]) -> st
     return extraction_key(runtime.settings.llm, meeting.transcript_hash, profile)
 
 
+def recalled_profile(
+    runtime: Runtime, session: Session, meeting: Meeting, org: Org | None
+) -> dict[str, Any]:
+    """The org's profile plus what its memory recalls for this meeting (extraction/memory)."""
+    payload = MeetingOutput.model_validate(meeting.payload)
+    budget = runtime.settings.llm.memory_budget_tokens
+    return meeting_profile(session, meeting.org_id, org.profile if org else {}, payload, budget)
+
+
 def extract(runtime: Runtime, meeting_id: str) -> bool:
     """Extract insights for a meeting; False when cached insights already cover it."""
     with runtime.session() as session:
@@ -51,7 +61,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         if meeting is None:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
-        profile = dict(org.profile) if org else {}
+        profile = recalled_profile(runtime, session, meeting, org)
         key = cache_key(runtime, meeting, profile)
         cached = session.scalars(
             select(InsightRecord).where(
@@ -120,7 +130,7 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         if meeting is None:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
-        current = cache_key(runtime, meeting, dict(org.profile) if org else {})
+        current = cache_key(runtime, meeting, recalled_profile(runtime, session, meeting, org))
         record = stored_insights(session, meeting_id, current)
         mapping = current_mapping(session, meeting.org_id)
         if record is None or mapping is None:
@@ -141,6 +151,11 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         rows = ledger.record_plan(session, meeting_id, made.ops, version, made.identities())
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
+        insights = Insights.model_validate(record.insights)
+        rows += commitments.close_reported(session, meeting, insights)
+        commitments.remember(
+            session, meeting, MeetingOutput.model_validate(meeting.payload), insights
+        )
         meeting.status = MeetingStatus.PLANNED
         backfill = meeting.source == "backfill"
         return [Planned(row.key, route_of(row, backfill)) for row in rows]

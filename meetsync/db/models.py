@@ -1,4 +1,5 @@
-"""Tables: orgs, connections, meetings, insights, the op ledger, mappings, webhook events."""
+"""Tables: orgs, connections, meetings, insights, the op ledger, mappings, webhook events,
+org memory."""
 
 from __future__ import annotations
 
@@ -185,5 +186,33 @@ class BackfillCursor(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     spent_usd: Mapped[float] = mapped_column(default=0.0)
     state: Mapped[str] = mapped_column(String(20), default="running")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MemoryEntry(Base):
+    """One thing an org taught meetsync: a person, a term, a preference or a commitment.
+
+    `search_text` holds the names a transcript may say (name and aliases; a commitment's
+    title and account): the lexical index (SQLite FTS5 `memory_fts`, PostgreSQL full-text)
+    covers it. `person_id` ties an entry to the person it is about, so deleting the
+    person deletes it too.
+    """
+
+    __tablename__ = "memory_entries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(400), doc="name, term, preference or task text")
+    aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    account: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str | None] = mapped_column(String(20), doc="a commitment's open | closed")
+    person_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(20), default="admin")
+    source_ref: Mapped[str | None] = mapped_column(String(200), doc="the provider's id")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="the checked entry")
+    search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

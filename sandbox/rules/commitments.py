@@ -456,7 +456,8 @@ def _from_sentence(
             )
             continue
         m = _THIRD.match(clause)
-        if m and view.person(m["name"]) and m["name"].lower() not in {"we", "i"}:
+        known = view.person(m["name"]) or view.canonical(m["name"]) if m else None
+        if m and known and m["name"].lower() not in {"we", "i"}:
             results += _build(
                 view, sentence, line, m["pred"], m["name"], "third", you=listener, me=speaker_name
             )

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-_BLOCK = re.compile(r"<(?P<tag>meeting|transcript|org_profile)>\n?(?P<body>.*?)</(?P=tag)>", re.S)
+_BLOCK = re.compile(
+    r"<(?P<tag>meeting|transcript|org_profile|org_memory)>\n?(?P<body>.*?)</(?P=tag)>", re.S
+)
+_REMEMBERED = re.compile(
+    r"^- (?P<name>[^<(;:\n]+?)\s*(?:<(?P<email>[^>\s]+)>)?\s*(?:\([^)]*\))?(?::[^;]*)?"
+    r"(?:; also heard as: (?P<aliases>.+))?$"
+)
 _LINE = re.compile(r"^\[(?P<index>\d+)\] (?P<speaker>[^:\n]*): (?P<text>.*)$")
 _ATTENDEE = re.compile(
     r"^- (?P<name>[^<(\n]*?)\s*(?:<(?P<email>[^>\s]+)>)?\s*(?:\((?P<kind>internal|external)\))?$"
@@ -59,6 +65,30 @@ class MeetingView:
     attendees: list[Person] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
     profile: dict[str, str] = field(default_factory=dict)
+    # org memory's people and terms: (name, email, spoken names and misspellings)
+    remembered: dict[str, list[tuple[str, str | None, tuple[str, ...]]]] = field(
+        default_factory=dict
+    )
+
+    def canonical(self, name: str | None) -> tuple[str, str | None] | None:
+        """The remembered person `name` (full, first name, alias or misspelling) is: (name,
+        email); None when no one or several are."""
+        wanted = (name or "").strip().lower()
+        hits = {
+            (full, email)
+            for full, email, aliases in self.remembered.get("people", [])
+            if wanted
+            and wanted in {full.lower(), full.split()[0].lower(), *map(str.lower, aliases)}
+        }
+        return hits.pop() if len(hits) == 1 else None
+
+    def spelled(self, text: str) -> str:
+        """`text` with remembered terms' and people's misspellings written the org's way."""
+        remembered = self.remembered.get("terms", []) + self.remembered.get("people", [])
+        for term, _, aliases in remembered:
+            for alias in sorted(aliases, key=len, reverse=True):
+                text = re.sub(rf"(?<!\w){re.escape(alias)}(?!\w)", term, text, flags=re.I)
+        return text
 
     def person(self, name: str | None) -> Person | None:
         """The attendee called `name` (full or first name), if any."""
@@ -106,6 +136,15 @@ def read_prompt(messages: list[dict[str, Any]]) -> MeetingView:
                     None if speaker == UNKNOWN_SPEAKER else speaker,
                     line["text"],
                 )
+            )
+    section = ""
+    for raw in found.get("org_memory", "").splitlines():
+        if raw.endswith(":") and not raw.startswith("-"):
+            section = raw[:-1].strip()
+        elif section in {"people", "terms"} and (entry := _REMEMBERED.match(raw.strip())):
+            aliases = tuple(a.strip() for a in (entry["aliases"] or "").split("|") if a.strip())
+            view.remembered.setdefault(section, []).append(
+                (entry["name"].strip(), entry["email"], aliases)
             )
     for raw in found.get("org_profile", "").splitlines():
         key, sep, value = raw.partition(":")

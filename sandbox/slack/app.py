@@ -64,6 +64,7 @@ class SlackSandbox(SlackMethods):
             "conversations.open": self._open,
             "users.lookupByEmail": self._lookup_by_email,
             "users.info": self._users_info,
+            "users.list": self._users_list,
         }
 
         async def call(request: Request) -> JSONResponse:

@@ -174,6 +174,18 @@ class SlackMethods(SlackStore):
             raise _SlackError("users_not_found")
         return {"user": self.users[uid]}
 
+    def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        members = list(self.users.values())
+        start = _int(_decode_cursor(args.get("cursor")), 0)
+        limit = max(1, min(_int(args.get("limit"), 100), 1000))
+        more = start + limit < len(members)
+        return {
+            "members": members[start : start + limit],
+            "response_metadata": {
+                "next_cursor": _encode_cursor(str(start + limit)) if more else ""
+            },
+        }
+
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
         if user is None:

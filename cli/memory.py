@@ -1,0 +1,178 @@
+"""`meetsync memory add|list|edit|delete|import|export|sync|recall`: what an org taught us."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from admin import memory, orgs
+from admin.errors import Invalid
+from cli.admin_session import admin_session, reported
+from cli.connections import option_value, parse_pairs
+from extraction.memory import recall
+from extraction.memory.render import render_memory
+from meetsync.memory import KINDS
+from meetsync.models import MeetingOutput
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Org memory: people (aliases, misspellings, ids), terms, preferences, commitments.",
+)
+Org = Annotated[str | None, typer.Option(help="the org (default: the only one)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+Aliases = Annotated[
+    list[str] | None, typer.Option("--alias", help="a spoken name or misspelling (repeat)")
+]
+Fields = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="FIELD=VALUE: email, role, team, account, owner, meaning, …"),
+]
+MAIN_FIELD = {"person": "name", "term": "name", "preference": "text", "commitment": "title"}
+
+
+def _load(path: Path) -> Any:
+    with reported():
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise Invalid(f"cannot read {path}: {exc}") from exc
+
+
+def _fields(pairs: list[str] | None) -> dict[str, Any]:
+    with reported():
+        parsed = parse_pairs(pairs or [], "--set")
+    values = {k: option_value(v) for k, v in parsed.items()}
+    for key in ("accounts", "op_keys"):
+        if isinstance(values.get(key), str):
+            values[key] = [v.strip() for v in values[key].split(",") if v.strip()]
+    return values
+
+
+def _show(entries: list[memory.EntryOut], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return
+    for entry in entries:
+        extra = {k: v for k, v in entry.data.items() if k not in {"name", "title", "text"}}
+        shown = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in extra.items())
+        typer.echo(f"{entry.id}\t{entry.kind}\t{entry.name}\t{entry.source}\t{shown}")
+
+
+@app.command("add")
+def add(
+    kind: Annotated[str, typer.Argument(help=f"one of {', '.join(KINDS)}")],
+    text: Annotated[str, typer.Argument(help="a name or term, a preference, a task title")],
+    alias: Aliases = None,
+    fields: Fields = None,
+    org: Org = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add a person, term, preference or open commitment."""
+    data = {MAIN_FIELD.get(kind, "name"): text, **_fields(fields)}
+    if alias:
+        data["aliases"] = alias
+    with admin_session() as (session, _):
+        entry = memory.add_entry(session, orgs.default_org(session, org), kind, data)
+    _show([entry], as_json)
+
+
+@app.command("list")
+def list_(
+    kind: Annotated[str | None, typer.Option(help=f"only one of {', '.join(KINDS)}")] = None,
+    search: Annotated[str | None, typer.Option(help="only entries naming this")] = None,
+    org: Org = None,
+    as_json: AsJson = False,
+) -> None:
+    """The org's memory: id, kind, name, where it came from, its fields."""
+    with admin_session() as (session, _):
+        found = memory.list_entries(session, orgs.default_org(session, org), kind, search)
+    _show(found, as_json)
+
+
+@app.command("edit")
+def edit(
+    entry_id: str,
+    alias: Aliases = None,
+    fields: Fields = None,
+    org: Org = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change fields of an entry (`--set role=null` removes one); `--alias` adds aliases."""
+    changes = _fields(fields)
+    with admin_session() as (session, _):
+        org_id = orgs.default_org(session, org)
+        if alias:
+            known = memory.get_entry(session, org_id, entry_id).aliases
+            changes["aliases"] = [*known, *alias]
+        entry = memory.edit_entry(session, org_id, entry_id, changes)
+    _show([entry], as_json)
+
+
+@app.command("delete")
+def delete(entry_id: str, org: Org = None) -> None:
+    """Delete an entry; deleting a person deletes every entry about them."""
+    with admin_session() as (session, _):
+        gone = memory.delete_entry(session, orgs.default_org(session, org), entry_id)
+    typer.echo(f"deleted {len(gone)} entr{'y' if len(gone) == 1 else 'ies'}: {', '.join(gone)}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="YAML or JSON: people, terms, preferences, …")],
+    org: Org = None,
+) -> None:
+    """Import a memory file; any bad row (reported with its place) imports nothing."""
+    document = _load(path)
+    with admin_session() as (session, _):
+        report = memory.import_memory(session, orgs.default_org(session, org), document)
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.written.items()))
+    typer.echo(f"imported {counts or 'nothing'}")
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+    org: Org = None,
+) -> None:
+    """Every entry as a YAML file `import` reads back."""
+    with admin_session() as (session, _):
+        data = memory.export_memory(session, orgs.default_org(session, org))
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if out is None:
+        typer.echo(text.rstrip())
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
+@app.command("sync")
+def sync(org: Org = None) -> None:
+    """Refresh people and their ids from the org's Salesforce, Asana and Slack connections."""
+    with admin_session() as (session, settings):
+        report = memory.sync_people(session, settings, orgs.default_org(session, org))
+    for name, count in sorted(report.people.items()):
+        typer.echo(f"{name}: {count} people")
+    for name, reason in sorted(report.skipped.items()):
+        typer.echo(f"{name}: skipped ({reason})", err=True)
+
+
+@app.command("recall")
+def recall_(
+    meeting: Annotated[Path, typer.Argument(help="a meeting JSON (the webhook body)")],
+    budget: Annotated[int, typer.Option(help="prompt tokens memory may add")] = 600,
+    org: Org = None,
+) -> None:
+    """What memory would put in front of the model for one meeting, and its tokens."""
+    with reported():
+        try:
+            payload = MeetingOutput.model_validate(_load(meeting))
+        except ValueError as exc:
+            raise Invalid(f"{meeting}: not a meeting: {exc}") from None
+    with admin_session() as (session, _):
+        found = recall(session, orgs.default_org(session, org or payload.org_id), payload, budget)
+    typer.echo(render_memory(found.memory) or "(nothing recalled)")
+    typer.echo(f"{found.tokens} tokens; {found.left_out} entries left out by the budget")

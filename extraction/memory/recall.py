@@ -1,0 +1,266 @@
+"""Recall: the few memory entries one meeting needs, within a token budget.
+
+Per meeting, from the org's memory only:
+
+1. people who attend (by email or name), and people and terms the transcript names:
+   found lexically (SQLite FTS5 / PostgreSQL full-text over names and aliases), then
+   confirmed as a whole name in the text, or fuzzily (rapidfuzz, for misspellings no
+   alias lists yet);
+2. the open commitments of the meeting's account, of the people recalled, and those a
+   turn of the transcript (with the turn before it) talks about;
+3. the org's preferences.
+
+Entries are admitted in that order of priority until the budget is spent (each entry's
+rendered line counted in tokens), then sorted into a stable order: the same recall
+renders the same bytes, so the extraction cache key, which holds only what was recalled,
+does not change when unrelated memory does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from extraction.memory.render import line_of
+from extraction.memory.search import lexical, words_of
+from meetsync.db.models import MemoryEntry
+from meetsync.models import MeetingOutput
+from meetsync.tokens import count_tokens
+
+DEFAULT_BUDGET_TOKENS = 600
+FUZZY_SCORE = 85.0
+FUZZY_MIN_CHARS = 4
+FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
+MEMORY_KEY = "memory"
+
+
+@dataclass
+class Recall:
+    """What one meeting recalled, and what the budget left out."""
+
+    memory: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tokens: int = 0
+    left_out: int = 0
+
+    def profile(self, profile: dict[str, Any] | None) -> dict[str, Any]:
+        """The org profile with this recall under `memory` (left out when nothing was)."""
+        merged = {k: v for k, v in (profile or {}).items() if k != MEMORY_KEY}
+        if any(self.memory.values()):
+            merged[MEMORY_KEY] = self.memory
+        return merged
+
+
+def recall(
+    session: Session,
+    org_id: str,
+    meeting: MeetingOutput,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+) -> Recall:
+    """The entries of `org_id`'s memory relevant to `meeting`, within `budget_tokens`."""
+    some = select(MemoryEntry.id).where(MemoryEntry.org_id == org_id).limit(1)
+    if budget_tokens <= 0 or session.scalar(some) is None:
+        return Recall()  # most meetings of an org without memory: one indexed lookup
+    texts = [meeting.title, *(u.text for u in meeting.transcript)]
+    texts += [u.speaker or "" for u in meeting.transcript]
+    said = "\n".join(texts)
+    emails = {a.email.lower() for a in meeting.attendees if a.email}
+    attendee_names = {(a.name or "").casefold() for a in meeting.attendees if a.name}
+    ids = lexical(session, org_id, words_of(texts + list(attendee_names)))
+    rows = _rows(session, org_id, ids)
+    named = [r for r in rows if r.kind in {"person", "term"} and _names_in(r, said, attendee_names)]
+    named += _fuzzy(session, org_id, said, {r.id for r in named})
+    attending = {
+        r.id
+        for r in [*named, *_by_email(session, org_id, emails)]
+        if r.kind == "person" and (r.email in emails or r.name.casefold() in attendee_names)
+    }
+    people = {r.id: r for r in [*named, *_by_email(session, org_id, emails)] if r.kind == "person"}
+    terms = {r.id: r for r in named if r.kind == "term"}
+    account = meeting.crm.account_id if meeting.crm else None
+    commitments = _commitments(session, org_id, rows, list(people), account, said)
+    commitments = _earlier(commitments, meeting)
+    preferences = session.scalars(
+        select(MemoryEntry)
+        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind == "preference")
+        .order_by(MemoryEntry.name, MemoryEntry.id)
+    ).all()
+    ranked: list[tuple[str, MemoryEntry]] = [
+        *(("people", p) for p in people.values() if p.id in attending),
+        *(("people", p) for p in people.values() if p.id not in attending),
+        *(("terms", t) for t in terms.values()),
+        *(("commitments", c) for c in commitments),
+        *(("preferences", p) for p in preferences),
+    ]
+    owners = {r.id: r.name for r in people.values()}
+    owners |= {r.email: r.name for r in people.values() if r.email}
+    return _within(ranked, budget_tokens, owners)
+
+
+def entry_view(section: str, row: MemoryEntry, owners: dict[str, str]) -> dict[str, Any]:
+    """What the prompt (and grounding) sees of one entry."""
+    data = row.data
+    keys: tuple[str, ...]
+    if section == "people":
+        keys = ("name", "aliases", "email", "role", "team")
+    elif section == "terms":
+        keys = ("name", "aliases", "category", "meaning")
+    elif section == "preferences":
+        keys = ("text",)
+    else:
+        owner = owners.get(row.person_id or "") or owners.get(data.get("owner") or "")
+        owner = owner or data.get("owner")
+        view = {"id": commitment_ref(row.id), "title": data["title"], "owner": owner}
+        view |= {"account": data.get("account"), "due": data.get("due_date")}
+        return {k: v for k, v in view.items() if v}
+    return {k: data[k] for k in keys if data.get(k)}
+
+
+def commitment_ref(entry_id: str) -> str:
+    """The short, stable id a prompt shows for a commitment."""
+    return f"c-{entry_id[:8]}"
+
+
+def _within(ranked: list[tuple[str, MemoryEntry]], budget: int, owners: dict[str, str]) -> Recall:
+    chosen: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    spent, left_out, seen = 0, 0, set()
+    for section, row in ranked:
+        if row.id in seen:
+            continue
+        seen.add(row.id)
+        view = entry_view(section, row, owners)
+        cost = count_tokens(line_of(section, view)) + 1
+        if spent + cost > budget:
+            left_out += 1
+            continue
+        spent += cost
+        chosen.setdefault(section, []).append((row.name.casefold() + "\0" + row.id, view))
+    memory = {k: [v for _, v in sorted(chosen[k], key=lambda kv: kv[0])] for k in sorted(chosen)}
+    return Recall(memory=memory, tokens=spent, left_out=left_out)
+
+
+def _rows(session: Session, org_id: str, ids: list[str]) -> list[MemoryEntry]:
+    if not ids:
+        return []
+    query = select(MemoryEntry).where(MemoryEntry.org_id == org_id, MemoryEntry.id.in_(ids))
+    return list(session.scalars(query))
+
+
+def _by_email(session: Session, org_id: str, emails: set[str]) -> list[MemoryEntry]:
+    if not emails:
+        return []
+    query = select(MemoryEntry).where(
+        MemoryEntry.org_id == org_id, MemoryEntry.kind == "person", MemoryEntry.email.in_(emails)
+    )
+    return list(session.scalars(query))
+
+
+def _says(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def _names_in(row: MemoryEntry, said: str, attendees: set[str]) -> bool:
+    names = [row.name, *row.aliases]
+    if row.kind == "person":
+        names.append(row.name.split()[0])  # "Priya" names Priya Raman
+        if row.name.casefold() in attendees:
+            return True
+    return any(_says(said, n) for n in names if n)
+
+
+def _fuzzy(session: Session, org_id: str, said: str, known: set[str]) -> list[MemoryEntry]:
+    """People and terms the transcript names misspelled in a way no alias lists yet."""
+    query = (
+        select(MemoryEntry)
+        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind.in_(("person", "term")))
+        .limit(FUZZY_MAX_NAMES)
+    )
+    words = re.findall(r"[^\W_]+", said)
+    grams: dict[int, list[str]] = {}
+    found = []
+    for row in session.scalars(query):
+        if row.id in known:
+            continue
+        first = [row.name.split()[0]] if row.kind == "person" else []
+        for name in (row.name, *row.aliases, *first):
+            size = len(name.split())
+            if len(name) < FUZZY_MIN_CHARS or size > 4:
+                continue
+            if size not in grams:
+                grams[size] = list(
+                    {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+                )
+            if process.extractOne(
+                name, grams[size], scorer=fuzz.ratio, processor=str.casefold,
+                score_cutoff=FUZZY_SCORE,
+            ):  # fmt: skip
+                found.append(row)
+                break
+    return found
+
+
+def _commitments(
+    session: Session,
+    org_id: str,
+    rows: list[MemoryEntry],
+    people: list[str],
+    account: str | None,
+    said: str,
+) -> list[MemoryEntry]:
+    """Open commitments of the account first, then of the people, then those talked about."""
+    keys = []
+    if account:
+        keys.append(MemoryEntry.account == account)
+    if people:
+        keys.append(MemoryEntry.person_id.in_(people))
+    found: list[MemoryEntry] = []
+    if keys:
+        query = select(MemoryEntry).where(
+            MemoryEntry.org_id == org_id,
+            MemoryEntry.kind == "commitment",
+            MemoryEntry.status == "open",
+            or_(*keys),
+        )
+        found = sorted(
+            session.scalars(query),
+            key=lambda r: (r.account != account, r.created_at, r.id),
+        )
+    turns = said.split("\n")
+    windows = [" ".join(turns[max(0, k - 1) : k + 1]) for k in range(len(turns))]
+    talked = [
+        r
+        for r in rows
+        if r.kind == "commitment"
+        and r.status == "open"
+        and ((r.account and _says(said, r.account)) or any(_overlap(r.name, w) for w in windows))
+    ]
+    return [*found, *talked]
+
+
+def _earlier(rows: list[MemoryEntry], meeting: MeetingOutput) -> list[MemoryEntry]:
+    """Commitments made before this meeting: not its own, not a later meeting's (so a
+    redelivery recalls what its first delivery did, whatever happened since)."""
+    kept = []
+    for row in rows:
+        since = row.data.get("since")
+        if row.data.get("meeting_id") == meeting.meeting_id:
+            continue
+        if since and _utc(datetime.fromisoformat(since)) >= _utc(meeting.start):
+            continue
+        kept.append(row)
+    return kept
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _overlap(title: str, said: str) -> bool:
+    content = [w[:5] for w in words_of([title])]
+    heard = {w[:5] for w in words_of([said])}
+    return len(content) >= 2 and sum(w in heard for w in content) / len(content) >= 0.6

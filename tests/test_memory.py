@@ -1,0 +1,297 @@
+"""Org memory: what admins teach, what a meeting recalls within its budget, what grounding
+and the rules model make of it, and what a deleted person leaves behind (nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from admin import memory, orgs
+from admin.errors import Invalid, NotFound
+from extraction.cache import extraction_key
+from extraction.grounding import ground
+from extraction.memory import meeting_profile, recall
+from extraction.memory.closure import find_closures
+from extraction.prompting import render_messages
+from extraction.schemas import ActionItem
+from meetsync.db.migrate import upgrade
+from meetsync.db.models import MemoryEntry
+from meetsync.db.session import session_scope
+from meetsync.models import MeetingOutput
+from meetsync.settings import LLMSettings
+from sandbox.rules_model import answer
+
+JON = {
+    "name": "Jon Smith",
+    "aliases": ["Jon", "John Smyth"],
+    "email": "jon@acme.io",
+    "role": "Account Executive",
+}
+PRIYA = {"name": "Priya Raman", "email": "priya@acme.io", "aliases": ["Pria"]}
+KUBERNETES = {"name": "Kubernetes", "aliases": ["Cooper Netties"], "category": "product"}
+
+
+def meeting(
+    *lines: tuple[str, str], attendees: list[dict[str, Any]] | None = None
+) -> MeetingOutput:
+    return MeetingOutput.model_validate(
+        {
+            "org_id": "acme",
+            "meeting_id": "m-1",
+            "title": "Globex weekly",
+            "start": "2026-11-17T15:00:00Z",
+            "end": "2026-11-17T15:30:00Z",
+            "attendees": attendees or [{"name": "Dana Reyes", "email": "dana@acme.io"}],
+            "transcript": [{"speaker": s, "text": t} for s, t in lines],
+        }
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A migrated database with orgs acme and globex, on SQLite (FTS5) and PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/memory.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    with session_scope(url) as session:
+        orgs.create_org(session, "acme", "Acme")
+        orgs.create_org(session, "globex", "Globex")
+    yield url
+
+
+def teach(url: str, *entries: tuple[str, dict[str, Any]], org: str = "acme") -> list[str]:
+    with session_scope(url) as session:
+        return [memory.add_entry(session, org, kind, data).id for kind, data in entries]
+
+
+# -- what admins teach ----------------------------------------------------------------
+def test_an_alias_claimed_by_a_second_person_is_refused_naming_both(db: str) -> None:
+    teach(db, ("person", JON), ("person", {"name": "William Ng", "aliases": ["Will"]}))
+    will = {"name": "Will Park", "aliases": ["will"]}
+    claimed = pytest.raises(Invalid, match="'will' already names person 'William Ng'")
+    with claimed, session_scope(db) as session:
+        memory.add_entry(session, "acme", "person", will)
+    with pytest.raises(Invalid) as refused, session_scope(db) as session:
+        memory.add_entry(session, "acme", "person", {"name": "John Smythe", "aliases": ["Jon"]})
+    assert "'Jon' already names person 'Jon Smith'" in str(refused.value)
+    with session_scope(db) as session:
+        listed = [e.name for e in memory.list_entries(session, "acme", "person")]
+    assert listed == ["Jon Smith", "William Ng"]
+
+
+@pytest.mark.parametrize(
+    ("org", "kind", "data", "expected", "error"),
+    [
+        pytest.param("initech", "term", {"name": "x"}, "no org 'initech'", NotFound, id="org"),
+        pytest.param("acme", "gadget", {"name": "x"}, "kind 'gadget'", Invalid, id="kind"),
+        pytest.param(
+            "acme", "preference", {"text": "x" * 5000}, "text: String should have at most 400",
+            Invalid, id="too-long",
+        ),
+        pytest.param(
+            "acme", "person", {"name": "Al", "email": "not an email"}, "email: Value error",
+            Invalid, id="email",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_entries_are_refused_with_the_field_named(
+    db: str, org: str, kind: str, data: dict[str, Any], expected: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as refused, session_scope(db) as session:
+        memory.add_entry(session, org, kind, data)
+    assert expected in str(refused.value)
+
+
+def test_an_import_with_a_malformed_row_imports_nothing_and_says_where(db: str) -> None:
+    document = {
+        "people": [JON, {"name": "Priya Raman", "aliases": "Pria"}],
+        "terms": [KUBERNETES],
+    }
+    with pytest.raises(Invalid) as refused, session_scope(db) as session:
+        memory.import_memory(session, "acme", document)
+    assert "people[1]: aliases: Input should be a valid list" in str(refused.value)
+    clash = {"people": [JON, {"name": "Jonathan Smith", "aliases": ["John Smyth"]}]}
+    with pytest.raises(Invalid) as clashed, session_scope(db) as session:
+        memory.import_memory(session, "acme", clash)
+    assert str(clashed.value).startswith("people[1]: person 'Jonathan Smith': 'John Smyth'")
+    with session_scope(db) as session:
+        assert memory.list_entries(session, "acme") == []
+
+
+def test_an_export_imports_back_into_another_org_unchanged(db: str) -> None:
+    teach(db, ("person", JON), ("term", KUBERNETES), ("preference", {"text": "Legal → Legal"}))
+    with session_scope(db) as session:
+        exported = memory.export_memory(session, "acme")
+        report = memory.import_memory(session, "globex", exported)
+        assert memory.export_memory(session, "globex") == exported
+    assert report.written == {"person": 1, "term": 1, "preference": 1}
+
+
+def test_deleting_a_person_deletes_every_entry_about_them(db: str) -> None:
+    jon, _ = teach(db, ("person", JON), ("person", PRIYA))
+    teach(
+        db,
+        ("commitment", {"title": "Send the proposal", "owner": "jon@acme.io"}),
+        ("commitment", {"title": "Book the venue", "owner": "Priya Raman"}),
+        ("preference", {"text": "Jon's tasks go to the Sales project", "person": "Jon"}),
+    )
+    with session_scope(db) as session:
+        gone = memory.delete_entry(session, "acme", jon)
+    with session_scope(db) as session:
+        left = memory.list_entries(session, "acme")
+        assert len(gone) == 3
+        assert sorted(e.name for e in left) == ["Book the venue", "Priya Raman"]
+        assert not any("jon" in str(e.data).lower() for e in left)
+        # nothing of Jon is found by the lexical index either
+        assert recall(session, "acme", meeting(("John Smyth", "Hi, Jon here."))).memory == {}
+
+
+def test_learning_a_correction_makes_it_an_alias(db: str) -> None:
+    teach(db, ("person", PRIYA))
+    with session_scope(db) as session:
+        learned = memory.learn_from_correction(session, "acme", "owner", "Preya", "Priya Raman")
+    assert learned is not None and learned.data["aliases"] == ["Pria", "Preya"]
+
+
+# -- what a meeting recalls -----------------------------------------------------------
+def test_a_meeting_recalls_only_the_people_and_terms_it_names_and_its_attendees(db: str) -> None:
+    teach(db, ("person", JON), ("person", PRIYA), ("term", KUBERNETES))
+    teach(db, ("person", {"name": "Gina Linetti", "email": "gina@globex.com"}), org="globex")
+    teach(db, ("person", {"name": "Ray Holt", "email": "ray@acme.io"}))
+    said = meeting(
+        ("John Smyth", "Our cooper netties cluster is fine."),
+        ("Dana Reyes", "Pria will check the rollout, and Gina too."),
+        attendees=[{"name": "Ray Holt", "email": "ray@acme.io"}],
+    )
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [p["name"] for p in found["people"]] == ["Jon Smith", "Priya Raman", "Ray Holt"]
+    assert [t["name"] for t in found["terms"]] == ["Kubernetes"]  # never globex's Gina
+
+
+def test_a_misspelling_no_alias_lists_is_recalled_fuzzily(db: str) -> None:
+    teach(db, ("person", {"name": "Siobhan Kelly"}), ("term", {"name": "Snowflake"}))
+    said = meeting(("Dana Reyes", "Shivon Kelly compared us with Snowflak last week."))
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [t["name"] for t in found["terms"]] == ["Snowflake"]
+
+
+def test_recall_stays_within_its_token_budget_keeping_attendees_first(db: str) -> None:
+    teach(db, ("person", {"name": "Ray Holt", "email": "ray@acme.io"}))
+    teach(db, *(("term", {"name": f"Widget{k}", "meaning": "a product " * 8}) for k in range(40)))
+    said = meeting(
+        ("Ray Holt", " ".join(f"Widget{k}" for k in range(40))),
+        attendees=[{"name": "Ray Holt", "email": "ray@acme.io"}],
+    )
+    with session_scope(db) as session:
+        tight = recall(session, "acme", said, budget_tokens=120)
+        roomy = recall(session, "acme", said, budget_tokens=5000)
+    assert tight.tokens <= 120 < roomy.tokens
+    assert tight.left_out > 0 and roomy.left_out == 0
+    assert tight.memory["people"] == [{"name": "Ray Holt", "email": "ray@acme.io"}]
+    assert len(roomy.memory["terms"]) == 40
+
+
+def test_the_cache_key_survives_unrelated_memory_and_moves_with_related(db: str) -> None:
+    llm = LLMSettings()
+    said = meeting(("John Smyth", "I'll send the deck about Cooper Netties tomorrow."))
+
+    def key() -> str:
+        with session_scope(db) as session:
+            profile = meeting_profile(session, "acme", {"company": "Acme"}, said)
+        return extraction_key(llm, "transcript-hash", profile)
+
+    bare = key()
+    assert bare == extraction_key(llm, "transcript-hash", {"company": "Acme"})  # no memory
+    teach(db, ("person", JON))
+    with_jon = key()
+    teach(db, ("person", {"name": "Ray Holt"}), ("term", {"name": "Snowflake"}))
+    teach(db, ("person", {"name": "Amy Santiago"}), org="globex")
+    assert key() == with_jon != bare  # unrelated people and other orgs change nothing
+    teach(db, ("term", KUBERNETES))
+    assert key() != with_jon  # a term the meeting says is recalled, and counts
+
+
+# -- what extraction makes of it ------------------------------------------------------
+def test_grounding_resolves_an_alias_to_the_remembered_person_with_their_email(db: str) -> None:
+    teach(db, ("person", JON))
+    said = meeting(("John Smyth", "I'll send the pricing sheet tomorrow."))
+    item = ActionItem(
+        title="Send the pricing sheet", description=None, owner="John Smyth", owner_email=None,
+        due_date=None, priority=None, confidence=0.9, evidence="I'll send the pricing sheet",
+    )  # fmt: skip
+    with session_scope(db) as session:
+        profile = meeting_profile(session, "acme", {}, said)
+    without = ground([item], None, said, {}).action_items[0]
+    remembered = ground([item], None, said, profile).action_items[0]
+    assert (without.owner, without.owner_email) == ("John Smyth", None)
+    assert (remembered.owner, remembered.owner_email) == ("Jon Smith", "jon@acme.io")
+
+
+def test_the_rules_model_writes_remembered_names_and_spellings(db: str) -> None:
+    teach(db, ("person", JON), ("term", KUBERNETES))
+    said = meeting(("John Smyth", "I'll send the cooper netties runbook by Friday."))
+    with session_scope(db) as session:
+        profile = meeting_profile(session, "acme", {}, said)
+    utterances = list(enumerate(said.transcript))
+    before = answer(render_messages("action_items", "v2", said, utterances, {}), None)
+    after = answer(render_messages("action_items", "v2", said, utterances, profile), None)
+    assert before["action_items"][0]["owner"] == "John Smyth"
+    item = after["action_items"][0]
+    assert (item["owner"], item["owner_email"]) == ("Jon Smith", "jon@acme.io")
+    assert "Kubernetes" in item["title"]
+
+
+def test_a_meeting_that_reports_work_done_closes_the_open_commitment(db: str) -> None:
+    teach(db, ("person", JON))
+    teach(
+        db,
+        ("commitment", {"title": "Send the revised proposal", "owner": "Jon Smith"}),
+        ("commitment", {"title": "Book the onsite workshop", "owner": "jon@acme.io"}),
+    )
+    said = meeting(
+        ("Dana Reyes", "Did the revised proposal go out?"),
+        ("John Smyth", "Yes, I sent it on Monday. I haven't booked the workshop yet."),
+    )
+    with session_scope(db) as session:
+        profile = meeting_profile(session, "acme", {}, said)
+        proposal = session.scalars(
+            select(MemoryEntry).where(MemoryEntry.name == "Send the revised proposal")
+        ).one()
+    closures = find_closures(said, profile)
+    assert [(c.commitment, c.evidence) for c in closures] == [
+        (f"c-{proposal.id[:8]}", "Yes, I sent it on Monday.")
+    ]
+    assert find_closures(said, {}) == []
+
+
+def test_a_meeting_recalls_no_commitment_made_after_it_started(db: str) -> None:
+    teach(db, ("person", JON))
+    teach(
+        db,
+        ("commitment", {"title": "Send the deck", "owner": "Jon", "since": "2026-11-10T09:00Z"}),
+        ("commitment", {"title": "Send the quote", "owner": "Jon", "since": "2026-11-20T09:00Z"}),
+    )
+    said = meeting(("John Smyth", "Hello."))  # on 2026-11-17: a redelivery, days later
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [c["title"] for c in found["commitments"]] == ["Send the deck"]
+
+
+def test_the_lexical_index_follows_edits_and_deletes(db: str) -> None:
+    (jon,) = teach(db, ("person", JON))
+    with session_scope(db) as session:
+        memory.edit_entry(session, "acme", jon, {"aliases": ["Jonno"]})
+    said = meeting(("Dana Reyes", "Jonno will do it."))
+    old = meeting(("Dana Reyes", "John Smyth will do it."))
+    with session_scope(db) as session:
+        assert recall(session, "acme", said).memory["people"][0]["name"] == "Jon Smith"
+        assert "people" not in recall(session, "acme", old).memory
+        if session.get_bind().dialect.name == "sqlite":
+            assert session.execute(text("SELECT count(*) FROM memory_fts")).scalar() == 1
