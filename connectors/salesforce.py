@@ -161,6 +161,14 @@ class SalesforceConnector(ConnectorFacts):
         by_name = {str(k).lower(): v for k, v in record.items()}
         return {name: by_name.get(name.lower()) for name in op.fields}
 
+    def record_url(self, op: Op) -> str | None:
+        """The link of the record an op writes, when it exists already (for review)."""
+        if op.action == "update":
+            obj, record_id = self.matcher.resolve(op.target)
+            return self.session.record_url(obj, record_id)
+        found = self.find(op)
+        return found.url if found is not None else None
+
     def _whoami(self) -> str:
         rows = self.session.query(
             f"SELECT Username FROM User WHERE Id = {soql_quote(self.session.user_id or '')} LIMIT 1"

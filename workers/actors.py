@@ -30,6 +30,7 @@ from meetsync.db.models import Meeting, OpRecord
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.lanes import Lane, Laned, Later, Route
+from workers.review_actors import ReviewActors, declare_review
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
 from workers.throttle.llm import LLMWait
@@ -52,6 +53,7 @@ class Pipeline:
     plan: Actor[Any, Any]
     push: dict[str, Laned]
     throttling: Throttling
+    review: ReviewActors | None = None
 
     def enqueue_extract(
         self, meeting_id: str, *, backfill: bool = False, org: str | None = None
@@ -62,6 +64,11 @@ class Pipeline:
 
     def enqueue_push(self, planned: stages.Planned) -> None:
         self.push[planned.connector].send(planned.key, route=planned.route)
+
+    def enqueue_review_refresh(self, meeting_id: str) -> None:
+        """Show a decision in the meeting's review messages, then what it wrote."""
+        if self.review is not None:
+            self.review.refresh.send(meeting_id, 0)
 
     def enqueue_ops(self, keys: Iterable[str]) -> int:
         """Push these ledger ops again (a sweep, a replayed dead letter); how many were sent."""
@@ -123,6 +130,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     def plan_meeting(meeting_id: str) -> None:
         for planned in stages.plan(runtime, meeting_id):
             pipeline.enqueue_push(planned)
+        if pipeline.review is not None:
+            pipeline.review.after_plan(runtime, meeting_id)
 
     def push(key: str) -> Later | None:
         try:
@@ -162,6 +171,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         push=push_lanes,
         throttling=throttling,
     )
+    pipeline.review = declare_review(broker, runtime, pipeline.enqueue_ops, **options)
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
 

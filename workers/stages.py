@@ -24,7 +24,7 @@ from meetsync.links import meeting_url
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
-from workers import enrich, ledger
+from workers import enrich, ledger, review
 from workers.closing import close_fields, finishing
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
@@ -128,17 +128,25 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             meeting.error = "no insights" if record is None else "org has no mapping"
             return []
         spec, version = mapping
+        insights = Insights.model_validate(record.insights)
         made = plan_stored(
             session,
             MeetingOutput.model_validate(meeting.payload),
-            Insights.model_validate(record.insights),
+            insights,
             spec,
             meeting_url=meeting_url(runtime.settings, meeting.id),
             stored_id=meeting.id,
             mapping_version=version,
             providers=meeting.connectors,  # a backfill limited to some providers
         )
-        rows = ledger.record_plan(session, meeting_id, made.ops, version, made.identities())
+        # review (workers/review.py): fields a policy never writes are dropped; ops a
+        # policy holds wait in the ledger as `awaiting_review` and are not enqueued
+        ops = review.trimmed(spec, made.planned)
+        rows = ledger.record_plan(session, meeting_id, ops, version, made.identities())
+        llm = runtime.settings.llm
+        rows = review.hold(
+            session, meeting, spec, made, insights, rows, llm.models, llm.prompt_versions
+        )
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
         meeting.status = MeetingStatus.PLANNED
