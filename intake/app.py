@@ -6,7 +6,7 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from intake import admin, meetings, webhooks
+from intake import admin, meetings, review_api, slack_interactions, webhooks
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -24,6 +24,8 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)
+    app.include_router(slack_interactions.router)
+    app.include_router(review_api.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
