@@ -25,13 +25,18 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.slack.arguments import _arguments
 from sandbox.slack.errors import _RateLimited, _SlackError
+from sandbox.slack.interactions import SlackInteractions
 from sandbox.slack.methods import SlackMethods
 
 
-class SlackSandbox(SlackMethods):
+class SlackSandbox(SlackMethods, SlackInteractions):
     """One Slack workspace with its people, channels, the bot and its messages."""
 
     name = "slack"
+
+    def snapshot(self) -> dict[str, Any]:
+        # interactivity (sandbox/slack/interactions.py): views, response URLs, payloads sent
+        return {**super().snapshot(), **self.interaction_snapshot()}
 
     def error_response(self, status: int, retry_after: float | None = None) -> JSONResponse:
         """Injected faults as Slack sends them: 429 + Retry-After + `ratelimited`."""
@@ -57,6 +62,7 @@ class SlackSandbox(SlackMethods):
             "conversations.open": self._open,
             "users.lookupByEmail": self._lookup_by_email,
             "users.info": self._users_info,
+            **self.interaction_methods(),
         }
 
         async def call(request: Request) -> JSONResponse:
@@ -89,6 +95,7 @@ class SlackSandbox(SlackMethods):
         return [
             Route("/_sandbox/auth", auth, methods=["POST"]),
             Route("/api/{method}", call, methods=["GET", "POST"]),
+            *self.interaction_routes(),
         ]
 
     # -- plumbing -----------------------------------------------------------------------
