@@ -141,6 +141,8 @@ def _request_blocks(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     where = link(proposal.get("record_url"), f"{record} {label}".strip())
     lines = [f"*{where}*"]
     for field in proposal.get("fields") or []:
+        if field.get("unchanged"):
+            continue  # the record holds this value already
         why = f" _({escape(', '.join(field['reasons']))})_" if field.get("reasons") else ""
         lines.append(
             f"• *{escape(field['name'])}*: {_shown(field.get('current'))} → "
@@ -226,6 +228,8 @@ def edit_view(request: Mapping[str, Any], schema: TargetSchema | None) -> dict[s
     proposal = request.get("proposal") or {}
     blocks: list[dict[str, Any]] = []
     for field in proposal.get("fields") or []:
+        if field.get("unchanged"):
+            continue
         name = str(field["name"])
         facts = schema.field(name) if schema is not None else None
         proposed = field.get("proposed")
@@ -243,8 +247,7 @@ def edit_view(request: Mapping[str, Any], schema: TargetSchema | None) -> dict[s
             element = {"type": "plain_text_input", "action_id": "value"}
             if proposed is not None:
                 element["initial_value"] = clip(_plain(proposed), 3000)
-            if facts is not None and facts.length:
-                element["max_length"] = min(facts.length, 3000)
+            # no max_length: the provider's limit comes back as an error under the field
         blocks.append(
             {
                 "type": "input",

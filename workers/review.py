@@ -270,13 +270,13 @@ def prepare(runtime: Runtime, meeting_id: str) -> Prepared:
             emails, users = _approvers(runtime, session, row, proposal, payload)
             request.approvers = {"emails": emails, "slack_ids": users}
             proposal["announced"] = True
+            proposal["channels"] = _route(session, runtime, meeting, proposal, users)
             request.proposal = proposal
             request.expires_at = utcnow() + timedelta(seconds=float(proposal["expire_s"]))
             expire_in.append(float(proposal["expire_s"]))
             if proposal.get("remind_s"):
                 remind_in.append(float(proposal["remind_s"]))
             asked += 1
-            _route(session, runtime, meeting, proposal, users)
     if asked:
         refresh(runtime, meeting_id)
     return Prepared(
@@ -322,6 +322,11 @@ def _still_asks(
             )
             if policy is not None
             else ["approval required"]
+        )
+        field["unchanged"] = (
+            field["current"] is not None
+            and not field["reasons"]
+            and (str(field["current"]) == str(field["proposed"]))
         )
         asks |= bool(field["reasons"])
     return asks
@@ -389,12 +394,12 @@ def _route(
     meeting: Meeting,
     proposal: dict[str, Any],
     users: list[str],
-) -> None:
-    """Make sure a review message row exists where this request is shown."""
+) -> list[str]:
+    """The channels showing this request, each with its review message row."""
     post_to = str(proposal.get("post_to") or "dm")
     connection = _slack_connection(session, meeting.org_id)
     if connection is None:
-        return
+        return []
     channels: list[str] = []
     if post_to != "dm":
         channels = [post_to]
@@ -402,7 +407,6 @@ def _route(
         slack = _slack(runtime, session, meeting.org_id)
         if slack is not None:
             channels = [slack.dm_channel(u) for u in users]
-    proposal["channels"] = channels
     for channel in channels:
         exists = session.scalars(
             select(ReviewMessage).where(
@@ -419,6 +423,7 @@ def _route(
                 )
             )
             session.flush()
+    return channels
 
 
 def _release(row: OpRecord) -> None:

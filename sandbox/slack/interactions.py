@@ -194,7 +194,7 @@ class SlackInteractions(SlackStore):
                     view.update(_view_arg(answer.get("view")), errors={})
                 elif sent["status"] == 200:
                     view["open"], view["errors"] = False, {}
-                sent["view"] = _public_view(view)
+                sent["view"], sent["view_open"] = _public_view(view), view["open"]
             return JSONResponse(sent)
 
         async def respond(request: Request) -> JSONResponse:
@@ -359,7 +359,13 @@ class SlackInteractions(SlackStore):
                 with self.lock:
                     self.interactions.append(record)
         last = answers[-1]
-        return {"ok": True, **last, "trigger_id": payload.get("trigger_id"), "answers": answers}
+        return {
+            "ok": True,
+            **last,
+            "trigger_id": payload.get("trigger_id"),
+            "response_url": payload.get("response_url"),
+            "answers": answers,
+        }
 
 
 def _find_element(blocks: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:

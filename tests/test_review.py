@@ -1,0 +1,368 @@
+"""Review in Slack, end to end: a signed webhook in, a review message out, and each decision
+clicked through the Slack emulator (signed interaction payloads) before Salesforce changes.
+
+The org's mapping holds the Opportunity update for the host's approval; everything else is
+written as before.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from admin.tokens import mint_token
+from intake.app import create_app
+from intake.client import post_meeting
+from intake.serving import BackgroundServer
+from meetsync.bootstrap import seed_demo
+from meetsync.db.migrate import upgrade
+from meetsync.db.models import OpRecord, ReviewRequest
+from meetsync.db.session import session_scope
+from meetsync.settings import Settings
+from sandbox.server import Sandbox
+from sandbox.settings_for import settings_for
+from sandbox.slack.interactions import sign
+from tests.test_end_to_end import MEETING, provider_state
+from workers.inprocess import InProcessWorkers
+
+ROOT = Path(__file__).resolve().parents[1]
+ACME = ROOT / "mappings" / "examples" / "acme.yaml"
+HOST = "dana@acme.io"  # the meeting's host: the approver
+NOT_AN_APPROVER = "lee@acme.io"
+OPPORTUNITY_PATCH = "PATCH /services/data/v62.0/sobjects/Opportunity/"
+
+
+def review_mapping(tmp_path: Path, **review: Any) -> Path:
+    """acme.yaml with the Opportunity update held for the host's approval."""
+    body = yaml.safe_load(ACME.read_text())
+    for dest in body["destinations"]:
+        if dest["name"] == "opportunity-update":
+            dest["review"] = {"mode": "approve", "approvers": ["host"], **review}
+    path = tmp_path / "acme-review.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+@contextmanager
+def review_stack(
+    sandbox: Sandbox, tmp_path: Path, **review: Any
+) -> Iterator[tuple[Settings, httpx.Client]]:
+    server = BackgroundServer()
+    settings = settings_for(
+        sandbox,
+        database_url=f"sqlite:///{tmp_path}/review.db",
+        broker_url="stub",
+        public_base_url=server.url,
+    )
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        seed_demo(session, settings, review_mapping(tmp_path, **review))
+    workers = InProcessWorkers(settings, threads=2)
+    server.start(create_app(settings, workers.start()))
+    slack = httpx.Client(base_url=sandbox.origins["slack"], trust_env=False, timeout=20)
+    slack.put(
+        "/_sandbox/interactivity", json={"request_url": f"{server.url}/v1/slack/interactions"}
+    ).raise_for_status()
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as http:
+            accepted = post_meeting(http, settings.webhook_secret.get_secret_value(), MEETING)
+            assert accepted.status_code == 202
+            yield settings, slack
+    finally:
+        slack.close()
+        server.stop()
+        workers.stop()
+
+
+def eventually(check: Any, timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {check.__name__}")
+
+
+def review_message(slack: httpx.Client) -> dict[str, Any]:
+    """The review message (the one with review buttons or review outcomes), once posted."""
+
+    def posted() -> dict[str, Any] | None:
+        for message in slack.get("/_sandbox/state").json()["messages"]:
+            if "Review what meetsync will write" in str(message.get("blocks")):
+                return dict(message)
+        return None
+
+    found: dict[str, Any] = eventually(posted)
+    return found
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id → value of the message's buttons."""
+    return {
+        e["action_id"]: e["value"]
+        for b in message.get("blocks") or []
+        for e in b.get("elements") or []
+        if e.get("type") == "button"
+    }
+
+
+def click(
+    slack: httpx.Client, message: dict[str, Any], action_id: str, user: str = HOST, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "channel": message["channel"],
+        "ts": message["ts"],
+        "action_id": action_id,
+        "user": user,
+        **extra,
+    }
+    answer = slack.post("/_sandbox/click", json=body)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def signed_post(
+    settings: Settings,
+    payload: dict[str, Any],
+    *,
+    secret: str = "dev-slack-signing-secret",
+    age_s: int = 0,
+) -> httpx.Response:
+    """A payload posted to the interaction endpoint the way Slack signs it."""
+    body = str(httpx.QueryParams({"payload": json.dumps(payload)})).encode()
+    sent_at = int(time.time()) - age_s
+    return httpx.post(
+        settings.public_base_url + "/v1/slack/interactions",
+        content=body,
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-slack-request-timestamp": str(sent_at),
+            "x-slack-signature": sign(secret, sent_at, body),
+        },
+        trust_env=False,
+    )
+
+
+def globex(sandbox: Sandbox) -> dict[str, Any]:
+    records = provider_state(sandbox, "salesforce")["records"]["Opportunity"]
+    return dict(next(o for o in records if o["Name"].startswith("Globex")))
+
+
+def opportunity_writes(sandbox: Sandbox) -> int:
+    requests = sandbox.admin("salesforce").stats()["requests"]
+    return sum(n for endpoint, n in requests.items() if endpoint.startswith(OPPORTUNITY_PATCH))
+
+
+def held_op(settings: Settings) -> tuple[str, str]:
+    """(state of the held Opportunity op, state of its review request)."""
+    with session_scope(settings.database_url) as session:
+        request = session.query(ReviewRequest).one()
+        row = session.get(OpRecord, request.op_key)
+        assert row is not None
+        return row.state, request.state
+
+
+def test_a_held_change_waits_then_approve_writes_it_once(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    before = globex(clean_sandbox)
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        # the proposal, in front of the approver: field, current → proposed, the evidence
+        shown = str(message["blocks"])
+        assert "NextStep" in shown and "technical deep dive" in shown
+        assert "Dana Reyes" in shown  # who said it
+        assert held_op(settings) == ("awaiting_review", "pending")
+        assert opportunity_writes(clean_sandbox) == 0
+        assert globex(clean_sandbox)["NextStep"] == before["NextStep"]
+
+        answer = click(slack, message, "review:approve")
+        assert answer["status"] == 200 and answer["ms"] < 3000
+
+        eventually(lambda: held_op(settings) == ("done", "approved"))
+        assert "technical deep dive" in globex(clean_sandbox)["NextStep"]
+        assert opportunity_writes(clean_sandbox) == 1
+        # the message says who approved, and links to what was written
+        updated = eventually(
+            lambda: (
+                "what was written" in str(review_message(slack)["blocks"]) and review_message(slack)
+            )
+        )
+        assert "Approved" in str(updated["blocks"]) and "review:approve" not in buttons(updated)
+
+
+def test_a_double_click_a_slack_retry_and_a_second_approver_make_one_write(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        results: list[dict[str, Any]] = []
+        clicks = [
+            threading.Thread(
+                target=lambda: results.append(click(slack, message, "review:approve", retries=2))
+            )
+            for _ in range(3)
+        ]
+        for t in clicks:
+            t.start()
+        for t in clicks:
+            t.join()
+        assert all(a["status"] == 200 for r in results for a in r["answers"])
+        eventually(lambda: held_op(settings) == ("done", "approved"))
+        time.sleep(1.0)  # room for a second write, were there one
+        assert opportunity_writes(clean_sandbox) == 1
+        # the clicks that came second were told so, privately
+        responses = slack.get("/_sandbox/state").json()["responses"]
+        assert responses and all(r["response_type"] == "ephemeral" for r in responses)
+        assert all("Already approved" in r["text"] for r in responses)
+
+
+def test_skip_writes_nothing(clean_sandbox: Sandbox, tmp_path: Path) -> None:
+    before = globex(clean_sandbox)
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        click(slack, message, "review:skip")
+        eventually(lambda: held_op(settings) == ("skipped", "skipped"))
+        eventually(lambda: "Skipped" in str(review_message(slack)["blocks"]))
+        time.sleep(0.5)
+        assert opportunity_writes(clean_sandbox) == 0
+        assert globex(clean_sandbox)["NextStep"] == before["NextStep"]
+        # a late approval of the skipped change, through the admin API: refused, nothing written
+        with session_scope(settings.database_url) as session:
+            token = mint_token(session, "acme").token
+            request_id = session.query(ReviewRequest).one().id
+        late = httpx.post(
+            f"{settings.public_base_url}/v1/admin/orgs/acme/reviews/{request_id}/approve",
+            json={"by": HOST},
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+        )
+        assert late.status_code == 409 and "Already skipped" in late.json()["detail"]
+        time.sleep(0.3)
+        assert opportunity_writes(clean_sandbox) == 0
+
+
+def test_someone_who_may_not_approve_is_told_so_and_nothing_happens(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        clicked = click(slack, message, "review:approve", user=NOT_AN_APPROVER)
+        texts = eventually(
+            lambda: [r["text"] for r in slack.get("/_sandbox/state").json()["responses"]]
+        )
+        assert "Only dana@acme.io may decide" in texts[0]
+        assert held_op(settings) == ("awaiting_review", "pending")
+        # an unknown action and an unknown request, signed as Slack signs: explained too
+        for action in (
+            {"action_id": "review:frobnicate", "value": "x"},
+            {"action_id": "review:approve", "value": "no-such-request"},
+        ):
+            payload = {
+                "type": "block_actions",
+                "user": {"id": "U0SBX0001"},
+                "response_url": clicked["response_url"],
+                "actions": [action],
+            }
+            assert signed_post(settings, payload).status_code == 200
+        texts = eventually(
+            lambda: (
+                [r["text"] for r in slack.get("/_sandbox/state").json()["responses"]][2:]
+                and [r["text"] for r in slack.get("/_sandbox/state").json()["responses"]]
+            )
+        )
+        assert len(texts) == 3
+        assert any("not one meetsync knows" in t for t in texts)
+        assert any("That review is unknown here" in t for t in texts)
+        assert held_op(settings) == ("awaiting_review", "pending")
+        assert opportunity_writes(clean_sandbox) == 0
+
+
+def test_edit_validates_in_the_modal_then_writes_the_edited_value_once(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        click(slack, message, "review:edit")
+        view = eventually(
+            lambda: next(
+                iter(v for v in slack.get("/_sandbox/state").json()["views"] if v["open"]), None
+            )
+        )
+        prefilled = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
+        assert "technical deep dive" in prefilled["field:NextStep"]
+
+        # a value Salesforce would refuse (NextStep holds 255 characters): an error in the
+        # modal, which stays open, and nothing written
+        bad = slack.post(
+            "/_sandbox/submit",
+            json={"view_id": view["id"], "user": HOST, "values": {"field:NextStep": "x" * 300}},
+        ).json()
+        assert bad["body"]["response_action"] == "errors"
+        assert "255" in bad["view"]["errors"]["field:NextStep"] and bad["view_open"]
+        time.sleep(0.3)
+        assert held_op(settings) == ("awaiting_review", "pending")
+        assert opportunity_writes(clean_sandbox) == 0
+
+        edited = "Technical deep dive with Globex's data team on Dec 3"
+        good = slack.post(
+            "/_sandbox/submit",
+            json={"view_id": view["id"], "user": HOST, "values": {"field:NextStep": edited}},
+        ).json()
+        assert good["status"] == 200 and good["body"] == {"response_action": "clear"}
+        assert good["view"]["errors"] == {} and not good["view_open"]
+        eventually(lambda: held_op(settings) == ("done", "edited"))
+        assert globex(clean_sandbox)["NextStep"] == edited
+        assert opportunity_writes(clean_sandbox) == 1
+        with session_scope(settings.database_url) as session:
+            request = session.query(ReviewRequest).one()
+            assert request.corrections[0]["field"] == "NextStep"
+            assert request.corrections[0]["after"] == edited
+            assert request.corrections[0]["who"].startswith("U")
+            assert request.model and request.prompt_version
+
+
+def test_an_expired_request_is_recorded_as_skipped(clean_sandbox: Sandbox, tmp_path: Path) -> None:
+    with review_stack(clean_sandbox, tmp_path, expire_after="1s") as (settings, slack):
+        review_message(slack)
+        eventually(lambda: held_op(settings) == ("skipped", "expired"))
+        eventually(lambda: "Expired" in str(review_message(slack)["blocks"]))
+        assert opportunity_writes(clean_sandbox) == 0
+
+
+@pytest.mark.parametrize(
+    ("age_s", "secret"),
+    [
+        pytest.param(600, "dev-slack-signing-secret", id="stale"),
+        pytest.param(0, "not-the-secret", id="forged"),
+    ],
+)
+def test_a_forged_or_stale_signature_is_refused_and_nothing_happens(
+    clean_sandbox: Sandbox, tmp_path: Path, age_s: int, secret: str
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": "U0SBX0001"},
+            "actions": [
+                {"action_id": "review:approve", "value": buttons(message)["review:approve"]}
+            ],
+        }
+        assert signed_post(settings, payload, secret=secret, age_s=age_s).status_code == 401
+        time.sleep(0.3)
+        assert held_op(settings) == ("awaiting_review", "pending")
+        # the same payload, signed now with the app's secret, counts
+        assert signed_post(settings, payload).status_code == 200
+        eventually(lambda: held_op(settings) == ("done", "approved"))
