@@ -9,6 +9,9 @@ nothing and is told what was decided already. Released ops are pushed by the cal
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -35,6 +38,10 @@ from meetsync.settings import Settings
 from meetsync.states import OpState, Verdict
 
 Choice = Literal["approve", "skip"]
+# SQLite's busy handler backs off in sleeps of up to 100 ms when two connections want to
+# write at once, which is most of a decision's tail latency under load: on SQLite (the
+# embedded default) this process's decisions take turns instead. PostgreSQL needs no turns.
+_SQLITE_TURN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def decide(settings: Settings, request_id: str, choice: Choice, who: Reviewer) -
     """Approve (release to push) or skip (never write) one held op."""
     verdict = Verdict.APPROVED if choice == "approve" else Verdict.SKIPPED
     try:
-        with session_scope(settings.database_url) as session:
+        with _writing(settings) as session:
             request = session.get(ReviewRequest, request_id)
             refusal = _refusal(request, who)
             if refusal is not None:
@@ -266,6 +273,14 @@ def explain(response_url: str | None, text: str) -> None:
 
 
 # -- the decision --------------------------------------------------------------------------
+@contextmanager
+def _writing(settings: Settings) -> Iterator[Session]:
+    """A session for a decision; on SQLite, one decision of this process at a time."""
+    turn = _SQLITE_TURN if settings.database_url.startswith("sqlite") else nullcontext()
+    with turn, session_scope(settings.database_url) as session:
+        yield session
+
+
 def _refusal(request: ReviewRequest | None, who: Reviewer) -> Decided | None:
     if request is None:
         return Decided(False, "That review is unknown here.")
