@@ -107,7 +107,7 @@ def review_message(
     meeting: Mapping[str, Any], requests: Sequence[Mapping[str, Any]]
 ) -> tuple[str, list[dict[str, Any]]]:
     """The fallback text and blocks of one meeting's review message."""
-    title = escape(meeting.get("title") or "a meeting")
+    title = str(meeting.get("title") or "a meeting")
     heading = f"*Review what meetsync will write for {link(meeting.get('url'), title)}*"
     blocks: list[dict[str, Any]] = [_section(heading)]
     pending = 0
@@ -136,8 +136,8 @@ def _request_blocks(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     proposal = request.get("proposal") or {}
     if request.get("kind") == "clarify":
         return _clarify_blocks(request, proposal)
-    record = escape(proposal.get("object") or proposal.get("destination") or "record")
-    label = escape(proposal.get("label") or "")
+    record = str(proposal.get("object") or proposal.get("destination") or "record")
+    label = str(proposal.get("label") or "")
     where = link(proposal.get("record_url"), f"{record} {label}".strip())
     lines = [f"*{where}*"]
     for field in proposal.get("fields") or []:
@@ -148,10 +148,10 @@ def _request_blocks(request: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"• *{escape(field['name'])}*: {_shown(field.get('current'))} → "
             f"*{_shown(field.get('proposed'))}*{why}"
         )
-    blocks = [_section(clip("\n".join(lines), 2900))]
+    blocks = [_section(_cut("\n".join(lines), 2900))]
     evidence = proposal.get("evidence") or {}
     if evidence.get("quote"):
-        said = f"> “{escape(clip(evidence['quote'], 500))}”"
+        said = f"> “{clip(evidence['quote'], 500)}”"
         who = " — " + escape(evidence["speaker"]) if evidence.get("speaker") else ""
         at = f" at {_clock(evidence['at'])}" if evidence.get("at") is not None else ""
         blocks.append(_context(f"{said}{who}{at}"))
@@ -182,7 +182,7 @@ def _clarify_blocks(
     if request.get("state") == "pending":
         options = [
             {
-                "text": {"type": "plain_text", "text": clip(choice["label"], 75)},
+                "text": {"type": "plain_text", "text": _cut(str(choice["label"]), 75)},
                 "value": f"{request['id']}|{choice['value']}"[:150],
             }
             for choice in (proposal.get("choices") or [])[:100]
@@ -236,7 +236,7 @@ def edit_view(request: Mapping[str, Any], schema: TargetSchema | None) -> dict[s
         element: dict[str, Any]
         if facts is not None and facts.picklist:
             options = [
-                {"text": {"type": "plain_text", "text": clip(v, 75)}, "value": v[:150]}
+                {"text": {"type": "plain_text", "text": _cut(v, 75)}, "value": v[:150]}
                 for v in facts.picklist[:100]
             ]
             element = {"type": "static_select", "action_id": "value", "options": options}
@@ -246,13 +246,13 @@ def edit_view(request: Mapping[str, Any], schema: TargetSchema | None) -> dict[s
         else:
             element = {"type": "plain_text_input", "action_id": "value"}
             if proposed is not None:
-                element["initial_value"] = clip(_plain(proposed), 3000)
+                element["initial_value"] = _cut(_plain(proposed), 3000)
             # no max_length: the provider's limit comes back as an error under the field
         blocks.append(
             {
                 "type": "input",
                 "block_id": f"{FIELD_BLOCK}{name}",
-                "label": {"type": "plain_text", "text": clip(name, 2000)},
+                "label": {"type": "plain_text", "text": _cut(name, 2000)},
                 "element": element,
             }
         )
@@ -343,7 +343,12 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 3000)}]}
+
+
+def _cut(text: str, limit: int) -> str:
+    """Text already escaped (or plain_text, never escaped) cut to Slack's limit."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -361,7 +366,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 def _shown(value: Any) -> str:
     if value is None or value == "":
         return "_empty_"
-    return f"`{escape(clip(_plain(value), 300))}`"
+    return f"`{clip(_plain(value), 300)}`"
 
 
 def _plain(value: Any) -> str:
