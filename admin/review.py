@@ -147,6 +147,35 @@ def edit(settings: Settings, request_id: str, values: dict[str, Any], who: Revie
         return Decided(False, str(exc))
 
 
+def answer(settings: Settings, request_id: str, value: str, who: Reviewer) -> Decided:
+    """Answer a clarification (who owns an item): the held op takes the answer and goes."""
+    try:
+        with _writing(settings) as session:
+            request = session.get(ReviewRequest, request_id)
+            refusal = _refusal(request, who)
+            if refusal is not None:
+                return refusal
+            assert request is not None
+            choices = request.proposal.get("choices") or []
+            choice = next((c for c in choices if c["value"] == value), None)
+            row = session.get(OpRecord, request.op_key or "")
+            if request.kind != "clarify" or choice is None or row is None:
+                return Decided(False, "That answer is not one of the choices.", request.meeting_id)
+            field_name = str(request.proposal["field"])
+            fields = {**row.fields, field_name: value}
+            edited = {
+                "fields": fields,
+                "payload_hash": payload_hash(row.action, row.target, fields),
+            }
+            before = row.fields.get(field_name)
+            corrections = [
+                {"field": field_name, "before": before, "after": value, "who": who.label}
+            ]
+            return _record(session, request, Verdict.EDITED, who, edited, corrections, choice)
+    except _Conflict as exc:
+        return Decided(False, str(exc))
+
+
 def submit_edit(settings: Settings, view: dict[str, Any], who: Reviewer) -> Decided:
     """An Edit modal's submission; a refusal names the field it is about (for the modal)."""
     values = submitted_values(view)
@@ -313,12 +342,15 @@ def _record(
     who: Reviewer,
     edited: dict[str, Any] | None = None,
     corrections: list[dict[str, Any]] | None = None,
+    chosen: dict[str, Any] | None = None,
 ) -> Decided:
     """The two conditional updates; a second decision raises _Conflict (rolled back)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     proposal = dict(request.proposal)
     if edited is not None:
         proposal["edited"] = edited
+    if chosen is not None:
+        proposal["answer"] = chosen
     hit = session.execute(
         update(ReviewRequest)
         .where(ReviewRequest.id == request.id, ReviewRequest.state == Verdict.PENDING)
@@ -353,6 +385,8 @@ def _record(
         raise _Conflict("This change was planned again since; look at the newest message.")
     release = [] if verdict == Verdict.SKIPPED else [str(request.op_key)]
     words = {"approved": "Approved", "edited": "Edited", "skipped": "Skipped"}[verdict]
+    if chosen is not None:
+        words = f"Thanks: {chosen['label']} owns it"
     return Decided(True, f"{words}.", request.meeting_id, release)
 
 

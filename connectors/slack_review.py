@@ -208,6 +208,8 @@ def _clarify_blocks(
 
 def _outcome(request: Mapping[str, Any]) -> str:
     words = VERDICT_WORDS.get(str(request.get("state")), str(request.get("state")))
+    if request.get("kind") == "clarify" and request.get("state") == "edited":
+        words = "✅ Answered"
     by = f" by <@{request['decided_by']}>" if _is_user(request.get("decided_by")) else ""
     if request.get("decided_by") and not by:
         by = f" by {escape(request['decided_by'])}"

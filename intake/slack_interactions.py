@@ -39,6 +39,7 @@ APPROVE, EDIT, SKIP, APPROVE_ALL = (
     "review:skip",
     "review:approve_all",
 )
+CLARIFY = "review:clarify"
 RATE = "review:rate"
 EDIT_CALLBACK = "review:edit"
 UNKNOWN = "That button is not one meetsync knows; nothing was done."
@@ -109,6 +110,9 @@ def _block_actions(
         decided = review.decide(settings, value, "approve" if action_id == APPROVE else "skip", who)
     elif action_id == APPROVE_ALL:
         decided = review.approve_all(settings, value, who)
+    elif action_id == CLARIFY:
+        request_id, _, chosen = value.partition("|")
+        decided = review.answer(settings, request_id, chosen, who)
     elif action_id == EDIT:
         trigger = str(payload.get("trigger_id") or "")
         background.add_task(_open_edit, settings, value, trigger, who, response_url)

@@ -235,3 +235,40 @@ def _change_pct(current: Any, proposed: Any) -> float | None:
     if before is None or after is None or before == 0:
         return None
     return abs(after - before) / abs(before) * 100
+
+
+def owner_choices(
+    owner: str | None,
+    owner_email: str | None,
+    evidence: str,
+    attendees: Sequence[Any],
+) -> list[dict[str, str]]:
+    """The people an item's owner could be, when that is not clear; [] when it is.
+
+    Unclear: the quote names the owner by a first name two attendees share (and not by the
+    full name), or the owner has a name but no email. `attendees` are `meetsync.models`
+    Attendees (name, email, internal).
+    """
+    if not owner:
+        return []
+    with_email = [a for a in attendees if a.email and a.name]
+    first = owner.split()[0].lower()
+    said = re.findall(r"[\w'-]+", evidence.lower())
+    namesakes = [a for a in with_email if a.name.split()[0].lower() == first]
+    if len(namesakes) >= 2 and first in said and owner.lower() not in evidence.lower():
+        return [_choice(a) for a in namesakes]
+    if owner_email is None:
+        return [_choice(a) for a in with_email if a.internal]
+    return []
+
+
+def owner_field(fields: Mapping[str, Any]) -> str | None:
+    """The destination field that takes the item's owner (`from: item.owner_email`)."""
+    for name, value in fields.items():
+        if getattr(value, "source", None) == "item.owner_email":
+            return name
+    return None
+
+
+def _choice(attendee: Any) -> dict[str, str]:
+    return {"label": f"{attendee.name} ({attendee.email})", "value": str(attendee.email)}

@@ -27,6 +27,7 @@ from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, ReviewRequest
 from meetsync.db.session import session_scope
+from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
@@ -41,12 +42,12 @@ NOT_AN_APPROVER = "lee@acme.io"
 OPPORTUNITY_PATCH = "PATCH /services/data/v62.0/sobjects/Opportunity/"
 
 
-def review_mapping(tmp_path: Path, **review: Any) -> Path:
-    """acme.yaml with the Opportunity update held for the host's approval."""
+def review_mapping(tmp_path: Path, reviews: dict[str, dict[str, Any]]) -> Path:
+    """acme.yaml with these destinations' review policies."""
     body = yaml.safe_load(ACME.read_text())
     for dest in body["destinations"]:
-        if dest["name"] == "opportunity-update":
-            dest["review"] = {"mode": "approve", "approvers": ["host"], **review}
+        if dest["name"] in reviews:
+            dest["review"] = reviews[dest["name"]]
     path = tmp_path / "acme-review.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
@@ -54,8 +55,14 @@ def review_mapping(tmp_path: Path, **review: Any) -> Path:
 
 @contextmanager
 def review_stack(
-    sandbox: Sandbox, tmp_path: Path, **review: Any
+    sandbox: Sandbox,
+    tmp_path: Path,
+    meeting: MeetingOutput = MEETING,
+    reviews: dict[str, dict[str, Any]] | None = None,
+    **review: Any,
 ) -> Iterator[tuple[Settings, httpx.Client]]:
+    """The embedded stack; by default the Opportunity update waits for the host's approval."""
+    held = {"opportunity-update": {"mode": "approve", "approvers": ["host"], **review}}
     server = BackgroundServer()
     settings = settings_for(
         sandbox,
@@ -65,7 +72,7 @@ def review_stack(
     )
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
-        seed_demo(session, settings, review_mapping(tmp_path, **review))
+        seed_demo(session, settings, review_mapping(tmp_path, reviews or held))
     workers = InProcessWorkers(settings, threads=2)
     server.start(create_app(settings, workers.start()))
     slack = httpx.Client(base_url=sandbox.origins["slack"], trust_env=False, timeout=20)
@@ -74,7 +81,7 @@ def review_stack(
     ).raise_for_status()
     try:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as http:
-            accepted = post_meeting(http, settings.webhook_secret.get_secret_value(), MEETING)
+            accepted = post_meeting(http, settings.webhook_secret.get_secret_value(), meeting)
             assert accepted.status_code == 202
             yield settings, slack
     finally:
@@ -366,3 +373,59 @@ def test_a_forged_or_stale_signature_is_refused_and_nothing_happens(
         # the same payload, signed now with the app's secret, counts
         assert signed_post(settings, payload).status_code == 200
         eventually(lambda: held_op(settings) == ("done", "approved"))
+
+
+AMBIGUOUS = MeetingOutput.model_validate(
+    {
+        "org_id": "acme",
+        "meeting_id": "review-two-sams",
+        "title": "Globex pricing call",
+        "start": "2026-11-17T15:00:00Z",
+        "end": "2026-11-17T15:30:00Z",
+        "attendees": [
+            {"name": "Dana Reyes", "email": "dana@acme.io", "internal": True},
+            {"name": "Sam Rivera", "email": "srivera@acme.io", "internal": True},
+            {"name": "Sam Patel", "email": "sam@acme.io", "internal": True},
+            {"name": "Hank Scorpio", "email": "hank@globex.com", "internal": False},
+        ],
+        "transcript": [
+            {"speaker": "Hank Scorpio", "start": 3, "text": "Can someone send us the pricing?"},
+            {
+                "speaker": "Dana Reyes",
+                "start": 9,
+                "text": "Sam will send you the pricing sheet by Friday.",
+            },
+        ],
+        "summary": "Pricing for Globex.",
+    }
+)
+
+
+def test_an_ambiguous_owner_is_asked_and_the_answer_assigns_the_task(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    reviews = {
+        "customer-followups": {"mode": "auto", "ambiguous_owner": "ask", "approvers": ["host"]}
+    }
+    with review_stack(clean_sandbox, tmp_path, AMBIGUOUS, reviews) as (settings, slack):
+        message = review_message(slack)
+        select = next(
+            e
+            for b in message["blocks"]
+            for e in b.get("elements") or []
+            if e.get("action_id") == "review:clarify"
+        )
+        labels = [o["text"]["text"] for o in select["options"]]
+        assert labels == ["Sam Rivera (srivera@acme.io)", "Sam Patel (sam@acme.io)"]
+        assert provider_state(clean_sandbox, "asana")["tasks"] == []  # the task waits
+        patel = next(o["value"] for o in select["options"] if "sam@acme.io" in o["value"])
+        click(slack, message, "review:clarify", option=patel)
+
+        tasks = eventually(lambda: provider_state(clean_sandbox, "asana")["tasks"])
+        assert len(tasks) == 1 and tasks[0]["assignee"]["name"] == "Sam Patel"
+        eventually(lambda: "Answered" in str(review_message(slack)["blocks"]))
+        with session_scope(settings.database_url) as session:
+            request = session.query(ReviewRequest).one()
+            assert request.kind == "clarify" and request.state == "edited"
+            assert request.corrections[0]["before"] == "srivera@acme.io"  # the model's guess
+            assert request.corrections[0]["after"] == "sam@acme.io"

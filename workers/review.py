@@ -33,7 +33,7 @@ from connectors.slack_review import ReviewSlack, review_message
 from extraction.schemas import ActionItem, Insights
 from mappings.engine import PlannedOp
 from mappings.planner import Plan, current_mapping
-from mappings.review import FieldFacts, ReviewPolicy, reasons
+from mappings.review import FieldFacts, ReviewPolicy, owner_choices, owner_field, reasons
 from mappings.spec import Assignment, Destination, Mapping
 from meetsync.db.models import Meeting, OpRecord, ReviewMessage, ReviewRequest
 from meetsync.links import meeting_url
@@ -99,7 +99,11 @@ def hold(
         planned = by_key.get(row.key)
         dest = by_name.get(planned.destination) if planned else None
         policy = dest.review if dest is not None else None
-        if planned is None or dest is None or policy is None or not policy.held_fields(row.fields):
+        if planned is None or dest is None or policy is None:
+            to_push.append(row)
+            continue
+        question = _question(dest, policy, planned, row, payload)
+        if question is None and not policy.held_fields(row.fields):
             to_push.append(row)
             continue
         earlier = session.scalars(
@@ -109,14 +113,16 @@ def hold(
         ).first()
         if earlier is None:
             task = "action_items" if planned.item is not None else "crm_fields"
+            proposal = _proposal(dest, policy, planned, row, insights, payload)
             session.add(
                 ReviewRequest(
                     org_id=meeting.org_id,
                     meeting_id=meeting.id,
+                    kind="change" if question is None else "clarify",
                     op_key=row.key,
                     payload_hash=row.payload_hash,
                     destination=dest.name,
-                    proposal=_proposal(dest, policy, planned, row, insights, payload),
+                    proposal=proposal if question is None else proposal | question,
                     model=models.get(task),
                     prompt_version=prompts.get(task),
                 )
@@ -134,6 +140,29 @@ def hold(
             to_push.append(row)
     session.flush()
     return to_push
+
+
+def _question(
+    dest: Destination,
+    policy: ReviewPolicy,
+    planned: PlannedOp,
+    row: OpRecord,
+    meeting: MeetingOutput,
+) -> dict[str, Any] | None:
+    """Who owns this item, when the mapping says to ask and the owner is not clear."""
+    item = planned.item
+    field = owner_field(dest.fields)
+    if item is None or policy.ambiguous_owner != "ask" or field is None:
+        return None
+    choices = owner_choices(item.owner, item.owner_email, item.evidence, meeting.attendees)
+    if not choices:
+        return None
+    return {
+        "question": f"Who owns “{item.title}”? The meeting said “{item.owner}”.",
+        "choices": choices,
+        "field": field,
+        "current_owner": row.fields.get(field),
+    }
 
 
 def _keep_edit(row: OpRecord, request: ReviewRequest) -> None:
