@@ -295,6 +295,36 @@ def rate(
     return Decided(False, "The rating was not stored; try again.", meeting_id)
 
 
+def rate_recap(settings: Settings, value: str, who: Reviewer) -> Decided:
+    """A 👍/👎 from a recap's controls (`<recap op key>|<item index or "">|up|down`)."""
+    op_key, _, rest = value.partition("|")
+    index, _, verdict = rest.partition("|")
+    if verdict not in ("up", "down"):
+        return Decided(False, "That rating is not one meetsync knows; nothing was stored.")
+    with session_scope(settings.database_url) as session:
+        row = session.get(OpRecord, op_key)
+        if row is None:
+            return Decided(False, "That recap is unknown here; nothing was stored.")
+        meeting_id, org_id, item_key = row.meeting_id, row.org_id, ""
+        task = "crm_fields"
+        if index.isdigit():
+            items = row.fields.get("action_items") or []
+            title = items[int(index)].get("title") if int(index) < len(items) else None
+            linked = [e for e in row.target.get("after") or [] if e.get("title") == title]
+            item_key = str(linked[0]["key"]) if linked else f"item:{index}"
+            task = "action_items"
+    return rate(
+        settings,
+        meeting_id,
+        item_key,
+        who,
+        "up" if verdict == "up" else "down",
+        org_id=org_id,
+        model=settings.llm.models.get(task),
+        prompt_version=settings.llm.prompt_versions.get(task),
+    )
+
+
 def explain(response_url: str | None, text: str) -> None:
     """Tell the person who clicked, and only them (an ephemeral answer)."""
     if response_url:

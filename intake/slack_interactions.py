@@ -40,7 +40,7 @@ APPROVE, EDIT, SKIP, APPROVE_ALL = (
     "review:approve_all",
 )
 CLARIFY = "review:clarify"
-RATE = "review:rate"
+RATE = "review:rate:"  # review:rate:up, review:rate:down, review:rate:item
 EDIT_CALLBACK = "review:edit"
 UNKNOWN = "That button is not one meetsync knows; nothing was done."
 
@@ -113,6 +113,10 @@ def _block_actions(
     elif action_id == CLARIFY:
         request_id, _, chosen = value.partition("|")
         decided = review.answer(settings, request_id, chosen, who)
+    elif action_id.startswith(RATE):
+        decided = review.rate_recap(settings, value, who)
+        background.add_task(review.explain, response_url, decided.message)
+        return Response(status_code=200)
     elif action_id == EDIT:
         trigger = str(payload.get("trigger_id") or "")
         background.add_task(_open_edit, settings, value, trigger, who, response_url)

@@ -25,7 +25,7 @@ from intake.client import post_meeting
 from intake.serving import BackgroundServer
 from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
-from meetsync.db.models import OpRecord, ReviewRequest
+from meetsync.db.models import OpRecord, Rating, ReviewRequest
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -429,3 +429,42 @@ def test_an_ambiguous_owner_is_asked_and_the_answer_assigns_the_task(
             assert request.kind == "clarify" and request.state == "edited"
             assert request.corrections[0]["before"] == "srivera@acme.io"  # the model's guess
             assert request.corrections[0]["after"] == "sam@acme.io"
+
+
+def test_a_recap_is_rated_and_so_are_its_items_with_the_model_that_made_them(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+
+        def recap() -> dict[str, Any] | None:
+            for message in slack.get("/_sandbox/state").json()["messages"]:
+                if "review:rate:up" in str(message.get("blocks")):
+                    return dict(message)
+            return None
+
+        message = eventually(recap)
+        select = next(
+            e
+            for b in message["blocks"]
+            for e in b.get("elements") or []
+            if e.get("action_id") == "review:rate:item"
+        )
+        click(slack, message, "review:rate:up")
+        click(slack, message, "review:rate:down")  # a change of mind: the last one counts
+        down_first_item = next(
+            o["value"] for o in select["options"] if o["value"].endswith("|0|down")
+        )
+        click(slack, message, "review:rate:item", user="sam@acme.io", option=down_first_item)
+        eventually(lambda: len(slack.get("/_sandbox/state").json()["responses"]) == 3)
+        with session_scope(settings.database_url) as session:
+            ratings = {
+                (r.item_key == "", r.rated_by, r.value, r.model, r.prompt_version)
+                for r in session.query(Rating)
+            }
+            item = session.query(Rating).filter(Rating.item_key != "").one()
+            asana = session.get(OpRecord, item.item_key)
+        assert ratings == {
+            (True, "U0SBX0001", "down", "gpt-4o-mini", "v1"),
+            (False, "U0SBX0002", "down", "gpt-4o-mini", "v1"),
+        }
+        assert asana is not None and asana.connector == "asana"  # the item's own task op
