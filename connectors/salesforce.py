@@ -169,6 +169,19 @@ class SalesforceConnector(ConnectorFacts):
         found = self.find(op)
         return found.url if found is not None else None
 
+    def record_owner_email(self, op: Op) -> str | None:
+        """The email of the user who owns the record an update writes (a review approver)."""
+        if op.action != "update":
+            return None
+        obj, record_id = self.matcher.resolve(op.target)
+        owner = self.session.rest("GET", f"sobjects/{obj}/{record_id}").get("OwnerId")
+        if not owner:
+            return None
+        rows = self.session.query(
+            f"SELECT Email FROM User WHERE Id = {soql_quote(str(owner))} LIMIT 1"
+        )
+        return str(rows[0]["Email"]) if rows and rows[0].get("Email") else None
+
     def _whoami(self) -> str:
         rows = self.session.query(
             f"SELECT Username FROM User WHERE Id = {soql_quote(self.session.user_id or '')} LIMIT 1"

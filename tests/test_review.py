@@ -468,3 +468,77 @@ def test_a_recap_is_rated_and_so_are_its_items_with_the_model_that_made_them(
             (False, "U0SBX0002", "down", "gpt-4o-mini", "v1"),
         }
         assert asana is not None and asana.connector == "asana"  # the item's own task op
+
+
+@pytest.mark.parametrize(
+    ("approvers", "allowed", "refused"),
+    [
+        pytest.param(["record_owner"], "dana@acme.io", "sam@acme.io", id="record-owner"),
+        pytest.param(["@deal-desk"], "priya@acme.io", "dana@acme.io", id="user-group"),
+        pytest.param(["lee@acme.io"], "lee@acme.io", "dana@acme.io", id="named"),
+    ],
+)
+def test_only_the_approvers_the_mapping_names_may_decide(
+    clean_sandbox: Sandbox, tmp_path: Path, approvers: list[str], allowed: str, refused: str
+) -> None:
+    review = {"approvers": approvers, "post_to": "#sales-meetings"}
+    with review_stack(clean_sandbox, tmp_path, **review) as (settings, slack):
+        message = review_message(slack)
+        assert message["channel_name"] == "sales-meetings"
+        click(slack, message, "review:approve", user=refused)
+        eventually(lambda: slack.get("/_sandbox/state").json()["responses"])
+        assert held_op(settings) == ("awaiting_review", "pending")
+        click(slack, message, "review:approve", user=allowed)
+        eventually(lambda: held_op(settings) == ("done", "approved"))
+        assert opportunity_writes(clean_sandbox) == 1
+
+
+def test_a_reminder_comes_in_the_thread_before_the_request_expires(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path, remind_after="1s", expire_after="3s") as (
+        settings,
+        slack,
+    ):
+        message = review_message(slack)
+
+        def reminder() -> dict[str, Any] | None:
+            for m in slack.get("/_sandbox/state").json()["messages"]:
+                if "still wait for review" in str(m.get("text")):
+                    return dict(m)
+            return None
+
+        nudge = eventually(reminder)
+        assert "<@U0SBX0001>" in nudge["text"]  # the host, mentioned
+        assert held_op(settings) == ("awaiting_review", "pending")
+        eventually(lambda: held_op(settings) == ("skipped", "expired"))
+        del message
+
+
+def test_the_admin_api_lists_and_decides_the_same_requests(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        review_message(slack)
+        with session_scope(settings.database_url) as session:
+            token = mint_token(session, "acme").token
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=settings.public_base_url, trust_env=False) as api:
+            (pending,) = api.get("/v1/admin/orgs/acme/reviews", headers=auth).json()
+            assert pending["fields"][0]["name"] == "NextStep"
+            assert pending["evidence"]["speaker"] == "Dana Reyes"
+            url = f"/v1/admin/orgs/acme/reviews/{pending['id']}"
+            refused = api.post(
+                f"{url}/edit", json={"by": HOST, "fields": {"NextStep": "x" * 300}}, headers=auth
+            )
+            assert refused.status_code == 422
+            assert "255" in refused.json()["detail"]["errors"]["field:NextStep"]
+            edited = api.post(
+                f"{url}/edit", json={"by": HOST, "fields": {"NextStep": "Deep dive"}}, headers=auth
+            )
+            assert edited.status_code == 200, edited.text
+            assert api.post(f"{url}/approve", json={}, headers=auth).status_code == 409
+            assert api.get("/v1/admin/orgs/acme/reviews", headers=auth).json() == []
+        eventually(lambda: held_op(settings) == ("done", "edited"))
+        assert globex(clean_sandbox)["NextStep"] == "Deep dive"
+        assert opportunity_writes(clean_sandbox) == 1

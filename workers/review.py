@@ -331,6 +331,9 @@ def _still_asks(
         schema = connector.describe(op.target)
         where = getattr(connector, "record_url", None)
         proposal["record_url"] = where(op) if where is not None else None
+        if "record_owner" in (proposal.get("approvers") or []):
+            owner = getattr(connector, "record_owner_email", None)
+            proposal["record_owner_email"] = owner(op) if owner is not None else None
     except ConnectorError as exc:
         # the record cannot be read (no match yet): ask, rather than write unseen
         log.info("review of op %s: record not read: %s", row.key, exc)

@@ -49,6 +49,8 @@ MAX_VIEW_BLOCKS = 100
 MAX_TITLE = 24
 MAX_METADATA = 3000
 _ids = itertools.count(1)
+# the workspace's user groups when the world names none: a deal desk of two
+DEFAULT_GROUPS = [{"handle": "deal-desk", "emails": ["priya@acme.io", "lee@acme.io"]}]
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -71,7 +73,8 @@ class SlackInteractions(SlackStore):
         self.ephemerals: list[dict[str, Any]] = []
         self.interactions: list[dict[str, Any]] = []  # what was sent and how the app answered
         self.usergroups: dict[str, dict[str, Any]] = {}
-        for i, group in enumerate(self.world.get("slack_usergroups", []), start=1):
+        groups = self.world.get("slack_usergroups", DEFAULT_GROUPS)
+        for i, group in enumerate(groups, start=1):
             gid = f"S0SBX{i:04d}"
             members = [
                 self.by_email[e.lower()] for e in group["emails"] if e.lower() in self.by_email
