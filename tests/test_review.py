@@ -8,8 +8,12 @@ written as before.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +32,15 @@ from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, Rating, ReviewRequest
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
-from meetsync.settings import Settings
+from meetsync.settings import Settings, process_env
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from sandbox.slack.interactions import sign
 from tests.test_end_to_end import MEETING, provider_state
+from workers.actors import declare
+from workers.broker import make_broker
 from workers.inprocess import InProcessWorkers
+from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 ACME = ROOT / "mappings" / "examples" / "acme.yaml"
@@ -54,27 +61,66 @@ def review_mapping(tmp_path: Path, reviews: dict[str, dict[str, Any]]) -> Path:
 
 
 @contextmanager
+def embedded(settings: Settings, server: BackgroundServer) -> Iterator[None]:
+    """SQLite and the in-process broker."""
+    workers = InProcessWorkers(settings, threads=2)
+    server.start(create_app(settings, workers.start()))
+    try:
+        yield
+    finally:
+        server.stop()
+        workers.stop()
+
+
+@contextmanager
+def production(settings: Settings, server: BackgroundServer) -> Iterator[None]:
+    """PostgreSQL, Redis and a separate `meetsync worker` process."""
+    broker = make_broker(settings.broker_url)
+    pipeline = declare(broker, Runtime(settings))
+    broker.flush_all()
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "meetsync"), "worker", "--processes", "1"],
+        env={**os.environ, **process_env(settings), "MEETSYNC_RETRY__MIN_BACKOFF_MS": "200"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server.start(create_app(settings, pipeline))
+    try:
+        yield
+    finally:
+        server.stop()
+        worker.terminate()
+        _, stderr = worker.communicate(timeout=30)
+        assert b"Traceback" not in stderr, stderr.decode()[-3000:]
+
+
+@contextmanager
 def review_stack(
     sandbox: Sandbox,
     tmp_path: Path,
     meeting: MeetingOutput = MEETING,
     reviews: dict[str, dict[str, Any]] | None = None,
+    *,
+    urls: tuple[str, str] | None = None,
     **review: Any,
 ) -> Iterator[tuple[Settings, httpx.Client]]:
-    """The embedded stack; by default the Opportunity update waits for the host's approval."""
+    """The embedded stack (or, given PostgreSQL and Redis URLs, the production one); by
+    default the Opportunity update waits for the host's approval."""
     held = {"opportunity-update": {"mode": "approve", "approvers": ["host"], **review}}
     server = BackgroundServer()
+    database_url, broker_url = urls or (f"sqlite:///{tmp_path}/review.db", "stub")
     settings = settings_for(
         sandbox,
-        database_url=f"sqlite:///{tmp_path}/review.db",
-        broker_url="stub",
+        database_url=database_url,
+        broker_url=broker_url,
+        redis_url=broker_url.split("?")[0] if urls else "redis://127.0.0.1:6379/0",
         public_base_url=server.url,
     )
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
         seed_demo(session, settings, review_mapping(tmp_path, reviews or held))
-    workers = InProcessWorkers(settings, threads=2)
-    server.start(create_app(settings, workers.start()))
+    running = (production if urls else embedded)(settings, server)
+    running.__enter__()
     slack = httpx.Client(base_url=sandbox.origins["slack"], trust_env=False, timeout=20)
     slack.put(
         "/_sandbox/interactivity", json={"request_url": f"{server.url}/v1/slack/interactions"}
@@ -86,8 +132,7 @@ def review_stack(
             yield settings, slack
     finally:
         slack.close()
-        server.stop()
-        workers.stop()
+        running.__exit__(None, None, None)
 
 
 def eventually(check: Any, timeout_s: float = 30.0) -> Any:
@@ -100,7 +145,7 @@ def eventually(check: Any, timeout_s: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for {check.__name__}")
 
 
-def review_message(slack: httpx.Client) -> dict[str, Any]:
+def review_message(slack: httpx.Client, timeout_s: float = 30.0) -> dict[str, Any]:
     """The review message (the one with review buttons or review outcomes), once posted."""
 
     def posted() -> dict[str, Any] | None:
@@ -109,7 +154,7 @@ def review_message(slack: httpx.Client) -> dict[str, Any]:
                 return dict(message)
         return None
 
-    found: dict[str, Any] = eventually(posted)
+    found: dict[str, Any] = eventually(posted, timeout_s)
     return found
 
 
@@ -542,3 +587,32 @@ def test_the_admin_api_lists_and_decides_the_same_requests(
         eventually(lambda: held_op(settings) == ("done", "edited"))
         assert globex(clean_sandbox)["NextStep"] == "Deep dive"
         assert opportunity_writes(clean_sandbox) == 1
+
+
+@pytest.mark.integration
+def test_on_postgres_redis_and_a_worker_process_a_double_click_writes_once(
+    clean_sandbox: Sandbox, tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    broker_url = f"{redis_url}?namespace=review-{uuid.uuid4().hex[:8]}"
+    with review_stack(clean_sandbox, tmp_path, urls=(postgres_url, broker_url)) as (
+        settings,
+        slack,
+    ):
+        message = review_message(slack, timeout_s=90)
+        results: list[dict[str, Any]] = []
+        clicks = [
+            threading.Thread(
+                target=lambda: results.append(click(slack, message, "review:approve", retries=1))
+            )
+            for _ in range(3)
+        ]
+        for t in clicks:
+            t.start()
+        for t in clicks:
+            t.join()
+        assert all(a["status"] == 200 for r in results for a in r["answers"])
+        eventually(lambda: held_op(settings) == ("done", "approved"), timeout_s=60)
+        eventually(lambda: "what was written" in str(review_message(slack)["blocks"]))
+        assert opportunity_writes(clean_sandbox) == 1
+        responses = slack.get("/_sandbox/state").json()["responses"]
+        assert len(responses) == 5 and all("Already approved" in r["text"] for r in responses)
