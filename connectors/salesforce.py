@@ -107,8 +107,12 @@ class SalesforceConnector(ConnectorFacts):
             meta = self._describe(obj)
             wanted = check_fields(obj, meta, op.fields, creating=False, updating=True)
             current = self.session.rest("GET", f"sobjects/{obj}/{record_id}")
-            same = all(_same(current.get(k), v) for k, v in wanted.items())
-            return self._receipt(obj, record_id, created=False) if same else None
+            if not all(_same(current.get(k), v) for k, v in wanted.items()):
+                return None
+            receipt = self._receipt(obj, record_id, created=False)
+            # the record holds this very payload: the write in doubt landed, none is needed
+            receipt.extra["payload_hash"] = op.payload_hash
+            return receipt
         obj = self._object(op)
         meta = self._describe(obj)
         if has_external_id(meta, self.external_id_field):

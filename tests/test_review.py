@@ -616,3 +616,43 @@ def test_on_postgres_redis_and_a_worker_process_a_double_click_writes_once(
         assert opportunity_writes(clean_sandbox) == 1
         responses = slack.get("/_sandbox/state").json()["responses"]
         assert len(responses) == 5 and all("Already approved" in r["text"] for r in responses)
+
+
+def test_a_write_lost_after_the_decision_lands_once(clean_sandbox: Sandbox, tmp_path: Path) -> None:
+    # the approved write reaches Salesforce but its answer never comes back (a worker that
+    # died mid-write looks the same): the next attempt finds it instead of writing again
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack)
+        clean_sandbox.admin("salesforce").arm(
+            "lost_response", method="PATCH", path="/services/data/v62.0/sobjects/Opportunity/"
+        )
+        click(slack, message, "review:approve")
+        eventually(lambda: held_op(settings) == ("done", "approved"), timeout_s=60)
+        assert "technical deep dive" in globex(clean_sandbox)["NextStep"]
+        assert opportunity_writes(clean_sandbox) == 1
+
+
+def test_a_second_delivery_after_an_edit_keeps_the_edit_and_writes_nothing(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        review_message(slack)
+        with session_scope(settings.database_url) as session:
+            token = mint_token(session, "acme").token
+            request_id = session.query(ReviewRequest).one().id
+        with httpx.Client(base_url=settings.public_base_url, trust_env=False) as api:
+            edited = api.post(
+                f"/v1/admin/orgs/acme/reviews/{request_id}/edit",
+                json={"fields": {"NextStep": "Deep dive on Dec 3"}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert edited.status_code == 200
+            eventually(lambda: held_op(settings) == ("done", "edited"))
+            again = post_meeting(api, settings.webhook_secret.get_secret_value(), MEETING)
+            assert again.status_code == 202
+            time.sleep(3)  # the re-run plans the extracted value again
+        assert held_op(settings) == ("done", "edited")
+        assert globex(clean_sandbox)["NextStep"] == "Deep dive on Dec 3"
+        assert opportunity_writes(clean_sandbox) == 1
+        with session_scope(settings.database_url) as session:
+            assert session.query(ReviewRequest).count() == 1  # nobody is asked twice
