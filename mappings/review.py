@@ -7,7 +7,7 @@ review:
   mode: approve                   # auto | approve | never: the default of every field
   fields: {StageName: approve, NextStep: auto}
   when:                           # any condition that holds asks; none given: always ask
-    confidence_below: 0.8         # the item's (or the fact's) confidence
+    confidence_below: 0.8         # the action item's confidence (CRM facts carry none)
     has_value: true               # the field already holds another value in the destination
     stage_backwards: true         # a picklist value earlier than the current one
     amount_change_pct: 20         # a number moving by more than 20 %
@@ -64,7 +64,7 @@ class ReviewWhen(_Policy):
     """Conditions under which an `approve` field asks; with none, it always asks."""
 
     confidence_below: float | None = Field(
-        default=None, ge=0, le=1, description="Ask when the extraction's confidence is below"
+        default=None, ge=0, le=1, description="Ask when an action item's confidence is below"
     )
     has_value: bool | None = Field(
         default=None, description="Ask when the destination's field already holds a value"

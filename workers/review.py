@@ -256,7 +256,8 @@ def _evidence(
 # -- prepare: read the records, ask the approvers --------------------------------------
 @dataclass(frozen=True)
 class Prepared:
-    """What `prepare` did: ops released unasked, and when to expire or remind."""
+    """What `prepare` did: ops released unasked, requests asked (the caller posts the
+    message, so a Slack error retries the post, not the evaluation), when to expire or remind."""
 
     released: list[str]
     asked: int
@@ -306,8 +307,6 @@ def prepare(runtime: Runtime, meeting_id: str) -> Prepared:
             if proposal.get("remind_s"):
                 remind_in.append(float(proposal["remind_s"]))
             asked += 1
-    if asked:
-        refresh(runtime, meeting_id)
     return Prepared(
         released,
         asked,
@@ -544,8 +543,16 @@ def _shown(request: ReviewRequest, row: OpRecord | None) -> dict[str, Any]:
 
 
 # -- expire and remind -------------------------------------------------------------------
-def expire(runtime: Runtime, meeting_id: str) -> float | None:
-    """Record requests past their time as skipped; seconds until the next one is due."""
+@dataclass(frozen=True)
+class Expired:
+    """How many requests ran out now, and in how many seconds the next one does."""
+
+    count: int
+    next_in_s: float | None
+
+
+def expire(runtime: Runtime, meeting_id: str) -> Expired:
+    """Record requests past their time as skipped (the caller refreshes the message)."""
     now = utcnow()
     expired = 0
     later: list[float] = []
@@ -565,9 +572,7 @@ def expire(runtime: Runtime, meeting_id: str) -> float | None:
             if hit.rowcount == 1:  # type: ignore[attr-defined]
                 skip_op(session, request)
                 expired += 1
-    if expired:
-        refresh(runtime, meeting_id)
-    return min(later) if later else None
+    return Expired(expired, min(later) if later else None)
 
 
 def skip_op(session: Session, request: ReviewRequest) -> bool:

@@ -51,6 +51,8 @@ def declare_review(
         done = review.prepare(runtime, meeting_id)
         if done.released:
             enqueue_ops(done.released)
+        if done.asked:
+            refresh_actor.send(meeting_id, 0)
         if done.remind_in_s is not None:
             remind_actor.send_with_options(args=(meeting_id,), delay=_ms(done.remind_in_s))
         if done.expire_in_s is not None:
@@ -63,9 +65,11 @@ def declare_review(
             )
 
     def expire(meeting_id: str) -> None:
-        due = review.expire(runtime, meeting_id)
-        if due is not None:
-            expire_actor.send_with_options(args=(meeting_id,), delay=_ms(due))
+        expired = review.expire(runtime, meeting_id)
+        if expired.count:
+            refresh_actor.send(meeting_id, 0)
+        if expired.next_in_s is not None:
+            expire_actor.send_with_options(args=(meeting_id,), delay=_ms(expired.next_in_s))
 
     def remind(meeting_id: str) -> None:
         review.remind(runtime, meeting_id)
