@@ -656,3 +656,33 @@ def test_a_second_delivery_after_an_edit_keeps_the_edit_and_writes_nothing(
         assert opportunity_writes(clean_sandbox) == 1
         with session_scope(settings.database_url) as session:
             assert session.query(ReviewRequest).count() == 1  # nobody is asked twice
+
+
+def test_approve_all_releases_every_change_of_the_meeting_once(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    reviews = {
+        "customer-followups": {"approvers": ["host"]},
+        "opportunity-update": {"approvers": ["host"]},
+    }
+    with review_stack(clean_sandbox, tmp_path, MEETING, reviews) as (settings, slack):
+        message = eventually(
+            lambda: (m := review_message(slack)) and "review:approve_all" in str(m["blocks"]) and m
+        )
+        assert str(message["blocks"]).count("review:skip") == 3  # two tasks, one opportunity
+        assert provider_state(clean_sandbox, "asana")["tasks"] == []
+        click(slack, message, "review:approve_all")
+        click(slack, message, "review:approve_all")  # a double click
+        tasks = eventually(
+            lambda: (
+                len(provider_state(clean_sandbox, "asana")["tasks"]) == 2
+                and provider_state(clean_sandbox, "asana")["tasks"]
+            )
+        )
+        eventually(lambda: "technical deep dive" in (globex(clean_sandbox)["NextStep"] or ""))
+        time.sleep(0.5)
+        assert len(provider_state(clean_sandbox, "asana")["tasks"]) == len(tasks) == 2
+        assert opportunity_writes(clean_sandbox) == 1
+        with session_scope(settings.database_url) as session:
+            states = {r.state for r in session.query(ReviewRequest)}
+        assert states == {"approved"}
