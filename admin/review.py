@@ -161,13 +161,18 @@ def answer(settings: Settings, request_id: str, value: str, who: Reviewer) -> De
             row = session.get(OpRecord, request.op_key or "")
             if request.kind != "clarify" or choice is None or row is None:
                 return Decided(False, "That answer is not one of the choices.", request.meeting_id)
-            field_name = str(request.proposal["field"])
-            fields = {**row.fields, field_name: value}
+            if request.proposal.get("lookup"):  # which record: the target's id
+                target, fields, field_name = {**row.target, "id": value}, dict(row.fields), "id"
+                before = row.target.get("id")
+            else:  # who owns the item: the owner field
+                field_name = str(request.proposal["field"])
+                target, fields = dict(row.target), {**row.fields, field_name: value}
+                before = row.fields.get(field_name)
             edited = {
                 "fields": fields,
-                "payload_hash": payload_hash(row.action, row.target, fields),
+                "target": target,
+                "payload_hash": payload_hash(row.action, target, fields),
             }
-            before = row.fields.get(field_name)
             corrections = [
                 {"field": field_name, "before": before, "after": value, "who": who.label}
             ]
@@ -401,6 +406,8 @@ def _record(
         values = {"state": OpState.SKIPPED, "last_error": "review skipped"}
     elif edited is not None:
         values["fields"], values["payload_hash"] = edited["fields"], edited["payload_hash"]
+        if edited.get("target") is not None:
+            values["target"] = edited["target"]
     moved = session.execute(
         update(OpRecord)
         .where(

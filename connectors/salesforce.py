@@ -173,6 +173,16 @@ class SalesforceConnector(ConnectorFacts):
         found = self.find(op)
         return found.url if found is not None else None
 
+    def candidates(self, op: Op) -> list[dict[str, str]]:
+        """The records an update whose rule is `ask` could mean, when there are several."""
+        if op.action != "update" or op.target.get("rule") != "ask":
+            return []
+        rows = self.matcher.open_opportunities(op.target)
+        return [
+            {"label": f"{r['Name']} (closes {r.get('CloseDate') or '?'})", "value": str(r["Id"])}
+            for r in rows
+        ]
+
     def record_owner_email(self, op: Op) -> str | None:
         """The email of the user who owns the record an update writes (a review approver)."""
         if op.action != "update":

@@ -32,6 +32,7 @@ from meetsync.db.migrate import upgrade
 from meetsync.db.models import OpRecord, Rating, ReviewRequest
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
+from meetsync.samples import load_samples
 from meetsync.settings import Settings, process_env
 from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
@@ -49,12 +50,16 @@ NOT_AN_APPROVER = "lee@acme.io"
 OPPORTUNITY_PATCH = "PATCH /services/data/v62.0/sobjects/Opportunity/"
 
 
-def review_mapping(tmp_path: Path, reviews: dict[str, dict[str, Any]]) -> Path:
-    """acme.yaml with these destinations' review policies."""
+def review_mapping(
+    tmp_path: Path, reviews: dict[str, dict[str, Any]], rule: str | None = None
+) -> Path:
+    """acme.yaml with these destinations' review policies (and the Opportunity match rule)."""
     body = yaml.safe_load(ACME.read_text())
     for dest in body["destinations"]:
         if dest["name"] in reviews:
             dest["review"] = reviews[dest["name"]]
+        if dest["name"] == "opportunity-update" and rule is not None:
+            dest["target"]["rule"] = rule
     path = tmp_path / "acme-review.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
@@ -102,6 +107,7 @@ def review_stack(
     reviews: dict[str, dict[str, Any]] | None = None,
     *,
     urls: tuple[str, str] | None = None,
+    rule: str | None = None,
     **review: Any,
 ) -> Iterator[tuple[Settings, httpx.Client]]:
     """The embedded stack (or, given PostgreSQL and Redis URLs, the production one); by
@@ -118,7 +124,9 @@ def review_stack(
     )
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
-        seed_demo(session, settings, review_mapping(tmp_path, reviews or held))
+        seed_demo(
+            session, settings, review_mapping(tmp_path, held if reviews is None else reviews, rule)
+        )
     running = (production if urls else embedded)(settings, server)
     running.__enter__()
     slack = httpx.Client(base_url=sandbox.origins["slack"], trust_env=False, timeout=20)
@@ -686,3 +694,38 @@ def test_approve_all_releases_every_change_of_the_meeting_once(
         with session_scope(settings.database_url) as session:
             states = {r.state for r in session.query(ReviewRequest)}
         assert states == {"approved"}
+
+
+def test_when_several_opportunities_match_and_the_rule_says_ask_the_answer_picks_one(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    renewal = next(m for m in load_samples() if "renewal" in m.title.lower())
+    records = provider_state(clean_sandbox, "salesforce")["records"]["Opportunity"]
+    before = {o["Name"]: o for o in records if o["Name"].startswith("Initech")}
+    assert len(before) == 2  # the renewal and the expansion, both open
+    # no review policy: `rule: ask` alone asks the host which one
+    with review_stack(clean_sandbox, tmp_path, renewal, {}, rule="ask") as (_, slack):
+        message = review_message(slack)
+        select = next(
+            e
+            for b in message["blocks"]
+            for e in b.get("elements") or []
+            if e.get("action_id") == "review:clarify"
+        )
+        labels = [o["text"]["text"] for o in select["options"]]
+        assert [label.split(" (")[0] for label in labels] == [
+            "Initech - Renewal 2027",
+            "Initech - Expansion",
+        ]
+        assert opportunity_writes(clean_sandbox) == 0
+        expansion = next(o["value"] for o in select["options"] if "Expansion" in o["text"]["text"])
+        click(slack, message, "review:clarify", option=expansion)
+        eventually(lambda: opportunity_writes(clean_sandbox) == 1)
+        eventually(lambda: "Answered" in str(review_message(slack)["blocks"]))
+    after = {
+        o["Name"]: o
+        for o in provider_state(clean_sandbox, "salesforce")["records"]["Opportunity"]
+        if o["Name"].startswith("Initech")
+    }
+    assert after["Initech - Renewal 2027"] == before["Initech - Renewal 2027"]
+    assert after["Initech - Expansion"] != before["Initech - Expansion"]

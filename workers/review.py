@@ -99,10 +99,13 @@ def hold(
         planned = by_key.get(row.key)
         dest = by_name.get(planned.destination) if planned else None
         policy = dest.review if dest is not None else None
+        which = _which_record(row)
+        if policy is None and which is not None:
+            policy = ReviewPolicy()  # `rule: ask` asks the host, by DM, unless review says
         if planned is None or dest is None or policy is None:
             to_push.append(row)
             continue
-        question = _question(dest, policy, planned, row, payload)
+        question = _question(dest, policy, planned, row, payload) or which
         if question is None and not policy.held_fields(row.fields):
             to_push.append(row)
             continue
@@ -165,12 +168,21 @@ def _question(
     }
 
 
+def _which_record(row: OpRecord) -> dict[str, Any] | None:
+    """An update whose target says `rule: ask`: which record, asked once the records are read."""
+    if row.action != "update" or row.target.get("rule") != "ask" or row.target.get("id"):
+        return None
+    what = row.target.get("object") or "record"
+    return {"question": f"Which {what} is this about?", "choices": [], "lookup": "target.id"}
+
+
 def _keep_edit(row: OpRecord, request: ReviewRequest) -> None:
     """A re-run plans the extracted value again; what the reviewer wrote stands."""
     edited = request.proposal.get("edited") or {}
     if not edited:
         return
-    ledger.repay(row, row.target, dict(edited["fields"]), str(edited["payload_hash"]))
+    target = dict(edited.get("target") or row.target)
+    ledger.repay(row, target, dict(edited["fields"]), str(edited["payload_hash"]))
     if row.applied_hash == row.payload_hash and row.external_id is not None:
         row.state = OpState.DONE
 
@@ -289,7 +301,16 @@ def prepare(runtime: Runtime, meeting_id: str) -> Prepared:
             if row is None:
                 continue
             proposal = dict(request.proposal)
-            if request.kind == "change" and not _still_asks(runtime, session, row, proposal):
+            if proposal.get("lookup"):
+                proposal["choices"] = _candidates(runtime, session, row)
+                proposal["question"] = (
+                    f"Which {row.target.get('object') or 'record'} is "
+                    f"“{payload.title}” about? Several match."
+                )
+            one_record = proposal.get("lookup") and len(proposal["choices"]) < 2
+            if one_record or (
+                request.kind == "change" and not _still_asks(runtime, session, row, proposal)
+            ):
                 request.state, request.decided_by = Verdict.NOT_NEEDED, "policy"
                 request.decided_at = utcnow()
                 _release(row)
@@ -361,6 +382,17 @@ def _still_asks(
         )
         asks |= bool(field["reasons"])
     return asks
+
+
+def _candidates(runtime: Runtime, session: Session, row: OpRecord) -> list[dict[str, str]]:
+    """The records an op's target could mean (the connector's `candidates`), or []."""
+    try:
+        connector = runtime.connectors.get(session, row.connection)
+        found = getattr(connector, "candidates", None)
+        return list(found(ledger.to_op(row))) if found is not None else []
+    except ConnectorError as exc:
+        log.info("review of op %s: candidates not read: %s", row.key, exc)
+        return []
 
 
 def _policy(session: Session, org_id: str, destination: str) -> ReviewPolicy | None:
