@@ -17,7 +17,7 @@ from typing import Any
 import dramatiq
 from dramatiq import Actor, Broker
 
-from workers import review
+from workers import review_ask, review_message
 from workers.runtime import Runtime
 
 MAX_REFRESH_ROUNDS = 120  # about two minutes of a write in flight before the message rests
@@ -32,7 +32,7 @@ class ReviewActors:
 
     def after_plan(self, runtime: Runtime, meeting_id: str) -> None:
         """Ask about the meeting's held ops, if the plan held any nobody was asked about."""
-        if review.unannounced(runtime, meeting_id):
+        if review_ask.unannounced(runtime, meeting_id):
             self.prepare.send(meeting_id)
 
 
@@ -48,7 +48,7 @@ def declare_review(
         return dramatiq.actor(broker=broker, actor_name=name, queue_name="review", **options)(fn)
 
     def prepare(meeting_id: str) -> None:
-        done = review.prepare(runtime, meeting_id)
+        done = review_ask.prepare(runtime, meeting_id)
         if done.released:
             enqueue_ops(done.released)
         if done.asked:
@@ -59,20 +59,20 @@ def declare_review(
             expire_actor.send_with_options(args=(meeting_id,), delay=_ms(done.expire_in_s))
 
     def refresh(meeting_id: str, rounds: int = 0) -> None:
-        if review.refresh(runtime, meeting_id) and rounds < MAX_REFRESH_ROUNDS:
+        if review_message.refresh(runtime, meeting_id) and rounds < MAX_REFRESH_ROUNDS:
             refresh_actor.send_with_options(
-                args=(meeting_id, rounds + 1), delay=_ms(review.REFRESH_S)
+                args=(meeting_id, rounds + 1), delay=_ms(review_message.REFRESH_S)
             )
 
     def expire(meeting_id: str) -> None:
-        expired = review.expire(runtime, meeting_id)
+        expired = review_message.expire(runtime, meeting_id)
         if expired.count:
             refresh_actor.send(meeting_id, 0)
         if expired.next_in_s is not None:
             expire_actor.send_with_options(args=(meeting_id,), delay=_ms(expired.next_in_s))
 
     def remind(meeting_id: str) -> None:
-        review.remind(runtime, meeting_id)
+        review_message.remind(runtime, meeting_id)
 
     prepare_actor = on_queue(prepare, "review_prepare")
     refresh_actor = on_queue(refresh, "review_refresh")
