@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
-from admin import review
+from admin import ratings, review
 from admin.review import Decided, Reviewer
 from intake.webhooks import BodyTooLarge, read_limited
 from meetsync.settings import Settings
@@ -114,7 +114,7 @@ def _block_actions(
         request_id, _, chosen = value.partition("|")
         decided = review.answer(settings, request_id, chosen, who)
     elif action_id.startswith(RATE):
-        decided = review.rate_recap(settings, value, who)
+        decided = ratings.rate_recap(settings, value, who)
         background.add_task(review.explain, response_url, decided.message)
         return Response(status_code=200)
     elif action_id == EDIT:
