@@ -35,6 +35,7 @@ APPROVE, EDIT, SKIP, APPROVE_ALL, CLARIFY = (
 )
 ACTIONS = (APPROVE, EDIT, SKIP, APPROVE_ALL, CLARIFY)
 EDIT_CALLBACK = "review:edit"
+EVENT_TYPE = "meetsync_review"  # message metadata: finds a review message after a lost post
 FIELD_BLOCK = "field:"
 MAX_BLOCKS = 50  # Slack's limit for a message
 VERDICT_WORDS = {
@@ -70,11 +71,32 @@ class ReviewSlack:
                 return []
             return list(self.client.usergroups_users_list(usergroup=found["id"])["users"])
 
-    def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> tuple[str, str]:
-        """Post the review message; (channel id, ts)."""
+    def post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]], meeting_id: str
+    ) -> tuple[str, str]:
+        """Post a meeting's review message, marked with its id; (channel id, ts)."""
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"meeting_id": meeting_id}}
         with slack_errors():
-            sent = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            sent = self.client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, metadata=metadata
+            )
         return str(sent["channel"]), str(sent["ts"])
+
+    def find(self, channel: str, meeting_id: str) -> tuple[str, str] | None:
+        """(channel id, ts) of the meeting's review message in recent history, if posted."""
+        channel_id = self.connector._channel_id(channel)
+        with slack_errors():
+            found = self.client.conversations_history(
+                channel=channel_id, limit=200, include_all_metadata=True
+            )
+        for message in found.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if (
+                meta.get("event_type") == EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("meeting_id") == meeting_id
+            ):
+                return channel_id, str(message["ts"])
+        return None
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         with slack_errors():

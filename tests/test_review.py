@@ -564,6 +564,10 @@ def test_only_the_approvers_the_mapping_names_may_decide(
         click(slack, message, "review:approve", user=allowed)
         eventually(lambda: held_op(settings) == ("done", "approved"))
         assert opportunity_writes(clean_sandbox) == 1
+        updated = eventually(
+            lambda: (m := review_message(slack)) and "what was written" in str(m["blocks"]) and m
+        )
+        assert updated["ts"] == message["ts"]  # the same message, edited in place
 
 
 def test_a_reminder_comes_in_the_thread_before_the_request_expires(
@@ -757,3 +761,21 @@ def test_when_several_opportunities_match_and_the_rule_says_ask_the_answer_picks
     }
     assert after["Initech - Renewal 2027"] == before["Initech - Renewal 2027"]
     assert after["Initech - Expansion"] != before["Initech - Expansion"]
+
+
+def test_a_review_message_whose_post_was_lost_is_found_not_posted_twice(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # every chat.postMessage answer is lost twice (the recap's and the review's posts land,
+    # their answers do not): each is found by its metadata on the next attempt
+    clean_sandbox.admin("slack").arm(
+        "lost_response", method="POST", path="/api/chat.postMessage", times=2
+    )
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        message = review_message(slack, timeout_s=60)
+        click(slack, message, "review:approve")
+        eventually(lambda: held_op(settings) == ("done", "approved"))
+        eventually(lambda: "what was written" in str(review_message(slack)["blocks"]))
+        messages = slack.get("/_sandbox/state").json()["messages"]
+    reviews = [m for m in messages if "Review what meetsync" in str(m.get("blocks"))]
+    assert len(reviews) == 1 and reviews[0]["ts"] == message["ts"]

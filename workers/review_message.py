@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from connectors.slack import SlackConnector
 from connectors.slack_review import ReviewSlack, review_message
 from meetsync.db.models import Meeting, OpRecord, ReviewMessage, ReviewRequest
+from meetsync.hashing import stable_hash
 from meetsync.links import meeting_url
 from meetsync.states import OpState, Verdict
 from workers import ledger
@@ -67,17 +68,25 @@ def refresh(runtime: Runtime, meeting_id: str) -> bool:
             if not here:
                 continue
             text, blocks = review_message(about, here)
+            rendered = stable_hash([text, blocks])
+            if rendered == message.rendered:
+                continue  # Slack shows this already: no chat.update spent on it
             connector = runtime.connectors.get(session, message.connection)
             if not isinstance(connector, SlackConnector):
                 continue
             slack = ReviewSlack(connector)
             if message.ts is None:
-                channel, ts = slack.post(message.channel, text, blocks)
-                message.ts = ts
-                if channel != message.channel:
-                    message.channel = channel
-            else:
-                slack.update(message.channel, message.ts, text, blocks)
+                # a post whose answer was lost is found by its metadata, not posted twice
+                found = slack.find(message.channel, meeting_id)
+                if found is None:
+                    message.channel_id, message.ts = slack.post(
+                        message.channel, text, blocks, meeting_id
+                    )
+                    message.rendered = rendered
+                    continue
+                message.channel_id, message.ts = found
+            slack.update(message.channel_id or message.channel, message.ts, text, blocks)
+            message.rendered = rendered
     return in_flight
 
 
@@ -166,7 +175,7 @@ def remind(runtime: Runtime, meeting_id: str) -> int:
             if isinstance(connector, SlackConnector) and message.ts:
                 mention = " ".join(f"<@{u}>" for u in users)
                 ReviewSlack(connector).reply(
-                    message.channel,
+                    message.channel_id or message.channel,
                     message.ts,
                     f"{mention} {len(waiting)} change(s) still wait for review; "
                     "unanswered ones are skipped when they expire.",

@@ -227,8 +227,10 @@ class ReviewMessage(Base):
     org_id: Mapped[str] = mapped_column(String(64), index=True)
     meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
     connection: Mapped[str] = mapped_column(String(100))
-    channel: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100), doc="where the mapping routes it")
+    channel_id: Mapped[str | None] = mapped_column(String(32), doc="Slack's id, once posted")
     ts: Mapped[str | None] = mapped_column(String(32))
+    rendered: Mapped[str | None] = mapped_column(String(64), doc="hash of what Slack shows")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
