@@ -31,6 +31,7 @@ from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.lanes import Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
+from workers.review_sweeper import ReviewSweeper
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
 from workers.throttle.llm import LLMWait
@@ -172,6 +173,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         throttling=throttling,
     )
     pipeline.review = declare_review(broker, runtime, pipeline.enqueue_ops, **options)
+    broker.add_middleware(ReviewSweeper(runtime, pipeline.review))
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
 
