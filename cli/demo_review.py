@@ -81,8 +81,16 @@ def run_review_round(
             secret = settings.webhook_secret.get_secret_value()
             meeting_id = post_meeting(http, secret, meeting).json()["meeting_id"]
             message = _wait(lambda: _review_message(slack), "the review message")
-            state = http.get(f"/v1/meetings/{meeting_id}").json()["status"]
-            console.print(f"meeting status: [bold]{state}[/]; Salesforce untouched so far")
+            _wait(
+                lambda: (
+                    http.get(f"/v1/meetings/{meeting_id}").json()["status"] == "awaiting_review"
+                ),
+                "the other writes",
+            )
+            console.print(
+                "meeting status: [bold]awaiting_review[/] (every other write done); "
+                "the Opportunity untouched so far"
+            )
             console.print(_opportunities(settings.database_url, sandbox, meeting_id, "before"))
             emails = {u["id"]: u["email"] for u in slack.get("/_sandbox/state").json()["users"]}
             name_of = lambda uid: emails.get(uid, uid)  # noqa: E731
