@@ -81,6 +81,8 @@ def decide(settings: Settings, request_id: str, choice: Choice, who: Reviewer) -
             if refusal is not None:
                 return refusal
             assert request is not None
+            if verdict == Verdict.APPROVED and request.proposal.get("lookup"):
+                return Decided(False, "Pick one of the records first.", request.meeting_id)
             return _record(session, request, verdict, who)
     except _Conflict as exc:
         return Decided(False, str(exc))
@@ -93,7 +95,9 @@ def approve_all(settings: Settings, meeting_id: str, who: Reviewer) -> Decided:
     with session_scope(settings.database_url) as session:
         pending = session.scalars(
             select(ReviewRequest.id).where(
-                ReviewRequest.meeting_id == meeting_id, ReviewRequest.state == Verdict.PENDING
+                ReviewRequest.meeting_id == meeting_id,
+                ReviewRequest.state == Verdict.PENDING,
+                ReviewRequest.kind == "change",  # a question needs its own answer
             )
         ).all()
     for request_id in pending:
