@@ -52,7 +52,7 @@ def unannounced(runtime: Runtime, meeting_id: str) -> bool:
 
 
 def prepare(runtime: Runtime, meeting_id: str) -> Prepared:
-    """Evaluate each new request against its record, then post or update the review message."""
+    """Evaluate each new request against its record; release it, or route it to its approvers."""
     released: list[str] = []
     asked = 0
     expire_in: list[float] = []
@@ -90,6 +90,11 @@ def prepare(runtime: Runtime, meeting_id: str) -> Prepared:
             request.approvers = {"emails": emails, "slack_ids": users}
             proposal["announced"] = True
             proposal["channels"] = _route(session, runtime, meeting, proposal, users)
+            if not users or not proposal["channels"]:
+                # nobody to ask in Slack: the admin API can still decide, or it expires
+                log.warning(
+                    "review of op %s: no approver found in Slack (%s)", row.key, emails or "none"
+                )
             request.proposal = proposal
             request.expires_at = utcnow() + timedelta(seconds=float(proposal["expire_s"]))
             expire_in.append(float(proposal["expire_s"]))
