@@ -29,6 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.sandbox
 	$(BIN)/python -m bench.webhook
+	$(BIN)/python -m bench.interactions
 	$(BIN)/python -m bench.throttle
 
 sandbox: install

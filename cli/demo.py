@@ -24,6 +24,7 @@ from sqlalchemy import select
 import mappings
 from admin.tokens import mint_token
 from cli.demo_memory import show_memory
+from cli.demo_review import run_review_round
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -110,6 +111,7 @@ def run_demo(console: Console, keep: bool = False, serve: bool = False) -> None:
         finally:
             server.stop()
             workers.stop()
+        run_review_round(console, sandbox, workdir, EXAMPLE_MAPPING, samples[0], render_blocks)
     if keep:
         console.print(f"kept {workdir}")
 
@@ -285,6 +287,9 @@ def render_blocks(blocks: list[dict[str, Any]], name_of: Callable[[str], str]) -
         elif kind == "context":
             for element in block.get("elements", []):
                 out.append(_plain(element.get("text", ""), name_of) + "\n", style="dim")
+        elif kind == "actions":  # buttons (review), shown as [Label]
+            labels = [(e.get("text") or {}).get("text", "") for e in block.get("elements", [])]
+            out.append("  ".join(f"[{label}]" for label in labels if label) + "\n", style="bold")
     out.rstrip()
     return out
 

@@ -109,8 +109,12 @@ class SalesforceConnector(ConnectorFacts):
             meta = self._describe(obj)
             wanted = check_fields(obj, meta, op.fields, creating=False, updating=True)
             current = self.session.rest("GET", f"sobjects/{obj}/{record_id}")
-            same = all(_same(current.get(k), v) for k, v in wanted.items())
-            return self._receipt(obj, record_id, created=False) if same else None
+            if not all(_same(current.get(k), v) for k, v in wanted.items()):
+                return None
+            receipt = self._receipt(obj, record_id, created=False)
+            # the record holds this very payload: the write in doubt landed, none is needed
+            receipt.extra["payload_hash"] = op.payload_hash
+            return receipt
         obj = self._object(op)
         meta = self._describe(obj)
         if has_external_id(meta, self.external_id_field):
@@ -173,6 +177,37 @@ class SalesforceConnector(ConnectorFacts):
         record = self.session.rest("GET", f"sobjects/{obj}/{record_id}")
         by_name = {str(k).lower(): v for k, v in record.items()}
         return {name: by_name.get(name.lower()) for name in op.fields}
+
+    def record_url(self, op: Op) -> str | None:
+        """The link of the record an op writes, when it exists already (for review)."""
+        if op.action == "update":
+            obj, record_id = self.matcher.resolve(op.target)
+            return self.session.record_url(obj, record_id)
+        found = self.find(op)
+        return found.url if found is not None else None
+
+    def candidates(self, op: Op) -> list[dict[str, str]]:
+        """The records an update whose rule is `ask` could mean, when there are several."""
+        if op.action != "update" or op.target.get("rule") != "ask":
+            return []
+        rows = self.matcher.open_opportunities(op.target)
+        return [
+            {"label": f"{r['Name']} (closes {r.get('CloseDate') or '?'})", "value": str(r["Id"])}
+            for r in rows
+        ]
+
+    def record_owner_email(self, op: Op) -> str | None:
+        """The email of the user who owns the record an update writes (a review approver)."""
+        if op.action != "update":
+            return None
+        obj, record_id = self.matcher.resolve(op.target)
+        owner = self.session.rest("GET", f"sobjects/{obj}/{record_id}").get("OwnerId")
+        if not owner:
+            return None
+        rows = self.session.query(
+            f"SELECT Email FROM User WHERE Id = {soql_quote(str(owner))} LIMIT 1"
+        )
+        return str(rows[0]["Email"]) if rows and rows[0].get("Email") else None
 
     def _whoami(self) -> str:
         rows = self.session.query(

@@ -15,7 +15,8 @@ from typing import Any
 from connectors.errors import InvalidMapping, Permanent
 from connectors.salesforce_session import SalesforceSession
 
-RULES = ("only", "nearest_close_date", "largest_amount")
+# `ask`: a person picks among several (review, workers/review.py); unpicked, it is `only`
+RULES = ("only", "nearest_close_date", "largest_amount", "ask")
 USER_CACHE_SECONDS = 600.0  # people rarely change email; one lookup per user per 10 minutes
 
 
@@ -134,10 +135,26 @@ class Matcher:
             )
         return obj, self._opportunity(accounts, rule, spec.get("as_of"))
 
+    def open_opportunities(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """The open Opportunities an update target without an id could mean (for `ask`)."""
+        if spec.get("id") or str(spec.get("object") or "Opportunity") != "Opportunity":
+            return []
+        emails = [str(e) for e in spec.get("match_emails") or []]
+        accounts = self.accounts(emails, self.people(emails)) if emails else []
+        if not accounts:
+            return []
+        return list(
+            self.session.query(
+                "SELECT Id, Name, CloseDate FROM Opportunity "
+                f"WHERE AccountId IN {soql_list(accounts)} AND IsClosed = false "
+                "ORDER BY CloseDate LIMIT 100"
+            )
+        )
+
     def _one_account(
         self, accounts: list[str], emails: list[str], people: dict[str, dict[str, Any]], rule: str
     ) -> str:
-        if len(accounts) > 1 and rule == "only":
+        if len(accounts) > 1 and rule in ("only", "ask"):
             raise ambiguous(f"attendees belong to {len(accounts)} accounts: {accounts}")
         counts = [
             sum(1 for e in emails if (people.get(e.lower()) or {}).get("AccountId") == a)
@@ -158,7 +175,7 @@ class Matcher:
         if len(rows) == 1:
             return str(rows[0]["Id"])
         names = ", ".join(str(r["Name"]) for r in rows)
-        if rule == "only":
+        if rule in ("only", "ask"):
             raise ambiguous(f"{len(rows)} open opportunities match: {names}")
         if rule == "largest_amount":
             scored = [(float(r["Amount"]), r) for r in rows if r.get("Amount") is not None]

@@ -164,7 +164,7 @@ class SlackConnector(ConnectorFacts):
             raise InvalidMapping(f"slack has no action {op.action!r}; it knows post_message")
         if prior is not None and _is_current(prior, op):
             return prior
-        messages = render_recap(op.fields, self._mention)
+        messages = render_recap(op.fields, self._mention, rating_key=op.key)
         if prior is not None:
             channel, _, first = prior.external_id.partition(":")
             channel = str(prior.extra.get("channel") or channel)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from connectors.slack_ratings import rating_block
+
 MAX_BLOCKS = 50
 MAX_SECTION = 3_000
 MAX_HEADER = 150
@@ -82,8 +84,13 @@ def link(url: Any, label: Any) -> str:
     return f"<{target}|{clip(label or url, 500).replace('|', '¦')}>"
 
 
-def render_recap(fields: Mapping[str, Any], mention: Mentioner) -> list[SlackMessage]:
-    """The recap as one or more messages, each within Slack's block and text limits."""
+def render_recap(
+    fields: Mapping[str, Any], mention: Mentioner, rating_key: str | None = None
+) -> list[SlackMessage]:
+    """The recap as one or more messages, each within Slack's block and text limits.
+
+    With `rating_key` (the recap op's key) it ends with 👍/👎 controls (slack_ratings.py).
+    """
     title = str(fields.get("title") or "Meeting recap")
     body: list[Block] = []
     if fields.get("summary"):
@@ -105,6 +112,8 @@ def render_recap(fields: Mapping[str, Any], mention: Mentioner) -> list[SlackMes
     if links:
         body += [{"type": "divider"}, *_sections(["*Links*"])]
         body += _sections(f"• {link(x.get('url'), x.get('label'))}" for x in links)
+    if rating_key:
+        body.append(rating_block(rating_key, items))
     return _paginate(title, body, fallback=_fallback(title, fields.get("summary")))
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
-from intake import admin, console, meetings, memory, webhooks
+from intake import admin, console, meetings, memory, review_api, slack_interactions, webhooks
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -27,6 +27,8 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(memory.router)
+    app.include_router(slack_interactions.router)
+    app.include_router(review_api.router)
     console.install(app)
 
     @app.exception_handler(DataError)

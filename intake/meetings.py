@@ -99,6 +99,8 @@ def overall_status(meeting_status: str, states: Counter[str]) -> str:
         return meeting_status
     if states["planned"] or states["sending"]:
         return "pushing"
+    if states["awaiting_review"]:
+        return "awaiting_review"
     if states["failed"] or states["dead"] or states["paused"]:
         return "partial"
     return "done"

@@ -14,6 +14,7 @@ from connectors.registry import facts
 
 from .context import Shape, path_problem, variables_shape
 from .errors import MappingError
+from .review import problems as review_problems
 from .spec import Assignment, Destination, Mapping
 from .suggest import did_you_mean
 from .templates import is_template, template_problems
@@ -49,6 +50,7 @@ def _check_destination(mapping: Mapping, dest: Destination, at: str) -> Iterator
             fix=did_you_mean(dest.action, known),
         )
     yield from _check_after(mapping, dest, at)
+    yield from review_problems(dest.review, dest.fields, at)
     with_item = dest.for_each == "action_items"
     shape = variables_shape(with_item=with_item)
     for part in ("target", "fields"):

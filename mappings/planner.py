@@ -10,7 +10,8 @@ included:
    meeting and destination, so a re-worded item keeps its key (`mappings.identity`); the
    engine renders again with those renames, so whatever links the item (a recap) names the
    kept key too;
-4. a backfill limited to some providers (`--providers`) keeps only their ops.
+4. a backfill limited to some providers (`--providers`) keeps only their ops;
+5. fields a review policy never writes are left out (`mappings.review`).
 
 Nothing here writes: recording the plan in the ledger is the plan stage's job.
 """
@@ -18,13 +19,13 @@ Nothing here writes: recording the plan in the ledger is the plan stage's job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import Op
+from connectors.base import Op, payload_hash
 from extraction.schemas import Insights
 from meetsync.db.models import MappingVersion, OpRecord
 from meetsync.models import MeetingOutput
@@ -102,7 +103,26 @@ def plan_meeting(
         # update); rendered again so whatever links it (a recap) names that key too
         planned = render(renames)
     gone = identity.missing(existing, {p.op.key for p in planned})
-    return Plan(planned, mapping_version, renames, gone)
+    return Plan(without_unwritten(mapping, planned), mapping_version, renames, gone)
+
+
+def without_unwritten(mapping: Mapping, planned: list[PlannedOp]) -> list[PlannedOp]:
+    """The plan without the fields a review policy says meetsync never writes (an op left
+    with no field is not planned); keys stay, payload hashes follow the fields."""
+    policies = {d.name: d.review for d in mapping.destinations}
+    kept: list[PlannedOp] = []
+    for p in planned:
+        policy = policies.get(p.destination)
+        dropped = policy.dropped_fields(p.op.fields) if policy else []
+        if not dropped:
+            kept.append(p)
+            continue
+        fields = {k: v for k, v in p.op.fields.items() if k not in dropped}
+        if fields:
+            digest = payload_hash(p.op.action, p.op.target, fields)
+            op = p.op.model_copy(update={"fields": fields, "payload_hash": digest})
+            kept.append(replace(p, op=op))
+    return kept
 
 
 def plan_stored(

@@ -41,6 +41,8 @@ from typing_extensions import TypeAliasType
 
 from extraction.schemas import CrmFields
 
+from .review import ReviewPolicy
+
 WritePolicy = Literal["always", "if_empty", "unless_edited"]
 ForEach = Literal["meeting", "action_items"]
 OnMissing = Literal["keep", "close"]
@@ -198,6 +200,10 @@ class Destination(_Spec):
         default="keep",
         description="An item a re-run no longer extracts: keep its write, or close it "
         "(an Asana task completed, a Salesforce Task Completed); never deleted",
+    )
+    review: ReviewPolicy | None = Field(
+        default=None,
+        description="Writes that wait for a person's approval in Slack (mappings/review.py)",
     )
 
     def policy_of(self, field: str) -> WritePolicy:

@@ -289,6 +289,10 @@ class Settings(BaseSettings):
     )
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 5_000_000
+    slack_signing_secret: SecretStr = Field(
+        default=SecretStr("dev-slack-signing-secret"),
+        description="The Slack app's signing secret: verifies POST /v1/slack/interactions",
+    )
     transcript_fetch: TranscriptFetchSettings = Field(default_factory=TranscriptFetchSettings)
     notes_api: NotesApiSettings = Field(default_factory=NotesApiSettings)
     encryption_keys: list[SecretStr] = Field(

@@ -24,6 +24,8 @@ class OpState(StrEnum):
     FAILED = "failed"  # a permanent error
     DEAD = "dead"  # retries exhausted
     PAUSED = "paused"  # the connection's credential stopped working
+    AWAITING_REVIEW = "awaiting_review"  # planned, held for a person's decision (review)
+    SKIPPED = "skipped"  # a reviewer skipped it, or its review expired: never written
 
 
 class Disposition(StrEnum):
@@ -52,3 +54,16 @@ class PushState(StrEnum):
     THROTTLED = "throttled"  # the provider answered 429
     BUSY = "busy"  # another delivery holds the op
     WAITING = "waiting"  # a recap waiting for the records it links
+    AWAITING_REVIEW = "awaiting_review"  # held for a person's decision
+    SKIPPED = "skipped"  # a person (or the clock) said no
+
+
+class Verdict(StrEnum):
+    """What became of one review request (`pending` until someone, or the clock, decides)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"  # recorded as skipped, by the clock
+    NOT_NEEDED = "not_needed"  # the record showed no condition held: released as planned

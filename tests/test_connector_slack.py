@@ -73,7 +73,10 @@ def texts(message: dict[str, Any]) -> list[str]:
     for block in message.get("blocks") or []:
         if isinstance(block.get("text"), dict):
             found.append(block["text"]["text"])
-        found += [e["text"] for e in block.get("elements", []) if "text" in e]
+        for element in block.get("elements", []):
+            text = element.get("text")
+            # context elements carry text; buttons (the recap's 👍/👎) a plain_text object
+            found += [text] if isinstance(text, str) else [text["text"]] if text else []
     return found
 
 

@@ -32,6 +32,8 @@ from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
 from workers import stages
 from workers.lanes import Lane, Laned, Later, Route
+from workers.review_actors import ReviewActors, declare_review
+from workers.review_sweeper import ReviewSweeper
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
 from workers.throttle.llm import LLMWait
@@ -54,6 +56,7 @@ class Pipeline:
     plan: Actor[Any, Any]
     push: dict[str, Laned]
     throttling: Throttling
+    review: ReviewActors | None = None
 
     def enqueue_extract(
         self, meeting_id: str, *, backfill: bool = False, org: str | None = None
@@ -64,6 +67,11 @@ class Pipeline:
 
     def enqueue_push(self, planned: stages.Planned) -> None:
         self.push[planned.connector].send(planned.key, route=planned.route)
+
+    def enqueue_review_refresh(self, meeting_id: str) -> None:
+        """Show a decision in the meeting's review messages, then what it wrote."""
+        if self.review is not None:
+            self.review.refresh.send(meeting_id, 0)
 
     def enqueue_ops(self, keys: Iterable[str]) -> int:
         """Push these ledger ops again (a sweep, a replayed dead letter); how many were sent."""
@@ -132,6 +140,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             return
         for planned in planned_ops:
             pipeline.enqueue_push(planned)
+        if pipeline.review is not None:
+            pipeline.review.after_plan(runtime, meeting_id)
 
     def push(key: str) -> Later | None:
         try:
@@ -175,6 +185,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         push=push_lanes,
         throttling=throttling,
     )
+    pipeline.review = declare_review(broker, runtime, pipeline.enqueue_ops, **options)
+    broker.add_middleware(ReviewSweeper(runtime, pipeline.review))
     broker.add_middleware(Sweeper(pipeline))
     return pipeline
 

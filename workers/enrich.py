@@ -35,7 +35,7 @@ from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord
 from workers.ledger import prior_receipt
 
-SETTLED = {"done", "failed", "dead", "paused"}
+SETTLED = {"done", "failed", "dead", "paused", "awaiting_review", "skipped"}
 FAILED = {"failed", "dead"}
 
 

@@ -32,6 +32,8 @@ from workers.closing import close_fields, finishing, reopen_fields
 IN_DOUBT = OpState.SENDING
 RESTING = {OpState.FAILED, OpState.DEAD, OpState.PAUSED}
 FINAL = RESTING | {OpState.DONE}
+# review (workers/review.py): held for a person, or skipped by one; a push writes neither
+HELD = {OpState.AWAITING_REVIEW, OpState.SKIPPED}
 # an op's item as re-extractions saw it: gone (kept or closed), or back after being closed
 GONE = {Disposition.MISSING, Disposition.CLOSED}
 REOPENING = {Disposition.CLOSED, Disposition.REOPENED}
@@ -84,7 +86,7 @@ def settled(row: OpRecord) -> OpState | None:
     """The state a push can stop at without writing, or None when there is work."""
     if row.state == OpState.DONE and row.applied_hash == row.payload_hash:
         return OpState.DONE
-    if row.state in RESTING:
+    if row.state in RESTING or row.state in HELD:
         return OpState(row.state)
     return None
 

@@ -25,7 +25,7 @@ from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
-from workers import commitments, enrich, ledger
+from workers import commitments, enrich, ledger, review
 from workers.closing import close_fields, finishing
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
@@ -138,10 +138,11 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             meeting.error = "no insights" if record is None else "org has no mapping"
             return []
         spec, version = mapping
+        insights = Insights.model_validate(record.insights)
         made = plan_stored(
             session,
             MeetingOutput.model_validate(meeting.payload),
-            Insights.model_validate(record.insights),
+            insights,
             spec,
             meeting_url=meeting_link(runtime.settings, meeting.id),
             stored_id=meeting.id,
@@ -149,9 +150,14 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
             providers=meeting.connectors,  # a backfill limited to some providers
         )
         rows = ledger.record_plan(session, meeting_id, made.ops, version, made.identities())
+        # review (workers/review.py): ops a policy holds wait in the ledger as
+        # `awaiting_review` and are not enqueued
+        llm = runtime.settings.llm
+        rows = review.hold(
+            session, meeting, spec, made, insights, rows, llm.models, llm.prompt_versions
+        )
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
-        insights = Insights.model_validate(record.insights)
         rows += commitments.close_reported(session, meeting, insights)
         commitments.remember(
             session, meeting, MeetingOutput.model_validate(meeting.payload), insights

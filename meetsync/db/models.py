@@ -216,3 +216,75 @@ class MemoryEntry(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReviewRequest(Base):
+    """One op held for a person's decision (or one question to ask), and what they decided.
+
+    A decision is one conditional UPDATE of `state` from `pending`: a double click, a Slack
+    retry or two approvers at once come to one decision. Unique per op and payload, so an op
+    re-planned with the same payload is not asked about twice.
+    """
+
+    __tablename__ = "review_requests"
+    __table_args__ = (UniqueConstraint("op_key", "payload_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="change", doc="change | clarify")
+    op_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload_hash: Mapped[str | None] = mapped_column(String(64))
+    destination: Mapped[str | None] = mapped_column(String(64))
+    proposal: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="object, record link, fields (current → proposed), evidence"
+    )
+    approvers: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="emails and Slack user ids allowed to decide"
+    )
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    corrections: Mapped[list[Any]] = mapped_column(
+        JSON, default=list, doc="edits as {field, before, after, who}"
+    )
+    model: Mapped[str | None] = mapped_column(String(200), doc="the model that proposed it")
+    prompt_version: Mapped[str | None] = mapped_column(String(50))
+    expires_at: Mapped[datetime | None] = mapped_column()
+    reminded_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewMessage(Base):
+    """A Slack message showing a meeting's review requests (a channel post or a DM)."""
+
+    __tablename__ = "review_messages"
+    __table_args__ = (UniqueConstraint("meeting_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
+    connection: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100), doc="where the mapping routes it")
+    channel_id: Mapped[str | None] = mapped_column(String(32), doc="Slack's id, once posted")
+    ts: Mapped[str | None] = mapped_column(String(32))
+    rendered: Mapped[str | None] = mapped_column(String(64), doc="hash of what Slack shows")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Rating(Base):
+    """👍/👎 on a recap (`item_key` "") or one action item, by one person: the last one counts."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("meeting_id", "item_key", "rated_by"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(64), default="")
+    rated_by: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(10), doc="up | down")
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_version: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,13 +26,18 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.slack.arguments import _arguments
 from sandbox.slack.errors import _RateLimited, _SlackError
+from sandbox.slack.interactions import SlackInteractions
 from sandbox.slack.methods import SlackMethods
 
 
-class SlackSandbox(SlackMethods):
+class SlackSandbox(SlackMethods, SlackInteractions):
     """One Slack workspace with its people, channels, the bot and its messages."""
 
     name = "slack"
+
+    def snapshot(self) -> dict[str, Any]:
+        # interactivity (sandbox/slack/interactions.py): views, response URLs, payloads sent
+        return {**super().snapshot(), **self.interaction_snapshot()}
 
     def error_response(
         self,
@@ -65,6 +70,7 @@ class SlackSandbox(SlackMethods):
             "users.lookupByEmail": self._lookup_by_email,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            **self.interaction_methods(),
         }
 
         async def call(request: Request) -> JSONResponse:
@@ -98,6 +104,7 @@ class SlackSandbox(SlackMethods):
         return [
             Route("/_sandbox/auth", auth, methods=["POST"]),
             Route("/api/{method}", call, methods=["GET", "POST"]),
+            *self.interaction_routes(),
         ]
 
     # -- plumbing -----------------------------------------------------------------------
