@@ -2,7 +2,8 @@
 
 The timeline reads what is stored: the meeting (received), its newest extraction (extracted,
 with the evidence quote behind each value), and its ops in the ledger (planned, then sent,
-done or failed, with the provider's link or its words).
+done or failed, with the provider's link or its words), each held op with what its review
+decided (who, when, approved, edited, skipped or expired).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from admin.errors import NotFound
-from meetsync.db.models import InsightRecord, Meeting, OpRecord
+from meetsync.db.models import InsightRecord, Meeting, OpRecord, ReviewRequest
 from meetsync.masking import mask_text
 from meetsync.models import UtcDatetime
 from meetsync.states import MeetingStatus
@@ -41,6 +42,16 @@ class Fact(BaseModel):
     evidence: str | None
 
 
+class Decision(BaseModel):
+    """What a review made of an op: pending, or who decided what and when."""
+
+    state: str
+    decided_by: str | None
+    decided_at: UtcDatetime | None
+    expires_at: UtcDatetime | None
+    corrections: list[dict[str, Any]]
+
+
 class OpLine(BaseModel):
     key: str
     connector: str
@@ -55,6 +66,7 @@ class OpLine(BaseModel):
     error: str | None
     planned_at: UtcDatetime
     updated_at: UtcDatetime
+    review: Decision | None = None
 
 
 class Timeline(BaseModel):
@@ -116,13 +128,27 @@ def timeline(session: Session, org_id: str, meeting_id: str) -> Timeline:
         .order_by(InsightRecord.id.desc())
         .limit(1)
     ).first()
+    decisions: dict[str, Decision] = {}
+    for request in session.scalars(
+        select(ReviewRequest)
+        .where(ReviewRequest.meeting_id == row.id)
+        .order_by(ReviewRequest.created_at, ReviewRequest.id)
+    ):
+        if request.op_key:  # the newest request of an op is the one that counts
+            decisions[request.op_key] = Decision(
+                state=request.state,
+                decided_by=request.decided_by,
+                decided_at=request.decided_at,
+                expires_at=request.expires_at,
+                corrections=request.corrections or [],
+            )
     return Timeline(
         meeting=_row(row, Counter(op.state for op in ops)),
         error=mask_text(row.error) if row.error else None,
         revision=row.revision,
         extracted_at=record.created_at if record else None,
         facts=facts_of(record.insights) if record else [],
-        ops=[_op_line(op) for op in ops],
+        ops=[_op_line(op, decisions.get(op.key)) for op in ops],
     )
 
 
@@ -162,7 +188,7 @@ def _row(row: Meeting, states: Counter[str]) -> MeetingRow:
     )
 
 
-def _op_line(op: OpRecord) -> OpLine:
+def _op_line(op: OpRecord, review: Decision | None) -> OpLine:
     item = op.item or {}
     return OpLine(
         key=op.key,
@@ -178,4 +204,5 @@ def _op_line(op: OpRecord) -> OpLine:
         error=mask_text(op.last_error) if op.last_error else None,
         planned_at=op.created_at,
         updated_at=op.updated_at,
+        review=review,
     )

@@ -67,6 +67,20 @@ class Decided:
     errors: dict[str, str] = field(default_factory=dict)  # Edit modal: block id → error
 
 
+@dataclass(frozen=True)
+class EditField:
+    """One field of an Edit form: its proposed value and, for a picklist, the choices."""
+
+    name: str
+    proposed: Any
+    choices: tuple[str, ...] = ()
+
+    @property
+    def block(self) -> str:
+        """The key of this field's error in `Decided.errors`."""
+        return f"{FIELD_BLOCK}{self.name}"
+
+
 class _Conflict(Exception):
     """The second of two decisions: roll back whatever the first half changed."""
 
@@ -207,6 +221,23 @@ def edit_form(settings: Settings, request_id: str, who: Reviewer) -> dict[str, A
         return edit_view({"id": request.id, "proposal": request.proposal}, schema)
 
 
+def edit_fields(settings: Settings, request_id: str, who: Reviewer) -> list[EditField] | Decided:
+    """The Edit modal's fields (prefilled, picklists as choices) for a form outside Slack."""
+    form = edit_form(settings, request_id, who)
+    if isinstance(form, Decided):
+        return form
+    found = []
+    for block in form["blocks"]:
+        element = block["element"]
+        if element["type"] == "static_select":
+            choices = tuple(o["value"] for o in element["options"])
+            value = (element.get("initial_option") or {}).get("value")
+        else:
+            choices, value = (), element.get("initial_value")
+        found.append(EditField(block["block_id"][len(FIELD_BLOCK) :], value, choices))
+    return found
+
+
 def open_edit(settings: Settings, request_id: str, trigger_id: str, who: Reviewer) -> Decided:
     """Open the Edit modal in Slack for the person who clicked Edit."""
     form = edit_form(settings, request_id, who)
@@ -251,6 +282,11 @@ def describe(row: ReviewRequest) -> dict[str, Any]:
         "state": row.state,
         "fields": row.proposal.get("fields") or [],
         "evidence": row.proposal.get("evidence") or {},
+        "object": row.proposal.get("object"),
+        "label": row.proposal.get("label"),
+        "record_url": row.proposal.get("record_url"),
+        "question": row.proposal.get("question"),
+        "choices": row.proposal.get("choices") or [],
         "approvers": row.approvers,
         "decided_by": row.decided_by,
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,

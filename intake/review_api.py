@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from admin import review
 from admin.review import Decided, Reviewer
 from intake.auth import OrgAdmin
+from intake.slack_interactions import follow_up
 
 router = APIRouter(prefix="/v1/admin/orgs/{org_id}/reviews", tags=["review"])
 
@@ -82,11 +83,7 @@ def _owned(request: Request, org_id: str, request_id: str) -> None:
 
 
 def _answer(request: Request, decided: Decided) -> DecisionOut:
-    pipeline = request.app.state.pipeline
-    if decided.release:
-        pipeline.enqueue_ops(decided.release)
-    if decided.ok and decided.meeting_id:
-        pipeline.enqueue_review_refresh(decided.meeting_id)
+    follow_up(request.app.state.pipeline, decided)
     if decided.errors:
         raise HTTPException(
             422, DecisionOut(ok=False, message=decided.message, errors=decided.errors).model_dump()

@@ -123,7 +123,7 @@ def _block_actions(
         return Response(status_code=200)
     else:
         decided = Decided(False, UNKNOWN)
-    _after(pipeline, decided)
+    follow_up(pipeline, decided)
     if not decided.ok:
         background.add_task(review.explain, response_url, decided.message)
     return Response(status_code=200)
@@ -145,13 +145,13 @@ def _view_submission(
         return JSONResponse({"response_action": "clear"})
     who = Reviewer(slack_id=str((payload.get("user") or {}).get("id") or "") or None)
     decided = review.submit_edit(settings, view, who)
-    _after(pipeline, decided)
+    follow_up(pipeline, decided)
     if decided.ok:
         return JSONResponse({"response_action": "clear"})
     return JSONResponse({"response_action": "errors", "errors": decided.errors})
 
 
-def _after(pipeline: ReviewEnqueuer, decided: Decided) -> None:
+def follow_up(pipeline: ReviewEnqueuer, decided: Decided) -> None:
     """Push what the decision released, and show the decision in the message."""
     if decided.release:
         pipeline.enqueue_ops(decided.release)
