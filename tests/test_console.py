@@ -3,13 +3,15 @@
 Stories: sign in (a wrong token, then the right one) and out; break a mapping and see the
 located error with its fix, fix it, preview it against a past meeting, save it, roll back;
 add a connection whose test fails in the provider's words, pause, resume and rotate it;
-a meeting's timeline; a dead letter retried; another org's ids answer 404; a forged form, an
+a meeting's timeline; a dead letter retried; a held Salesforce change refused in the Edit
+form, then approved and written once; another org's ids answer 404; a forged form, an
 expired session and a mapping too large each say so on the page and change nothing.
 Screenshots of the main pages land in docs/console/.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,13 +26,22 @@ from admin.tokens import mint_token
 from intake.app import create_app
 from intake.console import session as sessions
 from intake.serving import BackgroundServer
-from meetsync.db.models import Connection, InsightRecord, MappingVersion, OpRecord
+from meetsync.db.models import (
+    Connection,
+    InsightRecord,
+    MappingVersion,
+    Meeting,
+    OpRecord,
+    ReviewRequest,
+)
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, make_cli
 from tests.test_admin_preview import INSIGHTS, MEETING
+from tests.test_review import globex, opportunity_writes, review_mapping
 from workers import stages
+from workers.review_ask import prepare
 from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +72,7 @@ class Pipeline:
 
     extracted: list[str] = field(default_factory=list)
     pushed: list[str] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)
 
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
         self.extracted.append(meeting_id)
@@ -68,6 +80,9 @@ class Pipeline:
     def enqueue_ops(self, keys: list[str]) -> int:
         self.pushed.extend(keys)
         return len(keys)
+
+    def enqueue_review_refresh(self, meeting_id: str) -> None:
+        self.refreshed.append(meeting_id)
 
 
 @dataclass
@@ -532,3 +547,128 @@ def test_an_admin_goes_from_an_empty_org_to_a_saved_previewed_mapping(
     with world.cli.session() as session:
         rows = session.execute(select(MappingVersion.org_id, MappingVersion.version)).all()
     assert sorted(rows) == [("acme", 1), ("globex", 1)]
+
+
+def hold_the_opportunity_update(world: World, tmp_path: Path) -> Runtime:
+    """acme's mapping holding the Opportunity update for the host's approval, and the meeting
+    (its quote placed in the transcript) planned and read against its record."""
+    held = {"opportunity-update": {"mode": "approve", "approvers": ["host"]}}
+    world.cli.ok("mappings", "apply", str(review_mapping(tmp_path, held)))
+    with world.cli.session() as session:
+        meeting = session.get(Meeting, world.meeting_id)
+        record = session.scalars(
+            select(InsightRecord).where(InsightRecord.meeting_id == world.meeting_id)
+        ).one()
+        assert meeting is not None
+        lines = [dict(line) for line in meeting.payload["transcript"]]
+        lines[2]["start"] = 754  # 12:34 into the meeting
+        meeting.payload = {**meeting.payload, "transcript": lines}
+        span = {"utterance_index": 2, "start": 0, "end": 35, "score": 1.0}
+        record.insights = {**record.insights, "evidence": {"/crm/next_steps": span}}
+    runtime = Runtime(world.cli.settings())
+    stages.plan(runtime, world.meeting_id)
+    prepare(runtime, world.meeting_id)
+    return runtime
+
+
+def test_a_held_change_is_refused_in_the_edit_form_then_approved_and_written_once(
+    page: Page, world: World, tmp_path: Path
+) -> None:
+    # given a mapping that holds the Opportunity update for the host's approval, and the
+    # meeting planned: the change waits in the ledger, read against its record
+    runtime = hold_the_opportunity_update(world, tmp_path)
+    with world.cli.session() as session:
+        request = session.scalars(select(ReviewRequest)).one()
+        request_id, op_key = request.id, str(request.op_key)
+    before = globex(world.sandbox)["NextStep"]
+    sign_in(page, world.tokens["acme"])
+
+    # when the admin opens the review queue
+    page.get_by_role("navigation").get_by_role("link", name="Review").click()
+
+    # expect the change: the record, field, current → proposed, the quote and who said it
+    change = page.locator(f"#r-{request_id}")
+    row = change.locator("tr", has_text="NextStep")
+    expect(row).to_contain_text("Technical deep dive with the data team")
+    expect(row).to_contain_text("approval required")
+    expect(change.locator("blockquote")).to_contain_text(
+        "“Next step is a technical deep dive.” — Dana Reyes at 12:34"
+    )
+    record = change.get_by_role("link", name="Opportunity Globex discovery call", exact=True)
+    expect(record).to_have_attribute("href", re.compile(r"/lightning/r/Opportunity/\w+/view$"))
+    shot(page, "review")
+
+    # when edited with a value Salesforce refuses (NextStep holds 255 characters)
+    change.get_by_role("link", name="Edit").click()
+    next_step = page.get_by_label("NextStep")
+    expect(next_step).to_have_value("Technical deep dive with the data team")
+    next_step.fill("x" * 300)
+    page.get_by_role("button", name="Write").click()
+
+    # expect the provider's limit under the field, the form still there, nothing written
+    expect(page.locator(".field-error")).to_contain_text("at most 255 characters")
+    expect(page.get_by_label("NextStep")).to_have_value("x" * 300)
+    assert world.pipeline.pushed == [] and opportunity_writes(world.sandbox) == 0
+    with world.cli.session() as session:
+        assert session.get(ReviewRequest, request_id).state == "pending"  # type: ignore[union-attr]
+
+    # when it is approved as proposed instead
+    page.get_by_role("link", name="Cancel").click()
+    page.locator(f"#r-{request_id}").get_by_role("button", name="Approve").click()
+
+    # expect it released to its push queue, and written once when the push runs
+    expect(page.get_by_role("status")).to_contain_text("Approved.")
+    expect(page.get_by_role("main")).to_contain_text("Nothing waits for review")
+    assert world.pipeline.pushed == [op_key]
+    assert world.pipeline.refreshed == [world.meeting_id]
+    assert stages.push(runtime, op_key).state == "done"
+    assert globex(world.sandbox)["NextStep"] == "Technical deep dive with the data team" != before
+    assert opportunity_writes(world.sandbox) == 1
+
+    # when the same change is approved again (a stale page): told so, nothing more happens
+    status, text = post(page, f"/console/review/{request_id}/approve", "")
+    assert status == 409 and "Already approved by acme admin" in text
+    assert world.pipeline.pushed == [op_key]
+    assert stages.push(runtime, op_key).state == "done"
+    assert opportunity_writes(world.sandbox) == 1
+
+    # expect the meeting's timeline to say who decided it and when
+    page.goto(f"/console/meetings/{world.meeting_id}")
+    decision = page.locator(".op-done .decision")
+    expect(decision).to_contain_text("approved")
+    expect(decision).to_contain_text("by acme admin")
+
+
+def test_the_review_queue_shows_and_decides_nothing_of_another_org(
+    page: Page, world: World, tmp_path: Path
+) -> None:
+    # given acme's change held for approval, and globex signed in
+    hold_the_opportunity_update(world, tmp_path)
+    with world.cli.session() as session:
+        request_id = session.scalars(select(ReviewRequest.id)).one()
+    sign_in(page, world.tokens["globex"])
+
+    # expect globex's queue empty, and acme's ids answering 404 to every form
+    page.goto("/console/review")
+    expect(page.get_by_role("main")).to_contain_text("Nothing waits for review")
+    response = page.goto(f"/console/review/{request_id}/edit")
+    assert response is not None and response.status == 404
+    for path, form in [
+        (f"/console/review/{request_id}/approve", ""),
+        (f"/console/review/{request_id}/skip", ""),
+        (f"/console/review/{request_id}/answer", "choice=x"),
+        (f"/console/review/{request_id}/edit", "field%3ANextStep=mine"),
+        (f"/console/review/meetings/{world.meeting_id}/approve-all", ""),
+    ]:
+        status, text = post(page, path, form)
+        assert status == 404, (path, status)
+        assert "Technical deep dive" not in text
+
+    # and acme's own form without its CSRF token changes nothing either
+    sign_in(page, world.tokens["acme"])
+    page.goto("/console/review")
+    status, text = post(page, f"/console/review/{request_id}/approve", "", csrf=False)
+    assert status == 403 and "CSRF token" in text
+    with world.cli.session() as session:
+        assert session.get(ReviewRequest, request_id).state == "pending"  # type: ignore[union-attr]
+    assert world.pipeline.pushed == []
