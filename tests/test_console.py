@@ -42,6 +42,7 @@ from tests.test_admin_preview import INSIGHTS, MEETING
 from tests.test_review import globex, opportunity_writes, review_mapping
 from workers import stages
 from workers.review_ask import prepare
+from workers.review_message import expire
 from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -549,10 +550,15 @@ def test_an_admin_goes_from_an_empty_org_to_a_saved_previewed_mapping(
     assert sorted(rows) == [("acme", 1), ("globex", 1)]
 
 
-def hold_the_opportunity_update(world: World, tmp_path: Path) -> Runtime:
-    """acme's mapping holding the Opportunity update for the host's approval, and the meeting
-    (its quote placed in the transcript) planned and read against its record."""
-    held = {"opportunity-update": {"mode": "approve", "approvers": ["host"]}}
+def hold_the_opportunity_update(
+    world: World, tmp_path: Path, *, tasks: bool = False, **policy: str
+) -> Runtime:
+    """acme's mapping holding the Opportunity update (and the tasks, the log) for the host,
+    and the meeting (its quote placed in the transcript) planned and read against records."""
+    held = {"opportunity-update": {"mode": "approve", "approvers": ["host"], **policy}}
+    if tasks:
+        held["customer-followups"] = {"approvers": ["host"]}
+        held["meeting-log"] = {"approvers": ["host"]}
     world.cli.ok("mappings", "apply", str(review_mapping(tmp_path, held)))
     with world.cli.session() as session:
         meeting = session.get(Meeting, world.meeting_id)
@@ -672,3 +678,81 @@ def test_the_review_queue_shows_and_decides_nothing_of_another_org(
     with world.cli.session() as session:
         assert session.get(ReviewRequest, request_id).state == "pending"  # type: ignore[union-attr]
     assert world.pipeline.pushed == []
+
+
+def test_a_change_that_expires_on_an_open_page_says_so_and_the_timeline_shows_it(
+    page: Page, world: World, tmp_path: Path
+) -> None:
+    # given a change that waits one second, open on the review page
+    runtime = hold_the_opportunity_update(world, tmp_path, expire_after="1s")
+    sign_in(page, world.tokens["acme"])
+    page.goto("/console/review")
+    approve = page.get_by_role("button", name="Approve Opportunity Globex discovery call")
+    expect(approve).to_be_visible()
+
+    # when it runs out (the sweeper records it skipped) and then Approve is clicked
+    time.sleep(1.1)
+    assert expire(runtime, world.meeting_id).count == 1
+    approve.click()
+
+    # expect the page to say it expired, and nothing released or written
+    expect(page.get_by_role("alert")).to_contain_text("expired")
+    expect(page.get_by_role("alert")).to_contain_text("nothing was written")
+    assert world.pipeline.pushed == [] and opportunity_writes(world.sandbox) == 0
+
+    # and the meeting's timeline to show the op skipped by the expiry
+    page.goto(f"/console/meetings/{world.meeting_id}")
+    decision = page.locator(".op-skipped .decision")
+    expect(decision).to_contain_text("expired")
+    expect(decision).to_contain_text("so it was skipped; nothing was written")
+
+
+def test_an_edit_a_skip_and_approve_all_each_decide_once_and_the_timeline_says_who(
+    page: Page, world: World, tmp_path: Path
+) -> None:
+    # given the Opportunity update, the meeting's log and both follow-up tasks held
+    hold_the_opportunity_update(world, tmp_path, tasks=True)
+    with world.cli.session() as session:
+        keys = {
+            f"{r.proposal['object']} {r.proposal['label']}": str(r.op_key)
+            for r in session.scalars(select(ReviewRequest))
+        }
+    assert len(keys) == 4
+    sign_in(page, world.tokens["acme"])
+    page.goto("/console/review")
+    expect(page.locator("article.change")).to_have_count(4)
+
+    # when the Opportunity is edited with values Salesforce takes
+    page.get_by_role("link", name="Edit Opportunity Globex discovery call").click()
+    page.get_by_label("NextStep").fill("Deep dive with Globex's data team on Dec 3")
+    page.get_by_label("StageName").select_option("Needs Analysis")
+    page.get_by_role("button", name="Write").click()
+    expect(page.get_by_role("status")).to_contain_text("Edited.")
+
+    # and the meeting's log skipped, then the two tasks approved all at once
+    page.get_by_role("button", name="Skip Task Globex discovery call").click()
+    expect(page.get_by_role("status")).to_contain_text("Skipped.")
+    page.get_by_role("button", name="Approve all 2 changes of this meeting").click()
+    expect(page.get_by_role("status")).to_contain_text("Approved 2 change(s).")
+    expect(page.get_by_role("main")).to_contain_text("Nothing waits for review")
+
+    # expect the edited and the approved ops released once each, the skipped one never
+    skipped = keys.pop("Task Globex discovery call")
+    assert sorted(world.pipeline.pushed) == sorted(keys.values())
+    with world.cli.session() as session:
+        verdicts = {str(r.op_key): r.state for r in session.scalars(select(ReviewRequest))}
+        log = session.get(OpRecord, skipped)
+        assert log is not None and log.state == "skipped"
+    assert verdicts[skipped] == "skipped"
+    assert verdicts[keys["Opportunity Globex discovery call"]] == "edited"
+    assert sorted(verdicts.values()).count("approved") == 2
+
+    # and the timeline to say who decided what, with what the edit changed
+    page.goto(f"/console/meetings/{world.meeting_id}")
+    edited = page.locator(".decision", has_text="edited")
+    expect(edited).to_contain_text("by acme admin")
+    expect(edited).to_contain_text(
+        "NextStep: proposed “Technical deep dive with the data team”, "
+        "written “Deep dive with Globex's data team on Dec 3”"
+    )
+    expect(page.locator(".op-skipped .decision")).to_contain_text("nothing was written")
