@@ -133,6 +133,8 @@ def edit(settings: Settings, request_id: str, values: dict[str, Any], who: Revie
             if refusal is not None:
                 return refusal
             assert request is not None
+            if request.kind != "change":  # released without its answer, it would guess
+                return Decided(False, "A question is answered, not edited.", request.meeting_id)
             row = session.get(OpRecord, request.op_key or "")
             if row is None:
                 return Decided(False, "That change is no longer planned.")
@@ -216,6 +218,8 @@ def edit_form(settings: Settings, request_id: str, who: Reviewer) -> dict[str, A
         if refusal is not None:
             return refusal
         assert request is not None
+        if request.kind != "change":
+            return Decided(False, "A question is answered, not edited.", request.meeting_id)
         row = session.get(OpRecord, request.op_key or "")
         schema = _schema(session, settings, row) if row is not None else None
         return edit_view({"id": request.id, "proposal": request.proposal}, schema)

@@ -756,3 +756,49 @@ def test_an_edit_a_skip_and_approve_all_each_decide_once_and_the_timeline_says_w
         "written “Deep dive with Globex's data team on Dec 3”"
     )
     expect(page.locator(".op-skipped .decision")).to_contain_text("nothing was written")
+
+
+def test_a_question_is_answered_not_edited(page: Page, world: World) -> None:
+    # given a follow-up task held because two people could own it
+    with world.cli.session() as session:
+        session.add(
+            OpRecord(key="q" * 64, org_id="acme", meeting_id=world.meeting_id,
+                     connector="asana", connection="acme-asana", action="upsert_task",
+                     target={"project": "Customer Follow-ups"},
+                     fields={"name": "Send the pricing sheet", "assignee": "srivera@acme.io"},
+                     payload_hash="h" * 64, state="awaiting_review",
+                     item={"title": "Send the pricing sheet"})
+        )  # fmt: skip
+        question = ReviewRequest(
+            org_id="acme", meeting_id=world.meeting_id, kind="clarify", op_key="q" * 64,
+            payload_hash="h" * 64, destination="customer-followups",
+            proposal={"question": "Who will send the pricing sheet?", "field": "assignee",
+                      "object": "Customer Follow-ups", "label": "Send the pricing sheet",
+                      "choices": [{"value": "srivera@acme.io", "label": "Sam Rivera"},
+                                  {"value": "sam@acme.io", "label": "Sam Patel"}]},
+        )  # fmt: skip
+        session.add(question)
+        session.flush()
+        request_id = question.id
+    sign_in(page, world.tokens["acme"])
+    page.goto("/console/review")
+
+    # expect the question with its choices, and no Edit for it (nor through a form sent anyway)
+    card = page.locator(f"#r-{request_id}")
+    expect(card).to_contain_text("Who will send the pricing sheet?")
+    expect(card.get_by_role("link", name="Edit")).to_have_count(0)
+    status, text = post(page, f"/console/review/{request_id}/edit", "field%3Aassignee=x")
+    assert status == 409 and "A question is answered, not edited" in text
+    assert world.pipeline.pushed == []
+
+    # when answered
+    card.get_by_label("Answer").select_option(label="Sam Patel")
+    card.get_by_role("button", name="Answer").click()
+
+    # expect the task to take the answer and go
+    expect(page.get_by_role("status")).to_contain_text("Answered.")
+    assert world.pipeline.pushed == ["q" * 64]
+    with world.cli.session() as session:
+        row = session.get(OpRecord, "q" * 64)
+        assert row is not None and row.state == "planned"
+        assert row.fields["assignee"] == "sam@acme.io"

@@ -28,10 +28,14 @@ MENTION = re.compile(r"<@(\w+)>")  # Slack's markup for a user, in the services'
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review_page(
-    request: Request, admin: Signed, done: str = "", error: str | None = None, status: int = 200
-) -> Response:
+def review_page(request: Request, admin: Signed, done: str = "") -> Response:
     """What waits for a decision, by meeting, oldest first."""
+    return _queue(request, admin, done=done)
+
+
+def _queue(
+    request: Request, admin: ConsoleSession, *, done: str = "", error: str = "", status: int = 200
+) -> Response:
     settings = request.app.state.settings
     waiting = review.pending(settings, admin.org_id)
     by_meeting: dict[str, list[dict[str, Any]]] = {}
@@ -43,7 +47,7 @@ def review_page(
     note = f"{DONE[done]}." if done in DONE else None
     if done.startswith("all:") and done[4:].isdigit():
         note = f"Approved {done[4:]} change(s)."
-    return page(request, "review.html", status, meetings=shown, note=note, error=error)
+    return page(request, "review.html", status, meetings=shown, note=note, error=error or None)
 
 
 @router.post("/review/meetings/{meeting_id}/approve-all", response_class=HTMLResponse)
@@ -60,7 +64,7 @@ async def approve_all(meeting_id: str, request: Request) -> Response:
     decided = await run_in_threadpool(review.approve_all, settings, meeting_id, _reviewer(admin))
     follow_up(request.app.state.pipeline, decided)
     if not decided.ok:
-        return review_page(request, admin, error=_plain(decided.message), status=409)
+        return _queue(request, admin, error=_plain(decided.message), status=409)
     done = f"all:{len(decided.release)}"
     return RedirectResponse(f"/console/review?done={done}", status_code=303)
 
@@ -73,7 +77,7 @@ def edit_form(request_id: str, request: Request, admin: Signed) -> Response:
         return message(request, f"no review request {request_id!r} in this org", 404)
     fields = review.edit_fields(request.app.state.settings, request_id, _reviewer(admin))
     if isinstance(fields, Decided):
-        return review_page(request, admin, error=_plain(fields.message), status=409)
+        return _queue(request, admin, error=_plain(fields.message), status=409)
     values = {f.name: f.proposed for f in fields}
     return _edit_page(request, found, fields, values)
 
@@ -89,7 +93,7 @@ async def edit(request_id: str, request: Request) -> Response:
         return message(request, f"no review request {request_id!r} in this org", 404)
     fields = await run_in_threadpool(review.edit_fields, settings, request_id, who)
     if isinstance(fields, Decided):
-        return review_page(request, admin, error=_plain(fields.message), status=409)
+        return _queue(request, admin, error=_plain(fields.message), status=409)
     values = {f.name: data.get(f.block, "") for f in fields}
     decided = await run_in_threadpool(review.edit, settings, request_id, values, who)
     follow_up(request.app.state.pipeline, decided)
@@ -121,7 +125,7 @@ async def decide(request_id: str, choice: str, request: Request) -> Response:
 def _after(request: Request, admin: ConsoleSession, decided: Decided, choice: str) -> Response:
     follow_up(request.app.state.pipeline, decided)
     if not decided.ok:
-        return review_page(request, admin, error=_plain(decided.message), status=409)
+        return _queue(request, admin, error=_plain(decided.message), status=409)
     return RedirectResponse(f"/console/review?done={choice}", status_code=303)
 
 
