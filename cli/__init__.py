@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
+from importlib.metadata import version as installed_version
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from cli import backfill, connections, dlq, mappings, orgs
+from cli import backfill, connections, dlq, mappings, meetings, orgs, webhook
 from cli.evaluation import evaluate
+from cli.init import init
 from cli.status import status_app
 from meetsync.settings import get_settings, masked
 
@@ -23,8 +26,26 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(status_app, name="status")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(meetings.app, name="meetings")
 app.command("backfill")(backfill.backfill)
+app.command("init")(init)
 console = Console()
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"meetsync {installed_version('meetsync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """meetsync: finished meetings become follow-up work."""
 
 
 @config_app.command("show")
@@ -90,4 +111,14 @@ app.command("eval")(evaluate)
 
 
 def main() -> None:
-    app()
+    """The `meetsync` entry point: infrastructure errors end in one line, not a traceback."""
+    from cli.infrastructure import explain
+
+    try:
+        app()
+    except Exception as exc:
+        line = explain(exc, get_settings())
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        raise SystemExit(1) from None

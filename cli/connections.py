@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +25,25 @@ def parse_pairs(pairs: list[str], what: str, *, prompt_missing: bool = False) ->
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq and prompt_missing:
-            value = typer.prompt(f"{key}", hide_input=True)
+            value = _ask(key)
         elif not eq or not key:
             raise Invalid(f"{what} {pair!r} must look like KEY=VALUE")
         parsed[key.strip()] = value
     return parsed
+
+
+def _ask(key: str) -> str:
+    """A credential's value typed unseen at a terminal, or a line piped on stdin."""
+    if sys.stdin.isatty():
+        return str(typer.prompt(key, hide_input=True))
+    value = sys.stdin.readline().strip()
+    if not value:
+        raise Invalid(
+            f"--credential {key} has no value and there is no terminal to ask on: pipe it "
+            f'(echo "$SECRET" | meetsync connections add …), give {key}=VALUE, or use '
+            "--credentials-file"
+        )
+    return value
 
 
 def option_value(raw: str) -> Any:
@@ -94,6 +109,10 @@ def list_(
         found = connections.list_connections(session, settings, org)
     if as_json:
         typer.echo(json.dumps([c.model_dump(mode="json") for c in found], indent=2))
+        return
+    if not found:
+        where = f" in org {org}" if org else ""
+        typer.echo(f"no connections{where}; add one: meetsync connections add NAME --org ORG …")
         return
     for conn in found:
         status = conn.status + (f" ({conn.status_reason})" if conn.status_reason else "")

@@ -73,14 +73,19 @@ def apply(
     author: Annotated[str | None, typer.Option(help="who applies it (default: you)")] = None,
     comment: Annotated[str | None, typer.Option(help="why")] = None,
     against: Against = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="skip the providers: check the file alone")
+    ] = False,
 ) -> None:
-    """Store a mapping file as its org's newest version and print the diff."""
+    """Check a mapping against its providers, store it as its org's newest version and
+    print the diff (--offline: the file alone)."""
     body = read(file)
     with reported():
         mapping = versions.parse(body, str(file))
+    checked = against or ["all"]
     with admin_session() as (session, settings):
-        if against:
-            problems = validation.validate_live(session, settings, mapping, against)
+        if not offline:
+            problems = validation.validate_live(session, settings, mapping, checked)
             if problems:
                 print_problems(problems)
                 raise typer.Exit(1)
@@ -93,6 +98,15 @@ def apply(
             file=str(file),
         )
     version = applied.version
+    if offline:
+        typer.echo(
+            "not checked against the providers (--offline): objects, fields, picklist values, "
+            f"projects, sections and channels; check with: meetsync mappings validate {file} "
+            "--against all",
+            err=True,
+        )
+    else:
+        typer.echo(f"checked against {', '.join(checked)}", err=True)
     if not applied.created:
         typer.echo(f"{mapping.org}: unchanged, still version {version.version}")
         return
