@@ -109,15 +109,24 @@ def create_database(url: str) -> bool:
 
 def init(
     env_file: Annotated[Path, typer.Option(help="where to write the settings")] = Path(".env"),
-    database_url: Annotated[str, typer.Option(help="PostgreSQL, created if missing")] = (
-        DEFAULT_DATABASE
-    ),
-    redis_url: Annotated[str, typer.Option(help="throttle store")] = DEFAULT_REDIS,
+    database_url: Annotated[
+        str, typer.Option(envvar="MEETSYNC_DATABASE_URL", help="PostgreSQL, created if missing")
+    ] = DEFAULT_DATABASE,
+    redis_url: Annotated[
+        str, typer.Option(envvar="MEETSYNC_REDIS_URL", help="throttle store")
+    ] = DEFAULT_REDIS,
     broker_url: Annotated[
-        str | None, typer.Option(help="default: the Redis URL with ?namespace=meetsync")
+        str | None,
+        typer.Option(
+            envvar="MEETSYNC_BROKER_URL", help="default: the Redis URL with ?namespace=meetsync"
+        ),
     ] = None,
     public_base_url: Annotated[
-        str, typer.Option(help="the URL people and the notes pipeline reach this service at")
+        str,
+        typer.Option(
+            envvar="MEETSYNC_PUBLIC_BASE_URL",
+            help="the URL people and the notes pipeline reach this service at",
+        ),
     ] = "http://127.0.0.1:8000",
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="allow the local emulators' endpoints")
