@@ -51,6 +51,7 @@ def script_of(blocks: list[str], ports: dict[int, int], sandbox_config: Path) ->
     """One bash script: the blocks with the ports swapped, waiting for each server it starts."""
     lines = [
         "set -euo pipefail",
+        "trap 'echo \"README command failed ($?): $BASH_COMMAND\" >&2' ERR",
         "wait_port() { for _ in $(seq 1 120); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null"
         ' && return 0; sleep 0.5; done; echo "port $1 never opened" >&2; return 1; }',
     ]
