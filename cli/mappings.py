@@ -227,6 +227,8 @@ def _print_preview(result: preview.Preview) -> None:
             if field.policy != "always":
                 line += f"   [{field.policy}{': kept as is' if field.skipped else ''}]"
             typer.echo(line)
+            if field.refused:
+                typer.echo(f"    REFUSED: {field.refused}")
         if op.note:
             typer.echo(f"  note: {op.note}")
 

@@ -396,3 +396,38 @@ def test_webhook_send_signs_like_the_server_or_says_the_secrets_differ(
     assert accepted.exit_code == 0, accepted.output  # type: ignore[attr-defined]
     assert "202 accepted" in accepted.stdout  # type: ignore[attr-defined]
     assert "final state: done" in accepted.stdout  # type: ignore[attr-defined]
+
+
+def test_salesforce_without_ca_file_says_which_option_trusts_the_sandbox(
+    cli: Cli, sandbox: Sandbox
+) -> None:
+    # given the sandbox's Salesforce (self-signed TLS) added without its certificate
+    from sandbox.salesforce.auth import DEFAULTS as SF
+
+    cli.ok(
+        "connections", "add", "sf", "--org", "acme", "--provider", "salesforce",
+        "--base-url", sandbox.urls["salesforce"],
+        *[x for k, v in SF.items() for x in ("--credential", f"{k}={v}")],
+    )  # fmt: skip
+
+    # when it is tested, expect the option that fixes it, not an SSLError chain
+    result = cli.fails("connections", "test", "sf")
+    assert "ca_file" in result.stdout and "not trusted" in result.stdout
+    assert "SSLError" not in result.stdout and "Traceback" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_the_demo_at_80_columns_cuts_no_url_explains_its_failure_and_cleans_up(
+    tmp_path: Path,
+) -> None:
+    # when the demo runs in an 80-column terminal
+    result = meetsync("demo", cwd=tmp_path, COLUMNS="80", TMPDIR=str(tmp_path))
+
+    # expect it to finish, every pushed URL whole, the one failure explained as intended
+    assert result.returncode == 0, result.stderr[-2000:]
+    pushed = [line for line in result.stdout.splitlines() if "https://" in line]
+    assert pushed and not [line for line in pushed if "…" in line]
+    assert "intended: the sandbox holds no open opportunity" in result.stdout
+    # and no demo folder left behind
+    assert not list(tmp_path.glob("meetsync-demo-*"))
