@@ -69,6 +69,7 @@ def add(
     ] = None,
     option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE; repeatable")] = None,
     replace: Annotated[bool, typer.Option(help="update a connection of the same org")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Add a connection; its credentials are encrypted before they are stored."""
     with reported():
@@ -95,6 +96,10 @@ def add(
             options=options,
             replace=replace,
         )
+    if as_json:
+        saved = {"name": name, "org_id": org, "provider": provider, "credentials": sorted(secrets)}
+        typer.echo(json.dumps(saved))
+        return
     keys = ", ".join(sorted(secrets))
     typer.echo(f"connection {name} ({provider}) saved for {org}; credentials: {keys}")
 

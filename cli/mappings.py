@@ -17,7 +17,7 @@ from cli.admin_session import (
     print_problems,
     reported,
 )
-from mappings import mapping_json_schema
+from mappings import MappingError, mapping_json_schema
 from meetsync.models import MeetingOutput
 
 app = typer.Typer(no_args_is_help=True, help="Field mappings: check, version, preview.")
@@ -52,19 +52,39 @@ def schema(
 
 
 @app.command("validate")
-def validate(file: Path, against: Against = None) -> None:
+def validate(file: Path, against: Against = None, as_json: AsJson = False) -> None:
     """Check a mapping file; with --against, also against the providers' metadata."""
     body = read(file)
     with reported():
-        mapping = versions.parse(body, str(file))
+        try:
+            mapping = versions.parse(body, str(file))
+        except MappingError as exc:
+            if not as_json:
+                raise
+            _problems_json(exc.problems)
     if against:
         with admin_session() as (session, settings):
             problems = validation.validate_live(session, settings, mapping, against)
         if problems:
+            if as_json:
+                _problems_json(problems)
             print_problems(problems)
             raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), "ok": True, "against": against or []}))
+        return
     checked = f" against {', '.join(against)}" if against else ""
     typer.echo(f"{file}: ok{checked}")
+
+
+def _problems_json(problems: list[MappingError]) -> None:
+    """The problems as JSON on stdout, exit 1."""
+    listed = [
+        {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "fix": p.fix}
+        for p in problems
+    ]
+    typer.echo(json.dumps({"ok": False, "problems": listed}))
+    raise typer.Exit(1)
 
 
 @app.command("apply")
@@ -76,6 +96,7 @@ def apply(
     offline: Annotated[
         bool, typer.Option("--offline", help="skip the providers: check the file alone")
     ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Check a mapping against its providers, store it as its org's newest version and
     print the diff (--offline: the file alone)."""
@@ -107,6 +128,11 @@ def apply(
         )
     else:
         typer.echo(f"checked against {', '.join(checked)}", err=True)
+    if as_json:
+        said = {"org_id": mapping.org, "version": version.version, "created": applied.created,
+                "checked": not offline, "diff": version.diff or ""}  # fmt: skip
+        typer.echo(json.dumps(said))
+        return
     if not applied.created:
         typer.echo(f"{mapping.org}: unchanged, still version {version.version}")
         return

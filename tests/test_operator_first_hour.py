@@ -331,6 +331,13 @@ def test_replan_after_a_mapping_fix_clears_the_stale_failure(
             # when the mapping is fixed
             apply_mapping(session, "acme", EXAMPLE_MAPPING.read_text())
 
+        # expect `dlq retry` to say that its payload is the old mapping's
+        from cli.dlq import _planned_with_older_mappings
+
+        with session_scope(url) as session:
+            row = session.get(OpRecord, key)
+            assert _planned_with_older_mappings(session, [row]) == {key: meeting_id}  # type: ignore[list-item]
+
         # and the operator looks first (a dry run, through the CLI)
         monkeypatch.setenv("MEETSYNC_DATABASE_URL", url)
         get_settings.cache_clear()
@@ -431,3 +438,20 @@ def test_the_demo_at_80_columns_cuts_no_url_explains_its_failure_and_cleans_up(
     assert "intended: the sandbox holds no open opportunity" in result.stdout
     # and no demo folder left behind
     assert not list(tmp_path.glob("meetsync-demo-*"))
+
+
+def test_json_is_honoured_by_the_commands_that_change_things(cli: Cli, tmp_path: Path) -> None:
+    assert json.loads(cli.ok("orgs", "create", "globex", "--json")) == {
+        "id": "globex", "name": "globex"
+    }  # fmt: skip
+    added = json.loads(
+        cli.ok("connections", "add", "g-asana", "--org", "globex", "--provider", "asana",
+               "--credential", "token=secret-value-9", "--json")
+    )  # fmt: skip
+    assert added["credentials"] == ["token"] and "secret-value-9" not in json.dumps(added)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("org: acme\ndestinations: [{connector: asana}]\n")
+    result = cli.run("mappings", "validate", str(broken), "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert problems and all(p["path"] is not None for p in problems)
