@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from importlib.metadata import version as installed_version
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 
 from cli import backfill, connections, dlq, mappings, meetings, orgs, webhook
@@ -15,6 +16,16 @@ from cli.evaluation import evaluate
 from cli.init import init
 from cli.status import status_app
 from meetsync.settings import get_settings, masked
+
+_option_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    # typer's rich help labels every flag `<bool>`, beside --help too; a flag takes no value
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective settings.")

@@ -455,3 +455,9 @@ def test_json_is_honoured_by_the_commands_that_change_things(cli: Cli, tmp_path:
     assert result.exit_code == 1
     problems = json.loads(result.stdout)["problems"]
     assert problems and all(p["path"] is not None for p in problems)
+
+
+def test_help_shows_no_type_beside_a_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = CliRunner().invoke(app, ["status", "--help"]).output
+    assert "--json" in shown and "--help" in shown and "<bool>" not in shown
