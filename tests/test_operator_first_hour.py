@@ -461,3 +461,32 @@ def test_help_shows_no_type_beside_a_flag(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("COLUMNS", "80")
     shown = CliRunner().invoke(app, ["status", "--help"]).output
     assert "--json" in shown and "--help" in shown and "<bool>" not in shown
+
+
+def test_status_throttles_at_80_columns_cuts_no_bucket_name(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.base import Limits
+    from workers.throttle.buckets import Ask
+    from workers.throttle.redis import RedisThrottle
+
+    # given a bucket with a long connection name, and an 80-column terminal
+    ask = Ask("asana:acme-customer-success-asana", Limits(rate=10, burst=10, concurrency=8))
+    throttle = RedisThrottle.from_url(redis_url)
+    decision = throttle.acquire(ask)
+    throttle.release(ask, decision.lease)
+    monkeypatch.setenv("MEETSYNC_REDIS_URL", redis_url)
+    monkeypatch.setenv("MEETSYNC_THROTTLE__BACKEND", "redis")
+    monkeypatch.setenv("COLUMNS", "80")
+    get_settings.cache_clear()
+    try:
+        shown = CliRunner().invoke(app, ["status", "throttles"]).output
+    finally:
+        get_settings.cache_clear()
+
+    # expect the name whole, if folded, and no ellipsis
+    assert "…" not in shown
+    column = "".join(
+        line.split("│")[1].strip() for line in shown.splitlines() if line.startswith("│")
+    )
+    assert "asana:acme-customer-success-asana" in column
