@@ -7,6 +7,7 @@ in-process broker, and the sandbox emulators on loopback. Production overrides t
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -254,7 +255,12 @@ class Settings(BaseSettings):
     """meetsync's settings; nested values use `__`, e.g. MEETSYNC_LLM__BASE_URL."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MEETSYNC_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+        env_prefix="MEETSYNC_",
+        # `meetsync init` writes ./.env; MEETSYNC_ENV_FILE names another, or "" for none
+        # (the test suite's, so an operator's .env in the checkout never reaches a test)
+        env_file=os.environ.get("MEETSYNC_ENV_FILE", ".env") or None,
+        env_nested_delimiter="__",
+        extra="ignore",
     )
 
     mode: Literal["production", "demo"] = Field(
