@@ -110,7 +110,7 @@ def _replan_one(
         raise NotFound(f"no meeting {meeting_id!r}")
     result = MeetingReplan(meeting.id, meeting.org_id, meeting.title)
     before = {
-        row.key: row.payload_hash
+        row.key: (row.payload_hash, row.state, row.last_error)
         for row in session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id))
     }
     try:
@@ -128,13 +128,18 @@ def _replan_one(
     rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
     for row in rows:
         result.mapping_version = max(result.mapping_version or 0, row.mapping_version or 0) or None
-        stale = row.key in before and before[row.key] != row.payload_hash
-        if row.state in ledger.RESTING and stale:
-            result.cleared[row.key] = row.last_error or row.state
-            ledger.replay(row)
-            row.last_error = None
-            planned.append(stages.Planned(row.key, stages.route_of(row, backfill)))
-            keys.add(row.key)
+        was = before.get(row.key)
+        stale = was is not None and was[0] != row.payload_hash
+        if stale and was is not None and was[1] in ledger.RESTING:
+            # the plan stage puts a failed or dead op back in line itself; a paused one
+            # goes too, and pauses again if its connection still is
+            result.cleared[row.key] = was[2] or was[1]
+            if row.state in ledger.RESTING:
+                ledger.replay(row)
+                row.last_error = None
+            if row.key not in keys:
+                planned.append(stages.Planned(row.key, stages.route_of(row, backfill)))
+                keys.add(row.key)
         if row.key not in before:
             result.new.append(row.key)
         elif stale or row.key in keys:

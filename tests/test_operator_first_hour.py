@@ -490,3 +490,46 @@ def test_status_throttles_at_80_columns_cuts_no_bucket_name(
         line.split("│")[1].strip() for line in shown.splitlines() if line.startswith("│")
     )
     assert "asana:acme-customer-success-asana" in column
+
+
+def test_a_new_payload_gives_a_failed_op_a_new_attempt(tmp_path: Path) -> None:
+    # given an op that failed, with its reason
+    from connectors.base import Op
+    from workers import ledger
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    upgrade(url)
+    op = Op(
+        key="k1", org_id="acme", meeting_id="m1", connector="salesforce", connection="c",
+        action="upsert", target={"object": "Task"}, fields={"Bogus__c": 1}, payload_hash="old",
+    )  # fmt: skip
+    with session_scope(url) as session:
+        from meetsync.bootstrap import ensure_org
+
+        ensure_org(session, "acme", "Acme")
+        session.add(
+            Meeting(id="m1", org_id="acme", external_id="m1", title="m", payload={},
+                    transcript_hash="x", status="planned")
+        )  # fmt: skip
+        session.flush()
+        ledger.record_plan(session, "m1", [op], 1)
+        row = session.get(OpRecord, "k1")
+        assert row is not None
+        row.state, row.last_error = "failed", "INVALID_FIELD: No such column 'Bogus__c'"
+
+    # when a fixed mapping plans it again with another payload (a re-sent webhook)
+    fixed = op.model_copy(update={"fields": {"Subject": "x"}, "payload_hash": "new"})
+    with session_scope(url) as session:
+        to_push = ledger.record_plan(session, "m1", [fixed], 2)
+        row = session.get(OpRecord, "k1")
+        # expect it back in line, the stale reason gone
+        assert row is not None and [r.key for r in to_push] == ["k1"]
+        assert row.state == "planned" and row.last_error is None
+
+    # and the same payload again leaves a failure alone (that is `dlq retry`'s to decide)
+    with session_scope(url) as session:
+        row = session.get(OpRecord, "k1")
+        assert row is not None
+        row.state, row.last_error = "failed", "UNABLE_TO_LOCK_ROW"
+        assert ledger.record_plan(session, "m1", [fixed], 2) == []
+        assert row.state == "failed"
