@@ -533,3 +533,19 @@ def test_a_new_payload_gives_a_failed_op_a_new_attempt(tmp_path: Path) -> None:
         row.state, row.last_error = "failed", "UNABLE_TO_LOCK_ROW"
         assert ledger.record_plan(session, "m1", [fixed], 2) == []
         assert row.state == "failed"
+
+
+def test_webhook_send_to_nothing_says_what_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meeting_file = tmp_path / "meeting.json"
+    meeting_file.write_text(MEETING.model_dump_json())
+    monkeypatch.setenv("MEETSYNC_PUBLIC_BASE_URL", "http://127.0.0.1:1")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["webhook", "send", str(meeting_file)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "nothing answers at http://127.0.0.1:1" in result.stderr
+    assert "meetsync serve" in result.stderr
