@@ -329,3 +329,14 @@ def test_preview_flags_a_value_the_picklist_refuses(cli: Cli, tmp_path: Path) ->
     lines = text.splitlines()
     stage = next(i for i, line in enumerate(lines) if line.startswith("  StageName: Proposal Sent"))
     assert lines[stage + 1].startswith("    REFUSED: not a value of the StageName picklist")
+
+
+def test_a_second_preview_prints_no_change_from_null_for_unchanged_ops(cli: Cli) -> None:
+    # given the meeting pushed once, when it is previewed again as text
+    run_pipeline(cli)
+    text = cli.ok("mappings", "preview", "--meeting", MEETING.meeting_id)
+
+    # expect no "(now: null)" under an op whose ledger says it is unchanged
+    blocks = text.split("\n\n")[1:]
+    unchanged = [b for b in blocks if "[unchanged]" in b.splitlines()[0]]
+    assert unchanged and not [b for b in unchanged if "(now: null)" in b], unchanged
