@@ -21,8 +21,9 @@ from dotenv import dotenv_values
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from cli.infrastructure import explain
 from meetsync.masking import mask_text
-from meetsync.settings import SANDBOX_CERT
+from meetsync.settings import SANDBOX_CERT, get_settings
 
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/meetsync"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -156,8 +157,16 @@ def init(
         )
         env_file.chmod(0o600)
         typer.echo(f"wrote {env_file}: new webhook, encryption and link secrets (mode 600)")
-    created = create_database(database_url)
-    upgrade(database_url)
+    try:
+        created = create_database(database_url)
+        upgrade(database_url)
+    except Exception as exc:
+        # said of the URL init was given, whatever the environment holds
+        line = explain(exc, get_settings().model_copy(update={"database_url": database_url}))
+        if line is None:
+            raise
+        typer.echo(line, err=True)
+        raise typer.Exit(1) from None
     state = "created and migrated" if created else "migrated"
     typer.echo(f"database {mask_text(database_url)}: {state}")
     source = "" if env_file == Path(".env") else f"set -a; . {env_file}; set +a   # then\n  "

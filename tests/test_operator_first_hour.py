@@ -549,3 +549,11 @@ def test_webhook_send_to_nothing_says_what_to_start(
     assert result.exit_code == 1
     assert "nothing answers at http://127.0.0.1:1" in result.stderr
     assert "meetsync serve" in result.stderr
+
+
+def test_init_against_a_stopped_postgres_names_it_in_one_line(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/meetsync"
+    result = meetsync("init", "--database-url", url, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "PostgreSQL at 127.0.0.1:1 is unreachable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
