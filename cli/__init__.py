@@ -123,12 +123,15 @@ app.command("eval")(evaluate)
 
 def main() -> None:
     """The `meetsync` entry point: infrastructure errors end in one line, not a traceback."""
-    from cli.infrastructure import explain
+    from cli.infrastructure import explain, unreadable_settings
 
     try:
         app()
     except Exception as exc:
-        line = explain(exc, get_settings())
+        try:
+            line = explain(exc, get_settings())
+        except Exception as unreadable:
+            line = unreadable_settings(unreadable)
         if line is None:
             raise
         print(line, file=sys.stderr)

@@ -45,6 +45,22 @@ def not_configured(settings: Settings) -> str | None:
     )
 
 
+def unreadable_settings(exc: BaseException) -> str | None:
+    """One line for settings that cannot be read (a malformed MEETSYNC_* value)."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        name = "MEETSYNC_" + "__".join(str(p) for p in first["loc"]).upper()
+        return f"error: {name}: {first['msg']} (in the environment or .env)"
+    if isinstance(exc, SettingsError):
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"MEETSYNC_{field.group(1).upper()}" if field else "a MEETSYNC_* setting"
+        return f"error: {name} cannot be read (JSON expected, e.g. '[\"…\"]'): {exc}"
+    return None
+
+
 def explain(exc: BaseException, settings: Settings) -> str | None:
     """One line for an unreachable or missing piece of infrastructure; None otherwise."""
     for link in _chain(exc):

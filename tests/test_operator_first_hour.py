@@ -97,6 +97,12 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
             "run `meetsync db upgrade`",
             id="not-migrated",
         ),
+        pytest.param(
+            ["orgs", "list"],
+            {"MEETSYNC_DATABASE_URL": "sqlite:///x.db", "MEETSYNC_ENCRYPTION_KEYS": "k1"},
+            "MEETSYNC_ENCRYPTION_KEYS cannot be read (JSON expected",
+            id="malformed-setting",
+        ),
     ],
 )  # fmt: skip
 def test_unreachable_infrastructure_is_one_line_naming_the_setting(
