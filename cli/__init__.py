@@ -66,13 +66,19 @@ def config_show() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument()] = "head",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
     """Apply migrations up to REVISION."""
     from meetsync.db.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.database_url, revision)
-    console.print(f"database at [bold]{revision}[/]")
+    if as_json:
+        typer.echo(json.dumps({"revision": revision}))
+    else:
+        console.print(f"database at [bold]{revision}[/]")
 
 
 @app.command()

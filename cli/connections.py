@@ -147,16 +147,18 @@ def test(name: str, as_json: AsJson = False) -> None:
 def remove(
     name: str,
     force: Annotated[bool, typer.Option(help="even if the current mapping uses it")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Delete a connection (refused while the org's current mapping writes through it)."""
     with admin_session() as (session, _):
         connections.remove_connection(session, name, force=force)
-    typer.echo(f"connection {name} removed")
+    typer.echo(json.dumps({"removed": name}) if as_json else f"connection {name} removed")
 
 
 @app.command("rotate-keys")
-def rotate_keys() -> None:
+def rotate_keys(as_json: AsJson = False) -> None:
     """Re-encrypt every connection under the newest key in MEETSYNC_ENCRYPTION_KEYS."""
     with admin_session() as (session, settings):
         count = connections.rotate_keys(session, settings)
-    typer.echo(f"re-encrypted {count} connection(s) under the newest key")
+    said = json.dumps({"re_encrypted": count}) if as_json else None
+    typer.echo(said or f"re-encrypted {count} connection(s) under the newest key")

@@ -135,6 +135,7 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="write a new .env over an existing one")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Make the secrets, write a commented .env, create and migrate the database."""
     from meetsync.db.migrate import upgrade
@@ -142,7 +143,8 @@ def init(
     if env_file.exists() and not force:
         values = dotenv_values(env_file)
         database_url = values.get("MEETSYNC_DATABASE_URL") or database_url
-        typer.echo(f"kept {env_file} (it exists; --force writes a new one with new secrets)")
+        said = f"kept {env_file} (it exists; --force writes a new one with new secrets)"
+        wrote = False
     else:
         broker = broker_url or _with_namespace(redis_url, "meetsync")
         env_file.write_text(
@@ -156,7 +158,8 @@ def init(
             encoding="utf-8",
         )
         env_file.chmod(0o600)
-        typer.echo(f"wrote {env_file}: new webhook, encryption and link secrets (mode 600)")
+        said = f"wrote {env_file}: new webhook, encryption and link secrets (mode 600)"
+        wrote = True
     try:
         created = create_database(database_url)
         upgrade(database_url)
@@ -167,6 +170,11 @@ def init(
             raise
         typer.echo(line, err=True)
         raise typer.Exit(1) from None
+    if as_json:
+        shown = {"env_file": str(env_file), "wrote": wrote, "created": created}
+        typer.echo(json.dumps({**shown, "database": mask_text(database_url)}))
+        return
+    typer.echo(said)
     state = "created and migrated" if created else "migrated"
     typer.echo(f"database {mask_text(database_url)}: {state}")
     source = "" if env_file == Path(".env") else f"set -a; . {env_file}; set +a   # then\n  "

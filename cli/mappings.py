@@ -171,12 +171,17 @@ def rollback(
     to: Annotated[int, typer.Option("--to", help="the version to go back to")],
     org: Org = None,
     author: Annotated[str | None, typer.Option(help="default: you")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Make an earlier version current again (stored as a new version)."""
     with admin_session() as (session, _):
         org_id = orgs.default_org(session, org)
         applied = versions.rollback(session, org_id, to, author=author or current_user())
     version = applied.version
+    if as_json:
+        said = {"org_id": org_id, "version": version.version, "created": applied.created}
+        typer.echo(json.dumps(said))
+        return
     if applied.created:
         typer.echo(f"{org_id}: version {version.version} = version {to}")
         typer.echo(version.diff or "", nl=False)

@@ -77,12 +77,20 @@ def show(org_id: str, as_json: AsJson = False) -> None:
 
 
 @app.command("profile")
-def set_profile(org_id: str, profile: Annotated[Path, typer.Argument(help="YAML or JSON")]) -> None:
+def set_profile(
+    org_id: str,
+    profile: Annotated[Path, typer.Argument(help="YAML or JSON")],
+    as_json: AsJson = False,
+) -> None:
     """Replace an org's profile."""
     data = read_profile(profile)
     with admin_session() as (session, _):
         orgs.set_profile(session, org_id, data)
-    typer.echo(f"profile of {org_id} replaced")
+    typer.echo(
+        json.dumps({"org_id": org_id, "profile": data})
+        if as_json
+        else f"profile of {org_id} replaced"
+    )
 
 
 @app.command("token")

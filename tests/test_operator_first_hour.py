@@ -563,3 +563,33 @@ def test_init_against_a_stopped_postgres_names_it_in_one_line(tmp_path: Path) ->
     assert result.returncode == 1
     assert "PostgreSQL at 127.0.0.1:1 is unreachable" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# commands whose output is JSON already, a file's text, or a long-running server
+NO_JSON_FLAG = {
+    "serve", "worker", "sandbox", "demo",  # servers and the guided tour
+    "config show", "mappings schema", "dlq show",  # print JSON already
+    "mappings show",  # prints the stored YAML itself
+    "eval",  # --json FILE writes the full report
+}  # fmt: skip
+
+
+def test_every_command_takes_json() -> None:
+    import typer.main
+
+    def leaves(group: object, prefix: str = "") -> list[tuple[str, object]]:
+        found = []
+        for name, command in getattr(group, "commands", {}).items():
+            path = f"{prefix} {name}".strip()
+            found += leaves(command, path) if hasattr(command, "commands") else [(path, command)]
+        return found
+
+    root = typer.main.get_command(app)
+    missing = [
+        path
+        for path, command in leaves(root)
+        if path not in NO_JSON_FLAG and not any("--json" in p.opts for p in command.params)  # type: ignore[attr-defined]
+    ]
+    assert missing == []
+    # the status group's own flag counts for its subcommands
+    assert any("--json" in p.opts for p in root.commands["status"].params)  # type: ignore[attr-defined]
