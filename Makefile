@@ -15,10 +15,12 @@ install: $(BIN)/.installed
 demo: install  ## the whole pipeline on embedded defaults (ARGS=--serve keeps the console up)
 	$(BIN)/meetsync demo $(ARGS)
 
-test: install  ## every test, against real PostgreSQL, Redis and RabbitMQ
+test: install  ## every test, against real PostgreSQL, Redis and RabbitMQ (started if down)
+	scripts/services
 	$(BIN)/pytest -q
 
 test-fast: install  ## everything but the slow tests
+	scripts/services
 	$(BIN)/pytest -q -m "not slow"
 
 lint: install

@@ -14,7 +14,7 @@ from admin.errors import AlreadyExists, Invalid, NotFound
 from admin.orgs import get_org
 from connectors.base import Check, Connector
 from connectors.errors import ConnectorError
-from connectors.registry import UnknownConnector, available, build
+from connectors.registry import UnknownConnector, available, build, connector_class
 from meetsync.crypto import rotate, seal, unseal
 from meetsync.db.models import Connection, MappingVersion, OpRecord
 from meetsync.masking import mask_secrets, mask_text
@@ -73,6 +73,7 @@ def add_connection(
     empty = sorted(k for k, v in credentials.items() if not isinstance(v, str) or not v)
     if not credentials or empty:
         raise Invalid(f"credentials need non-empty values (empty: {', '.join(empty) or 'all'})")
+    check_credential_names(provider, credentials)
     try:
         owned.check_endpoints(settings, provider, base_url, dict(options or {}))
     except owned.EndpointRefused as exc:
@@ -82,7 +83,10 @@ def add_connection(
         # connection names are global: say it is taken, never whose it is
         raise AlreadyExists(f"the connection name {name!r} is taken; choose another name")
     if row is not None and not replace:
-        raise AlreadyExists(f"connection {name!r} exists in this org; choose another name")
+        raise AlreadyExists(
+            f"connection {name!r} exists in this org: replace it (--replace), "
+            "or choose another name"
+        )
     if row is None:
         row = Connection(name=name, org_id=org_id, provider=provider)
         session.add(row)
@@ -93,6 +97,26 @@ def add_connection(
     row.status, row.status_reason = "active", None
     session.flush()
     return row
+
+
+def check_credential_names(provider: str, credentials: dict[str, str]) -> None:
+    """Invalid unless the names are one of the provider's ways of signing in, exactly."""
+    sets = getattr(connector_class(provider), "credential_sets", ())
+    if not sets:
+        return
+    given = set(credentials)
+    if any(given == set(names) for names in sets):
+        return
+    ways = "; or ".join(", ".join(names) for names in sets)
+    closest = min(sets, key=lambda names: len(set(names) ^ given))
+    missing = [n for n in closest if n not in given]
+    known = {n for names in sets for n in names}
+    unknown = sorted(given - known)
+    extra = sorted((given & known) - set(closest))
+    said = [f"missing: {', '.join(missing)}"] if missing else []
+    said += [f"not a {provider} credential: {', '.join(unknown)}"] if unknown else []
+    said += [f"not with the others: {', '.join(extra)}"] if extra else []
+    raise Invalid(f"{provider} takes the credentials {ways} ({'; '.join(said)})")
 
 
 def get_connection(session: Session, name: str, org_id: str | None = None) -> Connection:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from admin.connections import build_connector
 from admin.errors import Invalid, NotFound
 from admin.versions import get_version, parse
-from connectors.base import Connector, Op
+from connectors.base import Connector, Op, TargetSchema
 from connectors.errors import ConnectorError
 from connectors.write_policy import decide, written_fields
 from extraction.cache import extraction_key
@@ -39,6 +39,7 @@ class FieldPreview(BaseModel):
     changes: bool | None = None  # None when the provider's value is unknown
     policy: str = "always"
     skipped: str | None = None  # why the push would leave this field alone (write policy)
+    refused: str | None = None  # why the provider would refuse the value (a picklist)
 
 
 class OpPreview(BaseModel):
@@ -239,6 +240,7 @@ def _annotate(
                 exists = True
             elif _reads_current(connectors.get(op.connection)):
                 exists = False
+    schema = _schema(op, connectors) if current else None
     policies = op.target.get("write_policy") or {}
     skipped: dict[str, str] = {}
     if policies and present is not None:
@@ -251,9 +253,13 @@ def _annotate(
             name=name,
             new=value,
             current=(present or {}).get(name),
-            changes=None if present is None else not _same(present.get(name), value),
+            # a field the provider did not return is unknown, not a change from null
+            changes=None
+            if present is None or name not in present
+            else not _same(present.get(name), value),
             policy=str(policies.get(name, "always")),
             skipped=skipped.get(name),
+            refused=_refused(schema, name, value),
         )
         for name, value in op.fields.items()
     ]
@@ -289,6 +295,28 @@ def _current_values(
         return None
     values: dict[str, Any] | None = read(op)
     return values
+
+
+def _schema(op: Op, connectors: dict[str, Connector | Exception]) -> TargetSchema | None:
+    """What the destination accepts, when its connector was built and can say."""
+    connector = connectors.get(op.connection)
+    if connector is None or isinstance(connector, Exception):
+        return None
+    try:
+        return connector.describe(op.target)
+    except ConnectorError:
+        return None
+
+
+def _refused(schema: TargetSchema | None, name: str, value: Any) -> str | None:
+    """Why a restricted picklist would refuse this value; None when it would not."""
+    field = schema.field(name) if schema is not None else None
+    if field is None or not field.picklist or not field.restricted or value in (None, ""):
+        return None
+    if str(value) in field.picklist:
+        return None
+    shown = ", ".join(field.picklist[:8]) + (", …" if len(field.picklist) > 8 else "")
+    return f"not a value of the {name} picklist ({shown})"
 
 
 def _reads_current(connector: object) -> bool:

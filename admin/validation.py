@@ -94,7 +94,14 @@ def validate_live(
             f"it uses {', '.join(sorted(used)) or 'no connection'} (or say --against all)"
         )
     describe = ProviderDescriber(session, settings, mapping, against)
-    problems = validate_against(mapping, describe, connection_orgs=connection_orgs(session))
+    try:
+        problems = validate_against(mapping, describe, connection_orgs=connection_orgs(session))
+    except ConnectorError as exc:
+        raise Invalid(
+            f"could not check the mapping against the providers ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): test the connection (`meetsync connections test NAME`), or "
+            "store the mapping unchecked (`mappings apply --offline`)"
+        ) from None
     problems.extend(describe.warnings())
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
 

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import sys
+from importlib.metadata import version as installed_version
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 
-from cli import backfill, connections, dlq, mappings, memory, orgs
+from cli import backfill, connections, dlq, mappings, meetings, memory, orgs, webhook
 from cli.evaluation import evaluate
+from cli.init import init
 from cli.status import status_app
 from meetsync.settings import get_settings, masked
+
+_option_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    # typer's rich help labels every flag `<bool>`, beside --help too; a flag takes no value
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective settings.")
@@ -24,8 +38,26 @@ app.add_typer(mappings.app, name="mappings")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(memory.app, name="memory")
 app.add_typer(status_app, name="status")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(meetings.app, name="meetings")
 app.command("backfill")(backfill.backfill)
+app.command("init")(init)
 console = Console()
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"meetsync {installed_version('meetsync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """meetsync: finished meetings become follow-up work."""
 
 
 @config_app.command("show")
@@ -35,13 +67,19 @@ def config_show() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument()] = "head",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
     """Apply migrations up to REVISION."""
     from meetsync.db.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.database_url, revision)
-    console.print(f"database at [bold]{revision}[/]")
+    if as_json:
+        typer.echo(json.dumps({"revision": revision}))
+    else:
+        console.print(f"database at [bold]{revision}[/]")
 
 
 @app.command()
@@ -94,4 +132,17 @@ app.command("eval")(evaluate)
 
 
 def main() -> None:
-    app()
+    """The `meetsync` entry point: infrastructure errors end in one line, not a traceback."""
+    from cli.infrastructure import explain, unreadable_settings
+
+    try:
+        app()
+    except Exception as exc:
+        try:
+            line = explain(exc, get_settings())
+        except Exception as unreadable:
+            line = unreadable_settings(unreadable)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        raise SystemExit(1) from None

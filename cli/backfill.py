@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from admin.backfill import Backfill, Outcome, Summary, parse_day
 from admin.backfill_preview import Change, DryRun
-from admin.backfill_report import write_report
+from admin.backfill_report import report_data, write_report
 from admin.sources import SourceError, Window, open_source
 from meetsync.settings import Settings, get_settings
 
@@ -55,6 +56,10 @@ def backfill(
     restart: Annotated[bool, typer.Option(help="ignore the stored cursor; start over")] = False,
     wait: Annotated[bool, typer.Option(help="wait until the pipeline finished the run")] = True,
     threads: Annotated[int, typer.Option(help="worker threads (stub broker only)")] = 4,
+    details: Annotated[
+        bool, typer.Option("--details", help="a dry run's every field, not the summary")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Backfill past meetings; a rerun resumes where an interrupted one stopped."""
     settings = get_settings()
@@ -69,7 +74,12 @@ def backfill(
         if dry_run:
             preview = DryRun(settings, src, window, chosen, budget_usd)
             summary = _with_bar(preview.run, src.count(window), "previewing")
-            _print_changes(preview.changes)
+            if as_json:
+                pass
+            elif details:
+                _print_changes(preview.changes)
+            else:
+                _print_change_summary(preview.changes, report)
             changes = preview.changes
         else:
             summary = _real_run(
@@ -79,7 +89,10 @@ def backfill(
     except (LookupError, SourceError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    _print_summary(summary, dry_run)
+    if as_json:
+        typer.echo(json.dumps(report_data(summary, changes, dry_run), default=str))
+    else:
+        _print_summary(summary, dry_run)
     if report is not None:
         write_report(report, summary, changes, dry_run)
         console.print(f"report: {report}")
@@ -221,6 +234,27 @@ def _print_changes(changes: list[Change]) -> None:
         out.print(table)
         if len(rows) > SHOWN_PER_DESTINATION:
             out.print(f"… and {len(rows) - SHOWN_PER_DESTINATION} more (see --report)")
+
+
+def _print_change_summary(changes: list[Change], report: Path | None) -> None:
+    """One line per destination: how many writes, fields and meetings would change."""
+    by_destination: dict[str, list[Change]] = defaultdict(list)
+    for change in changes:
+        if change.changes is not False:
+            by_destination[change.destination].append(change)
+    out = Console()
+    if not by_destination:
+        out.print("nothing would change")
+        return
+    out.print("would change:")
+    for destination, rows in sorted(by_destination.items()):
+        writes = len({(r.meeting_id, r.action, r.target) for r in rows})
+        meetings = len({r.meeting_id for r in rows})
+        out.print(
+            f"  {destination}: {writes} write(s), {len(rows)} field(s), {meetings} meeting(s)"
+        )
+    where = f"in {report}" if report else "with --report FILE (CSV or JSON), or --details"
+    out.print(f"every field, its current and new value: {where}")
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,11 +25,25 @@ def parse_pairs(pairs: list[str], what: str, *, prompt_missing: bool = False) ->
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq and prompt_missing:
-            value = typer.prompt(f"{key}", hide_input=True)
+            value = _ask(key)
         elif not eq or not key:
             raise Invalid(f"{what} {pair!r} must look like KEY=VALUE")
         parsed[key.strip()] = value
     return parsed
+
+
+def _ask(key: str) -> str:
+    """A credential's value typed unseen at a terminal, or a line piped on stdin."""
+    if sys.stdin.isatty():
+        return str(typer.prompt(key, hide_input=True))
+    value = sys.stdin.readline().strip()
+    if not value:
+        raise Invalid(
+            f"--credential {key} has no value and there is no terminal to ask on: pipe it "
+            f'(echo "$SECRET" | meetsync connections add …), give {key}=VALUE, or use '
+            "--credentials-file"
+        )
+    return value
 
 
 def option_value(raw: str) -> Any:
@@ -54,6 +69,7 @@ def add(
     ] = None,
     option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE; repeatable")] = None,
     replace: Annotated[bool, typer.Option(help="update a connection of the same org")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Add a connection; its credentials are encrypted before they are stored."""
     with reported():
@@ -80,6 +96,10 @@ def add(
             options=options,
             replace=replace,
         )
+    if as_json:
+        saved = {"name": name, "org_id": org, "provider": provider, "credentials": sorted(secrets)}
+        typer.echo(json.dumps(saved))
+        return
     keys = ", ".join(sorted(secrets))
     typer.echo(f"connection {name} ({provider}) saved for {org}; credentials: {keys}")
 
@@ -94,6 +114,10 @@ def list_(
         found = connections.list_connections(session, settings, org)
     if as_json:
         typer.echo(json.dumps([c.model_dump(mode="json") for c in found], indent=2))
+        return
+    if not found:
+        where = f" in org {org}" if org else ""
+        typer.echo(f"no connections{where}; add one: meetsync connections add NAME --org ORG …")
         return
     for conn in found:
         status = conn.status + (f" ({conn.status_reason})" if conn.status_reason else "")
@@ -123,16 +147,18 @@ def test(name: str, as_json: AsJson = False) -> None:
 def remove(
     name: str,
     force: Annotated[bool, typer.Option(help="even if the current mapping uses it")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Delete a connection (refused while the org's current mapping writes through it)."""
     with admin_session() as (session, _):
         connections.remove_connection(session, name, force=force)
-    typer.echo(f"connection {name} removed")
+    typer.echo(json.dumps({"removed": name}) if as_json else f"connection {name} removed")
 
 
 @app.command("rotate-keys")
-def rotate_keys() -> None:
+def rotate_keys(as_json: AsJson = False) -> None:
     """Re-encrypt every connection under the newest key in MEETSYNC_ENCRYPTION_KEYS."""
     with admin_session() as (session, settings):
         count = connections.rotate_keys(session, settings)
-    typer.echo(f"re-encrypted {count} connection(s) under the newest key")
+    said = json.dumps({"re_encrypted": count}) if as_json else None
+    typer.echo(said or f"re-encrypted {count} connection(s) under the newest key")

@@ -7,6 +7,7 @@ go through the real webhook over HTTP; the second pass shows that nothing is wri
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from sqlalchemy import select
 
@@ -66,6 +67,16 @@ def held_objects(sandbox: Sandbox) -> Counter[str]:
 
 def run_demo(console: Console, keep: bool = False, serve: bool = False) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meetsync-demo-"))
+    try:
+        _run(console, workdir, serve)
+    finally:
+        if keep:
+            console.print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(console: Console, workdir: Path, serve: bool = False) -> None:
     with Sandbox() as sandbox:
         server = BackgroundServer()
         settings = settings_for(
@@ -112,8 +123,6 @@ def run_demo(console: Console, keep: bool = False, serve: bool = False) -> None:
             server.stop()
             workers.stop()
         run_review_round(console, sandbox, workdir, EXAMPLE_MAPPING, samples[0], render_blocks)
-    if keep:
-        console.print(f"kept {workdir}")
 
 
 def _serve_console(console: Console, database_url: str, url: str) -> None:
@@ -186,10 +195,19 @@ def _show_meeting(
             value = fact.get("value", fact.get("values"))
             fields.add_row(name, str(value), f"“{fact['evidence']}”")
         console.print(fields)
-    table = Table("provider", "object", "state", "id", "url / error", title="pushed", expand=True)
+    table = Table("provider", "object", "state", title="pushed", expand=True)
+    # ids and URLs fold onto a second line at 80 columns: never cut
+    table.add_column("id", overflow="fold")
+    table.add_column("url / error", overflow="fold")
     for connector, obj, state, external_id, url, error in pushes:
         table.add_row(connector, str(obj), state, external_id or "—", url or error or "—")
     console.print(table)
+    if any(p[2] == "failed" and "NO_MATCH" in (p[5] or "") for p in pushes):
+        console.print(
+            "[dim]intended: the sandbox holds no open opportunity for this account, so the "
+            "mapping's opportunity update has nothing to update and the meeting is partial; "
+            "in production such a write waits in `meetsync dlq list` with this reason.[/]"
+        )
     # the signed link a recap carries opens the meeting's public view
     status = http.get(link).json()["status"]
     console.print(f"meeting status: [bold]{status}[/]")
@@ -199,7 +217,7 @@ def _show_counts(
     console: Console, before: Counter[str], first: Counter[str], second: Counter[str]
 ) -> None:
     table = Table(
-        "provider.object",
+        Column("provider.object", overflow="fold"),
         "seeded",
         "after pass 1",
         "after pass 2",

@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import select
 
+from admin.tokens import mint_token
 from intake.app import create_app
 from intake.client import post_meeting
 from intake.serving import BackgroundServer
@@ -77,7 +78,10 @@ def run_review_round(
             "/_sandbox/interactivity",
             json={"request_url": f"{server.url}/v1/slack/interactions"},
         ).raise_for_status()
-        with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as http:
+        with session_scope(settings.database_url) as session:
+            token = mint_token(session, "acme", "demo review").token  # status is not public
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=10, headers=auth) as http:
             assert settings.webhook_secret is not None  # demo mode's
             secret = settings.webhook_secret.get_secret_value()
             meeting_id = post_meeting(http, secret, meeting).json()["meeting_id"]

@@ -6,8 +6,11 @@ import json
 from typing import Annotated
 
 import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cli.admin_session import admin_session
+from meetsync.db.models import MappingVersion, OpRecord
 from meetsync.settings import Settings
 
 app = typer.Typer(
@@ -77,6 +80,7 @@ def retry(
     meetings: Annotated[
         list[str] | None, typer.Option("--meeting", help="a failed meeting to extract again")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Replay dead letters after a fix; an op that may have been written is found first."""
     from workers.dead_letters import NoSuchOp, get_op, list_dead, replay
@@ -101,12 +105,45 @@ def retry(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         replayed = replay(session, chosen)
+        stale = _planned_with_older_mappings(session, chosen)
     skipped = len(chosen) - len(replayed)
     _enqueue(settings, replayed)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"replayed": [k for k, _ in replayed], "skipped": skipped, "older_mapping": stale}
+            )
+        )
+        return
+    if stale:
+        typer.echo(
+            f"note: {len(stale)} op(s) replay the payload planned with an older mapping; "
+            "to send what the current mapping renders: meetsync meetings replan "
+            + " ".join(sorted(set(stale.values())))
+            + " --apply",
+            err=True,
+        )
     typer.echo(
         f"replayed {len(replayed)} op{'s' if len(replayed) != 1 else ''}"
         + (f"; {skipped} not dead letters, left as they are" if skipped else "")
     )
+
+
+def _planned_with_older_mappings(session: Session, rows: list[OpRecord]) -> dict[str, str]:
+    """Op key → meeting id of each op planned with a mapping version older than its org's."""
+    orgs = {row.org_id for row in rows}
+    current = dict(
+        session.execute(
+            select(MappingVersion.org_id, func.max(MappingVersion.version))
+            .where(MappingVersion.org_id.in_(orgs))
+            .group_by(MappingVersion.org_id)
+        ).all()
+    )
+    return {
+        row.key: row.meeting_id
+        for row in rows
+        if row.mapping_version is not None and row.mapping_version < current.get(row.org_id, 0)
+    }
 
 
 def _enqueue(settings: Settings, replayed: list[tuple[str, str]]) -> None:

@@ -17,7 +17,7 @@ from cli.admin_session import (
     print_problems,
     reported,
 )
-from mappings import mapping_json_schema
+from mappings import MappingError, mapping_json_schema
 from meetsync.models import MeetingOutput
 
 app = typer.Typer(no_args_is_help=True, help="Field mappings: check, version, preview.")
@@ -52,19 +52,39 @@ def schema(
 
 
 @app.command("validate")
-def validate(file: Path, against: Against = None) -> None:
+def validate(file: Path, against: Against = None, as_json: AsJson = False) -> None:
     """Check a mapping file; with --against, also against the providers' metadata."""
     body = read(file)
     with reported():
-        mapping = versions.parse(body, str(file))
+        try:
+            mapping = versions.parse(body, str(file))
+        except MappingError as exc:
+            if not as_json:
+                raise
+            _problems_json(exc.problems)
     if against:
         with admin_session() as (session, settings):
             problems = validation.validate_live(session, settings, mapping, against)
         if problems:
+            if as_json:
+                _problems_json(problems)
             print_problems(problems)
             raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), "ok": True, "against": against or []}))
+        return
     checked = f" against {', '.join(against)}" if against else ""
     typer.echo(f"{file}: ok{checked}")
+
+
+def _problems_json(problems: list[MappingError]) -> None:
+    """The problems as JSON on stdout, exit 1."""
+    listed = [
+        {"file": p.file, "line": p.line, "path": p.path, "message": p.message, "fix": p.fix}
+        for p in problems
+    ]
+    typer.echo(json.dumps({"ok": False, "problems": listed}))
+    raise typer.Exit(1)
 
 
 @app.command("apply")
@@ -73,14 +93,20 @@ def apply(
     author: Annotated[str | None, typer.Option(help="who applies it (default: you)")] = None,
     comment: Annotated[str | None, typer.Option(help="why")] = None,
     against: Against = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="skip the providers: check the file alone")
+    ] = False,
+    as_json: AsJson = False,
 ) -> None:
-    """Store a mapping file as its org's newest version and print the diff."""
+    """Check a mapping against its providers, store it as its org's newest version and
+    print the diff (--offline: the file alone)."""
     body = read(file)
     with reported():
         mapping = versions.parse(body, str(file))
+    checked = against or ["all"]
     with admin_session() as (session, settings):
-        if against:
-            problems = validation.validate_live(session, settings, mapping, against)
+        if not offline:
+            problems = validation.validate_live(session, settings, mapping, checked)
             if problems:
                 print_problems(problems)
                 raise typer.Exit(1)
@@ -93,6 +119,20 @@ def apply(
             file=str(file),
         )
     version = applied.version
+    if offline:
+        typer.echo(
+            "not checked against the providers (--offline): objects, fields, picklist values, "
+            f"projects, sections and channels; check with: meetsync mappings validate {file} "
+            "--against all",
+            err=True,
+        )
+    else:
+        typer.echo(f"checked against {', '.join(checked)}", err=True)
+    if as_json:
+        said = {"org_id": mapping.org, "version": version.version, "created": applied.created,
+                "checked": not offline, "diff": version.diff or ""}  # fmt: skip
+        typer.echo(json.dumps(said))
+        return
     if not applied.created:
         typer.echo(f"{mapping.org}: unchanged, still version {version.version}")
         return
@@ -131,12 +171,17 @@ def rollback(
     to: Annotated[int, typer.Option("--to", help="the version to go back to")],
     org: Org = None,
     author: Annotated[str | None, typer.Option(help="default: you")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Make an earlier version current again (stored as a new version)."""
     with admin_session() as (session, _):
         org_id = orgs.default_org(session, org)
         applied = versions.rollback(session, org_id, to, author=author or current_user())
     version = applied.version
+    if as_json:
+        said = {"org_id": org_id, "version": version.version, "created": applied.created}
+        typer.echo(json.dumps(said))
+        return
     if applied.created:
         typer.echo(f"{org_id}: version {version.version} = version {to}")
         typer.echo(version.diff or "", nl=False)
@@ -213,6 +258,8 @@ def _print_preview(result: preview.Preview) -> None:
             if field.policy != "always":
                 line += f"   [{field.policy}{': kept as is' if field.skipped else ''}]"
             typer.echo(line)
+            if field.refused:
+                typer.echo(f"    REFUSED: {field.refused}")
         if op.note:
             typer.echo(f"  note: {op.note}")
 

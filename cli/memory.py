@@ -113,10 +113,13 @@ def edit(
 
 
 @app.command("delete")
-def delete(entry_id: str, org: Org = None) -> None:
+def delete(entry_id: str, org: Org = None, as_json: AsJson = False) -> None:
     """Delete an entry; deleting a person deletes every entry about them."""
     with admin_session() as (session, _):
         gone = memory.delete_entry(session, orgs.default_org(session, org), entry_id)
+    if as_json:
+        typer.echo(json.dumps({"deleted": gone}))
+        return
     typer.echo(f"deleted {len(gone)} entr{'y' if len(gone) == 1 else 'ies'}: {', '.join(gone)}")
 
 
@@ -124,11 +127,15 @@ def delete(entry_id: str, org: Org = None) -> None:
 def import_(
     path: Annotated[Path, typer.Argument(help="YAML or JSON: people, terms, preferences, …")],
     org: Org = None,
+    as_json: AsJson = False,
 ) -> None:
     """Import a memory file; any bad row (reported with its place) imports nothing."""
     document = _load(path)
     with admin_session() as (session, _):
         report = memory.import_memory(session, orgs.default_org(session, org), document)
+    if as_json:
+        typer.echo(json.dumps({"imported": report.written}))
+        return
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(report.written.items()))
     typer.echo(f"imported {counts or 'nothing'}")
 
@@ -137,11 +144,16 @@ def import_(
 def export(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
     org: Org = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Every entry as a YAML file `import` reads back."""
+    """Every entry as a YAML file `import` reads back (JSON with --json; both import)."""
     with admin_session() as (session, _):
         data = memory.export_memory(session, orgs.default_org(session, org))
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    text = (
+        json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        if as_json
+        else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
     if out is None:
         typer.echo(text.rstrip())
     else:
@@ -150,10 +162,13 @@ def export(
 
 
 @app.command("sync")
-def sync(org: Org = None) -> None:
+def sync(org: Org = None, as_json: AsJson = False) -> None:
     """Refresh people and their ids from the org's Salesforce, Asana and Slack connections."""
     with admin_session() as (session, settings):
         report = memory.sync_people(session, settings, orgs.default_org(session, org))
+    if as_json:
+        typer.echo(json.dumps({"people": report.people, "skipped": report.skipped}))
+        return
     for name, count in sorted(report.people.items()):
         typer.echo(f"{name}: {count} people")
     for name, reason in sorted(report.skipped.items()):
@@ -165,6 +180,7 @@ def recall_(
     meeting: Annotated[Path, typer.Argument(help="a meeting JSON (the webhook body)")],
     budget: Annotated[int, typer.Option(help="prompt tokens memory may add")] = 600,
     org: Org = None,
+    as_json: AsJson = False,
 ) -> None:
     """What memory would put in front of the model for one meeting, and its tokens."""
     with reported():
@@ -174,5 +190,9 @@ def recall_(
             raise Invalid(f"{meeting}: not a meeting: {exc}") from None
     with admin_session() as (session, _):
         found = recall(session, orgs.default_org(session, org or payload.org_id), payload, budget)
+    if as_json:
+        shown = {"memory": render_memory(found.memory), "tokens": found.tokens}
+        typer.echo(json.dumps({**shown, "left_out": found.left_out}))
+        return
     typer.echo(render_memory(found.memory) or "(nothing recalled)")
     typer.echo(f"{found.tokens} tokens; {found.left_out} entries left out by the budget")

@@ -37,12 +37,14 @@ def create(
     org_id: Annotated[str, typer.Argument(help="short id, e.g. acme")],
     name: Annotated[str, typer.Option(help="display name")] = "",
     profile: ProfileFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """Create an org, optionally with its profile."""
     data = read_profile(profile)
     with admin_session() as (session, _):
         org = orgs.create_org(session, org_id, name, data)
-        typer.echo(f"created org {org.id} ({org.name})")
+        said = json.dumps({"id": org.id, "name": org.name}) if as_json else None
+        typer.echo(said or f"created org {org.id} ({org.name})")
 
 
 @app.command("list")
@@ -75,21 +77,33 @@ def show(org_id: str, as_json: AsJson = False) -> None:
 
 
 @app.command("profile")
-def set_profile(org_id: str, profile: Annotated[Path, typer.Argument(help="YAML or JSON")]) -> None:
+def set_profile(
+    org_id: str,
+    profile: Annotated[Path, typer.Argument(help="YAML or JSON")],
+    as_json: AsJson = False,
+) -> None:
     """Replace an org's profile."""
     data = read_profile(profile)
     with admin_session() as (session, _):
         orgs.set_profile(session, org_id, data)
-    typer.echo(f"profile of {org_id} replaced")
+    typer.echo(
+        json.dumps({"org_id": org_id, "profile": data})
+        if as_json
+        else f"profile of {org_id} replaced"
+    )
 
 
 @app.command("token")
 def token(
     org_id: str,
     label: Annotated[str, typer.Option(help="who or what holds it")] = "",
+    as_json: AsJson = False,
 ) -> None:
     """Mint an admin API token for one org; it is shown once and stored only as a hash."""
     with admin_session() as (session, _):
         minted = tokens.mint_token(session, org_id, label)
+    if as_json:
+        typer.echo(json.dumps({"id": minted.id, "org_id": minted.org_id, "token": minted.token}))
+        return
     typer.echo(f"admin token {minted.id} for org {minted.org_id} (shown once, keep it safe):")
     typer.echo(minted.token)

@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from cli.infrastructure import check_services
 from meetsync.bootstrap import sync_connections
 from meetsync.db.migrate import upgrade
 from meetsync.db.session import session_scope
@@ -33,6 +34,7 @@ def require_secrets(settings: Settings) -> None:
 def prepare(settings: Settings) -> None:
     """Secrets present, schema up to date and declared connections stored before serving."""
     require_secrets(settings)
+    check_services(settings)
     upgrade(settings.database_url)
     with session_scope(settings.database_url) as session:
         sync_connections(session, settings)

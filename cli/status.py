@@ -21,6 +21,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of ta
 def overview(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Meetings and ops by state, paused connections, and LLM spend per org."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"json": as_json}  # `status --json throttles` means JSON too
         return
     from meetsync.db.session import session_scope
     from meetsync.pipeline_status import pipeline_status
@@ -58,10 +59,11 @@ def overview(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @status_app.command("throttles")
-def throttles(as_json: JsonFlag = False) -> None:
+def throttles(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Tokens, slots, waits and cooldowns of every provider bucket."""
     from workers.throttle.status import render, throttle_status
 
+    as_json = as_json or bool((ctx.obj or {}).get("json"))
     rows = throttle_status(get_settings())
     if as_json:
         typer.echo(json.dumps(rows))

@@ -54,6 +54,7 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
     # burst keeps one meeting's writes from spending a whole minute's budget at once.
     default_limits: ClassVar[Limits] = Limits(rate=1500 / 60, burst=100, concurrency=15)
     actions: ClassVar[tuple[str, ...]] = ("upsert_task",)
+    credential_sets = (("token",),)  # a personal access token or an OAuth access token
 
     @classmethod
     def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:

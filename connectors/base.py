@@ -134,6 +134,9 @@ class ConnectorFacts:
     # a limit every flow of one connection shares (Slack's workspace tier), when
     # `default_limits` reads per flow (a Slack channel); None: one bucket per connection
     workspace_limits: ClassVar[Limits | None] = None
+    # the credential names a connection may hold, one tuple per way of signing in, checked
+    # when a connection is saved; () checks nothing
+    credential_sets: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     @classmethod
     def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:

@@ -56,6 +56,11 @@ class SalesforceConnector(ConnectorFacts):
     # and the throttle also reads `api_usage` to slow down as the budget runs out.
     default_limits: ClassVar[Limits] = Limits(rate=2.0, burst=20, concurrency=10)
     actions: ClassVar[tuple[str, ...]] = ("upsert", "update")
+    # a connected app's refresh token, or the JWT bearer flow's user and private key
+    credential_sets = (
+        ("client_id", "client_secret", "refresh_token"),
+        ("client_id", "username", "private_key"),
+    )
 
     @classmethod
     def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ knows Salesforce's statuses and error codes:
     401 after one refresh, invalid_grant AuthExpired
     403 REQUEST_LIMIT_EXCEEDED, 429      RateLimited (Retry-After, else by which limit)
     403 API_DISABLED_FOR_ORG, …          AuthExpired (the connection, not the op, is broken)
+    an untrusted TLS certificate         AuthExpired (say which option trusts it)
     5xx, timeouts, broken responses      Transient
 """
 
@@ -185,6 +186,13 @@ def provider_error(exc: BaseException, retry_after: float | None = None) -> Conn
         return exc
     if isinstance(exc, SalesforceError):
         return _from_status(exc.status, exc.content, retry_after)
+    if isinstance(exc, requests.exceptions.SSLError):
+        # every call of the connection fails alike: a setting to fix, not a retry to spend
+        return AuthExpired(
+            "the server's TLS certificate is not trusted; a self-signed one (the sandbox's) "
+            "needs the connection option ca_file=<its certificate>, listed in "
+            "MEETSYNC_ENDPOINTS__CA_FILES"
+        )
     if isinstance(exc, requests.RequestException | ValueError):
         # Timeouts, resets, and responses cut off mid-body (the write may have happened).
         return Transient(f"{type(exc).__name__}: {exc}")

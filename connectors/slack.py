@@ -119,6 +119,7 @@ class SlackConnector(ConnectorFacts):
     # the bot's tier for the whole workspace, shared by every channel's flow
     workspace_limits: ClassVar[Limits | None] = Limits(rate=5.0, burst=50, concurrency=4)
     actions: ClassVar[tuple[str, ...]] = ("post_message",)
+    credential_sets = (("bot_token",),)  # the app's xoxb- bot token
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config

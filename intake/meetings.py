@@ -28,6 +28,7 @@ from meetsync.db.models import Meeting, OpRecord
 from meetsync.db.session import session_scope
 from meetsync.links import verify_meeting_link
 from meetsync.masking import mask_text
+from meetsync.pipeline_status import overall_status
 
 router = APIRouter()
 # a removed item's disposition → what was done with its record
@@ -91,19 +92,6 @@ class MeetingView(BaseModel):
     title: str
     status: str
     items: list[ItemLink]
-
-
-def overall_status(meeting_status: str, states: Counter[str]) -> str:
-    """A meeting is done when every op is done; failed ops make it `partial`."""
-    if meeting_status in {"received", "extracting", "extracted", "failed"} or not states:
-        return meeting_status
-    if states["planned"] or states["sending"]:
-        return "pushing"
-    if states["awaiting_review"]:
-        return "awaiting_review"
-    if states["failed"] or states["dead"] or states["paused"]:
-        return "partial"
-    return "done"
 
 
 @router.get(

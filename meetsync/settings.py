@@ -7,6 +7,7 @@ in-process broker, and the sandbox emulators on loopback. Production overrides t
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from meetsync.masking import mask_secrets
 DEMO_ENCRYPTION_KEY = "ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q="
 DEMO_WEBHOOK_SECRET = "dev-webhook-secret"
 DEMO_LINK_SECRET = "dev-meeting-link-secret"
+DEMO_DATABASE_URL = "sqlite:///./meetsync.db"
 # where the demo's emulators listen: loopback, on any port
 DEMO_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
@@ -261,7 +263,12 @@ class Settings(BaseSettings):
     """meetsync's settings; nested values use `__`, e.g. MEETSYNC_LLM__BASE_URL."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MEETSYNC_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+        env_prefix="MEETSYNC_",
+        # `meetsync init` writes ./.env; MEETSYNC_ENV_FILE names another, or "" for none
+        # (the test suite's, so an operator's .env in the checkout never reaches a test)
+        env_file=os.environ.get("MEETSYNC_ENV_FILE", ".env") or None,
+        env_nested_delimiter="__",
+        extra="ignore",
     )
 
     mode: Literal["production", "demo"] = Field(
@@ -269,7 +276,10 @@ class Settings(BaseSettings):
         description="demo: the embedded defaults (demo secrets, sandbox connections on "
         "loopback); production: every secret must be set",
     )
-    database_url: str = "sqlite:///./meetsync.db"
+    database_url: str = Field(
+        default="",
+        description="postgresql+psycopg://…; demo mode alone falls back to ./meetsync.db",
+    )
     broker_url: str = Field(default="stub", description="stub | redis://… | amqp://…")
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_secret: SecretStr | None = Field(
@@ -319,6 +329,8 @@ class Settings(BaseSettings):
         """Only demo mode fills in the demo secrets, the sandbox connections and loopback."""
         if self.mode != "demo":
             return self
+        if not self.database_url:
+            self.database_url = DEMO_DATABASE_URL
         if self.webhook_secret is None:
             self.webhook_secret = SecretStr(DEMO_WEBHOOK_SECRET)
         if not self.encryption_keys:
@@ -351,6 +363,11 @@ def missing_secrets(settings: Settings) -> list[str]:
     if settings.mode == "demo":
         return []
     missing = []
+    if not settings.database_url:
+        missing.append(
+            "MEETSYNC_DATABASE_URL is not set: the PostgreSQL database "
+            "(postgresql+psycopg://user@host:5432/meetsync). Make one: meetsync init"
+        )
     if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
         missing.append(
             "MEETSYNC_WEBHOOK_SECRET is not set: the secret the notes pipeline signs "

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+
+# before anything reads settings: an operator's .env in the checkout (`meetsync init`)
+# must never reach a test
+os.environ["MEETSYNC_ENV_FILE"] = ""
+
 from collections.abc import Iterator
 
 import pytest

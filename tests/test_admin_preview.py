@@ -313,3 +313,30 @@ def test_a_reworded_item_previews_as_the_update_the_pipeline_then_makes(cli: Cli
     run_pipeline(cli)
     rows = {r.key: r for r in ledger(cli)}
     assert {k: rows[k].payload_hash for k in rows} == {op.key: op.payload_hash for op in shown.ops}
+
+
+def test_preview_flags_a_value_the_picklist_refuses(cli: Cli, tmp_path: Path) -> None:
+    # given a draft that maps the stage to a value Salesforce's StageName picklist lacks
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(
+        ACME.read_text().replace("proposal: Proposal/Price Quote", "proposal: Proposal Sent")
+    )
+
+    # when the meeting is previewed with it
+    text = cli.ok("mappings", "preview", "--meeting", MEETING.meeting_id, "--mapping", str(draft))
+
+    # expect the value flagged under its field, before anything is pushed
+    lines = text.splitlines()
+    stage = next(i for i, line in enumerate(lines) if line.startswith("  StageName: Proposal Sent"))
+    assert lines[stage + 1].startswith("    REFUSED: not a value of the StageName picklist")
+
+
+def test_a_second_preview_prints_no_change_from_null_for_unchanged_ops(cli: Cli) -> None:
+    # given the meeting pushed once, when it is previewed again as text
+    run_pipeline(cli)
+    text = cli.ok("mappings", "preview", "--meeting", MEETING.meeting_id)
+
+    # expect no "(now: null)" under an op whose ledger says it is unchanged
+    blocks = text.split("\n\n")[1:]
+    unchanged = [b for b in blocks if "[unchanged]" in b.splitlines()[0]]
+    assert unchanged and not [b for b in unchanged if "(now: null)" in b], unchanged

@@ -351,3 +351,37 @@ def test_the_cli_runs_a_dry_run_and_prints_each_destination(
 
 def test_dates_parse_as_utc() -> None:
     assert parse_day("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_dry_run_at_80_columns_is_a_short_summary_and_json_on_demand(
+    stack: tuple[Settings, InProcessWorkers],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    # given three past meetings and an 80-column terminal
+    settings, _ = stack
+    path = write_jsonl(tmp_path / "m.jsonl", [record(i) for i in (1, 2, 3)])
+    monkeypatch.setattr("cli.backfill.get_settings", lambda: settings)
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["backfill", "--org", "acme", "--since", "2026-03-01", "--source", f"file:{path}",
+            "--dry-run"]  # fmt: skip
+
+    # when an operator previews them
+    result = CliRunner().invoke(app, args)
+
+    # expect one line per destination and where the details are, every line within 80
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) <= 12, result.stdout
+    assert "--report" in result.stdout and "3 meeting(s)" in result.stdout
+    assert max(len(line) for line in lines) <= 80
+
+    # and --json prints the report itself
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["dry_run"] and len({c["meeting_id"] for c in data["changes"]}) == 3

@@ -86,7 +86,11 @@ def test_a_broken_connection_says_what_fails_without_the_secret(
 ) -> None:
     # given a connection whose credential the provider refuses
     extra = ["--option", f"ca_file={sandbox.ca_file}"] if provider == "salesforce" else []
-    base = ["--credential", "client_id=meetsync-sandbox-client"] if provider == "salesforce" else []
+    base = (
+        ["--credential", "client_id=meetsync-sandbox-client",
+         "--credential", "client_secret=meetsync-sandbox-secret"]
+        if provider == "salesforce" else []
+    )  # fmt: skip
     cli.ok(
         "connections", "add", "bad", "--org", "acme", "--provider", provider,
         "--base-url", sandbox.urls[provider], "--credential", credential, *base, *extra,

@@ -230,6 +230,8 @@ def record_plan(
         if row.payload_hash != op.payload_hash:
             repay(row, op.target, op.fields, op.payload_hash)
             row.mapping_version = mapping_version
+            if row.state in (OpState.FAILED, OpState.DEAD) and replay(row):
+                row.last_error = None  # a new payload (a fixed mapping) earns a new attempt
         if row.state not in RESTING:
             to_push.append(row)
     session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,9 +123,10 @@ def route_of(row: OpRecord, backfill: bool) -> Route:
     )
 
 
-def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
-    """Render the latest insights through the org's mapping into ledger rows to push."""
-    with runtime.session() as session:
+def plan(runtime: Runtime, meeting_id: str, session: Session | None = None) -> list[Planned]:
+    """Render the latest insights through the org's mapping into ledger rows to push
+    (in the caller's `session` when given: a replan looks before it commits)."""
+    with nullcontext(session) if session is not None else runtime.session() as session:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None:
             raise MeetingGone(meeting_id)

@@ -31,7 +31,9 @@ def render(rows: list[dict[str, Any]]) -> Table:
         "why",
     )
     for column in columns:
-        table.add_column(column, justify="left" if column == "bucket" else "right")
+        # at 80 columns rich would cut a bucket to "asana…": fold it onto more lines instead
+        left = column in {"bucket", "why"}
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for row in rows:
         counts = row["counts"]
         waits = sum(v for k, v in counts.items() if k not in {"granted", "429"})
