@@ -6,7 +6,8 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from intake import admin, meetings, webhooks
+from intake import admin, health, meetings, webhooks
+from intake.tracing import Tracing
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -24,10 +25,8 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health.router)
+    app.add_middleware(Tracing)
 
     schema = app.openapi()
     schema.setdefault("components", {}).setdefault("schemas", {})

@@ -27,13 +27,15 @@ from connectors.errors import Transient
 from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 from meetsync.db.models import Meeting, OpRecord
+from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
-from workers import stages
+from workers import outcomes, stages
 from workers.lanes import Lane, Laned, Later, Route
 from workers.runtime import Runtime
 from workers.sweeper import Sweeper
 from workers.throttle.llm import LLMWait
 from workers.throttle.middleware import Throttling, take_turn
+from workers.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -99,24 +101,31 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
 
     def extract(meeting_id: str) -> Later | None:
         try:
-            stages.extract(runtime, meeting_id)
+            fresh = stages.extract(runtime, meeting_id)
         except stages.MeetingGone:
             raise
         except LLMWait as wait:
+            outcomes.waited(next(iter(wait.tickets), "llm"), wait.wait_ms)
             # the model's RPM/TPM: come back at the turn, keeping its tickets and the retries
             return Later(wait.wait_ms, "queued", {"tickets": wait.tickets})
         except LLMRateLimited as exc:
             # waiting for the provider is not a failure: come back later, keep the retries
             return Later(int(exc.retry_after * 1000), "throttled")
         except FINAL_LLM_ERRORS as exc:
-            stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
+            _fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}", type(exc).__name__)
             return None
         except Exception as exc:
             if _retries_left():
                 raise
             # the LLM stayed unreachable: the meeting fails visibly, a replay brings it back
-            stages.fail_meeting(runtime, meeting_id, f"retries exhausted: {_reason(exc)}")
+            _fail_meeting(
+                runtime,
+                meeting_id,
+                f"retries exhausted: {_reason(exc)}",
+                f"retries exhausted: {type(exc).__name__}",
+            )
             return None
+        outcomes.extracted(runtime, meeting_id, cached=not fresh)
         plan.send(meeting_id)
         return None
 
@@ -132,7 +141,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 stages.record_error(runtime, key, str(exc))
                 raise
             stages.give_up(runtime, key, f"retries exhausted: {exc}")
+            outcomes.pushed(runtime, key, _provider(), PushState.DEAD)
             return None
+        outcomes.pushed(runtime, key, _provider(), outcome.state)
         return outcome.later()
 
     # the middleware declares the `throttle` option, so it comes before the actors
@@ -163,6 +174,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         throttling=throttling,
     )
     broker.add_middleware(Sweeper(pipeline))
+    # first: it binds the message's context before every other hook and, as dramatiq runs
+    # `after_*` hooks in reverse, clears it after them (a returns-lane send keeps it)
+    broker.add_middleware(Tracing(), before=type(broker.middleware[0]))
     return pipeline
 
 
@@ -198,6 +212,22 @@ def _stored_route(runtime: Runtime, message: MessageProxy) -> Route | None:
         if found is None:
             return None
         return Route(org=found.org_id, backfill=found.source == "backfill")
+
+
+def _fail_meeting(runtime: Runtime, meeting_id: str, reason: str, logged: str) -> None:
+    """Failed with the full reason stored; the log says its kind (an LLM's message may
+    quote the transcript)."""
+    stages.fail_meeting(runtime, meeting_id, reason)
+    outcomes.meeting_failed(meeting_id, "extract", logged)
+
+
+def _provider() -> str:
+    """The connector of the push being processed: `push_asana_backfill` → `asana`."""
+    message = CurrentMessage.get_current_message()
+    name = message.actor_name.removeprefix("push_") if message is not None else "unknown"
+    for lane in (Lane.BACKFILL, Lane.RETURNS):
+        name = name.removesuffix(f"_{lane.value}")
+    return name
 
 
 def _retries_left() -> bool:

@@ -11,6 +11,7 @@ from connectors.registry import build
 from meetsync.crypto import unseal
 from meetsync.db.models import Connection
 from meetsync.settings import Settings
+from workers.instrumented import Instrumented
 
 
 class ConnectionMissing(LookupError):
@@ -45,5 +46,6 @@ class ConnectorCache:
                     credentials=unseal(self.settings, row.credentials),
                     options=dict(row.options or {}),
                 )
-                self._built[cache_key] = build(config)
+                # measured and logged: latency, errors by class (workers.instrumented)
+                self._built[cache_key] = Instrumented(build(config), name)  # type: ignore[assignment]
             return self._built[cache_key]
