@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from admin.meeting_store import UnknownOrg, store_meeting
+from intake.gate import writer_gate
 from intake.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from meetsync.db.models import WebhookEvent
 from meetsync.db.session import session_scope
@@ -108,7 +109,8 @@ async def meeting_completed(request: Request) -> JSONResponse:
         errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
         return _problem(422, "invalid_event_id", "the event id is too long", errors=errors)
     # the database is synchronous: keep it off the event loop so slow commits don't stall reads
-    return await run_in_threadpool(_accept, request, meeting, event_id)
+    async with writer_gate(request.app.state, settings.database_url):  # the tail: intake.gate
+        return await run_in_threadpool(_accept, request, meeting, event_id)
 
 
 class BodyTooLarge(Exception):

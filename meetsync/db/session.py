@@ -10,17 +10,28 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's QueuePool defaults, named
+
 
 @cache
 def engine_for(url: str) -> Engine:
     """One engine per database URL per process."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        # a file on this machine: nothing to ping (the ping cost a query per checkout)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def write_concurrency(url: str) -> int:
+    """How many writes may usefully run at once: SQLite has one write lock; a server
+    database as many as the pool holds without overflow churn."""
+    return 1 if url.startswith("sqlite") else POOL_SIZE
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
