@@ -37,7 +37,10 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
         pipeline = workers.start()
     else:
         pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
-    uvicorn.run(create_app(settings, pipeline), host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's lines go through our handlers (JSON) like every other line
+    uvicorn.run(
+        create_app(settings, pipeline), host=host, port=port, log_level="info", log_config=None
+    )
 
 
 def run_workers(

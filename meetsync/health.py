@@ -8,6 +8,7 @@ connection errors can carry credentials).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -21,9 +22,15 @@ OK = "ok"
 TIMEOUT_S = 2.0
 
 
+@cache
+def migrations_head(database_url: str) -> str | None:
+    """The newest migration this release ships (read once: it cannot change while running)."""
+    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+
+
 def database(settings: Settings) -> str:
     """Reachable, and its schema at the migrations' head."""
-    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    head = migrations_head(settings.database_url)
     with engine_for(settings.database_url).connect() as conn:
         conn.execute(text("SELECT 1"))
         current = MigrationContext.configure(conn).get_current_revision()
