@@ -7,17 +7,17 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from admin.meeting_store import UnknownOrg, store_meeting
-from intake.gate import writer_gate
+from intake.deliveries import Written, writer_for
 from intake.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from meetsync.db.models import WebhookEvent
-from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
+from meetsync.settings import Settings
 
 router = APIRouter()
 
@@ -108,9 +108,20 @@ async def meeting_completed(request: Request) -> JSONResponse:
     if len(event_id) > MAX_EVENT_ID:
         errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
         return _problem(422, "invalid_event_id", "the event id is too long", errors=errors)
-    # the database is synchronous: keep it off the event loop so slow commits don't stall reads
-    async with writer_gate(request.app.state, settings.database_url):  # the tail: intake.gate
-        return await run_in_threadpool(_accept, request, meeting, event_id)
+    # one writer thread per process commits deliveries in batches (the tail: intake.deliveries)
+    writer = writer_for(request.app.state, settings.database_url)
+    pipeline = request.app.state.pipeline
+    try:
+        answer: JSONResponse = await writer.write(
+            lambda session: _accept(session, settings, pipeline, meeting, event_id)
+        )
+    except Concurrent:
+        return _problem(409, "concurrent_delivery", "the same delivery is being processed; retry")
+    return answer
+
+
+class Concurrent(Exception):
+    """A concurrent delivery of the same event or meeting won the race (and enqueued)."""
 
 
 class BodyTooLarge(Exception):
@@ -132,43 +143,49 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _accept(request: Request, meeting: MeetingOutput, event_id: str) -> JSONResponse:
-    settings, pipeline = request.app.state.settings, request.app.state.pipeline
+def _accept(
+    session: Session, settings: Settings, pipeline: Any, meeting: MeetingOutput, event_id: str
+) -> Written[JSONResponse]:
+    """Dedupe and store one delivery in `session`; its answer, and the enqueue after commit."""
     try:
-        with session_scope(settings.database_url) as session:
-            seen = session.get(WebhookEvent, event_id)
-            if seen is not None:
-                return JSONResponse(
+        seen = session.get(WebhookEvent, event_id)
+        if seen is not None:
+            return Written(
+                JSONResponse(
                     seen.response,
                     status_code=seen.status_code,
                     headers={"X-Meetsync-Replay": "true"},
                 )
-            stored = store_meeting(session, meeting)
-            answer = {
-                "meeting_id": stored.meeting_id,
-                "status": "stale" if stored.stale else "accepted",
-                "status_url": f"{settings.public_base_url}/v1/meetings/{stored.meeting_id}",
-            }
-            status_code = 200 if stored.stale else 202
-            session.add(
-                WebhookEvent(
-                    event_id=event_id,
-                    org_id=meeting.org_id,
-                    meeting_id=stored.meeting_id,
-                    status_code=status_code,
-                    response=answer,
-                )
             )
+        stored = store_meeting(session, meeting)
+        answer = {
+            "meeting_id": stored.meeting_id,
+            "status": "stale" if stored.stale else "accepted",
+            "status_url": f"{settings.public_base_url}/v1/meetings/{stored.meeting_id}",
+        }
+        status_code = 200 if stored.stale else 202
+        session.add(
+            WebhookEvent(
+                event_id=event_id,
+                org_id=meeting.org_id,
+                meeting_id=stored.meeting_id,
+                status_code=status_code,
+                response=answer,
+            )
+        )
+        session.flush()
     except UnknownOrg:
-        return _problem(404, "unknown_org", f"org {meeting.org_id!r} is not set up")
+        return Written(_problem(404, "unknown_org", f"org {meeting.org_id!r} is not set up"))
     except IntegrityError:
         # a concurrent delivery of the same event or meeting won the race; it enqueued
-        return _problem(409, "concurrent_delivery", "the same delivery is being processed; retry")
+        raise Concurrent from None
     if stored.stale:
         # an older revision than the stored one: acknowledged, so the sender stops retrying
-        return JSONResponse(answer, status_code=200)
-    pipeline.enqueue_extract(answer["meeting_id"])
-    return JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
+        return Written(JSONResponse(answer, status_code=200))
+    return Written(
+        JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]}),
+        then=lambda: pipeline.enqueue_extract(answer["meeting_id"]),
+    )
 
 
 def json_body(payload: MeetingOutput) -> bytes:

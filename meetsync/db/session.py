@@ -28,12 +28,6 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
-def write_concurrency(url: str) -> int:
-    """How many writes may usefully run at once: SQLite has one write lock; a server
-    database as many as the pool holds without overflow churn."""
-    return 1 if url.startswith("sqlite") else POOL_SIZE
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # WAL lets the API read while a worker thread writes.
     cursor = dbapi_connection.cursor()
