@@ -32,6 +32,7 @@ from meetsync.db.session import session_scope
 
 T = TypeVar("T")
 MAX_BATCH = 100
+IDLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,11 @@ class DeliveryWriter:
         """Run `work` in the next batch's transaction; its answer once committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._start()
         self._jobs.put(_Job(work, future, loop, contextvars.copy_context()))
+        self._start()  # after the put: a thread about to retire sees the job and stays
         return await future
 
     def _start(self) -> None:
-        if self._thread is not None:
-            return
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -87,7 +86,15 @@ class DeliveryWriter:
 
     def _run(self) -> None:
         while True:
-            batch = [self._jobs.get()]
+            try:
+                first = self._jobs.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():  # idle: retire; the next write starts another
+                        self._thread = None
+                        return
+                continue
+            batch = [first]
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._jobs.get_nowait())
