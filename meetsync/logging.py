@@ -78,7 +78,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # the exception's type and where, never its message: it may quote a payload
             line["exc_type"] = record.exc_info[0].__name__
-            line["stack"] = self.formatException(record.exc_info).splitlines()[-3:-1]
+            lines = self.formatException(record.exc_info).splitlines()
+            # "Traceback …" first (what log scans look for), then where it was raised
+            line["stack"] = lines[:1] + lines[-3:-1]
         return json.dumps(line, default=str)
 
 
