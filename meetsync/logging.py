@@ -80,7 +80,7 @@ class JsonFormatter(logging.Formatter):
             line["exc_type"] = record.exc_info[0].__name__
             lines = self.formatException(record.exc_info).splitlines()
             # "Traceback …" first (what log scans look for), then where it was raised
-            line["stack"] = lines[:1] + lines[-3:-1]
+            line["stack"] = lines[:1] + lines[1:-1][-2:]
         return json.dumps(line, default=str)
 
 
