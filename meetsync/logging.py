@@ -79,8 +79,9 @@ class JsonFormatter(logging.Formatter):
             # the exception's type and where, never its message: it may quote a payload
             line["exc_type"] = record.exc_info[0].__name__
             lines = self.formatException(record.exc_info).splitlines()
-            # "Traceback …" first (what log scans look for), then where it was raised
-            line["stack"] = lines[:1] + lines[1:-1][-2:]
+            frames = [i for i, text in enumerate(lines) if text.lstrip().startswith("File ")]
+            # "Traceback …" first (what log scans look for), then the raising frame and code
+            line["stack"] = lines[:1] + (lines[frames[-1] : frames[-1] + 2] if frames else [])
         return json.dumps(line, default=str)
 
 
