@@ -15,11 +15,14 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -167,10 +170,23 @@ def _wait_up(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
+def _profiler(pid: int | None, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy on the real server: only threads holding the GIL, without pausing it."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [spy, "record", "--pid", str(pid), "--gil", "--nonblocking", "--threads"]
+    command += ["--format", "speedscope", "-o", out, "--duration", str(int(seconds))]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the real server with py-spy (--gil --nonblocking) into FILE (speedscope)",
+    )
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="meetsync-bench-")
     real_port, bare_port = _free_port(), _free_port()
@@ -184,7 +200,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         _wait_up(f"http://127.0.0.1:{real_port}")
         _wait_up(f"http://127.0.0.1:{bare_port}")
+        spy = _profiler(real.pid, args.profile, args.seconds + 5) if args.profile else None
         measured = asyncio.run(_load(real_port, args.rate, args.seconds, "webhook"))
+        if spy is not None:
+            spy.wait(timeout=60)
         baseline = asyncio.run(_load(bare_port, args.rate, args.seconds, "bare"))
     finally:
         for process in (real, bare):

@@ -98,11 +98,15 @@ def serve(
 def worker(
     processes: Annotated[int, typer.Option(help="worker processes")] = 2,
     threads: Annotated[int, typer.Option(help="threads per process")] = 4,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-Q", help="run only this queue (repeat): one lane per pod"),
+    ] = None,
 ) -> None:
     """Run dramatiq workers for extract, plan and push.<connector> on the configured broker."""
     from cli.serve import run_workers
 
-    raise typer.Exit(run_workers(get_settings(), processes, threads))
+    raise typer.Exit(run_workers(get_settings(), processes, threads, queues))
 
 
 @app.command()

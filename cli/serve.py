@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
@@ -48,19 +51,27 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
     from workers.runtime import Runtime
 
     require_secrets(settings)
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
     prepare(settings)
     if settings.broker_url == "stub":
         workers = InProcessWorkers(settings, threads=threads)
         pipeline = workers.start()
     else:
         pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
-    # log_config=None: uvicorn's records go through our handlers, credentials masked
-    app = create_app(settings, pipeline)
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
+    # log_config=None: uvicorn's lines go through our handlers (JSON, credentials masked)
+    uvicorn.run(
+        create_app(settings, pipeline), host=host, port=port, log_level="info", log_config=None
+    )
 
 
-def run_workers(settings: Settings, processes: int, threads: int) -> int:
+def run_workers(
+    settings: Settings, processes: int, threads: int, queues: list[str] | None = None
+) -> int:
+    """Migrate, then become `dramatiq workers.main` (exec: signals reach dramatiq itself).
+
+    Metrics run in prometheus-client's multi-process mode: the directory is set (and
+    emptied of a previous run's files) before any worker process exists.
+    """
     require_secrets(settings)
     if settings.broker_url == "stub":
         print(
@@ -69,12 +80,20 @@ def run_workers(settings: Settings, processes: int, threads: int) -> int:
             file=sys.stderr,
         )
         return 2
-    from dramatiq.cli import main as dramatiq_main
-    from dramatiq.cli import make_argument_parser
-
+    configure(settings.log_level, settings.log_format)
     prepare(settings)
-    args = make_argument_parser().parse_args(
-        ["workers.main", "--processes", str(processes), "--threads", str(threads)]
+    env = dict(os.environ)
+    metrics_dir = Path(
+        env.setdefault("dramatiq_prom_db", str(Path(tempfile.gettempdir()) / "dramatiq-prometheus"))
     )
-    code: int = dramatiq_main(args)
-    return code
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "dramatiq", "workers.main", "--skip-logging"]
+    argv += ["--processes", str(processes), "--threads", str(threads)]
+    if queues:
+        argv += ["--queues", *queues]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)

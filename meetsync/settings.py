@@ -323,6 +323,7 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0", description="throttle and cache store"
     )
     log_level: str = "INFO"
+    log_format: str = Field(default="json", description="json (one object a line) | text")
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Settings:

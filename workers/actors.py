@@ -30,7 +30,7 @@ from mappings import MappingError, PlanError
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
-from workers import stages
+from workers import outcomes, stages
 from workers.lanes import Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
@@ -38,6 +38,7 @@ from workers.runtime import Runtime
 from workers.sweeper import Sweeper
 from workers.throttle.llm import LLMWait
 from workers.throttle.middleware import Throttling, take_turn
+from workers.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +110,31 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
 
     def extract(meeting_id: str) -> Later | None:
         try:
-            stages.extract(runtime, meeting_id)
+            fresh = stages.extract(runtime, meeting_id)
         except stages.MeetingGone:
             raise
         except LLMWait as wait:
+            outcomes.waited(next(iter(wait.tickets), "llm"), wait.wait_ms)
             # the model's RPM/TPM: come back at the turn, keeping its tickets and the retries
             return Later(wait.wait_ms, "queued", {"tickets": wait.tickets})
         except LLMRateLimited as exc:
             # waiting for the provider is not a failure: come back later, keep the retries
             return Later(int(exc.retry_after * 1000), "throttled")
         except FINAL_LLM_ERRORS as exc:
-            stages.fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}")
+            _fail_meeting(runtime, meeting_id, f"{type(exc).__name__}: {exc}", type(exc).__name__)
             return None
         except Exception as exc:
             if _retries_left():
                 raise
             # the LLM stayed unreachable: the meeting fails visibly, a replay brings it back
-            stages.fail_meeting(runtime, meeting_id, f"retries exhausted: {_reason(exc)}")
+            _fail_meeting(
+                runtime,
+                meeting_id,
+                f"retries exhausted: {_reason(exc)}",
+                f"retries exhausted: {type(exc).__name__}",
+            )
             return None
+        outcomes.extracted(runtime, meeting_id, cached=not fresh)
         plan.send(meeting_id)
         return None
 
@@ -152,6 +160,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 raise
             meeting_id = stages.give_up(runtime, key, f"retries exhausted: {exc}")
             outcome = stages.PushOutcome(PushState.DEAD, meeting_id=meeting_id)
+        outcomes.pushed(runtime, key, _provider(), outcome.state)
         if outcome.state in stages.SETTLING and outcome.meeting_id is not None:
             # a recap whose records have all settled now goes out
             for ready in stages.woken(runtime, key, outcome.meeting_id):
@@ -188,6 +197,9 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     pipeline.review = declare_review(broker, runtime, pipeline.enqueue_ops, **options)
     broker.add_middleware(ReviewSweeper(runtime, pipeline.review))
     broker.add_middleware(Sweeper(pipeline))
+    # first: it binds the message's context before every other hook and, as dramatiq runs
+    # `after_*` hooks in reverse, clears it after them (a returns-lane send keeps it)
+    broker.add_middleware(Tracing(), before=type(broker.middleware[0]))
     return pipeline
 
 
@@ -223,6 +235,22 @@ def _stored_route(runtime: Runtime, message: MessageProxy) -> Route | None:
         if found is None:
             return None
         return Route(org=found.org_id, backfill=found.source == "backfill")
+
+
+def _fail_meeting(runtime: Runtime, meeting_id: str, reason: str, logged: str) -> None:
+    """Failed with the full reason stored; the log says its kind (an LLM's message may
+    quote the transcript)."""
+    stages.fail_meeting(runtime, meeting_id, reason)
+    outcomes.meeting_failed(meeting_id, "extract", logged)
+
+
+def _provider() -> str:
+    """The connector of the push being processed: `push_asana_backfill` → `asana`."""
+    message = CurrentMessage.get_current_message()
+    name = message.actor_name.removeprefix("push_") if message is not None else "unknown"
+    for lane in (Lane.BACKFILL, Lane.RETURNS):
+        name = name.removesuffix(f"_{lane.value}")
+    return name
 
 
 def _retries_left() -> bool:

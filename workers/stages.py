@@ -27,6 +27,7 @@ from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpStat
 from meetsync.transcripts import with_transcript
 from workers import commitments, enrich, ledger, review
 from workers.closing import close_fields, finishing
+from workers.instrumented import Instrumented
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
 
@@ -255,7 +256,10 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
         if isinstance(claimed, ledger.Busy):
             wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
             return PushOutcome(PushState.BUSY, retry_after=max(wait, 0.2))
-        connector = runtime.connectors.get(session, row.connection, org_id=row.org_id)
+        # measured and logged: latency, errors by class (workers.instrumented)
+        connector = Instrumented(
+            runtime.connectors.get(session, row.connection, org_id=row.org_id), row.connection
+        )
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
     op, prior, attempt = ready, claimed.prior, claimed.attempt
     try:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 RECYCLE_S = 1800  # a pooled connection older than this is replaced, not pinged
+POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's QueuePool defaults, named
 
 
 @cache
@@ -24,9 +25,10 @@ def engine_for(url: str) -> Engine:
     """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        # a file on this machine: nothing to ping (the ping cost a query per checkout)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs["pool_recycle"] = RECYCLE_S
+        kwargs.update(pool_recycle=RECYCLE_S, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -30,6 +30,7 @@ from dramatiq import Actor, Broker
 from dramatiq.broker import MessageProxy
 
 from extraction.llm import gated
+from meetsync import metrics
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
 from workers.throttle.buckets import Ask, Decision, Throttle, admit, redelivery_ms
@@ -159,11 +160,13 @@ class Throttling(dramatiq.Middleware):
         if later.reason == "queued" and decision is not None and not decision.granted:
             # not our turn yet: come back for it with the ticket that keeps our place
             delay = redelivery_ms(self.throttle, decision)
+            metrics.THROTTLE_WAIT.labels(turn.ask.bucket).observe(delay / 1000)
             return replace(later, delay_ms=delay, options={"ticket": decision.ticket})
         if later.reason == "throttled":
             # the provider's 429 cools the bucket for every worker, not just this op
             wait_ms = on_rate_limited(self.throttle, turn.ask.bucket, later.delay_ms / 1000)
             log.info("throttle %s cooling down %d ms", turn.ask.bucket, wait_ms)
+            metrics.THROTTLE_WAIT.labels(turn.ask.bucket).observe(wait_ms / 1000)
             return replace(later, delay_ms=max(wait_ms, 1))
         return later
 
