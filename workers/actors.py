@@ -28,7 +28,7 @@ from connectors.registry import available
 from extraction.errors import LLMInvalidOutput, LLMRateLimited, LLMRefused, LLMRequestRejected
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.transcripts import TranscriptUnavailable
-from workers import stages
+from workers import experiments, stages
 from workers.lanes import Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
 from workers.runtime import Runtime
@@ -125,6 +125,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             stages.fail_meeting(runtime, meeting_id, f"retries exhausted: {_reason(exc)}")
             return None
         plan.send(meeting_id)
+        experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         return None
 
     def plan_meeting(meeting_id: str) -> None:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from connectors.base import Op, Receipt
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.cache import extraction_key, stored_insights
-from extraction.extract import extract_insights
 from extraction.schemas import Insights
 from mappings.planner import current_mapping, plan_stored
 from meetsync.db.models import Connection, InsightRecord, Meeting, OpRecord, Org
@@ -24,7 +23,7 @@ from meetsync.links import meeting_url
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
-from workers import enrich, ledger, review
+from workers import enrich, experiments, ledger, review
 from workers.closing import close_fields, finishing
 from workers.lanes import Later, Route
 from workers.runtime import Runtime
@@ -39,9 +38,10 @@ class MeetingGone(LookupError):
     """The message names a meeting or op that no longer exists."""
 
 
-def cache_key(runtime: Runtime, meeting: Meeting, profile: dict[str, Any]) -> str:
-    """The meeting's extraction cache key under this runtime's models and prompts."""
-    return extraction_key(runtime.settings.llm, meeting.transcript_hash, profile)
+def cache_key(runtime: Runtime, session: Session, meeting: Meeting, profile: dict[str, Any]) -> str:
+    """The meeting's extraction cache key under its arm's models and prompts."""
+    llm = experiments.routed(runtime, session, meeting).llm
+    return extraction_key(llm, meeting.transcript_hash, profile)
 
 
 def extract(runtime: Runtime, meeting_id: str) -> bool:
@@ -52,7 +52,8 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
         profile = dict(org.profile) if org else {}
-        key = cache_key(runtime, meeting, profile)
+        routing = experiments.routed(runtime, session, meeting)
+        key = extraction_key(routing.llm, meeting.transcript_hash, profile)
         cached = session.scalars(
             select(InsightRecord).where(
                 InsightRecord.meeting_id == meeting_id, InsightRecord.cache_key == key
@@ -66,7 +67,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
     payload = with_transcript(payload, runtime.settings.transcript_fetch)
-    result = extract_insights(payload, settings=runtime.settings.llm, org_profile=profile)
+    result, run = experiments.timed_extract(payload, routing, profile)
     with runtime.session() as session:
         session.add(
             InsightRecord(
@@ -75,6 +76,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
                 cache_key=key,
                 insights=result.insights.model_dump(mode="json"),
                 usage=[u.model_dump(mode="json") for u in result.usage],
+                **run,
             )
         )
         meeting = session.get(Meeting, meeting_id)
@@ -120,7 +122,7 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         if meeting is None:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
-        current = cache_key(runtime, meeting, dict(org.profile) if org else {})
+        current = cache_key(runtime, session, meeting, dict(org.profile) if org else {})
         record = stored_insights(session, meeting_id, current)
         mapping = current_mapping(session, meeting.org_id)
         if record is None or mapping is None:
