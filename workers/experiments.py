@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from extraction.eval import cost
-from extraction.experiments.routing import Routed, Shadow, route
+from extraction.experiments.report import enforce
+from extraction.experiments.routing import Routed, Shadow, route, running
 from extraction.extract import ExtractionResult, extract_insights
 from meetsync.db.models import Meeting, Org, ShadowExtraction
 from meetsync.models import MeetingOutput
@@ -25,6 +26,9 @@ from meetsync.transcripts import with_transcript
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+GUARD_EVERY_S = 30.0  # guardrails re-read every rating of an experiment: not per meeting
+_last_guard: dict[str, float] = {}
 
 
 def routed(runtime: Runtime, session: Session, meeting: Meeting) -> Routed:
@@ -56,8 +60,31 @@ def after_live(runtime: Runtime, meeting_id: str) -> None:
     """Run the shadow arms once the live extraction is stored; never raises."""
     try:
         run_shadows(runtime, meeting_id)
+        guard(runtime)
     except Exception:  # the live meeting is done: a shadow must not bring it back
-        log.exception("shadow arms of meeting %s did not run", meeting_id)
+        log.exception("shadow arms or guardrails after meeting %s did not run", meeting_id)
+
+
+def guard(runtime: Runtime, every_s: float = GUARD_EVERY_S) -> list[str]:
+    """Check every running experiment's guardrails, at most once per `every_s` in a process;
+    the arms stopped now, as `experiment/arm: why`."""
+    now = time.monotonic()
+    if now - _last_guard.get(runtime.settings.database_url, -every_s) < every_s:
+        return []
+    _last_guard[runtime.settings.database_url] = now
+    stopped: list[str] = []
+    with runtime.session() as session:
+        for row in running(session):
+            before = dict(row.stopped_arms)
+            enforce(session, row.name)
+            stopped += [
+                f"{row.name}/{arm}: {why}"
+                for arm, why in row.stopped_arms.items()
+                if arm not in before
+            ]
+    for line in stopped:
+        log.warning("guardrail stopped arm %s", line)
+    return stopped
 
 
 def run_shadows(runtime: Runtime, meeting_id: str) -> int:
@@ -67,14 +94,15 @@ def run_shadows(runtime: Runtime, meeting_id: str) -> int:
         if meeting is None:
             return 0
         routing = routed(runtime, session, meeting)
-        done = set(
-            session.execute(
+        done = {
+            (experiment, arm)
+            for experiment, arm in session.execute(
                 select(ShadowExtraction.experiment, ShadowExtraction.arm).where(
                     ShadowExtraction.meeting_id == meeting_id,
                     ShadowExtraction.revision == meeting.revision,
                 )
-            ).tuples()
-        )
+            )
+        }
         todo = [s for s in routing.shadows if (s.experiment, s.arm.name) not in done]
         if not todo:
             return 0
