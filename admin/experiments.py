@@ -23,6 +23,7 @@ from meetsync.settings import LLMSettings
 __all__ = [
     "Defaulted",
     "ExperimentOut",
+    "ExperimentReport",
     "create",
     "diff",
     "history",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli import backfill, connections, dlq, mappings, orgs
+from cli import backfill, connections, dlq, experiments, mappings, orgs
 from cli.evaluation import evaluate
 from cli.status import status_app
 from meetsync.settings import get_settings, masked
@@ -22,6 +22,7 @@ app.add_typer(orgs.app, name="orgs")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(experiments.app, name="experiments")
 app.add_typer(status_app, name="status")
 app.command("backfill")(backfill.backfill)
 console = Console()

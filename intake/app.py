@@ -6,7 +6,7 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from intake import admin, meetings, review_api, slack_interactions, webhooks
+from intake import admin, experiments_api, meetings, review_api, slack_interactions, webhooks
 from meetsync import __version__
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
@@ -26,6 +26,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(slack_interactions.router)
     app.include_router(review_api.router)
+    app.include_router(experiments_api.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
