@@ -418,3 +418,12 @@ def test_shadow_arms_write_nothing_but_their_stored_output(sandbox: Sandbox, db:
     assert shadow.error is None and shadow.prompt_version == "v2" and shadow.insights
     assert set(diff["shadows"]) == {"v2"} and diff["live"]
     assert report.arms[1].shadow and report.arms[1].meetings == 1
+
+
+@pytest.mark.slow
+def test_the_bench_finds_the_arm_with_the_higher_true_approval_rate() -> None:
+    from bench.experiments import run
+
+    result = run(control_rate=0.3, treatment_rate=0.8, seed=3, every=4, max_meetings=60)
+    assert result["winner"] == result["true_winner"] == "treatment"
+    assert result["meetings_needed"] is not None and result["predicted_sample_size"] > 0
