@@ -131,6 +131,7 @@ class _Runner:
                     self.settings.max_output_tokens,
                     context_window(model, self.settings.context_windows),
                 ),
+                params=self.settings.params.get(task),
             )
         except (Truncated, InputTooLong) as exc:
             if isinstance(exc, Truncated):

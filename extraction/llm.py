@@ -118,6 +118,7 @@ def call_structured(
     messages: list[dict[str, str]],
     schema: type[T],
     max_output_tokens: int,
+    params: dict[str, Any] | None = None,
 ) -> tuple[T, list[CallUsage]]:
     """The parsed answer and the usage of every call made, with bounded repairs on bad output.
 
@@ -134,6 +135,7 @@ def call_structured(
             parsed, raw_content, usage, problem = _one_call(
                 client, conversation, task=task, model=model, prompt_version=prompt_version,
                 schema=schema, max_output_tokens=max_output_tokens, mode=mode,
+                params=params,
             )  # fmt: skip
         except _FormatRefused as refused:
             fallback = compat.downgrade(endpoint, mode)
@@ -178,8 +180,11 @@ def _one_call(
     schema: type[T],
     max_output_tokens: int,
     mode: compat.Mode = "json_schema",
+    params: dict[str, Any] | None = None,
 ) -> tuple[T | None, str | None, CallUsage, str]:
     usage = CallUsage(task=task, model=model, prompt_version=prompt_version)
+    extra = dict(params or {})  # an experiment arm's request parameters (reasoning_effort, …)
+    temperature = extra.pop("temperature", 0)
     gate = _gate.get()
     if mode != "json_schema":
         messages = [compat.schema_message(schema), *messages]
@@ -193,17 +198,18 @@ def _one_call(
                 messages=messages,  # type: ignore[arg-type]
                 response_format=schema,
                 store=False,
-                temperature=0,
+                temperature=temperature,
                 max_completion_tokens=max_output_tokens,
+                extra_body=extra or None,
             )
         else:
             fmt = compat.request_format(mode, schema)
             raw = client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=messages,  # type: ignore[arg-type]
-                temperature=0,
+                temperature=temperature,
                 max_completion_tokens=max_output_tokens,
-                extra_body={"response_format": fmt} if fmt else None,
+                extra_body={**extra, "response_format": fmt} if fmt else extra or None,
             )
     except openai.APIStatusError as exc:
         if gate is not None:

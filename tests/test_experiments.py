@@ -427,3 +427,21 @@ def test_the_bench_finds_the_arm_with_the_higher_true_approval_rate() -> None:
     result = run(control_rate=0.3, treatment_rate=0.8, seed=3, every=4, max_meetings=60)
     assert result["winner"] == result["true_winner"] == "treatment"
     assert result["meetings_needed"] is not None and result["predicted_sample_size"] > 0
+
+
+def test_an_arms_parameters_change_the_cache_key_and_reach_the_model(sandbox: Sandbox) -> None:
+    from extraction.cache import extraction_key
+    from extraction.experiments.routing import with_arm
+    from extraction.extract import extract_insights
+
+    llm = settings_for(sandbox).llm
+    low = with_arm(llm, "action_items", "gpt-4o-mini", "v1", {"reasoning_effort": "low"})
+    assert extraction_key(llm, "h", {}) != extraction_key(low, "h", {})
+    assert extraction_key(llm, "h", {}) == extraction_key(
+        with_arm(llm, "action_items", "gpt-4o-mini", "v1", {}), "h", {}
+    )  # an arm without parameters keeps the keys stored before arms had any
+    result = extract_insights(load_sample("sprint_planning"), settings=low)
+    assert result.insights.action_items and {u.task for u in result.usage} == {
+        "action_items",
+        "crm_fields",
+    }
