@@ -153,12 +153,14 @@ def test_a_bad_spec_is_refused_where_it_is_wrong(changes: dict[str, Any], where:
 # --- stored data: a fixed data set -----------------------------------------------------------
 
 
-@pytest.fixture
-def db(sqlite_url: str) -> str:
-    upgrade(sqlite_url)
-    with session_scope(sqlite_url) as session:
+@pytest.fixture(params=["sqlite_url", pytest.param("postgres_url", marks=pytest.mark.slow)])
+def db(request: pytest.FixtureRequest) -> str:
+    """A migrated database with org acme: SQLite, and PostgreSQL."""
+    url: str = request.getfixturevalue(request.param)
+    upgrade(url)
+    with session_scope(url) as session:
         ensure_org(session, "acme", "Acme")
-    return sqlite_url
+    return url
 
 
 def _meeting(session: Session, external: str) -> Meeting:

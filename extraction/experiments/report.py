@@ -26,14 +26,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    proportion_confint,
-    proportion_effectsize,
-    proportions_ztest,
-)
 
 from extraction.experiments.assign import assign, in_scope, unit_of
 from extraction.experiments.spec import ExperimentSpec
@@ -131,6 +125,8 @@ def wilson(successes: int, trials: int) -> Rate:
     """A rate with its 95 % Wilson interval (None without trials)."""
     if trials == 0:
         return Rate(successes=0, trials=0, rate=None, ci95=None)
+    from statsmodels.stats.proportion import proportion_confint  # ~1 s: not at CLI start
+
     low, high = proportion_confint(successes, trials, alpha=0.05, method="wilson")
     return Rate(
         successes=successes,
@@ -148,6 +144,8 @@ def compare(metric: str, arm: Rate, control: Rate, alpha: float) -> Comparison:
     pooled = (arm.successes + control.successes) / (arm.trials + control.trials)
     p_value = None
     if 0 < pooled < 1:
+        from statsmodels.stats.proportion import proportions_ztest
+
         _, p = proportions_ztest([arm.successes, control.successes], [arm.trials, control.trials])
         p_value = round(float(p), 6)
     return Comparison(
@@ -161,6 +159,9 @@ def compare(metric: str, arm: Rate, control: Rate, alpha: float) -> Comparison:
 
 def sample_size(p_control: float, p_arm: float, alpha: float, power: float = POWER) -> int | None:
     """Meetings (decisions) per arm to detect p_arm against p_control; None when equal."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
     h = abs(float(proportion_effectsize(p_arm, p_control)))
     if h < 1e-9:
         return None
@@ -181,6 +182,8 @@ def below(arm: Rate, control: Rate) -> float | None:
     pooled = (arm.successes + control.successes) / (arm.trials + control.trials)
     if not 0 < pooled < 1:
         return None
+    from statsmodels.stats.proportion import proportions_ztest
+
     _, p = proportions_ztest(
         [arm.successes, control.successes], [arm.trials, control.trials], alternative="smaller"
     )
@@ -226,7 +229,10 @@ def _drops(insights: dict[str, Any]) -> int:
 def _live_arms(session: Session, name: str) -> tuple[dict[str, str], dict[str, _Tally]]:
     """meeting → arm from each meeting's newest extraction, and tallies of those records."""
     newest: dict[str, tuple[int, str, int, InsightRecord]] = {}
-    rows = session.scalars(select(InsightRecord).order_by(InsightRecord.id)).yield_per(500)
+    # only records that name the experiment: the arms' JSON text holds its quoted name
+    named = cast(InsightRecord.arms, String).like(f'%"{name}"%')
+    query = select(InsightRecord).where(named).order_by(InsightRecord.id)
+    rows = session.scalars(query).yield_per(500)
     for record in rows:
         for entry in record.arms or []:
             if entry.get("experiment") == name:
