@@ -82,7 +82,8 @@ def render(out: ExperimentReport) -> Table:
     )
     for column in (
         "arm", "model@prompt", "meetings", "👍 rate [95 % CI]", "approved [95 % CI]",
-        "edit/skip/expire", "errors", "cost p50/p95 $", "latency p50/p95 ms", "vs control",
+        "edit/skip/expire", "errors", "drops/repairs", "cost p50/p95 $", "latency p50/p95 ms",
+        "vs control",
     ):  # fmt: skip
         table.add_column(column)
     for arm in out.arms:
@@ -100,6 +101,7 @@ def render(out: ExperimentReport) -> Table:
             _rate(arm.approval),
             f"{_pct(arm.edit_rate)}/{_pct(arm.skip_rate)}/{_pct(arm.expire_rate)}",
             f"{arm.errors} ({_pct(arm.error_rate)})",
+            f"{arm.grounding_drops_per_meeting}/{arm.schema_repairs_per_meeting}",
             f"{arm.cost_usd['p50']}/{arm.cost_usd['p95']}",
             f"{arm.latency_ms['p50']}/{arm.latency_ms['p95']}",
             versus or "—",

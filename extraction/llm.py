@@ -46,6 +46,7 @@ class CallUsage(BaseModel):
     output_tokens: int = 0
     finish_reason: str | None = None
     estimated: bool = False  # counted locally: the server sent no usage
+    repair: bool = False  # a call asking to repair an answer that did not validate
 
 
 class Truncated(Exception):
@@ -147,7 +148,7 @@ def call_structured(
             )
             mode, conversation, attempt = fallback, list(messages), 0
             continue
-        usages.append(usage)
+        usages.append(usage.model_copy(update={"repair": True}) if attempt else usage)
         if parsed is not None:
             return parsed, usages
         log.info("llm answer failed validation; asking for a repair", extra={"task": task})

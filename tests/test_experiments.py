@@ -184,6 +184,8 @@ def _extracted(session: Session, arm: str, version: int = 1, name: str = "items-
             cache_key="k",
             insights={"action_items": [], "dropped_ungrounded": 1},
             arms=[{"experiment": name, "version": version, "task": "action_items", "arm": arm}],
+            usage=[{"task": "action_items", "repair": False}]
+            + ([{"task": "action_items", "repair": True}] if arm != "control" else []),
             cost_usd=0.001 if arm == "control" else 0.002,
             latency_ms=100 if arm == "control" else 300,
         )
@@ -264,6 +266,7 @@ def test_the_reports_statistics_match_a_hand_computation(db: str) -> None:
     assert abs(approval.needed_per_arm - math.ceil(by_hand)) <= 1
     assert v2.cost_usd["p50"] == pytest.approx(0.002) and control.latency_ms["p95"] == 100
     assert v2.grounding_drops_per_meeting == 1
+    assert (control.schema_repairs_per_meeting, v2.schema_repairs_per_meeting) == (0, 1)
 
 
 def test_ratings_and_review_outcomes_reach_the_arm_that_earned_them(db: str) -> None:

@@ -82,6 +82,7 @@ class ArmReport(BaseModel):
     refusals: int
     error_rate: float | None
     grounding_drops_per_meeting: float | None
+    schema_repairs_per_meeting: float | None
     cost_usd: dict[str, float | None]
     latency_ms: dict[str, float | None]
     vs_control: list[Comparison]
@@ -113,6 +114,7 @@ class _Tally:
     errors: int = 0
     refusals: int = 0
     drops: list[int] = field(default_factory=list)
+    repairs: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
@@ -245,6 +247,7 @@ def _live_arms(session: Session, name: str) -> tuple[dict[str, str], dict[str, _
         tally.meetings.add(meeting_id)
         tally.versions.add(version)
         tally.drops.append(_drops(record.insights or {}))
+        tally.repairs.append(_repairs(record.usage))
         if record.cost_usd is not None:
             tally.costs.append(record.cost_usd)
         if record.latency_ms is not None:
@@ -317,11 +320,20 @@ def _shadow_tallies(session: Session, name: str) -> dict[str, _Tally]:
             continue
         tally.meetings.add(shadow.meeting_id)
         tally.drops.append(_drops(shadow.insights or {}))
+        tally.repairs.append(_repairs(shadow.usage))
         if shadow.cost_usd is not None:
             tally.costs.append(shadow.cost_usd)
         if shadow.latency_ms is not None:
             tally.latencies.append(float(shadow.latency_ms))
     return tallies
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 6) if values else None
+
+
+def _repairs(usage: list[Any] | None) -> int:
+    return sum(1 for call in usage or [] if isinstance(call, dict) and call.get("repair"))
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -376,9 +388,8 @@ def build(session: Session, name: str) -> ExperimentReport:
                 errors=tally.errors,
                 refusals=tally.refusals,
                 error_rate=_ratio(tally.errors, runs),
-                grounding_drops_per_meeting=(
-                    round(sum(tally.drops) / len(tally.drops), 6) if tally.drops else None
-                ),
+                grounding_drops_per_meeting=_mean(tally.drops),
+                schema_repairs_per_meeting=_mean(tally.repairs),
                 cost_usd=_percentiles(tally.costs),
                 latency_ms=_percentiles(tally.latencies),
                 vs_control=versus,
