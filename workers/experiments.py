@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from extraction.errors import LLMRateLimited
 from extraction.eval import cost
 from extraction.experiments.report import enforce
 from extraction.experiments.routing import Routed, Shadow, route, running
@@ -24,6 +25,7 @@ from meetsync.db.models import Meeting, Org, ShadowExtraction
 from meetsync.models import MeetingOutput
 from meetsync.transcripts import with_transcript
 from workers.runtime import Runtime
+from workers.throttle.llm import LLMWait
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,8 @@ def run_shadows(runtime: Runtime, meeting_id: str) -> int:
     payload = with_transcript(payload, runtime.settings.transcript_fetch)
     for shadow in todo:
         row = _shadow_run(shadow, payload, profile)
+        if row is None:
+            continue
         row.meeting_id, row.revision = meeting_id, revision
         try:
             with runtime.session() as session:
@@ -124,7 +128,9 @@ def run_shadows(runtime: Runtime, meeting_id: str) -> int:
 
 def _shadow_run(
     shadow: Shadow, payload: MeetingOutput, profile: dict[str, Any]
-) -> ShadowExtraction:
+) -> ShadowExtraction | None:
+    """The shadow arm's stored run; None when the LLM budget has no turn for it now (a
+    shadow never waits: this meeting goes without it rather than delay live ones)."""
     task = shadow.arm
     row = ShadowExtraction(
         experiment=shadow.experiment,
@@ -137,6 +143,9 @@ def _shadow_run(
     started = time.monotonic()
     try:
         result = extract_insights(payload, settings=shadow.llm, org_profile=profile)
+    except (LLMWait, LLMRateLimited):
+        log.info("shadow %s/%s skipped: no LLM turn", shadow.experiment, task.name)
+        return None
     except Exception as exc:  # a shadow's failure is its own statistic, never the meeting's
         log.warning("shadow %s/%s failed: %s", shadow.experiment, task.name, type(exc).__name__)
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
