@@ -450,3 +450,29 @@ def test_an_arms_parameters_change_the_cache_key_and_reach_the_model(sandbox: Sa
         "action_items",
         "crm_fields",
     }
+
+
+def test_an_arm_whose_extractions_fail_is_stopped_by_the_workers_guard(db: str) -> None:
+    runtime = Runtime(settings_for_db(db))
+    given = parse_spec(spec(guardrails={"min_samples": 3, "max_error_rate": 0.2}), LLM)
+    with session_scope(db) as session:
+        experiments.create(session, given.model_dump(mode="json"), LLM)
+        failed = 0
+        for i in range(40):
+            meeting = _meeting(session, f"f{i}")
+            if assign(given, f"meeting:{meeting.id}").name == "v2" and failed < 3:
+                meeting.status, meeting.error = "failed", "LLMRefused: v2: refused"
+                failed += 1
+    assert pipeline_experiments.guard(runtime, every_s=0) == [
+        "items-v2/v2: error rate 1.000 exceeds 0.2 (3 of 3 extractions failed)"
+    ]
+    with session_scope(db) as session:
+        v2 = build(session, "items-v2").arms[1]
+    assert (v2.errors, v2.refusals) == (3, 3)
+    assert v2.stopped == "error rate 1.000 exceeds 0.2 (3 of 3 extractions failed)"
+
+
+def settings_for_db(url: str) -> Any:
+    from meetsync.settings import Settings
+
+    return Settings(database_url=url)

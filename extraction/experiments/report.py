@@ -300,7 +300,9 @@ def _failures(
         if not in_scope(spec, meeting.org_id) or meeting.error == "org has no mapping":
             continue
         unit = unit_of(spec, meeting.id, meeting.org_id, meeting.payload)
-        tally = tallies[assign(spec, unit, row.stopped_arms).name]
+        # the arm its hash names: once that arm is stopped its meetings run control, and
+        # their failures still count here; a stopped arm stays stopped, so this errs safe
+        tally = tallies[assign(spec, unit).name]
         tally.errors += 1
         if "Refused" in (meeting.error or ""):
             tally.refusals += 1
