@@ -476,3 +476,32 @@ def settings_for_db(url: str) -> Any:
     from meetsync.settings import Settings
 
     return Settings(database_url=url)
+
+
+def test_a_thumbs_up_from_the_slack_recap_reaches_the_meetings_arm(db: str) -> None:
+    from admin.ratings import rate_recap
+    from admin.review import Reviewer
+    from meetsync.db.models import OpRecord
+
+    with session_scope(db) as session:
+        experiments.create(session, spec(), LLM)
+        meeting_id = _extracted(session, "v2")
+        session.add(
+            OpRecord(
+                key="recap-1",
+                org_id="acme",
+                meeting_id=meeting_id,
+                connector="slack",
+                connection="acme-slack",
+                action="post_message",
+                target={},
+                fields={"action_items": [{"title": "Send the deck"}]},
+                payload_hash="p",
+            )
+        )
+    settings = settings_for_db(db)
+    assert rate_recap(settings, "recap-1|0|up", Reviewer(slack_id="U1")).ok
+    assert rate_recap(settings, "recap-1||down", Reviewer(slack_id="U2")).ok
+    with session_scope(db) as session:
+        control, v2 = build(session, "items-v2").arms
+    assert (v2.rating.successes, v2.rating.trials, control.rating.trials) == (1, 2, 0)
