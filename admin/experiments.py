@@ -79,6 +79,19 @@ def create(
     except InvalidExperiment as exc:
         raise Invalid(str(exc)) from exc
     previous = current(session, spec.name)
+    for other in session.scalars(
+        select(Experiment).where(
+            Experiment.state == "running",
+            Experiment.task == spec.task,
+            Experiment.name != spec.name,
+        )
+    ):
+        theirs = other.spec.get("orgs")
+        if spec.orgs is None or theirs is None or set(spec.orgs) & set(theirs):
+            raise Invalid(
+                f"task: experiment {other.name!r} already runs on {spec.task!r} for these "
+                "orgs; stop or promote it first (one experiment per task and org)"
+            )
     version, stopped = 1, {}
     if previous is not None:
         if previous.task != spec.task:

@@ -505,3 +505,14 @@ def test_a_thumbs_up_from_the_slack_recap_reaches_the_meetings_arm(db: str) -> N
     with session_scope(db) as session:
         control, v2 = build(session, "items-v2").arms
     assert (v2.rating.successes, v2.rating.trials, control.rating.trials) == (1, 2, 0)
+
+
+def test_a_second_experiment_on_the_same_task_and_orgs_is_refused(db: str) -> None:
+    with session_scope(db) as session:
+        experiments.create(session, spec(orgs=["acme"]), LLM)
+        experiments.create(session, spec(name="elsewhere", orgs=["globex"]), LLM)
+        with pytest.raises(Invalid, match="experiment 'items-v2' already runs"):
+            experiments.create(session, spec(name="rival"), LLM)
+        experiments.stop(session, "items-v2")
+        experiments.stop(session, "elsewhere")
+        assert experiments.create(session, spec(name="rival"), LLM).version == 1
