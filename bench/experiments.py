@@ -7,15 +7,16 @@ destinations wait for approval, and creates experiment `bench-items` (50/50). Ea
 (the bundled samples, each delivered under a new id) goes through the real extract stage
 (routing, cache key, the arm recorded on the insights) and plan stage (review requests);
 then every request is approved or skipped through `admin.review.decide`, approved with its
-arm's true rate. Every `--every` meetings the experiment's report is built: the first look
-where the arms' approval rates differ significantly names the winner.
+arm's true rate. Every `--every` meetings the experiment's report is built, until each arm
+has 1.5 times the decisions the power analysis predicts: the last look's approval test
+names the winner, and `meetings_needed` is the first look from which every later look was
+significant too (stopping at the first significant look would be peeking: it raises the
+false-positive rate well above alpha).
 
 Ends with one JSON line: {"winner", "true_winner", "meetings_needed",
 "predicted_sample_size", ...}. `predicted_sample_size` is the power analysis on the true
 rates (decisions per arm at alpha 0.05 and 80 % power, statsmodels `NormalIndPower`) and
 `predicted_meetings` the meetings that makes at the observed decisions per meeting.
-Looking every few meetings and stopping at the first significant look is optimistic (it
-raises the false-positive rate above alpha); `meetings_needed` is that stopping point.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from workers.runtime import Runtime
 ROOT = Path(__file__).resolve().parents[1]
 HELD = ("customer-followups", "sprint-tasks")
 NAME = "bench-items"
+HORIZON = 1.5  # run until each arm has this many times the predicted decisions
 
 
 def _mapping(workdir: Path) -> Path:
@@ -90,8 +92,9 @@ def run(
             seed_demo(session, settings, _mapping(workdir))
             experiments.create(session, _spec(), settings.llm, "bench")
         runtime = Runtime(settings)
-        decisions, meetings_needed, winner, p_value = 0, None, None, None
-        report = None
+        per_arm = sample_size(control_rate, treatment_rate, 0.05) or max_meetings
+        horizon = math.ceil(per_arm * HORIZON)
+        decisions, looks, report, i = 0, [], None, 0
         for i in range(max_meetings):
             sample = samples[i % len(samples)]
             meeting = sample.model_copy(
@@ -114,14 +117,21 @@ def run(
                 continue
             with session_scope(settings.database_url) as session:
                 report = build(session, NAME)
-            approval = report.arms[1].vs_control[1]
-            if approval.significant and meetings_needed is None:
-                meetings_needed, p_value = i + 1, approval.p_value
-                rated = {a.arm: a.approval.rate or 0.0 for a in report.arms}
-                winner = max(rated, key=lambda name: rated[name])
+            looks.append((i + 1, report.arms[1].vs_control[1].significant))
+            if min(a.approval.trials for a in report.arms) >= horizon:
                 break
-    per_arm = sample_size(control_rate, treatment_rate, 0.05)
     meetings_run = i + 1
+    # the verdict is the last look's; it was reached at the first look from which every
+    # later look agreed (stopping at the first significant look alone would peek)
+    final = report.arms[1].vs_control[1] if report is not None else None
+    winner, meetings_needed, p_value = None, None, None
+    if final is not None and final.significant and report is not None:
+        rated = {a.arm: a.approval.rate or 0.0 for a in report.arms}
+        winner = max(rated, key=lambda name: rated[name])
+        p_value = final.p_value
+        meetings_needed = next(
+            n for n, _ in looks if all(significant for m, significant in looks if m >= n)
+        )
     per_meeting = decisions / meetings_run if meetings_run else 0.0
     true_winner = (
         max(rates, key=lambda name: rates[name]) if control_rate != treatment_rate else None
@@ -141,6 +151,7 @@ def run(
         "true_winner": true_winner,
         "meetings_needed": meetings_needed,
         "predicted_sample_size": per_arm,
+        "decisions_run": decisions,
         "predicted_meetings": (
             math.ceil(2 * per_arm / per_meeting) if per_arm and per_meeting else None
         ),
@@ -150,7 +161,8 @@ def run(
         "observed": observed,
         "meetings_run": meetings_run,
         "seed": seed,
-        "test": f"two-proportion z-test, alpha 0.05, looked at every {every} meetings",
+        "test": f"two-proportion z-test, alpha 0.05, looked at every {every} meetings "
+        f"until each arm had {HORIZON}x the predicted decisions",
     }
 
 

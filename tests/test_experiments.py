@@ -384,7 +384,7 @@ def test_the_extract_stage_records_the_arm_and_a_redelivery_keeps_it(
         record = session.scalars(select(InsightRecord)).one()
         meeting = session.get(Meeting, stored.meeting_id)
         assert meeting is not None
-        expected = assign(parse_spec(spec(), LLM), f"meeting:{meeting.id}")
+        expected = assign(parse_spec(spec(), LLM), f"meeting:acme:{meeting.external_id}")
     assert record.arms == [
         {"experiment": "items-v2", "version": 1, "task": "action_items", "arm": expected.name}
     ]
@@ -460,7 +460,7 @@ def test_an_arm_whose_extractions_fail_is_stopped_by_the_workers_guard(db: str) 
         failed = 0
         for i in range(40):
             meeting = _meeting(session, f"f{i}")
-            if assign(given, f"meeting:{meeting.id}").name == "v2" and failed < 3:
+            if assign(given, f"meeting:acme:f{i}").name == "v2" and failed < 3:
                 meeting.status, meeting.error = "failed", "LLMRefused: v2: refused"
                 failed += 1
     assert pipeline_experiments.guard(runtime, every_s=0) == [

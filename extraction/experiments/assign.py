@@ -17,8 +17,9 @@ from extraction.experiments.spec import Arm, ExperimentSpec
 SCALE = float(1 << 64)
 
 
-def unit_of(spec: ExperimentSpec, meeting_id: str, org_id: str, payload: dict[str, Any]) -> str:
-    """What is assigned as one: the meeting, the org, or the organiser (first attendee)."""
+def unit_of(spec: ExperimentSpec, external_id: str, org_id: str, payload: dict[str, Any]) -> str:
+    """What is assigned as one: the meeting (the notes pipeline's id in its org, the same in
+    every database and on every redelivery), the org, or the organiser (first attendee)."""
     if spec.sticky == "org":
         return f"org:{org_id}"
     if spec.sticky == "user":
@@ -27,7 +28,7 @@ def unit_of(spec: ExperimentSpec, meeting_id: str, org_id: str, payload: dict[st
         person = first.get("email") or first.get("name")
         if person:
             return f"user:{org_id}:{str(person).lower()}"
-    return f"meeting:{meeting_id}"
+    return f"meeting:{org_id}:{external_id}"
 
 
 def bucket(experiment: str, unit: str) -> float:

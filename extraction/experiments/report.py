@@ -299,7 +299,7 @@ def _failures(
     for meeting in session.scalars(query):
         if not in_scope(spec, meeting.org_id) or meeting.error == "org has no mapping":
             continue
-        unit = unit_of(spec, meeting.id, meeting.org_id, meeting.payload)
+        unit = unit_of(spec, meeting.external_id, meeting.org_id, meeting.payload)
         # the arm its hash names: once that arm is stopped its meetings run control, and
         # their failures still count here; a stopped arm stays stopped, so this errs safe
         tally = tallies[assign(spec, unit).name]

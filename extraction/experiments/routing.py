@@ -89,7 +89,7 @@ def route(session: Session, llm: LLMSettings, meeting: Meeting) -> Routed:
         if spec.task in taken or not in_scope(spec, meeting.org_id):
             continue  # one experiment per task at a time: the first by name wins
         taken.add(spec.task)
-        unit = unit_of(spec, meeting.id, meeting.org_id, meeting.payload)
+        unit = unit_of(spec, meeting.external_id, meeting.org_id, meeting.payload)
         arm = assign(spec, unit, row.stopped_arms)
         llm = with_arm(llm, spec.task, arm.model, arm.prompt_version, arm.params)
         arms.append(
