@@ -516,3 +516,29 @@ def test_a_second_experiment_on_the_same_task_and_orgs_is_refused(db: str) -> No
         experiments.stop(session, "items-v2")
         experiments.stop(session, "elsewhere")
         assert experiments.create(session, spec(name="rival"), LLM).version == 1
+
+
+def test_review_requests_name_the_model_and_prompt_of_the_meetings_arm(
+    sandbox: Sandbox, tmp_path: Any
+) -> None:
+    from bench.experiments import _mapping
+    from meetsync.bootstrap import seed_demo
+
+    settings = settings_for(sandbox, database_url=f"sqlite:///{tmp_path}/arm.db")
+    upgrade(settings.database_url)
+    only_v2 = spec(
+        arms=[
+            {"name": "control", "model": "gpt-4o-mini", "prompt_version": "v1", "share": 0.0},
+            {"name": "v2", "model": "gpt-4o-mini", "prompt_version": "v2", "share": 1.0},
+        ]
+    )
+    with session_scope(settings.database_url) as session:
+        seed_demo(session, settings, _mapping(tmp_path))
+        experiments.create(session, only_v2, settings.llm)
+        stored = store_meeting(session, load_sample("sprint_planning"))
+    runtime = Runtime(settings)
+    stages.extract(runtime, stored.meeting_id)
+    stages.plan(runtime, stored.meeting_id)
+    with session_scope(settings.database_url) as session:
+        held = session.scalars(select(ReviewRequest)).all()
+    assert held and {(r.model, r.prompt_version) for r in held} == {("gpt-4o-mini", "v2")}

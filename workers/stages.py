@@ -145,10 +145,9 @@ def plan(runtime: Runtime, meeting_id: str) -> list[Planned]:
         # policy holds wait in the ledger as `awaiting_review` and are not enqueued
         ops = review.trimmed(spec, made.planned)
         rows = ledger.record_plan(session, meeting_id, ops, version, made.identities())
-        llm = runtime.settings.llm
-        rows = review.hold(
-            session, meeting, spec, made, insights, rows, llm.models, llm.prompt_versions
-        )
+        llm = runtime.settings.llm  # the record names the models and prompts of its arm
+        models, prompts = record.models or llm.models, record.prompt_versions or llm.prompt_versions
+        rows = review.hold(session, meeting, spec, made, insights, rows, models, prompts)
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
         meeting.status = MeetingStatus.PLANNED
