@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python -m bench.webhook
 	$(BIN)/python -m bench.interactions
 	$(BIN)/python -m bench.throttle
+	$(BIN)/python -m bench.experiments
 
 sandbox: install
 	$(BIN)/meetsync sandbox

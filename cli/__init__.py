@@ -11,7 +11,17 @@ import typer
 import typer.core
 from rich.console import Console
 
-from cli import backfill, connections, dlq, mappings, meetings, memory, orgs, webhook
+from cli import (
+    backfill,
+    connections,
+    dlq,
+    experiments,
+    mappings,
+    meetings,
+    memory,
+    orgs,
+    webhook,
+)
 from cli.evaluation import evaluate
 from cli.init import init
 from cli.status import status_app
@@ -37,6 +47,7 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(memory.app, name="memory")
+app.add_typer(experiments.app, name="experiments")
 app.add_typer(status_app, name="status")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(meetings.app, name="meetings")

@@ -14,7 +14,10 @@ from meetsync.settings import LLMSettings
 
 def extraction_key(llm: LLMSettings, transcript_hash: str, profile: dict[str, Any]) -> str:
     """The key an extraction is stored under; a redelivery or backfill with it calls no LLM."""
-    return stable_hash([transcript_hash, llm.models, llm.prompt_versions, profile])
+    parts: list[Any] = [transcript_hash, llm.models, llm.prompt_versions, profile]
+    if any(llm.params.values()):  # keys made before arms had parameters stay valid
+        parts.append(llm.params)
+    return stable_hash(parts)
 
 
 def stored_insights(session: Session, meeting_id: str, key: str | None) -> InsightRecord | None:

@@ -127,6 +127,7 @@ class _Runner:
                     context_window(model, self.settings.context_windows),
                 ),
                 reasoning_effort=self.settings.reasoning_effort,
+                params=self.settings.params.get(task),
             )
         except (Truncated, InputTooLong) as exc:
             if isinstance(exc, Truncated):

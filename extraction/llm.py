@@ -49,6 +49,7 @@ class CallUsage(BaseModel):
     output_tokens: int = 0
     finish_reason: str | None = None
     estimated: bool = False  # counted locally: the server sent no usage
+    repair: bool = False  # a call asking to repair an answer that did not validate
 
 
 class Truncated(Exception):
@@ -134,6 +135,7 @@ def call_structured(
     schema: type[T],
     max_output_tokens: int,
     reasoning_effort: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[T, list[CallUsage]]:
     """The parsed answer and the usage of every call made, with bounded repairs on bad output.
 
@@ -144,7 +146,15 @@ def call_structured(
     usages: list[CallUsage] = []
     endpoint = str(client.base_url)
     mode = models.structured_mode(model, compat.mode_for(endpoint))
-    options = models.request_options(model, max_output_tokens, reasoning_effort=reasoning_effort)
+    # an experiment arm's parameters override the settings'; the model's capabilities decide
+    # what is sent (a reasoning model gets no temperature)
+    arm = params or {}
+    options = models.request_options(
+        model,
+        max_output_tokens,
+        temperature=float(arm.get("temperature", 0.0)),
+        reasoning_effort=arm.get("reasoning_effort", reasoning_effort),
+    )
     conversation: list[dict[str, Any]] = list(messages)
     attempt, problem = 0, ""
     while attempt <= (1 if mode == "json_schema" else compat.MAX_REPAIRS):
@@ -163,7 +173,7 @@ def call_structured(
             )
             mode, conversation, attempt = fallback, list(messages), 0
             continue
-        usages.append(usage)
+        usages.append(usage.model_copy(update={"repair": True}) if attempt else usage)
         if parsed is not None:
             return parsed, usages
         log.info("llm answer failed validation; asking for a repair", extra={"task": task})

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError
 from intake import (
     admin,
     console,
+    experiments_api,
     health,
     meetings,
     memory,
@@ -63,6 +64,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app.include_router(memory.router)
     app.include_router(slack_interactions.router)
     app.include_router(review_api.router)
+    app.include_router(experiments_api.router)
     console.install(app)
 
     @app.exception_handler(DataError)

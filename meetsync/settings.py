@@ -38,6 +38,10 @@ class LLMSettings(BaseModel):
     prompt_versions: dict[str, str] = Field(
         default_factory=lambda: {"action_items": "v1", "crm_fields": "v1"}
     )
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Task → request parameters (e.g. reasoning_effort) an experiment arm sets",
+    )
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             "gpt-4o-mini": (0.15, 0.60),

@@ -30,7 +30,7 @@ from mappings import MappingError, PlanError
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
-from workers import outcomes, stages
+from workers import experiments, outcomes, stages
 from workers.lanes import Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
@@ -136,6 +136,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             return None
         outcomes.extracted(runtime, meeting_id, cached=not fresh)
         plan.send(meeting_id)
+        experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         return None
 
     def plan_meeting(meeting_id: str) -> None:

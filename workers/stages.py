@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from connectors.base import Op, Receipt
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from extraction.cache import extraction_key, stored_insights
-from extraction.extract import extract_insights
 from extraction.memory import meeting_profile
 from extraction.schemas import Insights
 from mappings.planner import current_mapping, plan_stored
@@ -25,7 +24,7 @@ from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.states import ConnectionStatus, Disposition, MeetingStatus, OpState, PushState
 from meetsync.transcripts import with_transcript
-from workers import commitments, enrich, ledger, review
+from workers import commitments, enrich, experiments, ledger, review
 from workers.closing import close_fields, finishing
 from workers.instrumented import Instrumented
 from workers.lanes import Later, Route
@@ -41,9 +40,10 @@ class MeetingGone(LookupError):
     """The message names a meeting or op that no longer exists."""
 
 
-def cache_key(runtime: Runtime, meeting: Meeting, profile: dict[str, Any]) -> str:
-    """The meeting's extraction cache key under this runtime's models and prompts."""
-    return extraction_key(runtime.settings.llm, meeting.transcript_hash, profile)
+def cache_key(runtime: Runtime, session: Session, meeting: Meeting, profile: dict[str, Any]) -> str:
+    """The meeting's extraction cache key under its arm's models and prompts."""
+    llm = experiments.routed(runtime, session, meeting).llm
+    return extraction_key(llm, meeting.transcript_hash, profile)
 
 
 def recalled_profile(
@@ -63,7 +63,8 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
         profile = recalled_profile(runtime, session, meeting, org)
-        key = cache_key(runtime, meeting, profile)
+        routing = experiments.routed(runtime, session, meeting)  # the meeting's arm
+        key = extraction_key(routing.llm, meeting.transcript_hash, profile)
         cached = session.scalars(
             select(InsightRecord).where(
                 InsightRecord.meeting_id == meeting_id, InsightRecord.cache_key == key
@@ -77,7 +78,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
     payload = with_transcript(payload, runtime.settings.transcript_fetch)
-    result = extract_insights(payload, settings=runtime.settings.llm, org_profile=profile)
+    result, run = experiments.timed_extract(payload, routing, profile)
     with runtime.session() as session:
         session.add(
             InsightRecord(
@@ -86,6 +87,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
                 cache_key=key,
                 insights=result.insights.model_dump(mode="json"),
                 usage=[u.model_dump(mode="json") for u in result.usage],
+                **run,
             )
         )
         meeting = session.get(Meeting, meeting_id)
@@ -132,7 +134,8 @@ def plan(runtime: Runtime, meeting_id: str, session: Session | None = None) -> l
         if meeting is None:
             raise MeetingGone(meeting_id)
         org = session.get(Org, meeting.org_id)
-        current = cache_key(runtime, meeting, recalled_profile(runtime, session, meeting, org))
+        profile = recalled_profile(runtime, session, meeting, org)
+        current = cache_key(runtime, session, meeting, profile)
         record = stored_insights(session, meeting_id, current)
         mapping = current_mapping(session, meeting.org_id)
         if record is None or mapping is None:
@@ -153,11 +156,11 @@ def plan(runtime: Runtime, meeting_id: str, session: Session | None = None) -> l
         )
         rows = ledger.record_plan(session, meeting_id, made.ops, version, made.identities())
         # review (workers/review.py): ops a policy holds wait in the ledger as
-        # `awaiting_review` and are not enqueued
+        # `awaiting_review` and are not enqueued; the record names its arm's models and prompts
         llm = runtime.settings.llm
-        rows = review.hold(
-            session, meeting, spec, made, insights, rows, llm.models, llm.prompt_versions
-        )
+        models = record.models or llm.models
+        prompts = record.prompt_versions or llm.prompt_versions
+        rows = review.hold(session, meeting, spec, made, insights, rows, models, prompts)
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
         rows += commitments.close_reported(session, meeting, insights)

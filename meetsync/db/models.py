@@ -82,6 +82,13 @@ class InsightRecord(Base):
     cache_key: Mapped[str] = mapped_column(String(64), index=True)
     insights: Mapped[dict[str, Any]] = mapped_column()
     usage: Mapped[list[Any]] = mapped_column(default=list)
+    arms: Mapped[list[Any]] = mapped_column(
+        JSON, default=list, doc="the experiment arms it ran under: {experiment, version, task, arm}"
+    )
+    models: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, doc="task → model")
+    prompt_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -287,4 +294,71 @@ class Rating(Base):
     value: Mapped[str] = mapped_column(String(10), doc="up | down")
     model: Mapped[str | None] = mapped_column(String(200))
     prompt_version: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Experiment(Base):
+    """One version of an A/B test on one extraction task: its arms, scope and guardrails.
+
+    Changing a running experiment's arms adds a version; ratings stay with the arm (and the
+    version) whose extraction earned them.
+    """
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    task: Mapped[str] = mapped_column(String(50))
+    spec: Mapped[dict[str, Any]] = mapped_column(doc="arms, sticky, orgs, guardrails")
+    state: Mapped[str] = mapped_column(
+        String(20), default="running", doc="running | stopped | promoted | superseded"
+    )
+    stopped_arms: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, doc="arm → why a guardrail stopped it"
+    )
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShadowExtraction(Base):
+    """A shadow arm's output for one live meeting: stored beside the live one, never planned."""
+
+    __tablename__ = "shadow_extractions"
+    __table_args__ = (UniqueConstraint("meeting_id", "revision", "experiment", "arm"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    experiment: Mapped[str] = mapped_column(String(100), index=True)
+    experiment_version: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(50))
+    insights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    usage: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskDefault(Base):
+    """The model, prompt and parameters a task uses by default: versioned like mappings.
+
+    The newest version wins over settings; a rollback adds a version copying an older one.
+    """
+
+    __tablename__ = "task_defaults"
+    __table_args__ = (UniqueConstraint("task", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(50), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(50))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
