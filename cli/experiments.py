@@ -22,7 +22,7 @@ console = Console()
 
 
 @app.command("create")
-def create(file: Path) -> None:
+def create(file: Path, as_json: AsJson = False) -> None:
     """Start an experiment from a YAML/JSON spec; an existing name gets a new version."""
     with reported():
         try:
@@ -33,6 +33,9 @@ def create(file: Path) -> None:
             raise Invalid(f"{file}: an experiment spec is a mapping")
     with admin_session() as (session, settings):
         out = experiments.create(session, data, settings.llm, current_user())
+    if as_json:
+        typer.echo(_json(out))
+        return
     typer.echo(f"experiment {out.name} v{out.version} running on {out.task}")
 
 
@@ -110,26 +113,32 @@ def render(out: ExperimentReport) -> Table:
 
 
 @app.command("diff")
-def diff(name: str, meeting_id: str) -> None:
-    """One meeting's live output beside each shadow arm's."""
+def diff(name: str, meeting_id: str, as_json: AsJson = True) -> None:
+    """One meeting's live output beside each shadow arm's (always JSON)."""
     with admin_session() as (session, _):
         out = experiments.diff(session, name, meeting_id)
     typer.echo(json.dumps(out, indent=2))
 
 
 @app.command("stop")
-def stop(name: str) -> None:
+def stop(name: str, as_json: AsJson = False) -> None:
     """End an experiment without promoting any arm."""
     with admin_session() as (session, _):
         out = experiments.stop(session, name)
+    if as_json:
+        typer.echo(_json(out))
+        return
     typer.echo(f"experiment {out.name} stopped")
 
 
 @app.command("promote")
-def promote(name: str, arm: str) -> None:
+def promote(name: str, arm: str, as_json: AsJson = False) -> None:
     """Make ARM its task's default (a new default version); the experiment ends."""
     with admin_session() as (session, _):
         out = experiments.promote(session, name, arm, current_user())
+    if as_json:
+        typer.echo(_json(out))
+        return
     typer.echo(
         f"{out.task} default v{out.version}: {out.model}@{out.prompt_version} ({out.comment})"
     )
@@ -139,10 +148,14 @@ def promote(name: str, arm: str) -> None:
 def rollback(
     task: str,
     to: Annotated[int | None, typer.Option(help="default version (0: settings)")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Put TASK's default back to an earlier version (a new version copying it)."""
     with admin_session() as (session, settings):
         out = experiments.rollback(session, task, settings.llm, to, current_user())
+    if as_json:
+        typer.echo(_json(out))
+        return
     typer.echo(
         f"{out.task} default v{out.version}: {out.model}@{out.prompt_version} ({out.comment})"
     )
@@ -158,3 +171,10 @@ def defaults(task: str, as_json: AsJson = False) -> None:
         return
     for row in rows:
         typer.echo(f"v{row.version} {row.model}@{row.prompt_version} {row.comment or ''}")
+
+
+def _json(out: Any) -> str:
+    """A service's answer (a pydantic model or a dataclass) as JSON."""
+    if hasattr(out, "model_dump_json"):
+        return str(out.model_dump_json(indent=2))
+    return json.dumps(vars(out), indent=2, default=str)

@@ -7,6 +7,7 @@ caller lets through as it was.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -180,4 +181,10 @@ def check_services(settings: Settings) -> None:
 
         params = pika.URLParameters(settings.broker_url)
         params.connection_attempts, params.socket_timeout = 1, 5
-        pika.BlockingConnection(params).close()
+        # pika logs each failed step at ERROR; the caller says it in one line instead
+        quiet = logging.getLogger("pika")
+        level, quiet.level = quiet.level, logging.CRITICAL
+        try:
+            pika.BlockingConnection(params).close()
+        finally:
+            quiet.setLevel(level)

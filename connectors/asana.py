@@ -54,7 +54,8 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
     # burst keeps one meeting's writes from spending a whole minute's budget at once.
     default_limits: ClassVar[Limits] = Limits(rate=1500 / 60, burst=100, concurrency=15)
     actions: ClassVar[tuple[str, ...]] = ("upsert_task",)
-    credential_sets = (("token",),)  # a personal access token or an OAuth access token
+    # a personal access token, or an OAuth app's client and the refresh token its grant returned
+    credential_sets = (("token",), ("client_id", "client_secret", "refresh_token"))
 
     @classmethod
     def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:
