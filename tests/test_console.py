@@ -4,8 +4,9 @@ Stories: sign in (a wrong token, then the right one) and out; break a mapping an
 located error with its fix, fix it, preview it against a past meeting, save it, roll back;
 add a connection whose test fails in the provider's words, pause, resume and rotate it;
 a meeting's timeline; a dead letter retried; a held Salesforce change refused in the Edit
-form, then approved and written once; another org's ids answer 404; a forged form, an
-expired session and a mapping too large each say so on the page and change nothing.
+form, then approved and written once; an experiment's arms compared and one promoted;
+another org's ids answer 404; a forged form, an expired session and a mapping too large
+each say so on the page and change nothing.
 Screenshots of the main pages land in docs/console/.
 """
 
@@ -21,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
+from admin import experiments
 from admin.meeting_store import store_meeting
 from admin.tokens import mint_token
 from intake.app import create_app
@@ -35,10 +37,12 @@ from meetsync.db.models import (
     ReviewRequest,
 )
 from meetsync.models import MeetingOutput
+from meetsync.settings import LLMSettings
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, make_cli
 from tests.test_admin_preview import INSIGHTS, MEETING
+from tests.test_experiments import _decided, _extracted, _rated, spec
 from tests.test_review import globex, opportunity_writes, review_mapping
 from workers import stages
 from workers.review_ask import prepare
@@ -802,3 +806,45 @@ def test_a_question_is_answered_not_edited(page: Page, world: World) -> None:
         row = session.get(OpRecord, "q" * 64)
         assert row is not None and row.state == "planned"
         assert row.fields["assignee"] == "sam@acme.io"
+
+
+def run_an_experiment(world: World) -> None:
+    """acme's experiment items-v2 (control against prompt v2), 12 meetings an arm, each
+    with a review decision and two ratings: control mostly liked, v2 less so."""
+    with world.cli.session() as session:
+        experiments.create(session, spec(orgs=["acme"]), LLMSettings(), who="ops")
+        for arm, liked in (("control", 10), ("v2", 6)):
+            for i in range(12):
+                meeting = _extracted(session, arm)
+                _decided(session, meeting, "approved" if i < liked else "edited")
+                _rated(session, meeting, "up" if i < liked else "down", "ana@acme.test")
+                _rated(session, meeting, "up", "ben@acme.test")
+
+
+def test_an_experiments_arms_are_compared_and_one_is_promoted(page: Page, world: World) -> None:
+    # given acme's experiment with ratings and decisions on both arms
+    run_an_experiment(world)
+    sign_in(page, world.tokens["acme"])
+
+    # when the admin opens it from the nav
+    page.get_by_role("link", name="Experiments").click()
+    expect(page.get_by_role("row", name=re.compile("items-v2"))).to_contain_text("50 %")
+    page.get_by_role("link", name="items-v2").click()
+
+    # expect both arms in the table and the chart, with rates and their intervals
+    table = page.get_by_role("table")
+    expect(table.get_by_role("row", name=re.compile("^control"))).to_contain_text("22/24")
+    expect(table.get_by_role("row", name=re.compile("^v2"))).to_contain_text("18/24")
+    expect(table).to_contain_text("Against control")
+    expect(page.get_by_role("img", name=re.compile("rating rate per arm"))).to_be_visible()
+    shot(page, "experiments")
+
+    # when v2 is promoted, expect it to be the task's next default, written as the admin's
+    page.get_by_role("button", name="Promote v2").click()
+    expect(page.get_by_role("status")).to_contain_text("Promoted")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("promoted")
+    with world.cli.session() as session:
+        defaults = experiments.history(session, "action_items")
+    assert [(d.prompt_version, d.comment) for d in defaults] == [
+        ("v2", "promoted items-v2 v1 arm v2")
+    ]

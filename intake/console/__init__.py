@@ -10,7 +10,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from intake.console import connections, dead_letters, mappings, meetings, pages, review
+from intake.console import (
+    connections,
+    dead_letters,
+    experiments,
+    mappings,
+    meetings,
+    pages,
+    review,
+)
 from intake.console.render import HERE, message
 from intake.console.session import Forbidden, SignInRequired, TooLarge
 
@@ -27,7 +35,7 @@ SECURITY_HEADERS = {
 
 def install(app: FastAPI) -> None:
     """Serve the console from `app` under /console."""
-    for module in (pages, connections, mappings, meetings, review, dead_letters):
+    for module in (pages, connections, mappings, meetings, review, dead_letters, experiments):
         app.include_router(module.router, prefix="/console", include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
