@@ -821,7 +821,7 @@ def run_an_experiment(world: World) -> None:
                 _rated(session, meeting, "up", "ben@acme.test")
 
 
-def test_an_experiments_arms_are_compared_and_one_is_promoted(page: Page, world: World) -> None:
+def test_an_experiments_arms_are_compared_and_it_is_stopped(page: Page, world: World) -> None:
     # given acme's experiment with ratings and decisions on both arms
     run_an_experiment(world)
     sign_in(page, world.tokens["acme"])
@@ -839,12 +839,11 @@ def test_an_experiments_arms_are_compared_and_one_is_promoted(page: Page, world:
     expect(page.get_by_role("img", name=re.compile("rating rate per arm"))).to_be_visible()
     shot(page, "experiments")
 
-    # when v2 is promoted, expect it to be the task's next default, written as the admin's
-    page.get_by_role("button", name="Promote v2").click()
-    expect(page.get_by_role("status")).to_contain_text("Promoted")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("promoted")
+    # expect no promotion from the console: task defaults are every org's (an operator's call)
+    expect(page.get_by_role("button", name="Promote v2")).to_have_count(0)
+
+    # when the admin stops it, expect it stopped and no default changed
+    page.get_by_role("button", name="Stop the experiment").click()
+    expect(page.get_by_role("status")).to_contain_text("Stopped")
     with world.cli.session() as session:
-        defaults = experiments.history(session, "action_items")
-    assert [(d.prompt_version, d.comment) for d in defaults] == [
-        ("v2", "promoted items-v2 v1 arm v2")
-    ]
+        assert experiments.history(session, "action_items") == []

@@ -1,9 +1,9 @@
-"""Experiments: the ones that reach the org, each arm's report with a chart, stop and promote.
+"""Experiments: the ones that reach the org, each arm's report with a chart, and stop.
 
-The report, stop and promote are `admin.experiments`', as from the CLI and the API. An
-experiment scoped to other orgs only is a 404 here; one shared with other orgs (scoped to
-all, or to several) is shown, but stopping or promoting it stays an operator command
-(`meetsync experiments`), since it would change what the other orgs get.
+The report and stop are `admin.experiments`', as from the CLI and the API. An experiment
+scoped to other orgs only is a 404 here; one shared with other orgs (scoped to all, or to
+several) is shown, but stopping it stays an operator command. Promoting is always the
+operator's (`meetsync experiments promote`): task defaults are shared by every org.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from intake.console.session import ConsoleSession, checked_form, current
 
 router = APIRouter()
 Signed = Annotated[ConsoleSession, Depends(current)]
-DONE = {"stop": "Stopped.", "promote": "Promoted: new meetings get this arm as the default."}
+DONE = {"stop": "Stopped."}
 # the chart's geometry, in SVG units: one row per arm, rates from 0 to 1 across WIDTH
 LABEL, WIDTH, ROW = 120, 360, 28
 
@@ -113,17 +113,10 @@ def _report(
 async def stop(name: str, request: Request) -> Response:
     """End the experiment without promoting; new meetings get the task's default again."""
     await checked_form(request)
-    return _act(request, name, "stop", "")
+    return _act(request, name, "stop")
 
 
-@router.post("/experiments/{name}/promote", response_class=HTMLResponse)
-async def promote(name: str, request: Request) -> Response:
-    """Make one arm the task's default (a new version); the experiment ends."""
-    data = await checked_form(request)
-    return _act(request, name, "promote", data.get("arm", ""))
-
-
-def _act(request: Request, name: str, action: str, arm: str) -> Response:
+def _act(request: Request, name: str, action: str) -> Response:
     admin: ConsoleSession = request.state.console
     try:
         row = _find(request, admin, name)
@@ -131,16 +124,13 @@ def _act(request: Request, name: str, action: str, arm: str) -> Response:
         return message(request, str(exc), 404)
     refused = None
     if not own(admin.org_id, row):
-        refused = "This experiment also runs for other orgs: an operator stops or promotes it."
+        refused = "This experiment also runs for other orgs: an operator stops it."
     elif row.state != "running":
         refused = f"This experiment is {row.state} already; nothing was changed."
     if refused is None:
         try:
             with store(request) as (session, _):
-                if action == "stop":
-                    experiments.stop(session, name)
-                else:
-                    experiments.promote(session, name, arm, who=admin.author)
+                experiments.stop(session, name)
         except (Invalid, NotFound) as exc:
             refused = str(exc)
     if refused is not None:
