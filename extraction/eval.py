@@ -28,7 +28,7 @@ from extraction.dataset import Example, GoldItem, load_dataset, load_memory
 from extraction.extract import extract_insights
 from extraction.judge import DEFAULT_PROMPT as JUDGE_PROMPT
 from extraction.judge import Judge
-from extraction.llm import CallUsage, shared_client
+from extraction.llm import CallUsage, make_client
 from extraction.matching import MatchSettings, assign, similarity_matrix
 from extraction.memory.scratch import scratch_memory
 from extraction.schemas import ActionItem, CrmFields, Insights
@@ -147,7 +147,8 @@ def run_eval(
     examples = load_dataset(dataset_dir)  # InvalidDataset before any call
     if model is not None:
         settings = settings.model_copy(update={"models": dict.fromkeys(settings.models, model)})
-    client = client or shared_client(settings)  # the process's client, kept open
+    own_client = client is None
+    client = client or make_client(settings)  # one client for the whole run
     judge = (
         Judge(client, options.match.judge_model, options.match.judge_prompt or JUDGE_PROMPT)
         if options.match.judge_model
@@ -195,6 +196,8 @@ def run_eval(
         if options.dump_dir is not None:
             _dump(options.dump_dir, example, insights, pairs, score)
     curve = pr_curve(scored, matching, judge)
+    if own_client:
+        client.close()
     counts = [s.items for s in scores if s.labelled]
     overall = total(counts)
     owner_labelled = sum(s.owner_labelled for s in scores)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -95,19 +93,8 @@ def gated(gate: CallGate) -> Iterator[None]:
         _gate.reset(token)
 
 
-def shared_client(settings: LLMSettings) -> openai.OpenAI:
-    """The process's SDK client for `settings`: one connection pool kept across meetings
-    (a forked child builds its own). Never close it; `make_client` gives one to own."""
-    return _shared(settings.model_dump_json(), os.getpid())
-
-
-@lru_cache(maxsize=16)
-def _shared(settings_json: str, pid: int) -> openai.OpenAI:
-    return make_client(LLMSettings.model_validate_json(settings_json))
-
-
 def make_client(settings: LLMSettings) -> openai.OpenAI:
-    """A new SDK client for `settings`, the caller's to close; loopback endpoints bypass any
+    """An SDK client for `settings`, the caller's to close; loopback endpoints bypass any
     environment proxy."""
     compat.configure(settings.base_url, settings.structured_output)
     host = urlsplit(settings.base_url).hostname or ""
