@@ -378,8 +378,8 @@ def test_the_extract_stage_records_the_arm_and_a_redelivery_keeps_it(
     with session_scope(db) as session:
         experiments.create(session, spec(), runtime.settings.llm)
         stored = store_meeting(session, load_sample("sprint_planning"))
-    assert stages.extract(runtime, stored.meeting_id) is True
-    assert stages.extract(runtime, stored.meeting_id) is False  # same arm: the cache holds
+    assert stages.extract(runtime, stored.meeting_id).fresh is True
+    assert stages.extract(runtime, stored.meeting_id).fresh is False  # same arm: the cache holds
     with session_scope(db) as session:
         record = session.scalars(select(InsightRecord)).one()
         meeting = session.get(Meeting, stored.meeting_id)

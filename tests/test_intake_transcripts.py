@@ -186,7 +186,7 @@ def test_the_extract_stage_reads_a_transcript_given_as_a_url(
         ensure_org(session, "acme", "Acme")
         stored = store_meeting(session, meeting)
     runtime = Runtime(settings)
-    assert stages.extract(runtime, stored.meeting_id) is True
+    assert stages.extract(runtime, stored.meeting_id).fresh is True
     with session_scope(sqlite_url) as session:
         record = session.query(InsightRecord).one()
         assert [i["title"] for i in record.insights["action_items"]]  # found in the fetched text

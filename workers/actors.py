@@ -110,7 +110,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
 
     def extract(meeting_id: str) -> Later | None:
         try:
-            fresh = stages.extract(runtime, meeting_id)
+            extracted = stages.extract(runtime, meeting_id)
         except stages.MeetingGone:
             raise
         except LLMWait as wait:
@@ -134,14 +134,15 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 f"retries exhausted: {type(exc).__name__}",
             )
             return None
-        outcomes.extracted(runtime, meeting_id, cached=not fresh)
-        plan.send(meeting_id)
+        outcomes.extracted(runtime, meeting_id, cached=not extracted.fresh)
+        # the key spares planning a second recall of the meeting's memory
+        plan.send(meeting_id, extracted.key)
         experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         return None
 
-    def plan_meeting(meeting_id: str) -> None:
+    def plan_meeting(meeting_id: str, key: str | None = None) -> None:
         try:
-            planned_ops = stages.plan(runtime, meeting_id)
+            planned_ops = stages.plan(runtime, meeting_id, key=key)
         except (PlanError, MappingError) as exc:
             # a template over its budget (or data the mapping cannot take): retrying cannot
             # help; the reason is the meeting's error, for the admin to fix the mapping

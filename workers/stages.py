@@ -55,8 +55,16 @@ def recalled_profile(
     return meeting_profile(session, meeting.org_id, org.profile if org else {}, payload, budget)
 
 
-def extract(runtime: Runtime, meeting_id: str) -> bool:
-    """Extract insights for a meeting; False when cached insights already cover it."""
+@dataclass(frozen=True)
+class Extracted:
+    """What extraction left for planning: the cache key of the insights to plan from."""
+
+    key: str
+    fresh: bool  # False when cached insights already covered the meeting
+
+
+def extract(runtime: Runtime, meeting_id: str) -> Extracted:
+    """Extract insights for a meeting (or find them in the cache)."""
     with runtime.session() as session:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None:
@@ -72,7 +80,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         ).first()
         if cached is not None:
             meeting.status = MeetingStatus.EXTRACTED
-            return False
+            return Extracted(key, fresh=False)
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = MeetingStatus.EXTRACTING
@@ -93,7 +101,7 @@ def extract(runtime: Runtime, meeting_id: str) -> bool:
         meeting = session.get(Meeting, meeting_id)
         if meeting is not None:
             meeting.status = MeetingStatus.EXTRACTED
-    return True
+    return Extracted(key, fresh=True)
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:
@@ -126,17 +134,20 @@ def route_of(row: OpRecord, backfill: bool) -> Route:
     )
 
 
-def plan(runtime: Runtime, meeting_id: str, session: Session | None = None) -> list[Planned]:
+def plan(
+    runtime: Runtime, meeting_id: str, session: Session | None = None, key: str | None = None
+) -> list[Planned]:
     """Render the latest insights through the org's mapping into ledger rows to push
-    (in the caller's `session` when given: a replan looks before it commits)."""
+    (in the caller's `session` when given: a replan looks before it commits). `key` is
+    the cache key extraction just used; without it the meeting's memory is recalled again."""
     with nullcontext(session) if session is not None else runtime.session() as session:
         meeting = session.get(Meeting, meeting_id)
         if meeting is None:
             raise MeetingGone(meeting_id)
-        org = session.get(Org, meeting.org_id)
-        profile = recalled_profile(runtime, session, meeting, org)
-        current = cache_key(runtime, session, meeting, profile)
-        record = stored_insights(session, meeting_id, current)
+        if key is None:
+            org = session.get(Org, meeting.org_id)
+            key = cache_key(runtime, session, meeting, recalled_profile(runtime, session, meeting, org))
+        record = stored_insights(session, meeting_id, key)
         mapping = current_mapping(session, meeting.org_id)
         if record is None or mapping is None:
             meeting.status = MeetingStatus.FAILED

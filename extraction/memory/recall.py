@@ -230,14 +230,15 @@ def _commitments(
             session.scalars(query),
             key=lambda r: (r.account != account, r.created_at, r.id),
         )
-    turns = said.split("\n")
-    windows = [" ".join(turns[max(0, k - 1) : k + 1]) for k in range(len(turns))]
+    turns = [_stems(turn) for turn in said.split("\n")]
+    # a turn with the turn before it: "did you send the proposal?" / "yes, sent it"
+    windows = [turns[k] | turns[k - 1] if k else turns[k] for k in range(len(turns))]
     talked = [
         r
         for r in rows
         if r.kind == "commitment"
         and r.status == "open"
-        and ((r.account and _says(said, r.account)) or any(_overlap(r.name, w) for w in windows))
+        and ((r.account and _says(said, r.account)) or _talked_about(r.name, windows))
     ]
     return [*found, *talked]
 
@@ -260,7 +261,14 @@ def _utc(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def _overlap(title: str, said: str) -> bool:
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in words_of([text])}
+
+
+def _talked_about(title: str, windows: list[set[str]]) -> bool:
+    """Most of the title's words (by their first five letters) fall in one window."""
     content = [w[:5] for w in words_of([title])]
-    heard = {w[:5] for w in words_of([said])}
-    return len(content) >= 2 and sum(w in heard for w in content) / len(content) >= 0.6
+    if len(content) < 2:
+        return False
+    need = 0.6 * len(content)
+    return any(sum(w in heard for w in content) >= need for heard in windows)
