@@ -6,8 +6,10 @@ caller answers by splitting its input); the SDK's own exceptions never escape.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -93,13 +95,23 @@ def gated(gate: CallGate) -> Iterator[None]:
         _gate.reset(token)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs more CPU than the rest of a
+    client, and a context is safe to share across clients and threads. The system's CAs
+    (OpenSSL honours SSL_CERT_FILE and SSL_CERT_DIR)."""
+    return ssl.create_default_context()
+
+
 def make_client(settings: LLMSettings) -> openai.OpenAI:
     """An SDK client for `settings`, the caller's to close; loopback endpoints bypass any
     environment proxy."""
     compat.configure(settings.base_url, settings.structured_output)
     host = urlsplit(settings.base_url).hostname or ""
+    trust_env = host not in _LOOPBACK
     http_client = openai.DefaultHttpxClient(
-        trust_env=host not in _LOOPBACK,
+        trust_env=trust_env,
+        verify=_tls_context(),
         timeout=settings.timeout_s,
         event_hooks={"response": [capping(answer_byte_cap(settings.max_output_tokens))]},
     )

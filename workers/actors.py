@@ -163,7 +163,10 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             meeting_id = stages.give_up(runtime, key, f"retries exhausted: {exc}")
             outcome = stages.PushOutcome(PushState.DEAD, meeting_id=meeting_id)
         outcomes.pushed(runtime, key, _provider(), outcome.state)
-        if outcome.state in stages.SETTLING and outcome.meeting_id is not None:
+        message = CurrentMessage.get_current_message()
+        route = Route.of(message) if message is not None else None
+        awaited = route is None or not route.unawaited
+        if outcome.state in stages.SETTLING and outcome.meeting_id is not None and awaited:
             # a recap whose records have all settled now goes out
             for ready in stages.woken(runtime, key, outcome.meeting_id):
                 pipeline.enqueue_push(ready)

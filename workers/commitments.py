@@ -8,11 +8,12 @@ closing fields, under a policy that leaves a status a person set alone.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from extraction.memory.store import put_entry
+from extraction.memory.store import put_commitments
 from extraction.schemas import Insights
 from meetsync.db.models import Meeting, MemoryEntry, OpRecord
 from meetsync.hashing import stable_hash
@@ -35,6 +36,7 @@ def remember(
         if title is not None:
             keys.setdefault(title, []).append(row.key)
     account = payload.crm.account_id if payload.crm else None
+    entries: dict[str, dict[str, Any]] = {}
     for item in insights.action_items:
         entry = {
             "title": item.title[:400],
@@ -46,21 +48,8 @@ def remember(
             "op_keys": sorted(keys.get(item.title, [])),
         }
         ref = f"{meeting.id}:{stable_hash(item.title)[:16]}"
-        done = session.scalars(
-            select(MemoryEntry).where(
-                MemoryEntry.org_id == meeting.org_id, MemoryEntry.source_ref == ref
-            )
-        ).first()
-        if done is not None and done.status == "closed":
-            continue  # closed by a later meeting: a re-run does not reopen it in memory
-        put_entry(
-            session,
-            meeting.org_id,
-            "commitment",
-            {k: v for k, v in entry.items() if v not in (None, [])},
-            source="meeting",
-            source_ref=ref,
-        )
+        entries[ref] = {k: v for k, v in entry.items() if v not in (None, [])}
+    put_commitments(session, meeting.org_id, entries)
 
 
 def close_reported(session: Session, meeting: Meeting, insights: Insights) -> list[OpRecord]:

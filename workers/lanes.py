@@ -60,6 +60,8 @@ class Route:
     connection: str = ""
     channel: str | None = None
     backfill: bool = False
+    # nothing in its meeting waits for this op: settling it wakes no one, so no query asks
+    unawaited: bool = False
 
     def options(self) -> dict[str, Any]:
         return {"route": {k: v for k, v in vars(self).items() if v not in (None, "", False)}}

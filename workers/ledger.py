@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt
@@ -199,10 +199,15 @@ def record_plan(
 ) -> list[OpRecord]:
     """Upsert planned ops; return the rows that need a push (new or changed payload)."""
     identities = identities or {}
+    ops = list(ops)
+    # one read for every key, and the new rows flushed together: one INSERT for the plan
+    with session.no_autoflush:
+        stored = session.scalars(select(OpRecord).where(OpRecord.key.in_([o.key for o in ops])))
+        existing = {row.key: row for row in stored}
     to_push: list[OpRecord] = []
     for op in ops:
         identity = identities.get(op.key)
-        row = session.get(OpRecord, op.key)
+        row = existing.get(op.key)
         if row is None:
             row = OpRecord(
                 key=op.key,
@@ -220,6 +225,7 @@ def record_plan(
                 item=identity,
             )
             session.add(row)
+            existing[op.key] = row
             to_push.append(row)
             continue
         if identity is not None:

@@ -124,13 +124,14 @@ class Planned:
         return self.route.connector
 
 
-def route_of(row: OpRecord, backfill: bool) -> Route:
+def route_of(row: OpRecord, backfill: bool, unawaited: bool = False) -> Route:
     return Route(
         org=row.org_id,
         connector=row.connector,
         connection=row.connection,
         channel=(row.target or {}).get("channel"),
         backfill=backfill,
+        unawaited=unawaited,
     )
 
 
@@ -146,7 +147,8 @@ def plan(
             raise MeetingGone(meeting_id)
         if key is None:
             org = session.get(Org, meeting.org_id)
-            key = cache_key(runtime, session, meeting, recalled_profile(runtime, session, meeting, org))
+            profile = recalled_profile(runtime, session, meeting, org)
+            key = cache_key(runtime, session, meeting, profile)
         record = stored_insights(session, meeting_id, key)
         mapping = current_mapping(session, meeting.org_id)
         if record is None or mapping is None:
@@ -180,7 +182,11 @@ def plan(
         )
         meeting.status = MeetingStatus.PLANNED
         backfill = meeting.source == "backfill"
-        return [Planned(row.key, route_of(row, backfill)) for row in rows]
+        awaited = {key for op in made.ops for key in enrich.waits_for(op)}
+        return [
+            Planned(row.key, route_of(row, backfill, unawaited=row.key not in awaited))
+            for row in rows
+        ]
 
 
 def _settle_missing(
@@ -264,16 +270,17 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
             return ready
         if not turn():
             return PushOutcome(PushState.QUEUED, retry_after=0.0)
+        # built before the claim commits: the connection row `_ready` read is still loaded
+        # measured and logged: latency, errors by class (workers.instrumented)
+        connector = Instrumented(
+            runtime.connectors.get(session, row.connection, org_id=row.org_id), row.connection
+        )
         claimed = ledger.claim(session, row, retry.lease_s, time.time())
         if isinstance(claimed, OpState):
             return PushOutcome(PushState(claimed))
         if isinstance(claimed, ledger.Busy):
             wait = min(claimed.wait_s, retry.busy_backoff_ms / 1000)
             return PushOutcome(PushState.BUSY, retry_after=max(wait, 0.2))
-        # measured and logged: latency, errors by class (workers.instrumented)
-        connector = Instrumented(
-            runtime.connectors.get(session, row.connection, org_id=row.org_id), row.connection
-        )
     # the claim is committed: from here a crash leaves the op in doubt, never unknown
     op, prior, attempt = ready, claimed.prior, claimed.attempt
     try:

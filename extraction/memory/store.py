@@ -202,3 +202,51 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         if not merged[key]:
             merged.pop(key)
     return merged
+
+
+def put_commitments(session: Session, org_id: str, entries: dict[str, dict[str, Any]]) -> None:
+    """Store a meeting's open commitments by source ref, in one read and one write (the
+    pipeline's path, once per planned meeting). A commitment a later meeting closed stays
+    closed when its meeting is planned again."""
+    if not entries:
+        return
+    checked = {ref: check_entry("commitment", data) for ref, data in entries.items()}
+    with session.no_autoflush:
+        query = select(MemoryEntry).where(
+            MemoryEntry.org_id == org_id, MemoryEntry.source_ref.in_(list(checked))
+        )
+        stored = {row.source_ref: row for row in session.scalars(query)}
+        people = _people(session, org_id, {d["owner"] for d in checked.values() if d.get("owner")})
+    for ref, data in checked.items():
+        row = stored.get(ref)
+        if row is not None and row.status == "closed":
+            continue
+        if row is None:
+            row = MemoryEntry(org_id=org_id, kind="commitment")
+            session.add(row)
+        row.name = label_of("commitment", data)[:400]
+        row.aliases, row.email, row.account = [], None, data.get("account")
+        row.status = data.get("status", "open")
+        row.person_id = people.get(data.get("owner") or "")
+        row.source, row.source_ref, row.data = "meeting", ref, data
+        row.search_text = " ".join(names_of("commitment", data))
+    session.flush()
+
+
+def _people(session: Session, org_id: str, whos: set[str]) -> dict[str, str]:
+    """Person ids by who names them (an email in one query; a name as `find_person` does)."""
+    emails = {w for w in whos if "@" in w}
+    found: dict[str, list[str]] = {}
+    if emails:
+        query = select(MemoryEntry.email, MemoryEntry.id).where(
+            MemoryEntry.org_id == org_id,
+            MemoryEntry.kind == "person",
+            MemoryEntry.email.in_({e.strip().casefold() for e in emails}),
+        )
+        for email, entry_id in session.execute(query):
+            found.setdefault(str(email), []).append(entry_id)
+    people = {w: ids[0] for w in emails if len(ids := found.get(w.strip().casefold(), [])) == 1}
+    for who in whos - emails:
+        if (person := find_person(session, org_id, who)) is not None:
+            people[who] = person.id
+    return people
