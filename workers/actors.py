@@ -134,10 +134,13 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
                 f"retries exhausted: {type(exc).__name__}",
             )
             return None
-        outcomes.extracted(runtime, meeting_id, cached=not extracted.fresh)
+        outcomes.extracted(runtime, extracted)
         # the key spares planning a second recall of the meeting's memory
         plan.send(meeting_id, extracted.key)
-        experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
+        if extracted.shadows:
+            experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
+        else:
+            experiments.guard(runtime)
         return None
 
     def plan_meeting(meeting_id: str, key: str | None = None) -> None:

@@ -17,14 +17,16 @@ code and message, or the error's class, never the op's field values.
 from __future__ import annotations
 
 import logging
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from meetsync import metrics
-from meetsync.db.models import InsightRecord, Meeting, OpRecord
+from meetsync.db.models import OpRecord
 from meetsync.logging import bind
 from meetsync.states import PushState
 from workers.runtime import Runtime
+
+if TYPE_CHECKING:
+    from workers.stages import Extracted
 
 log = logging.getLogger("workers.outcomes")
 
@@ -68,30 +70,21 @@ def meeting_failed(meeting_id: str, stage: str, reason: str) -> None:
         )
 
 
-def extracted(runtime: Runtime, meeting_id: str, *, cached: bool) -> None:
+def extracted(runtime: Runtime, done: Extracted) -> None:
     """Count a cache hit, or the LLM calls, tokens and spend of a fresh extraction."""
-    metrics.EXTRACTION_CACHE.labels("hit" if cached else "miss").inc()
-    if cached:
+    metrics.EXTRACTION_CACHE.labels("miss" if done.fresh else "hit").inc()
+    if not done.fresh:
         log.info("extraction answered from the cache", extra={"event": "extracted"})
         return
     prices = runtime.settings.llm.prices
-    with runtime.session() as session:
-        org = session.scalar(select(Meeting.org_id).where(Meeting.id == meeting_id)) or ""
-        usage = session.scalar(
-            select(InsightRecord.usage)
-            .where(InsightRecord.meeting_id == meeting_id)
-            .order_by(InsightRecord.id.desc())
-            .limit(1)
-        )
-    calls = list(usage or [])
-    for call in calls:
+    for call in done.usage:
         model = str(call.get("model", "?"))
         tokens_in, tokens_out = int(call.get("input_tokens", 0)), int(call.get("output_tokens", 0))
         price_in, price_out = prices.get(model, (0.0, 0.0))
         usd = (tokens_in * price_in + tokens_out * price_out) / 1_000_000
-        metrics.llm_call(org, model, str(call.get("task", "?")), tokens_in, tokens_out, usd)
-    with bind(org=org):
-        log.info("extracted", extra={"event": "extracted", "llm_calls": len(calls)})
+        metrics.llm_call(done.org_id, model, str(call.get("task", "?")), tokens_in, tokens_out, usd)
+    with bind(org=done.org_id):
+        log.info("extracted", extra={"event": "extracted", "llm_calls": len(done.usage)})
 
 
 def waited(bucket: str, wait_ms: int) -> None:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -61,6 +61,9 @@ class Extracted:
 
     key: str
     fresh: bool  # False when cached insights already covered the meeting
+    org_id: str = ""
+    usage: list[dict[str, Any]] = field(default_factory=list)  # the fresh run's LLM calls
+    shadows: bool = False  # a running experiment has shadow arms for this meeting
 
 
 def extract(runtime: Runtime, meeting_id: str) -> Extracted:
@@ -78,9 +81,10 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
                 InsightRecord.meeting_id == meeting_id, InsightRecord.cache_key == key
             )
         ).first()
+        shadows, org_id = bool(routing.shadows), meeting.org_id
         if cached is not None:
             meeting.status = MeetingStatus.EXTRACTED
-            return Extracted(key, fresh=False)
+            return Extracted(key, fresh=False, org_id=org_id, shadows=shadows)
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = MeetingStatus.EXTRACTING
@@ -101,7 +105,8 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
         meeting = session.get(Meeting, meeting_id)
         if meeting is not None:
             meeting.status = MeetingStatus.EXTRACTED
-    return Extracted(key, fresh=True)
+    usage = [u.model_dump(mode="json") for u in result.usage]
+    return Extracted(key, fresh=True, org_id=org_id, usage=usage, shadows=shadows)
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:
@@ -238,11 +243,8 @@ COME_BACK = {PushState.QUEUED, PushState.THROTTLED, PushState.BUSY}
 SETTLING = {PushState.DONE, PushState.FAILED, PushState.DEAD, PushState.PAUSED}
 
 
-def _ready(session: Session, row: OpRecord) -> PushOutcome | Op:
+def _ready(session: Session, row: OpRecord, connection: Connection | None) -> PushOutcome | Op:
     """The op to write, linked records filled in; or why there is nothing to write now."""
-    if (state := ledger.settled(row)) is not None:
-        return PushOutcome(PushState(state))
-    connection = session.get(Connection, row.connection)
     if connection is not None and connection.status == ConnectionStatus.PAUSED:
         if not ledger.leased(row, time.time()):
             reason = f"connection paused: {connection.status_reason}"
@@ -264,13 +266,25 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
     """
     retry = runtime.settings.retry
     with runtime.session() as session:
-        row = _row(session, key)
-        ready = _ready(session, row)
+        # one statement for both; `connection` is held here because the session's identity
+        # map keeps an object only while someone does, and building the connector looks the
+        # same row up again
+        loaded = session.execute(
+            select(OpRecord, Connection)
+            .outerjoin(Connection, Connection.name == OpRecord.connection)
+            .where(OpRecord.key == key)
+        ).first()
+        if loaded is None:
+            raise MeetingGone(key)
+        row, connection = loaded
+        if (state := ledger.settled(row)) is not None:
+            return PushOutcome(PushState(state))
+        ready = _ready(session, row, connection)
         if isinstance(ready, PushOutcome):
             return ready
         if not turn():
             return PushOutcome(PushState.QUEUED, retry_after=0.0)
-        # built before the claim commits: the connection row `_ready` read is still loaded
+        # built before the claim commits: the connection row read with the op is still loaded
         # measured and logged: latency, errors by class (workers.instrumented)
         connector = Instrumented(
             runtime.connectors.get(session, row.connection, org_id=row.org_id), row.connection
@@ -306,9 +320,9 @@ def push(runtime: Runtime, key: str, turn: Callable[[], bool] = lambda: True) ->
     except AuthExpired as exc:
         with runtime.session() as session:
             ledger.while_held(session, key, attempt, ledger.resting(OpState.PAUSED, str(exc)))
-            connection = session.get(Connection, op.connection)
-            if connection is not None:
-                connection.status, connection.status_reason = ConnectionStatus.PAUSED, str(exc)
+            paused = session.get(Connection, op.connection)
+            if paused is not None:
+                paused.status, paused.status_reason = ConnectionStatus.PAUSED, str(exc)
         return PushOutcome(PushState.PAUSED, meeting_id=op.meeting_id)
     except Permanent as exc:
         _while_held(runtime, key, attempt, ledger.resting(OpState.FAILED, str(exc)))
