@@ -36,7 +36,9 @@ URL_TRANSCRIPT_TOKENS = 12_000  # a transcript we have not fetched yet: assume a
 
 
 class Enqueuer(Protocol):
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None: ...
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ class Backfill:
                 rows = session.scalars(select(Meeting).where(Meeting.backfill_run == self.key))
                 left = [row.id for row in rows if needs_work(session, row)]
         for meeting_id in left:
-            self.pipeline.enqueue_extract(meeting_id, backfill=True)
+            self.pipeline.enqueue_extract(meeting_id, backfill=True, org=self.window.org_id)
         summary.recovered = len(left)
         return summary
 
@@ -293,7 +295,9 @@ class Backfill:
                 summary.outcomes.append(outcome)
                 return summary
             if outcome.kind == "enqueued" and outcome.meeting_id is not None:
-                self.pipeline.enqueue_extract(outcome.meeting_id, backfill=True)
+                self.pipeline.enqueue_extract(
+                    outcome.meeting_id, backfill=True, org=self.window.org_id
+                )
             on_outcome(outcome)
         summary.state = "read"
         self._set_state("read")

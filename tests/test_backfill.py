@@ -68,7 +68,9 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bool]] = []
 
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
         self.sent.append((meeting_id, backfill))
 
 

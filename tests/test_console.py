@@ -79,7 +79,9 @@ class Pipeline:
     pushed: list[str] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)
 
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
         self.extracted.append(meeting_id)
 
     def enqueue_ops(self, keys: list[str]) -> int:

@@ -19,7 +19,9 @@ from workers.throttle.limits import make_throttle
 
 
 class NoPipeline:
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
         raise AssertionError("nothing here enqueues")
 
 

@@ -29,7 +29,9 @@ PATH = "destinations[1].fields.Subject.template"
 
 
 class NoPipeline:
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
         raise AssertionError("the admin API never enqueues")
 
 

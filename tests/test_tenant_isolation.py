@@ -26,7 +26,9 @@ ACME = (Path(__file__).resolve().parents[1] / "mappings" / "examples" / "acme.ya
 
 
 class NoPipeline:
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None:
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None:
         raise AssertionError("the admin API never enqueues")
 
 

@@ -171,7 +171,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         awaited = route is None or not route.unawaited
         if outcome.state in stages.SETTLING and outcome.meeting_id is not None and awaited:
             # a recap whose records have all settled now goes out
-            for ready in stages.woken(runtime, key, outcome.meeting_id):
+            lane = route.backfill if route is not None else None
+            for ready in stages.woken(runtime, key, outcome.meeting_id, backfill=lane):
                 pipeline.enqueue_push(ready)
         return outcome.later()
 

@@ -370,14 +370,18 @@ def _while_held(runtime: Runtime, key: str, attempt: int, values: dict[str, Any]
         return ledger.while_held(session, key, attempt, values)
 
 
-def woken(runtime: Runtime, key: str, meeting_id: str) -> list[Planned]:
-    """The ops that waited for `key` (a recap for its records) and can be pushed now."""
+def woken(
+    runtime: Runtime, key: str, meeting_id: str, backfill: bool | None = None
+) -> list[Planned]:
+    """The ops that waited for `key` (a recap for its records) and can be pushed now, on
+    the lane of `key`'s push (looked up when not known)."""
     with runtime.session() as session:
         waiters = enrich.ready_waiters(session, meeting_id, key)
         if not waiters:
             return []
-        meeting = session.get(Meeting, meeting_id)
-        backfill = meeting is not None and meeting.source == "backfill"
+        if backfill is None:
+            meeting = session.get(Meeting, meeting_id)
+            backfill = meeting is not None and meeting.source == "backfill"
         return [Planned(w.key, route_of(w, backfill)) for w in waiters]
 
 
