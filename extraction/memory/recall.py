@@ -8,7 +8,7 @@ Per meeting, from the org's memory only:
    alias lists yet);
 2. the open commitments of the meeting's account, of the people recalled, and those a
    turn of the transcript (with the turn before it) talks about;
-3. the org's preferences.
+3. the org's free-text preferences (a rule with `then:` is the planner's, not the prompt's).
 
 Entries are admitted in that order of priority until the budget is spent (each entry's
 rendered line counted in tokens), then sorted into a stable order: the same recall
@@ -95,7 +95,8 @@ def recall(
         *(("people", p) for p in people.values() if p.id not in attending),
         *(("terms", t) for t in terms.values()),
         *(("commitments", c) for c in commitments),
-        *(("preferences", p) for p in preferences),
+        # a rule (`then:`) is the planner's to apply; only free text is the model's to read
+        *(("preferences", p) for p in preferences if "then" not in p.data),
     ]
     owners = {r.id: r.name for r in people.values()}
     owners |= {r.email: r.name for r in people.values() if r.email}
