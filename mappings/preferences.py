@@ -65,7 +65,9 @@ def apply_rules(
             kept.append(p)
         elif fields:
             digest = payload_hash(p.op.action, target, fields)
-            op = p.op.model_copy(update={"target": target, "fields": fields, "payload_hash": digest})
+            op = p.op.model_copy(
+                update={"target": target, "fields": fields, "payload_hash": digest}
+            )
             kept.append(replace(p, op=op))
     return kept
 
