@@ -151,13 +151,6 @@ def test_deleting_a_person_deletes_every_entry_about_them(db: str) -> None:
         assert recall(session, "acme", meeting(("John Smyth", "Hi, Jon here."))).memory == {}
 
 
-def test_learning_a_correction_makes_it_an_alias(db: str) -> None:
-    teach(db, ("person", PRIYA))
-    with session_scope(db) as session:
-        learned = memory.learn_from_correction(session, "acme", "owner", "Preya", "Priya Raman")
-    assert learned is not None and learned.data["aliases"] == ["Pria", "Preya"]
-
-
 # -- what a meeting recalls -----------------------------------------------------------
 def test_a_meeting_recalls_only_the_people_and_terms_it_names_and_its_attendees(db: str) -> None:
     teach(db, ("person", JON), ("person", PRIYA), ("term", KUBERNETES))
