@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from admin.meeting_store import store_meeting
@@ -340,3 +341,67 @@ def test_a_second_preview_prints_no_change_from_null_for_unchanged_ops(cli: Cli)
     blocks = text.split("\n\n")[1:]
     unchanged = [b for b in blocks if "[unchanged]" in b.splitlines()[0]]
     assert unchanged and not [b for b in unchanged if "(now: null)" in b], unchanged
+
+
+RULES = {
+    "preferences": [
+        {
+            "text": "security reviews go to the Legal project",
+            "when": {"item_text_contains": "Security Questionnaire", "connector": "asana"},
+            "then": {"set_target": {"project": "Legal"}, "set": {"due_on": "2026-11-19"}},
+        },
+        {
+            "text": "never propose a stage change from calls with Globex",
+            "when": {"attendee_domain": "@Globex.com"},
+            "then": {"skip_fields": ["StageName"]},
+        },
+        {"text": "tasks for legal review go to the Legal project"},  # the prompt's only
+    ]
+}
+
+
+def test_preferences_change_the_plan_and_preview_shows_what_the_pipeline_plans(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the org's preferences: two rules and one sentence for the prompt
+    (rules := tmp_path / "memory.yaml").write_text(yaml.safe_dump(RULES))
+    cli.ok("memory", "import", str(rules))
+
+    # when the meeting is previewed
+    shown = preview(cli)
+
+    # expect the questionnaire's task in Legal, due a day earlier; the other task as mapped
+    tasks = {
+        {f.name: f.new for f in op.fields}["name"]: op
+        for op in shown.ops
+        if op.connector == "asana"
+    }
+    questionnaire = tasks["Send the security questionnaire"]
+    assert questionnaire.target["project"] == "Legal"
+    assert {f.name: f.new for f in questionnaire.fields}["due_on"] == "2026-11-19"
+    assert tasks["Set up a sandbox workspace"].target["project"] == "Customer Follow-ups"
+    # and no stage change proposed from a call with Globex, the next step as ever
+    update = {f.name for f in op_of(shown, "salesforce", "update").fields}
+    assert "StageName" not in update and "NextStep" in update
+
+    # when the pipeline plans the same meeting
+    runtime = Runtime(cli.settings())
+    with cli.session() as session:
+        meeting_id = session.scalars(select(InsightRecord.meeting_id)).one()
+    stages.plan(runtime, meeting_id)
+
+    # expect the ledger to hold exactly what preview showed
+    rows = ledger(cli)
+    planned = [
+        {
+            "key": r.key,
+            "connector": r.connector,
+            "connection": r.connection,
+            "action": r.action,
+            "target": r.target,
+            "fields": r.fields,
+            "payload_hash": r.payload_hash,
+        }
+        for r in rows
+    ]
+    assert planned == sorted(shown.as_ops(), key=lambda op: op["key"])

@@ -97,6 +97,19 @@ def test_an_alias_claimed_by_a_second_person_is_refused_naming_both(db: str) -> 
             "acme", "person", {"name": "Al", "email": "not an email"}, "email: Value error",
             Invalid, id="email",
         ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "when": {"project": "Legal"}, "then": {}},
+            "when.project: Extra inputs are not permitted", Invalid, id="rule-condition",
+        ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "then": {}},
+            "then: Value error, then: needs set, set_target or skip_fields", Invalid,
+            id="rule-without-action",
+        ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "when": {"connector": "asana"}},
+            "a preference with when: needs then:", Invalid, id="rule-without-then",
+        ),
     ],
 )  # fmt: skip
 def test_bad_entries_are_refused_with_the_field_named(
@@ -288,3 +301,11 @@ def test_the_lexical_index_follows_edits_and_deletes(db: str) -> None:
         assert "people" not in recall(session, "acme", old).memory
         if session.get_bind().dialect.name == "sqlite":
             assert session.execute(text("SELECT count(*) FROM memory_fts")).scalar() == 1
+
+
+def test_a_rule_is_the_planners_and_only_free_text_preferences_reach_the_prompt(db: str) -> None:
+    rule = {"text": "legal review goes to Legal", "then": {"set_target": {"project": "Legal"}}}
+    teach(db, ("preference", rule), ("preference", {"text": "Write due dates in ISO form"}))
+    with session_scope(db) as session:
+        recalled = recall(session, "acme", meeting(("Dana Reyes", "Hello."))).memory
+    assert recalled["preferences"] == [{"text": "Write due dates in ISO form"}]
