@@ -13,7 +13,7 @@ from admin.meeting_store import store_meeting
 from admin.preview import Preview
 from connectors.write_policy import HELD
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
-from meetsync.db.models import InsightRecord, OpRecord
+from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
@@ -405,3 +405,46 @@ def test_preferences_change_the_plan_and_preview_shows_what_the_pipeline_plans(
         for r in rows
     ]
     assert planned == sorted(shown.as_ops(), key=lambda op: op["key"])
+
+
+def test_preview_picks_the_insights_the_plan_stage_picks_under_memory(cli: Cli) -> None:
+    # given memory that a meeting recalls (an attendee), so the plan stage's key holds it
+    cli.ok("memory", "add", "person", "Dana Reyes", "--set", "email=dana@acme.io")
+    runtime = Runtime(cli.settings())
+    with cli.session() as session:
+        row = session.scalars(select(Meeting)).one()
+        profile = stages.recalled_profile(runtime, session, row, session.get(Org, row.org_id))
+        key = stages.cache_key(runtime, session, row, profile)
+        # the record extracted under that key, then a newer one under another key
+        planned = InsightRecord(meeting_id=row.id, cache_key=key, insights=_one_item("Call Hank"))
+        session.add(planned)
+        session.flush()
+        session.add(
+            InsightRecord(meeting_id=row.id, cache_key="other", insights=_one_item("Email Hank"))
+        )
+        chosen, meeting_id = planned.id, row.id
+
+    # when the meeting is previewed, then planned
+    shown = preview(cli)
+    stages.plan(runtime, meeting_id)
+
+    # expect both to use the record under the plan stage's key
+    assert shown.insights_from == f"stored insights #{chosen}"
+    names = {
+        f.new for op in shown.ops if op.connector == "asana" for f in op.fields if f.name == "name"
+    }
+    assert names == {"Call Hank"}
+    assert {r.key: r.payload_hash for r in ledger(cli)} == {
+        op.key: op.payload_hash for op in shown.ops
+    }
+
+
+def _one_item(title: str) -> dict[str, Any]:
+    only = item(
+        title,
+        "Dana Reyes",
+        "dana@acme.io",
+        "2026-11-20",
+        "I'll send you the security questionnaire by Friday.",
+    )
+    return INSIGHTS.model_copy(update={"action_items": [only]}).model_dump(mode="json")
