@@ -202,8 +202,9 @@ def recall_(
             payload = MeetingOutput.model_validate(_load(meeting))
         except ValueError as exc:
             raise Invalid(f"{meeting}: not a meeting: {exc}") from None
-    with admin_session() as (session, _):
-        found = recall(session, orgs.default_org(session, org or payload.org_id), payload, budget)
+    with admin_session() as (session, settings):
+        org_id = orgs.default_org(session, org or payload.org_id)
+        found = recall(session, org_id, payload, budget, settings.llm.memory_semantic)
     if as_json:
         shown = {"memory": render_memory(found.memory), "tokens": found.tokens}
         typer.echo(json.dumps({**shown, "left_out": found.left_out}))
