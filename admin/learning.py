@@ -238,6 +238,9 @@ def _put(
 
 def _undo_one(session: Session, org_id: str, lesson: MemoryLearning) -> None:
     entry = session.get(MemoryEntry, lesson.entry_id or "")
+    if lesson.kind == "preference":
+        lesson.entry_id = None  # the undone suggestion stays on record: not offered again
+        session.flush()
     if entry is not None and lesson.created_entry:
         store.delete_entry(session, org_id, entry.id)
     elif entry is not None and lesson.heard:

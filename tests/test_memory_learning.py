@@ -257,10 +257,11 @@ def test_an_edit_repeated_in_two_meetings_is_suggested_not_applied_until_accepte
     assert rule.id == accepted.entry_id and rule.data["then"] == {"set": {"project": "Legal"}}
     assert rule.learned[0].kind == "preference"
 
-    # undone: the rule goes
+    # undone: the rule goes, and is not offered again
     with session_scope(db) as session:
         learning.undo(session, "acme", rule.id)
     assert entries(db, kind="preference") == []
+    assert edited(db, "project", "Inbox", "Legal", meeting="m-4", label="Legal review") == []
 
 
 def test_a_declined_suggestion_is_not_offered_again(db: str) -> None:
