@@ -1,5 +1,6 @@
 """Org memory as admins and operators see it: add, list, edit, delete, import, export,
-sync from the providers, and the hook review will call to learn from corrections.
+sync from the providers; what review decisions taught is shown with each entry (`learned`)
+and lives in admin/learning.py.
 
 Every write names its org (an unknown org is NotFound), goes through
 `extraction.memory.store.put_entry` (the same checks for every source), and an import
@@ -14,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from admin.errors import Invalid, NotFound
+from admin.learning import LearnedOut, lessons_of
 from admin.orgs import get_org
 from connectors.errors import ConnectorError, RateLimited
 from connectors.registry import UnknownConnector, build
@@ -45,6 +47,9 @@ class EntryOut(BaseModel):
     source: str
     data: dict[str, Any]
     updated_at: UtcDatetime
+    learned: list[LearnedOut] = Field(
+        default_factory=list, description="what review decisions taught this entry, and where"
+    )
 
 
 class ImportReport(BaseModel):
@@ -60,7 +65,7 @@ class SyncReport(BaseModel):
     skipped: dict[str, str]
 
 
-def entry_out(row: MemoryEntry) -> EntryOut:
+def entry_out(row: MemoryEntry, learned: list[LearnedOut] | None = None) -> EntryOut:
     return EntryOut(
         id=row.id,
         kind=row.kind,
@@ -68,6 +73,7 @@ def entry_out(row: MemoryEntry) -> EntryOut:
         source=row.source,
         data=dict(row.data),
         updated_at=row.updated_at,
+        learned=learned or [],
     )
 
 
@@ -90,7 +96,8 @@ def list_entries(
     if search:
         wanted = search.casefold()
         rows = [r for r in rows if wanted in r.search_text.casefold()]
-    return [entry_out(r) for r in rows]
+    lessons = lessons_of(session, org_id, [r.id for r in rows])
+    return [entry_out(r, lessons.get(r.id)) for r in rows]
 
 
 def get_entry(session: Session, org_id: str, entry_id: str) -> MemoryEntry:
@@ -216,25 +223,6 @@ def _throttled(throttle: Throttle, ask: Ask, call: Callable[[], list[dict[str, A
         return call()
     finally:
         throttle.release(ask, decision.lease)
-
-
-def learn_from_correction(
-    session: Session, org_id: str, field: str, heard: str, meant: str
-) -> EntryOut | None:
-    """The hook review (issue 16) calls when a reviewer corrects a value: an owner or a term
-    the model got wrong becomes an alias of the right person or term, so the next meeting
-    recalls it. `field` is "owner" or "term"; other corrections are not learned (None).
-    """
-    kind = {"owner": "person", "term": "term"}.get(field)
-    if kind is None or heard.strip().casefold() == meant.strip().casefold():
-        return None
-    target = store.find_person(session, org_id, meant) if kind == "person" else None
-    if kind == "term":
-        target = next((r for r in store.entries(session, org_id, "term") if r.name == meant), None)
-    data: dict[str, Any] = dict(target.data) if target is not None else {"name": meant}
-    data["aliases"] = [*data.get("aliases", []), heard.strip()]
-    entry_id = target.id if target is not None else None
-    return entry_out(_put(session, org_id, kind, data, source="review", entry_id=entry_id))
 
 
 def _put(session: Session, org_id: str, kind: str, data: Any, **options: Any) -> MemoryEntry:

@@ -21,7 +21,6 @@ from admin.versions import get_version, parse
 from connectors.base import Connector, Op, TargetSchema
 from connectors.errors import ConnectorError
 from connectors.write_policy import decide, written_fields
-from extraction.cache import extraction_key
 from extraction.cache import stored_insights as insights_of_revision
 from extraction.schemas import Insights
 from mappings import Mapping, PlanError
@@ -30,6 +29,8 @@ from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
 from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
+from workers.runtime import Runtime
+from workers.stages import cache_key, recalled_profile
 
 
 class FieldPreview(BaseModel):
@@ -93,9 +94,11 @@ def find_meeting(session: Session, ref: str, org_id: str | None = None) -> Meeti
 
 
 def stored_insights(session: Session, settings: Settings, row: Meeting) -> InsightRecord | None:
-    """The insights the plan stage would plan this stored meeting with."""
-    key = extraction_key(settings.llm, row.transcript_hash, _profile(session, row.org_id))
-    return insights_of_revision(session, row.id, key)
+    """The insights the plan stage would plan this stored meeting with: chosen by the plan
+    stage's own key (the meeting's experiment arm, what memory recalls for it)."""
+    runtime = Runtime(settings)
+    profile = recalled_profile(runtime, session, row, session.get(Org, row.org_id))
+    return insights_of_revision(session, row.id, cache_key(runtime, session, row, profile))
 
 
 def extract(settings: Settings, meeting: MeetingOutput, profile: dict[str, Any]) -> Insights:

@@ -4,21 +4,23 @@ A decision is two conditional UPDATEs in one transaction: the request `pending â
 and its op `awaiting_review â†’ planned | skipped` (for the payload the person saw). Whoever
 comes second (a double click, Slack's retry, a second approver, the expiry) changes
 nothing and is told what was decided already. Released ops are pushed by the caller
-(`Decided.release`), through the ledger, which writes each at most once.
+(`Decided.release`, enqueued by `follow_up`), through the ledger, which writes each at
+most once. An edit also teaches org memory (admin/learning.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from admin import learning
 from admin.connections import build_connector
 from connectors.base import TargetSchema, payload_hash
 from connectors.errors import ConnectorError
@@ -161,7 +163,10 @@ def edit(settings: Settings, request_id: str, values: dict[str, Any], who: Revie
                 "fields": fields,
                 "payload_hash": payload_hash(row.action, row.target, fields),
             }
-            return _record(session, request, Verdict.EDITED, who, edited, corrections)
+            decided = _record(session, request, Verdict.EDITED, who, edited, corrections)
+            # what the edit teaches org memory, in the same transaction as the decision
+            learning.learn_from_edit(session, request, row, corrections)
+            return decided
     except _Conflict as exc:
         return Decided(False, str(exc))
 
@@ -299,6 +304,22 @@ def describe(row: ReviewRequest) -> dict[str, Any]:
         "prompt_version": row.prompt_version,
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
     }
+
+
+class ReviewEnqueuer(Protocol):
+    """What a decision's caller enqueues with (the app's pipeline)."""
+
+    def enqueue_ops(self, keys: Iterable[str]) -> int: ...
+
+    def enqueue_review_refresh(self, meeting_id: str) -> None: ...
+
+
+def follow_up(pipeline: ReviewEnqueuer, decided: Decided) -> None:
+    """Enqueue what a decision released, and show the decision in the review message."""
+    if decided.release:
+        pipeline.enqueue_ops(decided.release)
+    if decided.ok and decided.meeting_id:
+        pipeline.enqueue_review_refresh(decided.meeting_id)
 
 
 def explain(response_url: str | None, text: str) -> None:

@@ -1,4 +1,5 @@
-"""`meetsync memory add|list|edit|delete|import|export|sync|recall`: what an org taught us."""
+"""`meetsync memory add|list|edit|delete|import|export|sync|recall`: what an org taught us;
+`undo|suggestions|accept|decline`: what review decisions taught it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from admin import memory, orgs
+from admin import memory, orgs, suggestions
 from admin.errors import Invalid
+from admin.learning import LearnedOut, learned_out, undo
 from cli.admin_session import admin_session, reported
 from cli.connections import option_value, parse_pairs
 from extraction.memory import recall
@@ -60,6 +62,18 @@ def _show(entries: list[memory.EntryOut], as_json: bool) -> None:
         extra = {k: v for k, v in entry.data.items() if k not in {"name", "title", "text"}}
         shown = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in extra.items())
         typer.echo(f"{entry.id}\t{entry.kind}\t{entry.name}\t{entry.source}\t{shown}")
+        for lesson in entry.learned:
+            typer.echo(f"\t{_lesson(lesson)}")
+
+
+def _lesson(lesson: LearnedOut) -> str:
+    """One line: what was learned, from which decision, and how to take it back."""
+    what = f"{lesson.kind} {lesson.heard!r} → {lesson.meant!r}" if lesson.heard else lesson.meant
+    return (
+        f"learned {what} ({lesson.field}) from review {lesson.review_request_id} of meeting "
+        f"{lesson.meeting_id} by {lesson.decided_by or 'someone'}; "
+        f"undo: meetsync memory undo {lesson.id}"
+    )
 
 
 @app.command("add")
@@ -188,11 +202,63 @@ def recall_(
             payload = MeetingOutput.model_validate(_load(meeting))
         except ValueError as exc:
             raise Invalid(f"{meeting}: not a meeting: {exc}") from None
-    with admin_session() as (session, _):
-        found = recall(session, orgs.default_org(session, org or payload.org_id), payload, budget)
+    with admin_session() as (session, settings):
+        org_id = orgs.default_org(session, org or payload.org_id)
+        found = recall(session, org_id, payload, budget, settings.llm.memory_semantic)
     if as_json:
         shown = {"memory": render_memory(found.memory), "tokens": found.tokens}
         typer.echo(json.dumps({**shown, "left_out": found.left_out}))
         return
     typer.echo(render_memory(found.memory) or "(nothing recalled)")
     typer.echo(f"{found.tokens} tokens; {found.left_out} entries left out by the budget")
+
+
+@app.command("undo")
+def undo_(
+    ref: Annotated[str, typer.Argument(help="a lesson's id, or an entry's (all its lessons)")],
+    org: Org = None,
+    as_json: AsJson = False,
+) -> None:
+    """Take back what a review decision taught: an added alias goes, a learned entry too."""
+    with admin_session() as (session, _):
+        undone = undo(session, orgs.default_org(session, org), ref)
+    if as_json:
+        typer.echo(json.dumps([u.model_dump(mode="json") for u in undone], indent=2))
+        return
+    for lesson in undone:
+        typer.echo(f"undone: {_lesson(lesson).split('; undo:')[0]}")
+
+
+@app.command("suggestions")
+def suggestions_(org: Org = None, as_json: AsJson = False) -> None:
+    """Preferences suggested by edits repeated across meetings, waiting for `accept`."""
+    with admin_session() as (session, _):
+        found = [
+            learned_out(s) for s in suggestions.pending(session, orgs.default_org(session, org))
+        ]
+    if as_json:
+        typer.echo(json.dumps([f.model_dump(mode="json") for f in found], indent=2))
+        return
+    if not found:
+        typer.echo("(no suggestions)")
+    for suggestion in found:
+        rule = {k: v for k, v in suggestion.rule.items() if k != "text"}
+        typer.echo(f"{suggestion.id}\t{suggestion.rule.get('text')}\t{json.dumps(rule)}")
+
+
+@app.command("accept")
+def accept(suggestion_id: str, org: Org = None, as_json: AsJson = False) -> None:
+    """Accept a suggested preference: the planner applies it from the next plan on."""
+    with admin_session() as (session, _):
+        org_id = orgs.default_org(session, org)
+        accepted = suggestions.accept(session, org_id, suggestion_id)
+        entry = memory.entry_out(memory.get_entry(session, org_id, str(accepted.entry_id)))
+    _show([entry], as_json)
+
+
+@app.command("decline")
+def decline(suggestion_id: str, org: Org = None) -> None:
+    """Decline a suggested preference; it is not offered again."""
+    with admin_session() as (session, _):
+        suggestions.decline(session, orgs.default_org(session, org), suggestion_id)
+    typer.echo(f"declined {suggestion_id}")

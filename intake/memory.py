@@ -1,6 +1,8 @@
 """The admin API's org memory: `/v1/admin/orgs/{org_id}/memory`, behind the org's token.
 
 Entries of one org only: another org's entry id answers 404, as if it did not exist.
+What review decisions taught: `undo`, and the suggested preferences an admin accepts or
+declines.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from admin import memory
+from admin import learning, memory, suggestions
 from intake.admin import ERRORS, admin_db
 from intake.auth import OrgAdmin
 
@@ -75,3 +77,44 @@ def export_memory(admin: OrgAdmin, request: Request) -> dict[str, list[dict[str,
 def sync_memory(admin: OrgAdmin, request: Request) -> memory.SyncReport:
     with admin_db(request) as (session, settings):
         return memory.sync_people(session, settings, admin.org_id)
+
+
+@router.post(
+    "/{ref}/undo", response_model=list[learning.LearnedOut], summary="Undo what review taught"
+)
+def undo_learned(ref: str, admin: OrgAdmin, request: Request) -> list[learning.LearnedOut]:
+    """`ref`: a lesson's id, or an entry's id (every lesson it holds)."""
+    with admin_db(request) as (session, _):
+        return learning.undo(session, admin.org_id, ref)
+
+
+@router.get(
+    "/suggestions",
+    response_model=list[learning.LearnedOut],
+    summary="Preferences suggested by repeated edits",
+)
+def list_suggestions(admin: OrgAdmin, request: Request) -> list[learning.LearnedOut]:
+    with admin_db(request) as (session, _):
+        return [learning.learned_out(s) for s in suggestions.pending(session, admin.org_id)]
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/accept",
+    response_model=learning.LearnedOut,
+    summary="Accept: the planner applies the rule",
+)
+def accept_suggestion(suggestion_id: str, admin: OrgAdmin, request: Request) -> learning.LearnedOut:
+    with admin_db(request) as (session, _):
+        return learning.learned_out(suggestions.accept(session, admin.org_id, suggestion_id))
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/decline",
+    response_model=learning.LearnedOut,
+    summary="Decline: not offered again",
+)
+def decline_suggestion(
+    suggestion_id: str, admin: OrgAdmin, request: Request
+) -> learning.LearnedOut:
+    with admin_db(request) as (session, _):
+        return learning.learned_out(suggestions.decline(session, admin.org_id, suggestion_id))

@@ -19,9 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from admin import review
-from admin.review import Decided, Reviewer
+from admin.review import Decided, Reviewer, follow_up
 from intake.auth import OrgAdmin
-from intake.slack_interactions import follow_up
 
 router = APIRouter(prefix="/v1/admin/orgs/{org_id}/reviews", tags=["review"])
 

@@ -16,8 +16,7 @@ each refused value under its field, or `{"response_action": "clear"}`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -26,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 
 from admin import ratings, review
-from admin.review import Decided, Reviewer
+from admin.review import Decided, ReviewEnqueuer, Reviewer
 from intake.webhooks import BodyTooLarge, read_limited
 from meetsync.settings import Settings
 
@@ -43,12 +42,6 @@ CLARIFY = "review:clarify"
 RATE = "review:rate:"  # review:rate:up, review:rate:down, review:rate:item
 EDIT_CALLBACK = "review:edit"
 UNKNOWN = "That button is not one meetsync knows; nothing was done."
-
-
-class ReviewEnqueuer(Protocol):
-    def enqueue_ops(self, keys: Iterable[str]) -> int: ...
-
-    def enqueue_review_refresh(self, meeting_id: str) -> None: ...
 
 
 def verified(settings: Settings, body: bytes, timestamp: str | None, signature: str | None) -> bool:
@@ -123,7 +116,7 @@ def _block_actions(
         return Response(status_code=200)
     else:
         decided = Decided(False, UNKNOWN)
-    follow_up(pipeline, decided)
+    review.follow_up(pipeline, decided)
     if not decided.ok:
         background.add_task(review.explain, response_url, decided.message)
     return Response(status_code=200)
@@ -145,15 +138,7 @@ def _view_submission(
         return JSONResponse({"response_action": "clear"})
     who = Reviewer(slack_id=str((payload.get("user") or {}).get("id") or "") or None)
     decided = review.submit_edit(settings, view, who)
-    follow_up(pipeline, decided)
+    review.follow_up(pipeline, decided)
     if decided.ok:
         return JSONResponse({"response_action": "clear"})
     return JSONResponse({"response_action": "errors", "errors": decided.errors})
-
-
-def follow_up(pipeline: ReviewEnqueuer, decided: Decided) -> None:
-    """Push what the decision released, and show the decision in the message."""
-    if decided.release:
-        pipeline.enqueue_ops(decided.release)
-    if decided.ok and decided.meeting_id:
-        pipeline.enqueue_review_refresh(decided.meeting_id)

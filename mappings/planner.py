@@ -11,7 +11,9 @@ included:
    engine renders again with those renames, so whatever links the item (a recap) names the
    kept key too;
 4. a backfill limited to some providers (`--providers`) keeps only their ops;
-5. fields a review policy never writes are left out (`mappings.review`).
+5. the org's structured preferences (org memory) change the ops they match
+   (`mappings.preferences`);
+6. fields a review policy never writes are left out (`mappings.review`).
 
 Nothing here writes: recording the plan in the ledger is the plan stage's job.
 """
@@ -28,11 +30,13 @@ from sqlalchemy.orm import Session
 from connectors.base import Op, payload_hash
 from extraction.schemas import Insights
 from meetsync.db.models import MappingVersion, OpRecord
+from meetsync.memory import PreferenceEntry
 from meetsync.models import MeetingOutput
 
 from . import identity
 from .engine import PlannedOp, plan_items
 from .loader import load_mapping
+from .preferences import apply_rules, org_rules
 from .spec import Mapping
 
 
@@ -87,6 +91,7 @@ def plan_meeting(
     existing: Sequence[OpRecord] = (),
     mapping_version: int | None = None,
     providers: Sequence[str] | None = None,
+    preferences: Sequence[PreferenceEntry] = (),
 ) -> Plan:
     """Every op the mapping asks for, with the keys the ledger already knows them by."""
 
@@ -103,6 +108,7 @@ def plan_meeting(
         # update); rendered again so whatever links it (a recap) names that key too
         planned = render(renames)
     gone = identity.missing(existing, {p.op.key for p in planned})
+    planned = apply_rules(meeting, planned, preferences)
     return Plan(without_unwritten(mapping, planned), mapping_version, renames, gone)
 
 
@@ -136,7 +142,8 @@ def plan_stored(
     mapping_version: int | None = None,
     providers: Sequence[str] | None = None,
 ) -> Plan:
-    """`plan_meeting` against the ledger's ops of the stored meeting (if it is stored)."""
+    """`plan_meeting` against the ledger's ops of the stored meeting (if it is stored) and
+    under the org's preferences."""
     return plan_meeting(
         meeting,
         insights,
@@ -145,4 +152,5 @@ def plan_stored(
         existing=ledger_ops(session, stored_id),
         mapping_version=mapping_version,
         providers=providers,
+        preferences=org_rules(session, meeting.org_id),
     )

@@ -20,7 +20,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_NAME_CHARS = 120
 MAX_TEXT_CHARS = 400  # one entry may not crowd out the transcript: ~100 tokens at most
@@ -85,11 +92,70 @@ class TermEntry(_Entry):
     meaning: Text | None = None
 
 
+Scalar = Annotated[str, StringConstraints(max_length=400)] | int | float | bool
+MAX_RULE_FIELDS = 10
+
+
+class PreferenceWhen(_Entry):
+    """Which planned ops a preference rule applies to: every condition given must hold."""
+
+    destination: Name | None = Field(default=None, description="A mapping destination's name")
+    connector: Short | None = Field(default=None, description="salesforce, asana, slack, …")
+    item_text_contains: Short | None = Field(
+        default=None, description="Words in the action item's title or description (any case)"
+    )
+    attendee_domain: Short | None = Field(
+        default=None, description="An attendee's email domain: partner.com"
+    )
+
+    @field_validator("attendee_domain")
+    @classmethod
+    def _domain(cls, domain: str | None) -> str | None:
+        return domain.removeprefix("@").lower() if domain else None
+
+
+class PreferenceThen(_Entry):
+    """What the planner does to an op a rule applies to."""
+
+    set: dict[Name, Scalar] = Field(
+        default_factory=dict, max_length=MAX_RULE_FIELDS, description="Fields to write"
+    )
+    set_target: dict[Name, Scalar] = Field(
+        default_factory=dict, max_length=MAX_RULE_FIELDS, description="Target keys: project"
+    )
+    skip_fields: list[Name] = Field(
+        default_factory=list, max_length=MAX_RULE_FIELDS, description="Fields never to write"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> PreferenceThen:
+        if not (self.set or self.set_target or self.skip_fields):
+            raise ValueError("then: needs set, set_target or skip_fields")
+        return self
+
+
 class PreferenceEntry(_Entry):
-    """How the org wants things done: 'tasks for legal review go to the Legal project'."""
+    """How the org wants things done: 'tasks for legal review go to the Legal project'.
+
+    Free text is for the prompt only. With `when`/`then` it is a rule the planner applies
+    to every plan, preview and backfill preview alike (mappings/preferences.py), and it is
+    kept out of the prompt: the planner already does it, deterministically.
+    """
 
     text: Text
     person: Name | None = Field(default=None, description="The person it is about, if any")
+    when: PreferenceWhen | None = None
+    then: PreferenceThen | None = None
+
+    @model_validator(mode="after")
+    def _paired(self) -> PreferenceEntry:
+        if self.when is not None and self.then is None:
+            raise ValueError("a preference with when: needs then:")
+        return self
+
+    @property
+    def is_rule(self) -> bool:
+        return self.then is not None
 
 
 class CommitmentEntry(_Entry):

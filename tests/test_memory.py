@@ -97,6 +97,19 @@ def test_an_alias_claimed_by_a_second_person_is_refused_naming_both(db: str) -> 
             "acme", "person", {"name": "Al", "email": "not an email"}, "email: Value error",
             Invalid, id="email",
         ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "when": {"project": "Legal"}, "then": {}},
+            "when.project: Extra inputs are not permitted", Invalid, id="rule-condition",
+        ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "then": {}},
+            "then: Value error, then: needs set, set_target or skip_fields", Invalid,
+            id="rule-without-action",
+        ),
+        pytest.param(
+            "acme", "preference", {"text": "x", "when": {"connector": "asana"}},
+            "a preference with when: needs then:", Invalid, id="rule-without-then",
+        ),
     ],
 )  # fmt: skip
 def test_bad_entries_are_refused_with_the_field_named(
@@ -149,13 +162,6 @@ def test_deleting_a_person_deletes_every_entry_about_them(db: str) -> None:
         assert not any("jon" in str(e.data).lower() for e in left)
         # nothing of Jon is found by the lexical index either
         assert recall(session, "acme", meeting(("John Smyth", "Hi, Jon here."))).memory == {}
-
-
-def test_learning_a_correction_makes_it_an_alias(db: str) -> None:
-    teach(db, ("person", PRIYA))
-    with session_scope(db) as session:
-        learned = memory.learn_from_correction(session, "acme", "owner", "Preya", "Priya Raman")
-    assert learned is not None and learned.data["aliases"] == ["Pria", "Preya"]
 
 
 # -- what a meeting recalls -----------------------------------------------------------
@@ -295,3 +301,11 @@ def test_the_lexical_index_follows_edits_and_deletes(db: str) -> None:
         assert "people" not in recall(session, "acme", old).memory
         if session.get_bind().dialect.name == "sqlite":
             assert session.execute(text("SELECT count(*) FROM memory_fts")).scalar() == 1
+
+
+def test_a_rule_is_the_planners_and_only_free_text_preferences_reach_the_prompt(db: str) -> None:
+    rule = {"text": "legal review goes to Legal", "then": {"set_target": {"project": "Legal"}}}
+    teach(db, ("preference", rule), ("preference", {"text": "Write due dates in ISO form"}))
+    with session_scope(db) as session:
+        recalled = recall(session, "acme", meeting(("Dana Reyes", "Hello."))).memory
+    assert recalled["preferences"] == [{"text": "Write due dates in ISO form"}]

@@ -779,3 +779,29 @@ def test_a_review_message_whose_post_was_lost_is_found_not_posted_twice(
         messages = slack.get("/_sandbox/state").json()["messages"]
     reviews = [m for m in messages if "Review what meetsync" in str(m.get("blocks"))]
     assert len(reviews) == 1 and reviews[0]["ts"] == message["ts"]
+
+
+def test_an_edit_that_respells_a_word_teaches_memory_the_term(
+    clean_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with review_stack(clean_sandbox, tmp_path) as (settings, slack):
+        review_message(slack)
+        with session_scope(settings.database_url) as session:
+            token = mint_token(session, "acme").token
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=settings.public_base_url, trust_env=False) as api:
+            (pending,) = api.get("/v1/admin/orgs/acme/reviews", headers=auth).json()
+            proposed = pending["fields"][0]["proposed"].split()
+            heard = proposed[1].strip(".,;:!?")
+            proposed[1] = "Kubernetes"
+            url = f"/v1/admin/orgs/acme/reviews/{pending['id']}/edit"
+            edited = api.post(
+                url, json={"by": HOST, "fields": {"NextStep": " ".join(proposed)}}, headers=auth
+            )
+            assert edited.status_code == 200, edited.text
+            (term,) = api.get("/v1/admin/orgs/acme/memory?kind=term", headers=auth).json()
+        assert term["name"] == "Kubernetes" and term["data"]["aliases"] == [heard]
+        (lesson,) = term["learned"]
+        assert lesson["review_request_id"] == pending["id"]
+        assert lesson["meeting_id"] == pending["meeting_id"] and lesson["decided_by"] == HOST
+        eventually(lambda: held_op(settings) == ("done", "edited"))

@@ -189,6 +189,9 @@ def _proposal(
         "evidence": evidence,
         "approvers": list(policy.approvers),
         "owner_email": item.owner_email if item is not None else None,
+        # what an edited owner teaches memory: the name said, the field that holds it
+        "owner": item.owner if item is not None else None,
+        "owner_field": owner_field(dest.fields),
         "post_to": policy.post_to,
         "expire_s": policy.expiry_s,
         "remind_s": policy.reminder_s,

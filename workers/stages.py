@@ -51,8 +51,11 @@ def recalled_profile(
 ) -> dict[str, Any]:
     """The org's profile plus what its memory recalls for this meeting (extraction/memory)."""
     payload = MeetingOutput.model_validate(meeting.payload)
-    budget = runtime.settings.llm.memory_budget_tokens
-    return meeting_profile(session, meeting.org_id, org.profile if org else {}, payload, budget)
+    llm = runtime.settings.llm
+    profile = org.profile if org else {}
+    return meeting_profile(
+        session, meeting.org_id, profile, payload, llm.memory_budget_tokens, llm.memory_semantic
+    )
 
 
 @dataclass(frozen=True)

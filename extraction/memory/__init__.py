@@ -23,6 +23,7 @@ def meeting_profile(
     profile: dict[str, Any] | None,
     meeting: MeetingOutput,
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    semantic: bool = False,
 ) -> dict[str, Any]:
     """The org's profile with what its memory recalls for `meeting` under `memory`."""
-    return recall(session, org_id, meeting, budget_tokens).profile(profile)
+    return recall(session, org_id, meeting, budget_tokens, semantic).profile(profile)

@@ -7,8 +7,9 @@ Per meeting, from the org's memory only:
    confirmed as a whole name in the text, or fuzzily (rapidfuzz, for misspellings no
    alias lists yet);
 2. the open commitments of the meeting's account, of the people recalled, and those a
-   turn of the transcript (with the turn before it) talks about;
-3. the org's preferences.
+   turn of the transcript (with the turn before it) talks about: by its words, and, with
+   `llm.memory_semantic` on, in other words too (extraction/memory/semantic.py);
+3. the org's free-text preferences (a rule with `then:` is the planner's, not the prompt's).
 
 Entries are admitted in that order of priority until the budget is spent (each entry's
 rendered line counted in tokens), then sorted into a stable order: the same recall
@@ -21,12 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from extraction.memory import semantic
 from extraction.memory.render import line_of
 from extraction.memory.search import lexical, words_of
 from meetsync.db.models import MemoryEntry
@@ -61,8 +64,10 @@ def recall(
     org_id: str,
     meeting: MeetingOutput,
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    semantic: bool = False,
 ) -> Recall:
-    """The entries of `org_id`'s memory relevant to `meeting`, within `budget_tokens`."""
+    """The entries of `org_id`'s memory relevant to `meeting`, within `budget_tokens`
+    (`semantic`: also the open commitments its turns talk about in other words)."""
     some = select(MemoryEntry.id).where(MemoryEntry.org_id == org_id).limit(1)
     if budget_tokens <= 0 or session.scalar(some) is None:
         return Recall()  # most meetings of an org without memory: one indexed lookup
@@ -84,6 +89,8 @@ def recall(
     terms = {r.id: r for r in named if r.kind == "term"}
     account = meeting.crm.account_id if meeting.crm else None
     commitments = _commitments(session, org_id, rows, list(people), account, said)
+    if semantic:
+        commitments += _paraphrased(session, org_id, meeting, {r.id for r in commitments})
     commitments = _earlier(commitments, meeting)
     preferences = session.scalars(
         select(MemoryEntry)
@@ -95,7 +102,8 @@ def recall(
         *(("people", p) for p in people.values() if p.id not in attending),
         *(("terms", t) for t in terms.values()),
         *(("commitments", c) for c in commitments),
-        *(("preferences", p) for p in preferences),
+        # a rule (`then:`) is the planner's to apply; only free text is the model's to read
+        *(("preferences", p) for p in preferences if "then" not in p.data),
     ]
     owners = {r.id: r.name for r in people.values()}
     owners |= {r.email: r.name for r in people.values() if r.email}
@@ -241,6 +249,29 @@ def _commitments(
         and ((r.account and _says(said, r.account)) or _talked_about(r.name, windows))
     ]
     return [*found, *talked]
+
+
+def _paraphrased(
+    session: Session, org_id: str, meeting: MeetingOutput, known: set[str]
+) -> list[MemoryEntry]:
+    """Open commitments a turn (alone, or with the turn before it) talks about in other words."""
+    embed = semantic.embedder()
+    if embed is None:
+        return []
+    query = (
+        select(MemoryEntry)
+        .where(
+            MemoryEntry.org_id == org_id,
+            MemoryEntry.kind == "commitment",
+            MemoryEntry.status == "open",
+        )
+        .order_by(MemoryEntry.created_at.desc(), MemoryEntry.id)
+        .limit(semantic.MAX_COMMITMENTS)
+    )
+    open_ = [r for r in session.scalars(query) if r.id not in known]
+    turns = [u.text for u in meeting.transcript]
+    windows = [*turns, *(f"{a} {b}" for a, b in pairwise(turns))]
+    return [open_[k] for k in semantic.talked_about(embed, [r.name for r in open_], windows)]
 
 
 def _earlier(rows: list[MemoryEntry], meeting: MeetingOutput) -> list[MemoryEntry]:

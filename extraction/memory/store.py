@@ -1,7 +1,7 @@
 """Writing org memory: checked entries in, one row each; conflicts refused before any write.
 
 Every source (the admin CLI and API, import files, provider syncs, the pipeline's own open
-commitments, review later) writes through `put_entry`, so the same rules hold for all:
+commitments, what review teaches) writes through `put_entry`, so the same rules hold for all:
 an alias names one person only, an entry is short enough to leave room for the transcript,
 a person is one row however often a provider sync sees them.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from extraction.memory.search import lexical, words_of
-from meetsync.db.models import MemoryEntry
+from meetsync.db.models import MemoryEntry, MemoryLearning
 from meetsync.memory import ENTRY_MODELS, KINDS, label_of
 
 
@@ -97,6 +97,13 @@ def delete_entry(session: Session, org_id: str, entry_id: str) -> list[str]:
         ids += list(session.scalars(about))
     session.execute(
         delete(MemoryEntry).where(MemoryEntry.id.in_(ids)),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    # what review taught about them goes too: the names heard and meant are theirs
+    session.execute(
+        delete(MemoryLearning).where(
+            MemoryLearning.org_id == org_id, MemoryLearning.entry_id.in_(ids)
+        ),
         execution_options={"synchronize_session": "fetch"},
     )
     return ids

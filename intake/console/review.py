@@ -16,10 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admin import meetings, review
 from admin.errors import NotFound
-from admin.review import Choice, Decided, EditField, Reviewer
+from admin.review import Choice, Decided, EditField, Reviewer, follow_up
 from intake.console.render import message, page, store
 from intake.console.session import ConsoleSession, checked_form, current
-from intake.slack_interactions import follow_up
 
 router = APIRouter()
 Signed = Annotated[ConsoleSession, Depends(current)]

@@ -225,6 +225,38 @@ class MemoryEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class MemoryLearning(Base):
+    """One thing memory learned from a review decision, and whether it still stands.
+
+    kind    alias (an edited owner: the spoken name joins the chosen person), term (a word
+            the reviewer corrected), preference (an edit repeated across meetings, offered
+            to the admin as a rule)
+    state   applied | undone for aliases and terms; pending | accepted | declined for a
+            suggested preference (accepted makes `entry_id`)
+
+    The decision it came from (`review_request_id`, `meeting_id`, `decided_by`) is kept so
+    memory can say where an entry came from and undo exactly this change.
+    """
+
+    __tablename__ = "memory_learnings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    entry_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_entry: Mapped[bool] = mapped_column(default=False, doc="undo deletes the entry")
+    field: Mapped[str] = mapped_column(String(200), doc="the op field the reviewer changed")
+    heard: Mapped[str | None] = mapped_column(String(400), doc="what was extracted")
+    meant: Mapped[str] = mapped_column(String(400), doc="what the reviewer wrote")
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="a suggested preference")
+    review_request_id: Mapped[str | None] = mapped_column(String(32))
+    meeting_id: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(doc="undone, accepted or declined")
+
+
 class ReviewRequest(Base):
     """One op held for a person's decision (or one question to ask), and what they decided.
 
