@@ -77,18 +77,30 @@ def recall(
     emails = {a.email.lower() for a in meeting.attendees if a.email}
     attendee_names = {(a.name or "").casefold() for a in meeting.attendees if a.name}
     ids = lexical(session, org_id, words_of(texts + list(attendee_names)))
-    rows = _rows(session, org_id, ids)
-    named = [r for r in rows if r.kind in {"person", "term"} and _names_in(r, said, attendee_names)]
-    named += _fuzzy(session, org_id, said, {r.id for r in named})
+    # matched on a few columns first; only what matches is loaded whole (an org's memory
+    # grows with every meeting's commitments, and most lexical hits are not recalled)
+    candidates = _candidates(session, org_id, ids)
+    named_ids = [
+        c.id
+        for c in candidates
+        if c.kind in {"person", "term"}
+        and _names_in(c.kind, c.name, c.aliases, said, attendee_names)
+    ]
+    talked_ids = _talked(candidates, said)
+    loaded = _load(session, org_id, [*named_ids, *talked_ids])
+    named = [loaded[i] for i in named_ids if i in loaded]
+    named += _fuzzy(session, org_id, said, set(named_ids))
+    by_email = _by_email(session, org_id, emails)
     attending = {
         r.id
-        for r in [*named, *_by_email(session, org_id, emails)]
+        for r in [*named, *by_email]
         if r.kind == "person" and (r.email in emails or r.name.casefold() in attendee_names)
     }
-    people = {r.id: r for r in [*named, *_by_email(session, org_id, emails)] if r.kind == "person"}
+    people = {r.id: r for r in [*named, *by_email] if r.kind == "person"}
     terms = {r.id: r for r in named if r.kind == "term"}
     account = meeting.crm.account_id if meeting.crm else None
-    commitments = _commitments(session, org_id, rows, list(people), account, said)
+    talked = [loaded[i] for i in talked_ids if i in loaded]
+    commitments = _commitments(session, org_id, talked, list(people), account)
     if semantic:
         commitments += _paraphrased(session, org_id, meeting, {r.id for r in commitments})
     commitments = _earlier(commitments, meeting)
@@ -152,11 +164,26 @@ def _within(ranked: list[tuple[str, MemoryEntry]], budget: int, owners: dict[str
     return Recall(memory=memory, tokens=spent, left_out=left_out)
 
 
-def _rows(session: Session, org_id: str, ids: list[str]) -> list[MemoryEntry]:
+def _candidates(session: Session, org_id: str, ids: list[str]) -> list[Any]:
+    """The lexical hits, as the columns matching needs (rows, not loaded entries)."""
     if not ids:
         return []
+    query = select(
+        MemoryEntry.id,
+        MemoryEntry.kind,
+        MemoryEntry.name,
+        MemoryEntry.aliases,
+        MemoryEntry.account,
+        MemoryEntry.status,
+    ).where(MemoryEntry.org_id == org_id, MemoryEntry.id.in_(ids))
+    return list(session.execute(query))
+
+
+def _load(session: Session, org_id: str, ids: list[str]) -> dict[str, MemoryEntry]:
+    if not ids:
+        return {}
     query = select(MemoryEntry).where(MemoryEntry.org_id == org_id, MemoryEntry.id.in_(ids))
-    return list(session.scalars(query))
+    return {row.id: row for row in session.scalars(query)}
 
 
 def _by_email(session: Session, org_id: str, emails: set[str]) -> list[MemoryEntry]:
@@ -172,11 +199,11 @@ def _says(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def _names_in(row: MemoryEntry, said: str, attendees: set[str]) -> bool:
-    names = [row.name, *row.aliases]
-    if row.kind == "person":
-        names.append(row.name.split()[0])  # "Priya" names Priya Raman
-        if row.name.casefold() in attendees:
+def _names_in(kind: str, name: str, aliases: list[str], said: str, attendees: set[str]) -> bool:
+    names = [name, *aliases]
+    if kind == "person":
+        names.append(name.split()[0])  # "Priya" names Priya Raman
+        if name.casefold() in attendees:
             return True
     return any(_says(said, n) for n in names if n)
 
@@ -215,10 +242,9 @@ def _fuzzy(session: Session, org_id: str, said: str, known: set[str]) -> list[Me
 def _commitments(
     session: Session,
     org_id: str,
-    rows: list[MemoryEntry],
+    talked: list[MemoryEntry],
     people: list[str],
     account: str | None,
-    said: str,
 ) -> list[MemoryEntry]:
     """Open commitments of the account first, then of the people, then those talked about."""
     keys = []
@@ -238,17 +264,24 @@ def _commitments(
             session.scalars(query),
             key=lambda r: (r.account != account, r.created_at, r.id),
         )
-    turns = [_stems(turn) for turn in said.split("\n")]
-    # a turn with the turn before it: "did you send the proposal?" / "yes, sent it"
-    windows = [turns[k] | turns[k - 1] if k else turns[k] for k in range(len(turns))]
-    talked = [
-        r
-        for r in rows
-        if r.kind == "commitment"
-        and r.status == "open"
-        and ((r.account and _says(said, r.account)) or _talked_about(r.name, windows))
-    ]
     return [*found, *talked]
+
+
+def _talked(candidates: list[Any], said: str) -> list[str]:
+    """Ids of the open commitments the meeting talks about: its account named, or most of
+    its title's words (by their first five letters) in one turn with the turn before it
+    ("did you send the proposal?" / "yes, sent it")."""
+    windows: dict[str, set[int]] = {}  # stem → the windows it falls in
+    for k, turn in enumerate(said.split("\n")):
+        for stem in _stems(turn):
+            windows.setdefault(stem, set()).update((k, k + 1))
+    found = []
+    for c in candidates:
+        if c.kind != "commitment" or c.status != "open":
+            continue
+        if (c.account and _says(said, c.account)) or _talked_about(c.name, windows):
+            found.append(c.id)
+    return found
 
 
 def _paraphrased(
@@ -296,10 +329,13 @@ def _stems(text: str) -> set[str]:
     return {w[:5] for w in words_of([text])}
 
 
-def _talked_about(title: str, windows: list[set[str]]) -> bool:
-    """Most of the title's words (by their first five letters) fall in one window."""
+def _talked_about(title: str, windows: dict[str, set[int]]) -> bool:
+    """Most of the title's words fall in one window (`windows`: stem → windows)."""
     content = [w[:5] for w in words_of([title])]
     if len(content) < 2:
         return False
-    need = 0.6 * len(content)
-    return any(sum(w in heard for w in content) >= need for heard in windows)
+    counts: dict[int, int] = {}
+    for stem in content:
+        for window in windows.get(stem, ()):
+            counts[window] = counts.get(window, 0) + 1
+    return any(n >= 0.6 * len(content) for n in counts.values())
