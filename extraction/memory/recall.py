@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
-from extraction.memory.search import lexical, words_of
+from extraction.memory.search import Hit, lexical_hits, words_of
 from meetsync.db.models import MemoryEntry
 from meetsync.models import MeetingOutput
 from meetsync.tokens import count_tokens
@@ -39,6 +39,7 @@ from meetsync.tokens import count_tokens
 DEFAULT_BUDGET_TOKENS = 600
 FUZZY_SCORE = 85.0
 FUZZY_MIN_CHARS = 4
+LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
 MEMORY_KEY = "memory"
 
@@ -76,17 +77,16 @@ def recall(
     said = "\n".join(texts)
     emails = {a.email.lower() for a in meeting.attendees if a.email}
     attendee_names = {(a.name or "").casefold() for a in meeting.attendees if a.name}
-    ids = lexical(session, org_id, words_of(texts + list(attendee_names)))
     # matched on a few columns first; only what matches is loaded whole (an org's memory
     # grows with every meeting's commitments, and most lexical hits are not recalled)
-    candidates = _candidates(session, org_id, ids)
+    candidates = lexical_hits(session, org_id, words_of(texts + list(attendee_names)))
     named_ids = [
         c.id
         for c in candidates
         if c.kind in {"person", "term"}
         and _names_in(c.kind, c.name, c.aliases, said, attendee_names)
     ]
-    talked_ids = _talked(candidates, said)
+    talked_ids = _talked(candidates, said, budget_tokens // LINE_TOKENS_AT_LEAST + 1)
     loaded = _load(session, org_id, [*named_ids, *talked_ids])
     named = [loaded[i] for i in named_ids if i in loaded]
     named += _fuzzy(session, org_id, said, set(named_ids))
@@ -162,21 +162,6 @@ def _within(ranked: list[tuple[str, MemoryEntry]], budget: int, owners: dict[str
         chosen.setdefault(section, []).append((row.name.casefold() + "\0" + row.id, view))
     memory = {k: [v for _, v in sorted(chosen[k], key=lambda kv: kv[0])] for k in sorted(chosen)}
     return Recall(memory=memory, tokens=spent, left_out=left_out)
-
-
-def _candidates(session: Session, org_id: str, ids: list[str]) -> list[Any]:
-    """The lexical hits, as the columns matching needs (rows, not loaded entries)."""
-    if not ids:
-        return []
-    query = select(
-        MemoryEntry.id,
-        MemoryEntry.kind,
-        MemoryEntry.name,
-        MemoryEntry.aliases,
-        MemoryEntry.account,
-        MemoryEntry.status,
-    ).where(MemoryEntry.org_id == org_id, MemoryEntry.id.in_(ids))
-    return list(session.execute(query))
 
 
 def _load(session: Session, org_id: str, ids: list[str]) -> dict[str, MemoryEntry]:
@@ -267,7 +252,7 @@ def _commitments(
     return [*found, *talked]
 
 
-def _talked(candidates: list[Any], said: str) -> list[str]:
+def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
     """Ids of the open commitments the meeting talks about: its account named, or most of
     its title's words (by their first five letters) in one turn with the turn before it
     ("did you send the proposal?" / "yes, sent it")."""
@@ -281,6 +266,8 @@ def _talked(candidates: list[Any], said: str) -> list[str]:
             continue
         if (c.account and _says(said, c.account)) or _talked_about(c.name, windows):
             found.append(c.id)
+            if len(found) == most:
+                break  # best first: more would not fit the budget anyway
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -33,21 +33,49 @@ def words_of(texts: Iterable[str], stop: frozenset[str] | set[str] = STOP) -> li
     return list(seen)
 
 
+class Hit(NamedTuple):
+    """An entry the lexical index found, as much of it as matching a transcript needs."""
+
+    id: str
+    kind: str
+    name: str
+    aliases: list[str]
+    account: str | None
+    status: str | None
+
+
+_HIT_COLUMNS = "e.id, e.kind, e.name, e.aliases, e.account, e.status"
+
+
 def lexical(session: Session, org_id: str, words: list[str], limit: int = 500) -> list[str]:
     """Ids of the org's entries whose names share a word with `words`, best first."""
+    return [hit.id for hit in lexical_hits(session, org_id, words, limit)]
+
+
+def lexical_hits(session: Session, org_id: str, words: list[str], limit: int = 500) -> list[Hit]:
+    """The org's entries whose names share a word with `words`, best first (in the same
+    query: a second one would send every id back)."""
     dialect = session.get_bind().dialect.name
-    found: dict[str, None] = {}
+    columns = (
+        MemoryEntry.id,
+        MemoryEntry.kind,
+        MemoryEntry.name,
+        MemoryEntry.aliases,
+        MemoryEntry.account,
+        MemoryEntry.status,
+    )
+    found: dict[str, Hit] = {}
     for start in range(0, len(words), BATCH):
         batch = words[start : start + BATCH]
         if dialect == "sqlite":
             query = " OR ".join('"' + w.replace('"', '""') + '"' for w in batch)
             rows: Iterable[Any] = session.execute(
                 text(
-                    "SELECT e.id FROM memory_fts"
+                    f"SELECT {_HIT_COLUMNS} FROM memory_fts"
                     " JOIN memory_entries e ON e.rowid = memory_fts.rowid"
                     " WHERE memory_fts MATCH :q AND e.org_id = :org ORDER BY memory_fts.rank"
                     " LIMIT :n"
-                ),
+                ).columns(*columns),
                 {"q": query, "org": org_id, "n": limit},
             )
         elif dialect == "postgresql":
@@ -56,20 +84,21 @@ def lexical(session: Session, org_id: str, words: list[str], limit: int = 500) -
                 continue
             rows = session.execute(
                 text(
-                    "SELECT id FROM memory_entries WHERE org_id = :org AND"
-                    " to_tsvector('simple', search_text) @@ to_tsquery('simple', :q)"
-                    " ORDER BY ts_rank(to_tsvector('simple', search_text),"
+                    f"SELECT {_HIT_COLUMNS} FROM memory_entries e WHERE e.org_id = :org AND"
+                    " to_tsvector('simple', e.search_text) @@ to_tsquery('simple', :q)"
+                    " ORDER BY ts_rank(to_tsvector('simple', e.search_text),"
                     " to_tsquery('simple', :q)) DESC LIMIT :n"
-                ),
+                ).columns(*columns),
                 {"q": query, "org": org_id, "n": limit},
             )
         else:
             wanted = set(batch)
             rows = (
-                (row.id,)
+                (row.id, row.kind, row.name, row.aliases, row.account, row.status)
                 for row in session.scalars(select(MemoryEntry).where(MemoryEntry.org_id == org_id))
                 if wanted & set(words_of([row.search_text]))
             )
-        for (entry_id,) in rows:
-            found.setdefault(entry_id)
-    return list(found)[:limit]
+        for row in rows:
+            hit = Hit(*row)
+            found.setdefault(hit.id, hit._replace(aliases=list(hit.aliases or [])))
+    return list(found.values())[:limit]
