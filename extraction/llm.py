@@ -7,7 +7,6 @@ caller answers by splitting its input); the SDK's own exceptions never escape.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import ssl
 from collections.abc import Iterator, Mapping
@@ -18,7 +17,8 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import openai
-from pydantic import BaseModel, ValidationError
+from openai.lib._parsing._completions import type_to_response_format_param
+from pydantic import BaseModel
 
 from extraction import compat, models
 from extraction.answer_cap import AnswerTooLarge, answer_byte_cap, capping
@@ -101,6 +101,14 @@ def _tls_context() -> ssl.SSLContext:
     client, and a context is safe to share across clients and threads. The system's CAs
     (OpenSSL honours SSL_CERT_FILE and SSL_CERT_DIR)."""
     return ssl.create_default_context()
+
+
+@functools.cache
+def strict_format(schema: type[BaseModel]) -> Any:
+    """The strict `json_schema` response format the SDK's `parse()` sends for `schema`,
+    built once per schema: pydantic builds the JSON schema anew on every call otherwise
+    (a twentieth of an extraction's CPU). The answer is validated against `schema` here."""
+    return type_to_response_format_param(schema)
 
 
 def make_client(settings: LLMSettings) -> openai.OpenAI:
@@ -217,10 +225,10 @@ def _one_call(
         gate.before(planned)
     try:
         if mode == "json_schema":
-            raw: Any = client.chat.completions.with_raw_response.parse(
+            raw: Any = client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=messages,  # type: ignore[arg-type]
-                response_format=schema,
+                response_format=strict_format(schema),
                 store=False,
                 **options,
             )
@@ -258,22 +266,7 @@ def _one_call(
     except AnswerTooLarge as exc:
         raise _oversized(usage, max_output_tokens) from exc
     usage = _usage(usage, body, messages)
-    if mode != "json_schema":
-        return _json_mode_answer(body, schema, usage, task)
-    try:
-        completion = raw.parse()
-    except openai.LengthFinishReasonError as exc:
-        raise Truncated(usage.model_copy(update={"finish_reason": "length"})) from exc
-    except openai.ContentFilterFinishReasonError as exc:
-        raise LLMRefused(f"{task}: answer withheld by the content filter") from exc
-    except ValidationError as exc:
-        return None, _content(body), usage, _short(exc)
-    choice = completion.choices[0]
-    if choice.message.refusal:
-        raise LLMRefused(f"{task}: {choice.message.refusal}")
-    if choice.message.parsed is None:
-        return None, choice.message.content, usage, "empty answer"
-    return choice.message.parsed, None, usage, ""
+    return _answer(body, schema, usage, task)
 
 
 def _oversized(usage: CallUsage, max_output_tokens: int) -> Truncated:
@@ -282,7 +275,7 @@ def _oversized(usage: CallUsage, max_output_tokens: int) -> Truncated:
     return Truncated(usage.model_copy(update=update))
 
 
-def _json_mode_answer(
+def _answer(
     body: dict[str, Any], schema: type[T], usage: CallUsage, task: str
 ) -> tuple[T | None, str | None, CallUsage, str]:
     choice = (body.get("choices") or [{}])[0]
@@ -326,11 +319,6 @@ def _content(body: dict[str, Any]) -> str | None:
     choices = body.get("choices") or [{}]
     content = (choices[0].get("message") or {}).get("content")
     return content if isinstance(content, str) else None
-
-
-def _short(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)[:5]
-    return json.dumps([{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors])
 
 
 def retry_after_of(response: Any) -> float:
