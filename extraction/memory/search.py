@@ -98,7 +98,9 @@ def lexical_hits(session: Session, org_id: str, words: list[str], limit: int = 5
                 for row in session.scalars(select(MemoryEntry).where(MemoryEntry.org_id == org_id))
                 if wanted & set(words_of([row.search_text]))
             )
-        for row in rows:
-            hit = Hit(*row)
-            found.setdefault(hit.id, hit._replace(aliases=list(hit.aliases or [])))
+        for entry_id, kind, name, aliases, account, status in rows:
+            if entry_id not in found:
+                found[entry_id] = Hit(entry_id, kind, name, aliases or [], account, status)
+        if len(found) >= limit:
+            break  # the batches come in the transcript's order; enough is enough
     return list(found.values())[:limit]
