@@ -212,6 +212,7 @@ class Workers:
     logdir: Path
     count: int = 3
     threads: int = 4
+    args: list[str] = field(default_factory=list)  # more `meetsync worker` options
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     kills: int = 0
     started: int = 0
@@ -224,7 +225,7 @@ class Workers:
         self.started += 1
         log = open(self.logdir / f"worker-{self.started}.log", "wb")  # noqa: SIM115
         return subprocess.Popen(
-            [MEETSYNC, "worker", "--processes", "1", "--threads", str(self.threads)],
+            [MEETSYNC, "worker", "--processes", "1", "--threads", str(self.threads), *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -81,14 +81,14 @@ def group_cpu_s(pgids: list[int]) -> float:
 class Counters:
     """Worker CPU, SQL statements and Redis commands, read before and after a phase."""
 
-    def __init__(self, workers: Workers, probe_dir: Path, redis_url: str) -> None:
+    def __init__(self, workers: list[Workers], probe_dir: Path, redis_url: str) -> None:
         self.workers, self.probe_dir = workers, probe_dir
         self.redis = redis.Redis.from_url(redis_url)
 
     def read(self) -> dict[str, float]:
         sql = sum(int(p.read_text() or 0) for p in self.probe_dir.glob("sql-*"))
         stats = self.redis.info("stats")
-        pgids = [p.pid for p in self.workers.processes]
+        pgids = [p.pid for group in self.workers for p in group.processes]
         return {
             "cpu": group_cpu_s(pgids),
             "sql": float(sql),
@@ -254,12 +254,18 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         broker = make_broker(broker_url)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
-        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS)
-        counters = Counters(workers, probe_dir, REDIS_DB)
+        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS, args=["--lane", "live"])
+        # the backfill lane in a process of its own, at a lower CPU priority: what a
+        # deployment per lane does (deploy/k8s), so live work keeps the cores it needs
+        backfill_workers = Workers(
+            env, workdir, count=1, threads=THREADS, args=["--lane", "backfill", "--nice", "10"]
+        )
+        counters = Counters([workers, backfill_workers], probe_dir, REDIS_DB)
         secret = settings.webhook_secret.get_secret_value()
         stored = 0
         try:
             workers.start()
+            backfill_workers.start()
             server.start(create_app(settings, pipeline))
             with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
                 # warm up: imports, connections, caches
@@ -323,6 +329,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         finally:
             server.stop()
             workers.stop()
+            backfill_workers.stop()
             sandbox.stop()
             broker.close()
     return figures

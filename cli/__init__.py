@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from importlib.metadata import version as installed_version
 from typing import Annotated, Any
 
@@ -105,6 +106,11 @@ def serve(
     run_server(get_settings(), host, port, threads)
 
 
+class WorkerLane(StrEnum):
+    LIVE = "live"
+    BACKFILL = "backfill"
+
+
 @app.command()
 def worker(
     processes: Annotated[int, typer.Option(help="worker processes")] = 2,
@@ -113,11 +119,24 @@ def worker(
         list[str] | None,
         typer.Option("--queue", "-Q", help="run only this queue (repeat): one lane per pod"),
     ] = None,
+    lane: Annotated[
+        WorkerLane | None,
+        typer.Option(help="run one lane's queues: live (all but backfill) or backfill"),
+    ] = None,
+    nice: Annotated[
+        int,
+        typer.Option(min=0, max=19, help="lower these processes' CPU priority (a backfill lane)"),
+    ] = 0,
 ) -> None:
     """Run dramatiq workers for extract, plan and push.<connector> on the configured broker."""
     from cli.serve import run_workers
 
-    raise typer.Exit(run_workers(get_settings(), processes, threads, queues))
+    if lane is not None:
+        from connectors.registry import available
+        from workers.lanes import Lane, lane_queues
+
+        queues = [*(queues or []), *lane_queues(Lane(lane), sorted(available()))]
+    raise typer.Exit(run_workers(get_settings(), processes, threads, queues, nice=nice))
 
 
 @app.command()

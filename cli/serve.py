@@ -65,7 +65,12 @@ def run_server(settings: Settings, host: str, port: int, threads: int) -> None:
 
 
 def run_workers(
-    settings: Settings, processes: int, threads: int, queues: list[str] | None = None
+    settings: Settings,
+    processes: int,
+    threads: int,
+    queues: list[str] | None = None,
+    *,
+    nice: int = 0,
 ) -> int:
     """Migrate, then become `dramatiq workers.main` (exec: signals reach dramatiq itself).
 
@@ -94,6 +99,8 @@ def run_workers(
     argv += ["--processes", str(processes), "--threads", str(threads)]
     if queues:
         argv += ["--queues", *queues]
+    if nice:
+        os.nice(nice)  # inherited by every worker process: live work on the host goes first
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)

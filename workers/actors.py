@@ -31,7 +31,7 @@ from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
 from workers import experiments, outcomes, stages
-from workers.lanes import Lane, Laned, Later, Route
+from workers.lanes import PLAN_QUEUE, Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
 from workers.runtime import Runtime
@@ -183,7 +183,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     extract_lanes = _on_lanes(
         broker, extract, stage="extract", queue="extract", throttle="llm", **options
     )
-    plan = dramatiq.actor(broker=broker, actor_name="plan", queue_name="plan", **options)(
+    plan = dramatiq.actor(broker=broker, actor_name="plan", queue_name=PLAN_QUEUE, **options)(
         plan_meeting
     )
     push_lanes = {

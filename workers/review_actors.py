@@ -18,6 +18,7 @@ import dramatiq
 from dramatiq import Actor, Broker
 
 from workers import review_ask, review_message
+from workers.lanes import REVIEW_QUEUE
 from workers.runtime import Runtime
 
 MAX_REFRESH_ROUNDS = 120  # about two minutes of a write in flight before the message rests
@@ -45,7 +46,10 @@ def declare_review(
     """Declare the review actors on `broker`."""
 
     def on_queue(fn: Callable[..., Any], name: str) -> Actor[Any, Any]:
-        return dramatiq.actor(broker=broker, actor_name=name, queue_name="review", **options)(fn)
+        declared = dramatiq.actor(
+            broker=broker, actor_name=name, queue_name=REVIEW_QUEUE, **options
+        )
+        return declared(fn)
 
     def prepare(meeting_id: str) -> None:
         done = review_ask.prepare(runtime, meeting_id)
