@@ -9,7 +9,7 @@ from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -105,9 +105,9 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
                 **run,
             )
         )
-        meeting = session.get(Meeting, meeting_id)
-        if meeting is not None:
-            meeting.status = MeetingStatus.EXTRACTED
+        session.execute(
+            update(Meeting).where(Meeting.id == meeting_id).values(status=MeetingStatus.EXTRACTED)
+        )
     usage = [u.model_dump(mode="json") for u in result.usage]
     return Extracted(key, fresh=True, org_id=org_id, usage=usage, shadows=shadows)
 

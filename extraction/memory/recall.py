@@ -39,6 +39,9 @@ from meetsync.tokens import count_tokens
 DEFAULT_BUDGET_TOKENS = 600
 FUZZY_SCORE = 85.0
 FUZZY_MIN_CHARS = 4
+# the newest open commitments sharing a word with the meeting that are checked for being
+# talked about: what an org left open long ago and never mentions again falls out of reach
+COMMITMENT_CANDIDATES = 500
 LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
 MEMORY_KEY = "memory"
@@ -79,14 +82,25 @@ def recall(
     attendee_names = {(a.name or "").casefold() for a in meeting.attendees if a.name}
     # matched on a few columns first; only what matches is loaded whole (an org's memory
     # grows with every meeting's commitments, and most lexical hits are not recalled)
-    candidates = lexical_hits(session, org_id, words_of(texts + list(attendee_names)))
+    words = words_of(texts + list(attendee_names))
+    candidates = lexical_hits(session, org_id, words, kinds=("person", "term"))
+    candidates += lexical_hits(
+        session,
+        org_id,
+        words,
+        COMMITMENT_CANDIDATES,
+        kinds=("commitment",),
+        status="open",
+        newest=True,
+    )
     named_ids = [
         c.id
         for c in candidates
         if c.kind in {"person", "term"}
         and _names_in(c.kind, c.name, c.aliases, said, attendee_names)
     ]
-    talked_ids = _talked(candidates, said, budget_tokens // LINE_TOKENS_AT_LEAST + 1)
+    most = budget_tokens // LINE_TOKENS_AT_LEAST + 1  # lines a budget can hold
+    talked_ids = _talked(candidates, said, most)
     loaded = _load(session, org_id, [*named_ids, *talked_ids])
     named = [loaded[i] for i in named_ids if i in loaded]
     named += _fuzzy(session, org_id, said, set(named_ids))
@@ -100,7 +114,7 @@ def recall(
     terms = {r.id: r for r in named if r.kind == "term"}
     account = meeting.crm.account_id if meeting.crm else None
     talked = [loaded[i] for i in talked_ids if i in loaded]
-    commitments = _commitments(session, org_id, talked, list(people), account)
+    commitments = _commitments(session, org_id, talked, list(people), account, most)
     if semantic:
         commitments += _paraphrased(session, org_id, meeting, {r.id for r in commitments})
     commitments = _earlier(commitments, meeting)
@@ -230,6 +244,7 @@ def _commitments(
     talked: list[MemoryEntry],
     people: list[str],
     account: str | None,
+    most: int,
 ) -> list[MemoryEntry]:
     """Open commitments of the account first, then of the people, then those talked about."""
     keys = []
@@ -239,16 +254,19 @@ def _commitments(
         keys.append(MemoryEntry.person_id.in_(people))
     found: list[MemoryEntry] = []
     if keys:
-        query = select(MemoryEntry).where(
-            MemoryEntry.org_id == org_id,
-            MemoryEntry.kind == "commitment",
-            MemoryEntry.status == "open",
-            or_(*keys),
+        account_first = [MemoryEntry.account.is_distinct_from(account)] if account else []
+        query = (
+            select(MemoryEntry)
+            .where(
+                MemoryEntry.org_id == org_id,
+                MemoryEntry.kind == "commitment",
+                MemoryEntry.status == "open",
+                or_(*keys),
+            )
+            .order_by(*account_first, MemoryEntry.created_at, MemoryEntry.id)
+            .limit(most)  # an account open for years: no more than the budget can show
         )
-        found = sorted(
-            session.scalars(query),
-            key=lambda r: (r.account != account, r.created_at, r.id),
-        )
+        found = list(session.scalars(query))
     return [*found, *talked]
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from meetsync.db.models import MemoryEntry
@@ -52,9 +52,19 @@ def lexical(session: Session, org_id: str, words: list[str], limit: int = 500) -
     return [hit.id for hit in lexical_hits(session, org_id, words, limit)]
 
 
-def lexical_hits(session: Session, org_id: str, words: list[str], limit: int = 500) -> list[Hit]:
-    """The org's entries whose names share a word with `words`, best first (in the same
-    query: a second one would send every id back)."""
+def lexical_hits(
+    session: Session,
+    org_id: str,
+    words: list[str],
+    limit: int = 500,
+    *,
+    kinds: tuple[str, ...] = (),
+    status: str | None = None,
+    newest: bool = False,
+) -> list[Hit]:
+    """The org's entries (of `kinds`, in `status`) whose names share a word with `words`,
+    best first, or `newest` first: ranking computes every match's text vector again, which
+    an org's thousands of open commitments would make the costliest part of a meeting."""
     dialect = session.get_bind().dialect.name
     columns = (
         MemoryEntry.id,
@@ -64,43 +74,57 @@ def lexical_hits(session: Session, org_id: str, words: list[str], limit: int = 5
         MemoryEntry.account,
         MemoryEntry.status,
     )
+    where = " AND e.kind IN :kinds" if kinds else ""
+    where += " AND e.status = :status" if status is not None else ""
+    params: dict[str, Any] = {"org": org_id, "n": limit, "kinds": list(kinds), "status": status}
     found: dict[str, Hit] = {}
     for start in range(0, len(words), BATCH):
         batch = words[start : start + BATCH]
         if dialect == "sqlite":
+            order = "e.created_at DESC" if newest else "memory_fts.rank"
             query = " OR ".join('"' + w.replace('"', '""') + '"' for w in batch)
-            rows: Iterable[Any] = session.execute(
-                text(
-                    f"SELECT {_HIT_COLUMNS} FROM memory_fts"
-                    " JOIN memory_entries e ON e.rowid = memory_fts.rowid"
-                    " WHERE memory_fts MATCH :q AND e.org_id = :org ORDER BY memory_fts.rank"
-                    " LIMIT :n"
-                ).columns(*columns),
-                {"q": query, "org": org_id, "n": limit},
+            sql = (
+                f"SELECT {_HIT_COLUMNS} FROM memory_fts"
+                " JOIN memory_entries e ON e.rowid = memory_fts.rowid"
+                f" WHERE memory_fts MATCH :q AND e.org_id = :org{where} ORDER BY {order}"
+                " LIMIT :n"
             )
         elif dialect == "postgresql":
             query = " | ".join(w for w in batch if w.isalnum())
             if not query:
                 continue
-            rows = session.execute(
-                text(
-                    f"SELECT {_HIT_COLUMNS} FROM memory_entries e WHERE e.org_id = :org AND"
-                    " to_tsvector('simple', e.search_text) @@ to_tsquery('simple', :q)"
-                    " ORDER BY ts_rank(to_tsvector('simple', e.search_text),"
-                    " to_tsquery('simple', :q)) DESC LIMIT :n"
-                ).columns(*columns),
-                {"q": query, "org": org_id, "n": limit},
+            vector = "to_tsvector('simple', e.search_text)"  # the GIN index's expression
+            order = (
+                "e.created_at DESC"
+                if newest
+                else f"ts_rank({vector}, to_tsquery('simple', :q)) DESC"
+            )
+            sql = (
+                f"SELECT {_HIT_COLUMNS} FROM memory_entries e WHERE e.org_id = :org AND"
+                f" {vector} @@ to_tsquery('simple', :q){where} ORDER BY {order} LIMIT :n"
             )
         else:
             wanted = set(batch)
-            rows = (
+            scan = select(MemoryEntry).where(MemoryEntry.org_id == org_id)
+            if kinds:
+                scan = scan.where(MemoryEntry.kind.in_(kinds))
+            if status is not None:
+                scan = scan.where(MemoryEntry.status == status)
+            rows: Iterable[Any] = [
                 (row.id, row.kind, row.name, row.aliases, row.account, row.status)
-                for row in session.scalars(select(MemoryEntry).where(MemoryEntry.org_id == org_id))
+                for row in session.scalars(scan)
                 if wanted & set(words_of([row.search_text]))
-            )
-        for entry_id, kind, name, aliases, account, status in rows:
+            ]
+            sql = ""
+        if sql:
+            statement = text(sql).columns(*columns)
+            if kinds:
+                statement = statement.bindparams(bindparam("kinds", expanding=True))
+            used = {k: v for k, v in params.items() if f":{k}" in sql} | {"q": query}
+            rows = session.execute(statement, used)
+        for entry_id, kind, name, aliases, account, state in rows:
             if entry_id not in found:
-                found[entry_id] = Hit(entry_id, kind, name, aliases or [], account, status)
+                found[entry_id] = Hit(entry_id, kind, name, aliases or [], account, state)
         if len(found) >= limit:
             break  # the batches come in the transcript's order; enough is enough
     return list(found.values())[:limit]
