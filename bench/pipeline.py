@@ -254,7 +254,8 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         broker = make_broker(broker_url)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
-        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS, args=["--lane", "live"])
+        live_lane = ["--lane", "live", "--poll-ms", str(args.poll_ms)]
+        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS, args=live_lane)
         # the backfill lane in a process of its own, at a lower CPU priority: what a
         # deployment per lane does (deploy/k8s), so live work keeps the cores it needs
         backfill_workers = Workers(
@@ -361,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
     parser.add_argument("--quick", action="store_true", help="noop and throughput only")
+    parser.add_argument(
+        "--poll-ms", type=int, default=1000, help="live workers' `meetsync worker --poll-ms`"
+    )
     args = parser.parse_args(argv)
     figures = run(args, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(figures), flush=True)

@@ -31,7 +31,7 @@ from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
 from workers import experiments, outcomes, stages
-from workers.lanes import PLAN_QUEUE, Lane, Laned, Later, Route
+from workers.lanes import Lane, Laned, Later, Route
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
 from workers.runtime import Runtime
@@ -54,7 +54,7 @@ class Pipeline:
     broker: Broker
     runtime: Runtime
     extract: Laned
-    plan: Actor[Any, Any]
+    plan: Laned
     push: dict[str, Laned]
     throttling: Throttling
     review: ReviewActors | None = None
@@ -136,7 +136,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             return None
         outcomes.extracted(runtime, extracted)
         # the key spares planning a second recall of the meeting's memory
-        plan.send(meeting_id, extracted.key)
+        plan.on(Lane.of(extracted.backfill)).send(meeting_id, extracted.key)
         if extracted.shadows:
             experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         else:
@@ -183,9 +183,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
     extract_lanes = _on_lanes(
         broker, extract, stage="extract", queue="extract", throttle="llm", **options
     )
-    plan = dramatiq.actor(broker=broker, actor_name="plan", queue_name=PLAN_QUEUE, **options)(
-        plan_meeting
-    )
+    # planned on its meeting's lane too: a backfill's plans never queue before a live one
+    plan = _on_lanes(broker, plan_meeting, stage="plan", queue="plan", **options)
     push_lanes = {
         name: _on_lanes(
             broker, push, stage=f"push_{name}", queue=f"push.{name}", throttle="push", **options

@@ -51,20 +51,19 @@ class Lane(StrEnum):
         return cls.BACKFILL if backfill else cls.LIVE
 
 
-PLAN_QUEUE = "plan"
 REVIEW_QUEUE = "review"
 
 
 def lane_queues(lane: Lane, connectors: list[str]) -> list[str]:
     """The queues a worker serving `lane` consumes: `live` takes everything but backfill
-    (fresh work, returns, and the unlaned plan and review queues), `backfill` only the
+    (fresh work, returns, and the unlaned review queue), `backfill` only the
     backfill queues, so a deployment of its own (or `meetsync worker --nice`) can yield
     the cores to live work."""
-    laned = ["extract", *(f"push.{name}" for name in connectors)]
+    laned = ["extract", "plan", *(f"push.{name}" for name in connectors)]
     if lane is Lane.BACKFILL:
         return [lane.queue_name(q) for q in laned]
     returns = [Lane.RETURNS.queue_name(q) for q in laned]
-    return [*laned, *returns, PLAN_QUEUE, REVIEW_QUEUE]
+    return [*laned, *returns, REVIEW_QUEUE]
 
 
 @dataclass(frozen=True)

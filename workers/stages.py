@@ -67,6 +67,7 @@ class Extracted:
     org_id: str = ""
     usage: list[dict[str, Any]] = field(default_factory=list)  # the fresh run's LLM calls
     shadows: bool = False  # a running experiment has shadow arms for this meeting
+    backfill: bool = False  # a replayed meeting: planned on the backfill lane
 
 
 def extract(runtime: Runtime, meeting_id: str) -> Extracted:
@@ -85,9 +86,10 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
             )
         ).first()
         shadows, org_id = bool(routing.shadows), meeting.org_id
+        backfill = meeting.source == "backfill"
         if cached is not None:
             meeting.status = MeetingStatus.EXTRACTED
-            return Extracted(key, fresh=False, org_id=org_id, shadows=shadows)
+            return Extracted(key, False, org_id, shadows=shadows, backfill=backfill)
         payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = MeetingStatus.EXTRACTING
@@ -109,7 +111,7 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
             update(Meeting).where(Meeting.id == meeting_id).values(status=MeetingStatus.EXTRACTED)
         )
     usage = [u.model_dump(mode="json") for u in result.usage]
-    return Extracted(key, fresh=True, org_id=org_id, usage=usage, shadows=shadows)
+    return Extracted(key, True, org_id, usage, shadows=shadows, backfill=backfill)
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:

@@ -81,7 +81,7 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
             pipeline.enqueue_extract(meeting_id, backfill=source == "backfill", org=org_id)
             extract += 1
         else:
-            pipeline.plan.send(meeting_id)
+            pipeline.plan.on(Lane.of(source == "backfill")).send(meeting_id)
             plan += 1
     now = time.time()
     with runtime.session() as session:
@@ -137,13 +137,8 @@ class _Backlog:
         return self.counts[stage]
 
     def _queues(self, stage: str) -> list[str]:
-        if stage == "plan":
-            return [self.pipeline.plan.queue_name]
-        lanes = (
-            self.pipeline.extract
-            if stage == "extract"
-            else self.pipeline.push.get(stage.removeprefix("push_"))
-        )
+        lanes = {"extract": self.pipeline.extract, "plan": self.pipeline.plan}.get(stage)
+        lanes = lanes or self.pipeline.push.get(stage.removeprefix("push_"))
         if lanes is None:
             return []
         return [lanes.on(lane).queue_name for lane in Lane]
