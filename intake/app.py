@@ -21,6 +21,7 @@ from intake import (
     memory,
     review_api,
     slack_interactions,
+    webhook_store,
     webhooks,
 )
 from intake.tracing import Tracing
@@ -60,7 +61,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app = FastAPI(title="meetsync", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pipeline = pipeline
-    app.state.deliveries = webhooks.delivery_writer(settings)
+    app.state.deliveries = webhook_store.delivery_writer(app.state)
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)

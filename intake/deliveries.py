@@ -69,38 +69,44 @@ class Unstored(Exception):
     """The batch holding this delivery did not commit: nothing of it is stored."""
 
 
-Work = Callable[[Session], Written[Any]]
+StoreOne = Callable[[Session, Any], Written[Any]]
+StoreMany = Callable[[Session, list[Any]], list[Written[Any] | None]]
 Prepare = Callable[[Session], None]
 
 
 @dataclass
 class _Job:
-    work: Work
+    item: Any
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     # the request's context (its correlation id): the work and its follow-up run in it
     context: contextvars.Context
     outcome: tuple[bool, Any] = field(default=(False, None))
 
-    def run(self, session: Session) -> Written[Any]:
-        return self.context.run(self.work, session)
-
 
 _STOP = object()
 
 
 class DeliveryWriter:
-    """One writer thread for one database; `await writer.write(work)` from the event loop."""
+    """One writer thread for one database; `await writer.write(item)` from the event loop.
+
+    `store_one(session, item)` stores an item alone (in a savepoint; `Refused` rolls it
+    back); `store_many(session, items)` may store many at once and leaves None for those
+    `store_one` should take, after it, in order; `prepare(session)` runs first in each batch.
+    """
 
     def __init__(
         self,
         database_url: str,
         *,
+        store_one: StoreOne,
+        store_many: StoreMany | None = None,
         prepare: Prepare | None = None,
         max_batch: int = MAX_BATCH,
         max_pending: int = MAX_PENDING,
     ) -> None:
         self.database_url = database_url
+        self.store_one, self.store_many = store_one, store_many
         self.prepare = prepare  # once per batch, first (it must write: SQLite's BEGIN)
         self.max_batch = max_batch
         self._jobs: queue.Queue[_Job | object] = queue.Queue(maxsize=max_pending)
@@ -109,18 +115,18 @@ class DeliveryWriter:
         self._idle = threading.Condition()
         self._unfinished = 0
 
-    async def write(self, work: Work) -> Any:
-        """Run `work` in the next batch's transaction; its answer once committed.
+    async def write(self, item: Any) -> Any:
+        """Store `item` in the next batch's transaction; its answer once committed.
 
         Raises Overloaded when the queue is full, Unstored when the batch did not commit,
-        and whatever `work` raised but `Refused`."""
+        and whatever storing it raised but `Refused`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._start()
         with self._idle:
             self._unfinished += 1
         try:
-            self._jobs.put_nowait(_Job(work, future, loop, contextvars.copy_context()))
+            self._jobs.put_nowait(_Job(item, future, loop, contextvars.copy_context()))
         except queue.Full:
             self._done(1)
             raise Overloaded from None
@@ -186,7 +192,11 @@ class DeliveryWriter:
         try:
             if self.prepare is not None:
                 self.prepare(session)
+            if self.store_many is not None:
+                written = self._many(session, batch)
             for i, job in enumerate(batch):
+                if written[i] is not None:
+                    continue
                 try:
                     written[i] = self._one(session, job)
                 except Refused as refused:
@@ -218,12 +228,22 @@ class DeliveryWriter:
                     # stored and answered: the sweeper enqueues it again (meetings `received`)
                     log.exception("delivery follow-up failed; the sweeper will retry it")
 
+    def _many(self, session: Session, batch: list[_Job]) -> list[Written[Any] | None]:
+        """The batch at once, as far as `store_many` goes (nothing of it if it fails)."""
+        assert self.store_many is not None
+        try:
+            with session.begin_nested():
+                return self.store_many(session, [job.item for job in batch])
+        except Exception:
+            log.exception("delivery writer: storing a batch at once failed; one by one")
+            return [None] * len(batch)
+
     def _one(self, session: Session, job: _Job) -> Written[Any]:
         """One delivery in its savepoint; a conflict with another writer is tried once more."""
         for attempt in (1, 2):
             try:
                 with session.begin_nested():
-                    return job.run(session)
+                    return job.context.run(self.store_one, session, job.item)
             except IntegrityError:
                 if attempt == 2:
                     raise
