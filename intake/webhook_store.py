@@ -1,13 +1,14 @@
 """Storing verified webhook deliveries, a batch at a time (the writer: `intake.deliveries`).
 
-Most deliveries of a batch are fresh: a new id, a new signature, a known org and a meeting
-seen neither in the database nor earlier in the batch. Those are stored with four
-lookups and three multi-row inserts for the whole batch, each insert claiming its rows
-with ON CONFLICT DO NOTHING, so a delivery another process stored meanwhile is noticed
-row by row. Every other delivery (a repeat, a replayed signature, a revision, an unknown
-org, or one that lost such a race) is stored after them, alone, in its own savepoint and
-in arrival order, by `accept_one`: it sees what came before it and gets exactly the answer
-it would have had alone.
+Most deliveries of a batch are fresh: a new id, a new signature, a new meeting of a known
+org. Those are stored with one lookup (the orgs) and three multi-row inserts for the
+whole batch (delivery ids, signatures, meetings), each claiming its rows with ON CONFLICT
+DO NOTHING: a row already there, stored before or by another process meanwhile, is
+noticed row by row, and what that delivery claimed before is released. Every delivery
+that is not fresh (one sharing an id, a signature or a meeting with an earlier one of the
+batch, an unknown org) or whose claim failed (a repeat, a replayed signature, a revision)
+is stored after them, alone, in its own savepoint and in arrival order, by `accept_one`:
+it sees what came before it and gets exactly the answer it would have had alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Table, delete, select, tuple_
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -163,33 +164,25 @@ def accept_many(
 
 
 def _fresh(session: Session, deliveries: list[Delivery]) -> list[int]:
-    """Indexes of the deliveries that share nothing with the database or an earlier one."""
-    events = _present(session, WebhookEvent.event_id, {d.event_id for d in deliveries})
-    signatures = _present(
-        session, WebhookSignature.fingerprint, {d.fingerprint for d in deliveries}
-    )
+    """Indexes of the deliveries of a known org that share nothing with an earlier one of
+    the batch (what they share with the database, their claims find out)."""
     orgs = _present(session, Org.id, {d.meeting.org_id for d in deliveries})
-    keys = {d.key for d in deliveries}
-    known = set(
-        session.execute(
-            select(Meeting.org_id, Meeting.external_id).where(
-                tuple_(Meeting.org_id, Meeting.external_id).in_(keys)
-            )
-        ).tuples()
-    )
+    events: set[str] = set()
+    signatures: set[str] = set()
+    keys: set[tuple[str, str]] = set()
     fresh = []
     for i, d in enumerate(deliveries):
         if (
-            d.event_id not in events
+            d.meeting.org_id in orgs
+            and d.event_id not in events
             and d.fingerprint not in signatures
-            and d.key not in known
-            and d.meeting.org_id in orgs
+            and d.key not in keys
         ):
             fresh.append(i)
         # whatever came of it, a later delivery sharing any of these is not fresh
         events.add(d.event_id)
         signatures.add(d.fingerprint)
-        known.add(d.key)
+        keys.add(d.key)
     return fresh
 
 
