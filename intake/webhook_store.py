@@ -29,6 +29,7 @@ from intake.deliveries import DeliveryWriter, Refused, Written
 from meetsync.db.models import Meeting, Org, WebhookEvent, WebhookSignature, new_id
 from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
+from meetsync.settings import Settings
 
 RETRY_AFTER = {"Retry-After": "1"}
 
@@ -48,6 +49,23 @@ class Delivery:
     meeting: MeetingOutput
     event_id: str
     fingerprint: str  # of the accepted signature: refused if seen again inside the window
+    # its meeting's row and its answer if it is new: made by the handler, not in the batch
+    # that every delivery of it waits for
+    row: dict[str, Any]
+    answer: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, settings: Settings, meeting: MeetingOutput, event_id: str, fingerprint: str
+    ) -> Delivery:
+        meeting_id = new_id()
+        answer = {
+            "meeting_id": meeting_id,
+            "status": "accepted",
+            "status_url": meeting_link(settings, meeting_id),
+        }
+        row = {**new_meeting_row(meeting), "id": meeting_id}
+        return cls(meeting, event_id, fingerprint, row, answer)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -116,18 +134,8 @@ def accept_many(
     fresh = _fresh(session, deliveries)
     if not fresh:
         return [None] * len(deliveries)
-    settings = state.settings
-    expires = _now() + timedelta(seconds=_kept_s(settings.webhook_tolerance_s))
-    answers: dict[int, dict[str, str]] = {}
-    meetings: dict[int, dict[str, Any]] = {}
-    for i in fresh:
-        meeting_id = new_id()
-        meetings[i] = {**new_meeting_row(deliveries[i].meeting), "id": meeting_id}
-        answers[i] = {
-            "meeting_id": meeting_id,
-            "status": "accepted",
-            "status_url": meeting_link(settings, meeting_id),
-        }
+    expires = _now() + timedelta(seconds=_kept_s(state.settings.webhook_tolerance_s))
+    answers = {i: deliveries[i].answer for i in fresh}
     # each insert claims its rows; one another process claimed first goes to accept_one
     claimed = _claim(
         session,
@@ -154,7 +162,7 @@ def accept_many(
         session,
         Meeting,
         "id",
-        {i: meetings[i] for i in signed},
+        {i: deliveries[i].row for i in signed},
     )
     _release(session, WebhookEvent.event_id, [deliveries[i].event_id for i in claimed - signed])
     lost = signed - stored

@@ -133,10 +133,11 @@ async def meeting_completed(request: Request) -> JSONResponse:
     if len(event_id) > MAX_EVENT_ID:
         errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
         return problem(422, "invalid_event_id", "the event id is too long", errors=errors)
+    delivery = Delivery.of(settings, meeting, event_id, fingerprint)
     # one writer thread per app stores deliveries in batches (the tail: intake.deliveries)
     writer: DeliveryWriter = request.app.state.deliveries
     try:
-        answer: JSONResponse = await writer.write(Delivery(meeting, event_id, fingerprint))
+        answer: JSONResponse = await writer.write(delivery)
     except Overloaded:
         return problem(503, "overloaded", "too many deliveries at once; retry", headers=RETRY_AFTER)
     except Unstored:
