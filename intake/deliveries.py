@@ -135,6 +135,11 @@ class DeliveryWriter:
             raise Overloaded from None
         return await future
 
+    @property
+    def waiting(self) -> int:
+        """Deliveries handed over and not yet taken into a batch."""
+        return self._jobs.qsize()
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every delivery handed over is written, answered and followed up."""
         with self._idle:

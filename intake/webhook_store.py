@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from admin.meeting_store import UnknownOrg, new_meeting_row, store_meeting
-from intake.deliveries import DeliveryWriter, Refused, Written
+from intake.deliveries import MAX_PENDING, DeliveryWriter, Refused, Written
 from meetsync.db.models import Meeting, Org, WebhookEvent, WebhookSignature, new_id
 from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
@@ -76,13 +76,14 @@ class Replayed(Exception):
     """This signature was accepted before, under another delivery id."""
 
 
-def delivery_writer(state: Any) -> DeliveryWriter:
+def delivery_writer(state: Any, max_pending: int = MAX_PENDING) -> DeliveryWriter:
     """The app's writer of webhook deliveries (`state`: the app's settings and pipeline)."""
     return DeliveryWriter(
         state.settings.database_url,
         store_one=partial(accept_one, state),
         store_many=partial(accept_many, state),
         prepare=forget_expired_signatures,
+        max_pending=max_pending,
     )
 
 
