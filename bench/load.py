@@ -55,7 +55,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_up(url: str, timeout: float = 30.0) -> None:
+def wait_up(url: str, timeout: float = 120.0) -> None:
     """Until `url` answers anything at /openapi.json."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,7 +5,8 @@ the real app (SQLite, stub broker: the handler verifies, stores and enqueues; no
 consumes the queue) and a bare endpoint that only reads the body, each in its own
 process, and sends signed deliveries to each at an open-loop rate (`bench.load`). The
 two take turns in `--rounds` slices, so both meet the machine's load alike; `--cpu-load N`
-adds N busy processes for a loaded machine on purpose. Ends with one JSON line:
+adds N busy processes for a loaded machine on purpose; `--database URL` measures on
+PostgreSQL (an empty database: it is migrated). Ends with one JSON line:
 {"rate", "rps", "p50_ms", "p99_ms", "bare_rps", "bare_p50_ms", "bare_p99_ms", "p99_ratio",
 "cpu_load"}. The target: p99 ≤ 25 ms and within 5× of the bare endpoint's.
 """
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=10.0, help="per server, all rounds")
     parser.add_argument("--rounds", type=int, default=5, help="turns taken by the two servers")
     parser.add_argument("--cpu-load", type=int, default=0, metavar="N", help="N busy processes")
+    parser.add_argument("--database", metavar="URL", help="instead of a fresh SQLite file")
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="meetsync-bench-")
     real_port, bare_port = free_port(), free_port()
-    real = serve(_serve_real, real_port, f"sqlite:///{workdir}/bench.db")
+    real = serve(_serve_real, real_port, args.database or f"sqlite:///{workdir}/bench.db")
     floor = serve(_serve_bare, bare_port)
     try:
         wait_up(f"http://127.0.0.1:{real_port}")
