@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,6 +52,27 @@ def find_stored(session: Session, org_id: str, external_id: str) -> Meeting | No
     ).first()
 
 
+def new_meeting_row(
+    meeting: MeetingOutput,
+    source: str = "live",
+    *,
+    backfill_run: str | None = None,
+    connectors: list[str] | None = None,
+) -> dict[str, Any]:
+    """The columns of a meeting stored for the first time (its id aside)."""
+    return {
+        "org_id": meeting.org_id,
+        "external_id": meeting.meeting_id,
+        "title": meeting.title,
+        "payload": meeting.model_dump(mode="json"),
+        "transcript_hash": transcript_hash(meeting),
+        "source": source,
+        "occurred_at": as_utc_naive(meeting.occurred_at),
+        "backfill_run": backfill_run,
+        "connectors": connectors,
+    }
+
+
 def store_meeting(
     session: Session,
     meeting: MeetingOutput,
@@ -62,21 +84,10 @@ def store_meeting(
     """Insert the meeting, or update it when the notes pipeline sends a newer revision."""
     if session.get(Org, meeting.org_id) is None:
         raise UnknownOrg(meeting.org_id)
-    digest = transcript_hash(meeting)
     row = find_stored(session, meeting.org_id, meeting.meeting_id)
-    payload = meeting.model_dump(mode="json")
     if row is None:
-        row = Meeting(
-            org_id=meeting.org_id,
-            external_id=meeting.meeting_id,
-            title=meeting.title,
-            payload=payload,
-            transcript_hash=digest,
-            source=source,
-            occurred_at=as_utc_naive(meeting.occurred_at),
-            backfill_run=backfill_run,
-            connectors=connectors,
-        )
+        fields = new_meeting_row(meeting, source, backfill_run=backfill_run, connectors=connectors)
+        row = Meeting(**fields)
         session.add(row)
         session.flush()
         return Stored(row.id, changed=True, created=True)
@@ -91,11 +102,13 @@ def store_meeting(
         row.backfill_run = backfill_run  # the run that last went through it tracks it
     if meeting.occurred_at is not None:
         row.occurred_at = as_utc_naive(meeting.occurred_at)
+    digest = transcript_hash(meeting)
     if row.transcript_hash == digest:
         return Stored(row.id, changed=False)
     # a new revision is processed again: the extraction cache and the ledger make an
     # unchanged part cost nothing, and a changed one updates what was written
     row.status, row.error = "received", None
-    row.payload, row.title, row.transcript_hash = payload, meeting.title, digest
+    row.payload, row.title = meeting.model_dump(mode="json"), meeting.title
+    row.transcript_hash = digest
     row.revision += 1
     return Stored(row.id, changed=True)

@@ -5,7 +5,7 @@ broker: the handler verifies Slack's signature, records the decision with its tw
 conditional updates and enqueues the push and the message refresh; nothing consumes the
 queues) and a bare endpoint that only reads the body, each in its own process, then sends
 signed `block_actions` payloads, each approving its own pending review request, at an
-open-loop rate (see bench/webhook.py). Ends with one JSON line:
+open-loop rate (`bench.load`). Ends with one JSON line:
 {"rps", "p50_ms", "p99_ms", "bare_rps", "bare_p99_ms"}. Slack wants an answer within 3 s;
 our target is p99 ≤ 50 ms.
 """
@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from bench.webhook import CONNECTIONS, _exchange, _free_port, _wait_up
+from bench.load import free_port, paced, serve, stop, wait_up
 from sandbox.slack.interactions import sign
 
 SECRET = "bench-signing-secret"
@@ -134,48 +132,6 @@ def _request(port: int, request_id: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _load(port: int, rate: float, ids: list[str], label: str) -> dict[str, float]:
-    """Open loop on keep-alive connections; the first 20 requests warm up and do not count."""
-    requests = [_request(port, i) for i in ids]
-    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
-        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def one(request: bytes) -> None:
-        started = time.perf_counter()
-        reader, writer = await idle.get()
-        status = await _exchange(reader, writer, request)
-        latencies.append((time.perf_counter() - started) * 1000)
-        statuses[status] = statuses.get(status, 0) + 1
-        idle.put_nowait((reader, writer))
-
-    for request in requests[:20]:
-        await one(request)
-    latencies.clear()
-    statuses.clear()
-    began = time.perf_counter()
-    tasks = []
-    for i, request in enumerate(requests[20:]):
-        delay = began + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(request)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
-    while not idle.empty():
-        _, writer = idle.get_nowait()
-        writer.close()
-    latencies.sort()
-    print(f"{label}: {statuses}", file=sys.stderr)
-    return {
-        "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 2),
-    }
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
@@ -184,21 +140,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="meetsync-bench-")
     database_url = f"sqlite:///{workdir}/bench.db"
     ids = _seed(database_url, int(args.rate * args.seconds) + 20)
-    real_port, bare_port = _free_port(), _free_port()
-    context = multiprocessing.get_context("spawn")
-    real = context.Process(target=_serve_real, args=(real_port, database_url), daemon=True)
-    bare_server = context.Process(target=_serve_bare, args=(bare_port,), daemon=True)
-    real.start()
-    bare_server.start()
+    real_port, bare_port = free_port(), free_port()
+    real = serve(_serve_real, real_port, database_url)
+    bare_server = serve(_serve_bare, bare_port)
     try:
-        _wait_up(f"http://127.0.0.1:{real_port}")
-        _wait_up(f"http://127.0.0.1:{bare_port}")
-        measured = asyncio.run(_load(real_port, args.rate, ids, "interactions"))
-        baseline = asyncio.run(_load(bare_port, args.rate, ids, "bare"))
+        wait_up(f"http://127.0.0.1:{real_port}")
+        wait_up(f"http://127.0.0.1:{bare_port}")
+        runs = {}
+        for label, port in (("interactions", real_port), ("bare", bare_port)):
+            # the first 20 requests warm up and do not count
+            requests = [_request(port, i) for i in ids]
+            runs[label] = asyncio.run(paced(port, requests[20:], args.rate, requests[:20]))
+            print(f"{label}: {runs[label].statuses}", file=sys.stderr)
     finally:
-        for process in (real, bare_server):
-            process.terminate()
-            process.join(timeout=10)
+        stop(real, bare_server)
+    measured, baseline = runs["interactions"].summary(), runs["bare"].summary()
     result = {**measured, "bare_rps": baseline["rps"], "bare_p99_ms": baseline["p99_ms"]}
     print(json.dumps(result))
     return result

@@ -1,11 +1,14 @@
 """Webhook latency at a fixed arrival rate, next to a bare FastAPI endpoint in the same run.
 
-`python -m bench.webhook [--rate 200] [--seconds 10]` serves the real app (SQLite, stub
-broker: the handler verifies, stores and enqueues; nothing consumes the queue) and a bare
-endpoint that only reads the body, each in its own process, then sends signed deliveries
-at an open-loop rate (arrivals do not wait for answers, so a slow server shows up as
-latency, not as fewer requests). Ends with one JSON line:
-{"rps", "p50_ms", "p99_ms", "bare_rps", "bare_p99_ms"}.
+`python -m bench.webhook [--rate 200] [--seconds 10] [--rounds 5] [--cpu-load N]` serves
+the real app (SQLite, stub broker: the handler verifies, stores and enqueues; nothing
+consumes the queue) and a bare endpoint that only reads the body, each in its own
+process, and sends signed deliveries to each at an open-loop rate (`bench.load`). The
+two take turns in `--rounds` slices, so both meet the machine's load alike; `--cpu-load N`
+adds N busy processes for a loaded machine on purpose; `--database URL` measures on
+PostgreSQL (an empty database: it is migrated). Ends with one JSON line:
+{"rate", "rps", "p50_ms", "p99_ms", "bare_rps", "bare_p50_ms", "bare_p99_ms", "p99_ratio",
+"cpu_load"}. The target: p99 ≤ 25 ms and within 5× of the bare endpoint's.
 """
 
 from __future__ import annotations
@@ -13,30 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bench.load import Run, cpu_load, free_port, paced, serve, stop, wait_up
+
 SECRET = "bench-secret"
-CONNECTIONS = 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+WARMUP = 20
 
 
 def _serve_real(port: int, database_url: str) -> None:
@@ -92,82 +86,16 @@ def _body(i: int) -> bytes:
     return json.dumps(meeting, separators=(",", ":")).encode()
 
 
-def _request(port: int, body: bytes, event_id: str) -> bytes:
+def _request(port: int, i: int, label: str) -> bytes:
+    """A signed delivery of meeting `i` (signed now: inside the replay window when sent)."""
     from intake.client import WEBHOOK_PATH, signed_headers
 
-    headers = signed_headers(SECRET, body, event_id)
+    body = _body(i)
+    headers = signed_headers(SECRET, body, f"{label}-{os.getpid()}-{i}")
     lines = [f"POST {WEBHOOK_PATH} HTTP/1.1", f"host: 127.0.0.1:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append(f"content-length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    await reader.readexactly(length)
-    return status
-
-
-async def _load(port: int, rate: float, seconds: float, label: str) -> dict[str, float]:
-    """Open loop on raw keep-alive connections: the client costs little next to the server."""
-    total = int(rate * seconds)
-    requests = [_request(port, _body(i), f"{label}-{os.getpid()}-{i}") for i in range(total)]
-    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
-        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def one(request: bytes) -> None:
-        started = time.perf_counter()  # waiting for a free connection counts as latency
-        reader, writer = await idle.get()
-        status = await _exchange(reader, writer, request)
-        latencies.append((time.perf_counter() - started) * 1000)
-        statuses[status] = statuses.get(status, 0) + 1
-        idle.put_nowait((reader, writer))
-
-    for i in range(min(20, total)):  # warm up code paths (these meetings are not counted)
-        await one(_request(port, _body(total + i), f"{label}-warm-{os.getpid()}-{i}"))
-    latencies.clear()
-    statuses.clear()
-    began = time.perf_counter()
-    tasks = []
-    for i, request in enumerate(requests):
-        delay = began + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(request)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
-    while not idle.empty():
-        _, writer = idle.get_nowait()
-        writer.close()
-    latencies.sort()
-    print(f"{label}: {statuses}", file=sys.stderr)
-    return {
-        "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 2),
-    }
-
-
-def _wait_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/openapi.json", timeout=1, trust_env=False)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
 
 
 def _profiler(pid: int | None, out: str, seconds: float) -> subprocess.Popen[bytes]:
@@ -178,10 +106,30 @@ def _profiler(pid: int | None, out: str, seconds: float) -> subprocess.Popen[byt
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def measure(
+    real_port: int, bare_port: int, rate: float, seconds: float, rounds: int
+) -> tuple[Run, Run]:
+    """The real app and the bare endpoint in turns, `seconds / rounds` each per round."""
+    per_round = max(1, int(rate * seconds / rounds))
+    real, floor = Run(), Run()
+    for r in range(rounds):
+        for port, run, label in ((real_port, real, "webhook"), (bare_port, floor, "bare")):
+            first = r * per_round
+            warmup = (
+                [_request(port, -1 - w, f"{label}-warm") for w in range(WARMUP)] if r == 0 else []
+            )
+            batch = [_request(port, first + i, label) for i in range(per_round)]
+            run.add(asyncio.run(paced(port, batch, rate, warmup)))
+    return real, floor
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per server, all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="turns taken by the two servers")
+    parser.add_argument("--cpu-load", type=int, default=0, metavar="N", help="N busy processes")
+    parser.add_argument("--database", metavar="URL", help="instead of a fresh SQLite file")
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -189,27 +137,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="meetsync-bench-")
-    real_port, bare_port = _free_port(), _free_port()
-    context = multiprocessing.get_context("spawn")
-    real = context.Process(
-        target=_serve_real, args=(real_port, f"sqlite:///{workdir}/bench.db"), daemon=True
-    )
-    bare = context.Process(target=_serve_bare, args=(bare_port,), daemon=True)
-    real.start()
-    bare.start()
+    real_port, bare_port = free_port(), free_port()
+    real = serve(_serve_real, real_port, args.database or f"sqlite:///{workdir}/bench.db")
+    floor = serve(_serve_bare, bare_port)
     try:
-        _wait_up(f"http://127.0.0.1:{real_port}")
-        _wait_up(f"http://127.0.0.1:{bare_port}")
-        spy = _profiler(real.pid, args.profile, args.seconds + 5) if args.profile else None
-        measured = asyncio.run(_load(real_port, args.rate, args.seconds, "webhook"))
+        wait_up(f"http://127.0.0.1:{real_port}")
+        wait_up(f"http://127.0.0.1:{bare_port}")
+        spy = _profiler(real.pid, args.profile, 2 * args.seconds + 5) if args.profile else None
+        with cpu_load(args.cpu_load):
+            measured, baseline = measure(
+                real_port, bare_port, args.rate, args.seconds, max(1, args.rounds)
+            )
         if spy is not None:
-            spy.wait(timeout=60)
-        baseline = asyncio.run(_load(bare_port, args.rate, args.seconds, "bare"))
+            spy.wait(timeout=120)
     finally:
-        for process in (real, bare):
-            process.terminate()
-            process.join(timeout=10)
-    result = {**measured, "bare_rps": baseline["rps"], "bare_p99_ms": baseline["p99_ms"]}
+        stop(real, floor)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"webhook: {measured.statuses}  bare: {baseline.statuses}", file=sys.stderr)
+    ours, bare_floor = measured.summary(), baseline.summary()
+    result = {
+        "rate": args.rate,
+        **ours,
+        "bare_rps": bare_floor["rps"],
+        "bare_p50_ms": bare_floor["p50_ms"],
+        "bare_p99_ms": bare_floor["p99_ms"],
+        "p99_ratio": round(ours["p99_ms"] / bare_floor["p99_ms"], 1)
+        if bare_floor["p99_ms"]
+        else None,
+        "cpu_load": args.cpu_load,
+    }
     print(json.dumps(result))
     return result
 

@@ -21,6 +21,7 @@ from intake import (
     memory,
     review_api,
     slack_interactions,
+    webhook_store,
     webhooks,
 )
 from intake.tracing import Tracing
@@ -51,6 +52,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # it and each must win it back from a busy event loop (bench.webhook: p50 135 -> 14 ms)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     yield
+    # uvicorn has answered every request by now: store and follow up what was handed over
+    app.state.deliveries.close()
 
 
 def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
@@ -58,6 +61,7 @@ def create_app(settings: Settings, pipeline: Enqueuer) -> FastAPI:
     app = FastAPI(title="meetsync", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.pipeline = pipeline
+    app.state.deliveries = webhook_store.delivery_writer(app.state)
     app.include_router(webhooks.router)
     app.include_router(meetings.router)
     app.include_router(admin.router)

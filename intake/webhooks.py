@@ -12,18 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from admin.meeting_store import UnknownOrg, store_meeting
+from intake.deliveries import DeliveryWriter, Overloaded, Unstored
 from intake.signatures import (
     SIGNATURE_HEADER,
     STANDARD_ID_HEADER,
@@ -34,9 +29,7 @@ from intake.signatures import (
     verify,
     verify_standard,
 )
-from meetsync.db.models import WebhookEvent, WebhookSignature
-from meetsync.db.session import session_scope
-from meetsync.links import meeting_link
+from intake.webhook_store import RETRY_AFTER, Delivery, problem
 from meetsync.models import MeetingOutput
 from meetsync.settings import Settings
 
@@ -44,10 +37,6 @@ router = APIRouter()
 
 EVENT_HEADER = "x-meetsync-event-id"
 MAX_EVENT_ID = 200
-
-
-def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 @router.post(
@@ -114,6 +103,7 @@ def _problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse
         404: {"description": "unknown org"},
         413: {"description": "body too large"},
         422: {"description": "invalid body"},
+        503: {"description": "overloaded or not stored; retry after Retry-After seconds"},
     },
 )
 async def meeting_completed(request: Request) -> JSONResponse:
@@ -121,11 +111,11 @@ async def meeting_completed(request: Request) -> JSONResponse:
     try:
         body = await read_limited(request, settings.webhook_max_body_bytes)
     except BodyTooLarge:
-        return _problem(413, "body_too_large", f"limit is {settings.webhook_max_body_bytes} bytes")
+        return problem(413, "body_too_large", f"limit is {settings.webhook_max_body_bytes} bytes")
     try:
         fingerprint, signed_id = check_signature(settings, request.headers, body)
     except SignatureError as exc:
-        return _problem(401, exc.reason, exc.message)
+        return problem(401, exc.reason, exc.message)
     try:
         meeting = MeetingOutput.model_validate_json(body)
     except ValidationError as exc:
@@ -133,9 +123,7 @@ async def meeting_completed(request: Request) -> JSONResponse:
             {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        return _problem(
-            422, "invalid_payload", "the body does not fit MeetingOutput", errors=errors
-        )
+        return problem(422, "invalid_payload", "the body does not fit MeetingOutput", errors=errors)
     event_id = (
         signed_id
         or request.headers.get(EVENT_HEADER)
@@ -144,9 +132,22 @@ async def meeting_completed(request: Request) -> JSONResponse:
     )
     if len(event_id) > MAX_EVENT_ID:
         errors = [{"path": EVENT_HEADER, "message": f"at most {MAX_EVENT_ID} characters"}]
-        return _problem(422, "invalid_event_id", "the event id is too long", errors=errors)
-    # the database is synchronous: keep it off the event loop so slow commits don't stall reads
-    return await run_in_threadpool(_accept, request, meeting, event_id, fingerprint)
+        return problem(422, "invalid_event_id", "the event id is too long", errors=errors)
+    delivery = Delivery.of(settings, meeting, event_id, fingerprint)
+    # one writer thread per app stores deliveries in batches (the tail: intake.deliveries)
+    writer: DeliveryWriter = request.app.state.deliveries
+    try:
+        answer: JSONResponse = await writer.write(delivery)
+    except Overloaded:
+        return problem(503, "overloaded", "too many deliveries at once; retry", headers=RETRY_AFTER)
+    except Unstored:
+        return problem(
+            503, "not_stored", "the delivery could not be stored; retry", headers=RETRY_AFTER
+        )
+    except IntegrityError:
+        # a concurrent delivery of the same event or meeting won the race twice over
+        return problem(409, "concurrent_delivery", "the same delivery is being processed; retry")
+    return answer
 
 
 def check_signature(
@@ -200,69 +201,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-class Replayed(Exception):
-    """This signature was accepted before, under another delivery id."""
-
-
-def _accept(
-    request: Request, meeting: MeetingOutput, event_id: str, fingerprint: str
-) -> JSONResponse:
-    settings, pipeline = request.app.state.settings, request.app.state.pipeline
-    try:
-        with session_scope(settings.database_url) as session:
-            seen = session.get(WebhookEvent, event_id)
-            if seen is not None:
-                return JSONResponse(
-                    seen.response,
-                    status_code=seen.status_code,
-                    headers={"X-Meetsync-Replay": "true"},
-                )
-            remember_signature(session, fingerprint, settings.webhook_tolerance_s)
-            stored = store_meeting(session, meeting)
-            answer = {
-                "meeting_id": stored.meeting_id,
-                "status": "stale" if stored.stale else "accepted",
-                "status_url": meeting_link(settings, stored.meeting_id),
-            }
-            status_code = 200 if stored.stale else 202
-            session.add(
-                WebhookEvent(
-                    event_id=event_id,
-                    org_id=meeting.org_id,
-                    meeting_id=stored.meeting_id,
-                    status_code=status_code,
-                    response=answer,
-                )
-            )
-    except Replayed:
-        return _problem(
-            401, "replayed_signature", "this signature was already accepted; sign anew to resend"
-        )
-    except UnknownOrg:
-        return _problem(404, "unknown_org", f"org {meeting.org_id!r} is not set up")
-    except IntegrityError:
-        # a concurrent delivery of the same event or meeting won the race; it enqueued
-        return _problem(409, "concurrent_delivery", "the same delivery is being processed; retry")
-    if stored.stale:
-        # an older revision than the stored one: acknowledged, so the sender stops retrying
-        return JSONResponse(answer, status_code=200)
-    pipeline.enqueue_extract(answer["meeting_id"])
-    return JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
-
-
-def remember_signature(session: Session, fingerprint: str, window_s: int) -> None:
-    """Record an accepted signature for its window (both sides of our clock); Replayed if
-    it is there already. Expired ones are dropped on the way."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    session.execute(delete(WebhookSignature).where(WebhookSignature.expires_at < now))
-    if session.get(WebhookSignature, fingerprint) is not None:
-        raise Replayed
-    expires = now + timedelta(seconds=2 * window_s + 60)
-    session.add(WebhookSignature(fingerprint=fingerprint, expires_at=expires))
-    # a concurrent replay that got past the check fails on this row's key (IntegrityError)
-    session.flush()
 
 
 def json_body(payload: MeetingOutput) -> bytes:

@@ -57,6 +57,8 @@ class Api:
         return self.client.post(WEBHOOK_PATH, content=raw, headers=sent)
 
     def queued(self) -> int:
+        # the extraction is enqueued after the answer went out (intake.deliveries)
+        assert self.client.app.state.deliveries.wait_idle()  # type: ignore[attr-defined]
         return self.pipeline.broker.queues["extract"].qsize()  # type: ignore[attr-defined]
 
     def stored(self) -> tuple[int, int]:
