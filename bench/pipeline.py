@@ -254,7 +254,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         broker = make_broker(broker_url)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
-        live_lane = ["--lane", "live", "--poll-ms", str(args.poll_ms)]
+        live_lane = ["--lane", "live"]
         workers = Workers(env, workdir, count=PROCESSES, threads=THREADS, args=live_lane)
         # the backfill lane in a process of its own, at a lower CPU priority: what a
         # deployment per lane does (deploy/k8s), so live work keeps the cores it needs
@@ -362,9 +362,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
     parser.add_argument("--quick", action="store_true", help="noop and throughput only")
-    parser.add_argument(
-        "--poll-ms", type=int, default=1000, help="live workers' `meetsync worker --poll-ms`"
-    )
     args = parser.parse_args(argv)
     figures = run(args, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(figures), flush=True)

@@ -127,14 +127,6 @@ def worker(
         int,
         typer.Option(min=0, max=19, help="lower these processes' CPU priority (a backfill lane)"),
     ] = 0,
-    poll_ms: Annotated[
-        int,
-        typer.Option(
-            min=10,
-            help="longest wait between polls of an idle Redis queue (each stage's hop waits "
-            "up to this; RabbitMQ pushes and ignores it)",
-        ),
-    ] = 1000,
 ) -> None:
     """Run dramatiq workers for extract, plan and push.<connector> on the configured broker."""
     from cli.serve import run_workers
@@ -144,9 +136,7 @@ def worker(
         from workers.lanes import Lane, lane_queues
 
         queues = [*(queues or []), *lane_queues(Lane(lane), sorted(available()))]
-    raise typer.Exit(
-        run_workers(get_settings(), processes, threads, queues, nice=nice, poll_ms=poll_ms)
-    )
+    raise typer.Exit(run_workers(get_settings(), processes, threads, queues, nice=nice))
 
 
 @app.command()

@@ -71,7 +71,6 @@ def run_workers(
     queues: list[str] | None = None,
     *,
     nice: int = 0,
-    poll_ms: int = 1000,
 ) -> int:
     """Migrate, then become `dramatiq workers.main` (exec: signals reach dramatiq itself).
 
@@ -98,7 +97,6 @@ def run_workers(
         stale.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "dramatiq", "workers.main", "--skip-logging"]
     argv += ["--processes", str(processes), "--threads", str(threads)]
-    argv += ["--worker-timeout", str(poll_ms)]
     if queues:
         argv += ["--queues", *queues]
     if nice:
