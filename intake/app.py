@@ -31,7 +31,9 @@ from meetsync.settings import Settings
 
 
 class Enqueuer(Protocol):
-    def enqueue_extract(self, meeting_id: str, *, backfill: bool = False) -> None: ...
+    def enqueue_extract(
+        self, meeting_id: str, *, backfill: bool = False, org: str | None = None
+    ) -> None: ...
 
 
 SWITCH_INTERVAL_S = 0.0005

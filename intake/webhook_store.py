@@ -145,7 +145,7 @@ def accept_one(state: Any, session: Session, delivery: Delivery) -> Written[JSON
     if stored.stale:
         # an older revision than the stored one: acknowledged, so the sender stops retrying
         return Written(JSONResponse(answer, status_code=200))
-    return _accepted(state, answer)
+    return _accepted(state, answer, meeting.org_id)
 
 
 def accept_many(
@@ -189,7 +189,10 @@ def accept_many(
     lost = signed - stored
     _release(session, WebhookEvent.event_id, [deliveries[i].event_id for i in lost])
     _release(session, WebhookSignature.fingerprint, [deliveries[i].fingerprint for i in lost])
-    return [_accepted(state, answers[i]) if i in stored else None for i in range(len(deliveries))]
+    return [
+        _accepted(state, answers[i], deliveries[i].meeting.org_id) if i in stored else None
+        for i in range(len(deliveries))
+    ]
 
 
 def _fresh(session: Session, deliveries: list[Delivery]) -> list[int]:
@@ -240,9 +243,12 @@ def _release(session: Session, column: Any, values: Iterable[str]) -> None:
         session.execute(delete(column.class_).where(column.in_(wanted)))
 
 
-def _accepted(state: Any, answer: dict[str, str]) -> Written[JSONResponse]:
+def _accepted(state: Any, answer: dict[str, str], org_id: str) -> Written[JSONResponse]:
     accepted = JSONResponse(answer, status_code=202, headers={"Location": answer["status_url"]})
-    enqueue: Callable[[], None] = partial(state.pipeline.enqueue_extract, answer["meeting_id"])
+    # with its org, the throttle routes the extraction without reading the meeting back
+    enqueue: Callable[[], None] = partial(
+        state.pipeline.enqueue_extract, answer["meeting_id"], org=org_id
+    )
     return Written(accepted, then=enqueue)
 
 
