@@ -25,5 +25,6 @@ def test_live_and_backfill_lanes_cover_every_declared_queue_once() -> None:
     # expect every queue served by exactly one lane, backfill taking only backfill queues
     assert sorted(live + backfill) == sorted(declared)
     assert not set(live) & set(backfill)
-    assert all(q.endswith(".backfill") for q in backfill)
-    assert "extract.backfill" in backfill and "plan" in live and "extract.returns" in live
+    assert all(q.endswith((".backfill", ".backfill.returns")) for q in backfill)
+    assert {"extract.backfill", "plan.backfill", "extract.backfill.returns"} <= set(backfill)
+    assert {"plan", "extract.returns"} <= set(live)

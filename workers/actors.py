@@ -192,8 +192,8 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         for name in available()
     }
     for lanes in (extract_lanes, *push_lanes.values()):
-        for actor in (lanes.live, lanes.backfill, lanes.returns):
-            returns[actor.actor_name] = lanes.returns
+        for lane, actor in lanes.lanes():
+            returns[actor.actor_name] = lanes.on(lane.returns)
     pipeline = Pipeline(
         broker=broker,
         runtime=runtime,
@@ -225,7 +225,12 @@ def _on_lanes(
             **options,
         )(fn)
 
-    return Laned(live=on(Lane.LIVE), backfill=on(Lane.BACKFILL), returns=on(Lane.RETURNS))
+    return Laned(
+        live=on(Lane.LIVE),
+        backfill=on(Lane.BACKFILL),
+        returns=on(Lane.RETURNS),
+        backfill_returns=on(Lane.BACKFILL_RETURNS),
+    )
 
 
 def _stored_route(runtime: Runtime, message: MessageProxy) -> Route | None:
@@ -256,8 +261,8 @@ def _provider() -> str:
     """The connector of the push being processed: `push_asana_backfill` → `asana`."""
     message = CurrentMessage.get_current_message()
     name = message.actor_name.removeprefix("push_") if message is not None else "unknown"
-    for lane in (Lane.BACKFILL, Lane.RETURNS):
-        name = name.removesuffix(f"_{lane.value}")
+    for lane in (Lane.BACKFILL_RETURNS, Lane.BACKFILL, Lane.RETURNS):
+        name = name.removesuffix("_" + lane.value.replace(".", "_"))
     return name
 
 

@@ -1,6 +1,6 @@
 """Lanes: the queues a stage's messages travel on, and the one place that picks them.
 
-dramatiq orders a worker's work by actor priority, so each stage that can wait (extract,
+dramatiq orders a worker's work by actor priority, so each stage (extract, plan,
 and the push of every connector) is declared once per lane:
 
 | lane     | actor                 | queue                | priority                |
@@ -8,11 +8,14 @@ and the push of every connector) is declared once per lane:
 | live     | `push_slack`          | `push.slack`         | 0                       |
 | backfill | `push_slack_backfill` | `push.slack.backfill`| 10: after live work     |
 | returns  | `push_slack_returns`  | `push.slack.returns` | -10: before new work    |
+| backfill returns | `push_slack_backfill_returns` | `push.slack.backfill.returns` | 5: a backfill's waits, before more backfill |
 
 (`extract`, `extract_backfill` and `extract_returns` the same way.) The lane is picked
 once, by whoever enqueues: a backfilled meeting's messages start on backfill; a message
 that must wait (the throttle's turn, a busy op, a recap's links, the LLM's budget) comes
-back on returns, where a turn handed out is not lost behind a backlog.
+back on returns, where a turn handed out is not lost behind a backlog; a backfill's waits
+come back on backfill returns, so they never take a live worker's turn (`meetsync worker
+--lane backfill` serves both backfill queues).
 
 A message carries ids, plus its *route*: the org, connector, connection and channel that
 choose its throttle bucket, so the throttle needs no database read to admit it.
@@ -32,19 +35,27 @@ class Lane(StrEnum):
     LIVE = "live"
     BACKFILL = "backfill"
     RETURNS = "returns"
+    BACKFILL_RETURNS = "backfill.returns"
 
     @property
     def priority(self) -> int:
-        """Lower runs first inside a worker: returns, then live, then backfill."""
-        return {"live": 0, "backfill": 10, "returns": -10}[self.value]
+        """Lower runs first inside a worker: returns, live, backfill's returns, backfill."""
+        return {"live": 0, "backfill": 10, "returns": -10, "backfill.returns": 5}[self.value]
 
     def actor_name(self, stage: str) -> str:
         """`push_slack` → `push_slack_backfill` (live keeps the stage's own name)."""
-        return stage if self is Lane.LIVE else f"{stage}_{self.value}"
+        return stage if self is Lane.LIVE else f"{stage}_{self.value.replace('.', '_')}"
 
     def queue_name(self, queue: str) -> str:
         """`push.slack` → `push.slack.returns` (live keeps the stage's own queue)."""
         return queue if self is Lane.LIVE else f"{queue}.{self.value}"
+
+    @property
+    def returns(self) -> Lane:
+        """Where a message of this lane comes back when it must wait: a backfill's waits
+        stay with backfill work, so they never take a live worker's turn."""
+        backfill = self in (Lane.BACKFILL, Lane.BACKFILL_RETURNS)
+        return Lane.BACKFILL_RETURNS if backfill else Lane.RETURNS
 
     @classmethod
     def of(cls, backfill: bool) -> Lane:
@@ -54,14 +65,19 @@ class Lane(StrEnum):
 REVIEW_QUEUE = "review"
 
 
+def lane_group(backfill: bool) -> tuple[Lane, Lane]:
+    """A kind of work's lane and where its waits come back."""
+    return (Lane.BACKFILL, Lane.BACKFILL_RETURNS) if backfill else (Lane.LIVE, Lane.RETURNS)
+
+
 def lane_queues(lane: Lane, connectors: list[str]) -> list[str]:
     """The queues a worker serving `lane` consumes: `live` takes everything but backfill
     (fresh work, returns, and the unlaned review queue), `backfill` only the
     backfill queues, so a deployment of its own (or `meetsync worker --nice`) can yield
     the cores to live work."""
     laned = ["extract", "plan", *(f"push.{name}" for name in connectors)]
-    if lane is Lane.BACKFILL:
-        return [lane.queue_name(q) for q in laned]
+    if lane in (Lane.BACKFILL, Lane.BACKFILL_RETURNS):
+        return [waiting.queue_name(q) for waiting in lane_group(True) for q in laned]
     returns = [Lane.RETURNS.queue_name(q) for q in laned]
     return [*laned, *returns, REVIEW_QUEUE]
 
@@ -104,11 +120,18 @@ class Laned:
     live: Actor[Any, Any]
     backfill: Actor[Any, Any]
     returns: Actor[Any, Any]
+    backfill_returns: Actor[Any, Any]
 
     def on(self, lane: Lane) -> Actor[Any, Any]:
-        return {Lane.LIVE: self.live, Lane.BACKFILL: self.backfill, Lane.RETURNS: self.returns}[
-            lane
-        ]
+        return {
+            Lane.LIVE: self.live,
+            Lane.BACKFILL: self.backfill,
+            Lane.RETURNS: self.returns,
+            Lane.BACKFILL_RETURNS: self.backfill_returns,
+        }[lane]
+
+    def lanes(self) -> list[tuple[Lane, Actor[Any, Any]]]:
+        return [(lane, self.on(lane)) for lane in Lane]
 
     def send(
         self, *args: Any, route: Route | None, lane: Lane | None = None, delay: int | None = None
