@@ -350,6 +350,7 @@ def _start_backfill(count: int, run_id: str, workdir: Path, env: dict[str, str])
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "backfill.log", "wb"),
         start_new_session=True,
+        preexec_fn=lambda: os.nice(10),  # `nice meetsync backfill`: as its workers, after live
     )  # fmt: skip
 
 
