@@ -132,10 +132,9 @@ def worker(
     from cli.serve import run_workers
 
     if lane is not None:
-        from connectors.registry import available
         from workers.lanes import Lane, lane_queues
 
-        queues = [*(queues or []), *lane_queues(Lane(lane), sorted(available()))]
+        queues = [*(queues or []), *lane_queues(Lane(lane))]
     raise typer.Exit(run_workers(get_settings(), processes, threads, queues, nice=nice))
 
 

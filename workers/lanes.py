@@ -3,12 +3,12 @@
 dramatiq orders a worker's work by actor priority, so each stage (extract, plan,
 and the push of every connector) is declared once per lane:
 
-| lane     | actor                 | queue                | priority                |
-| -------- | --------------------- | -------------------- | ----------------------- |
-| live     | `push_slack`          | `push.slack`         | 0                       |
-| backfill | `push_slack_backfill` | `push.slack.backfill`| 10: after live work     |
-| returns  | `push_slack_returns`  | `push.slack.returns` | -10: before new work    |
-| backfill returns | `push_slack_backfill_returns` | `push.slack.backfill.returns` | 5: a backfill's waits, before more backfill |
+| lane             | actor                         | queue                         | priority |
+| ---------------- | ----------------------------- | ----------------------------- | -------- |
+| live             | `push_slack`                  | `push.slack`                  | 0        |
+| backfill         | `push_slack_backfill`         | `push.slack.backfill`         | 10       |
+| returns          | `push_slack_returns`          | `push.slack.returns`          | -10      |
+| backfill returns | `push_slack_backfill_returns` | `push.slack.backfill.returns` | 5        |
 
 (`extract`, `extract_backfill` and `extract_returns` the same way.) The lane is picked
 once, by whoever enqueues: a backfilled meeting's messages start on backfill; a message
@@ -29,6 +29,8 @@ from typing import Any
 
 from dramatiq import Actor, Message
 from dramatiq.broker import MessageProxy
+
+from connectors.registry import available
 
 
 class Lane(StrEnum):
@@ -70,12 +72,13 @@ def lane_group(backfill: bool) -> tuple[Lane, Lane]:
     return (Lane.BACKFILL, Lane.BACKFILL_RETURNS) if backfill else (Lane.LIVE, Lane.RETURNS)
 
 
-def lane_queues(lane: Lane, connectors: list[str]) -> list[str]:
+def lane_queues(lane: Lane, connectors: list[str] | None = None) -> list[str]:
     """The queues a worker serving `lane` consumes: `live` takes everything but backfill
     (fresh work, returns, and the unlaned review queue), `backfill` only the
     backfill queues, so a deployment of its own (or `meetsync worker --nice`) can yield
     the cores to live work."""
-    laned = ["extract", "plan", *(f"push.{name}" for name in connectors)]
+    names = sorted(available()) if connectors is None else connectors  # installed ones
+    laned = ["extract", "plan", *(f"push.{name}" for name in names)]
     if lane in (Lane.BACKFILL, Lane.BACKFILL_RETURNS):
         return [waiting.queue_name(q) for waiting in lane_group(True) for q in laned]
     returns = [Lane.RETURNS.queue_name(q) for q in laned]
