@@ -257,8 +257,11 @@ def accept(suggestion_id: str, org: Org = None, as_json: AsJson = False) -> None
 
 
 @app.command("decline")
-def decline(suggestion_id: str, org: Org = None) -> None:
+def decline(suggestion_id: str, org: Org = None, as_json: AsJson = False) -> None:
     """Decline a suggested preference; it is not offered again."""
     with admin_session() as (session, _):
         suggestions.decline(session, orgs.default_org(session, org), suggestion_id)
-    typer.echo(f"declined {suggestion_id}")
+    if as_json:
+        typer.echo(json.dumps({"declined": suggestion_id}))
+    else:
+        typer.echo(f"declined {suggestion_id}")
