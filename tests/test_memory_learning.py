@@ -9,38 +9,23 @@ tests/test_review.py drives one edit through the admin API end to end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from admin import learning, memory, orgs, suggestions
+from admin import learning, memory, suggestions
 from admin.errors import Invalid, NotFound
 from admin.learning import corrected_terms
 from admin.meeting_store import store_meeting
-from meetsync.db.migrate import upgrade
 from meetsync.db.models import MemoryEntry, MemoryLearning, OpRecord, ReviewRequest
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from meetsync.states import Verdict
+from tests.test_memory import db  # noqa: F401  (migrated, with orgs acme and globex)
 
 PRIYA = {"name": "Priya Raman", "email": "priya@acme.io", "aliases": ["Pria"]}
 TASKS = "customer-followups"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A migrated database with orgs acme and globex."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/learning.db"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    upgrade(url)
-    with session_scope(url) as session:
-        orgs.create_org(session, "acme", "Acme")
-        orgs.create_org(session, "globex", "Globex")
-    yield url
 
 
 def edited(
@@ -118,7 +103,7 @@ def entries(url: str, org: str = "acme", kind: str | None = None) -> list[memory
 
 
 # -- an edited owner ---------------------------------------------------------------------
-def test_an_edited_owner_becomes_an_alias_of_the_chosen_person_with_its_source(db: str) -> None:
+def test_an_edited_owner_becomes_an_alias_of_the_chosen_person_with_its_source(db: str) -> None:  # noqa: F811
     with session_scope(db) as session:
         priya = memory.add_entry(session, "acme", "person", PRIYA).id
 
@@ -140,7 +125,7 @@ def test_an_edited_owner_becomes_an_alias_of_the_chosen_person_with_its_source(d
     assert person.data["aliases"] == ["Pria"] and person.learned == []
 
 
-def test_an_owner_memory_did_not_know_becomes_a_person_named_as_they_attended(db: str) -> None:
+def test_an_owner_memory_did_not_know_becomes_a_person_named_as_they_attended(db: str) -> None:  # noqa: F811
     (lesson,) = edited(db, "assignee_email", None, "sam@acme.io", owner="Sem")
 
     (person,) = entries(db, kind="person")
@@ -155,7 +140,7 @@ def test_an_owner_memory_did_not_know_becomes_a_person_named_as_they_attended(db
     assert entries(db) == []
 
 
-def test_an_alias_another_person_holds_is_not_learned_and_the_edit_stands(db: str) -> None:
+def test_an_alias_another_person_holds_is_not_learned_and_the_edit_stands(db: str) -> None:  # noqa: F811
     with session_scope(db) as session:
         memory.add_entry(session, "acme", "person", PRIYA)
         memory.add_entry(session, "acme", "person", {"name": "Sam Patel", "email": "sam@acme.io"})
@@ -165,7 +150,7 @@ def test_an_alias_another_person_holds_is_not_learned_and_the_edit_stands(db: st
     assert "aliases" not in sam.data and sam.learned == []
 
 
-def test_deleting_a_learned_person_deletes_what_review_taught_about_them(db: str) -> None:
+def test_deleting_a_learned_person_deletes_what_review_taught_about_them(db: str) -> None:  # noqa: F811
     edited(db, "assignee_email", None, "sam@acme.io", owner="Sem")
     (person,) = entries(db)
     with session_scope(db) as session:
@@ -206,7 +191,7 @@ def test_a_respelling_is_a_term_and_a_rewrite_is_not(
     assert corrected_terms(before, after) == learned
 
 
-def test_a_corrected_term_becomes_a_term_entry_and_joins_a_known_one(db: str) -> None:
+def test_a_corrected_term_becomes_a_term_entry_and_joins_a_known_one(db: str) -> None:  # noqa: F811
     (lesson,) = edited(
         db, "notes", "Roll out Cooper Netties to the pilot", "Roll out Kubernetes to the pilot"
     )
@@ -228,7 +213,7 @@ def test_a_corrected_term_becomes_a_term_entry_and_joins_a_known_one(db: str) ->
 
 # -- an edit repeated across meetings ----------------------------------------------------
 def test_an_edit_repeated_in_two_meetings_is_suggested_not_applied_until_accepted(
-    db: str,
+    db: str,  # noqa: F811
 ) -> None:
     # one meeting's edit is not a habit
     assert edited(db, "project", "Customer Follow-ups", "Legal", meeting="m-1") == []
@@ -264,7 +249,7 @@ def test_an_edit_repeated_in_two_meetings_is_suggested_not_applied_until_accepte
     assert edited(db, "project", "Inbox", "Legal", meeting="m-4", label="Legal review") == []
 
 
-def test_a_declined_suggestion_is_not_offered_again(db: str) -> None:
+def test_a_declined_suggestion_is_not_offered_again(db: str) -> None:  # noqa: F811
     edited(db, "priority", "low", "high", meeting="m-1", label="Fix the login bug")
     (suggestion,) = edited(db, "priority", "low", "high", meeting="m-2", label="Call Bob")
     assert "item_text_contains" not in suggestion.rule["when"]  # nothing shared to name
@@ -276,7 +261,7 @@ def test_a_declined_suggestion_is_not_offered_again(db: str) -> None:
 
 
 # -- never across orgs -------------------------------------------------------------------
-def test_nothing_is_learned_across_orgs(db: str) -> None:
+def test_nothing_is_learned_across_orgs(db: str) -> None:  # noqa: F811
     with session_scope(db) as session:
         memory.add_entry(session, "globex", "person", PRIYA)
         memory.add_entry(session, "acme", "person", PRIYA)
