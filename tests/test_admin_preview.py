@@ -122,6 +122,22 @@ def ledger(cli: Cli) -> list[OpRecord]:
         return list(session.scalars(select(OpRecord).order_by(OpRecord.key)))
 
 
+def as_ops(rows: list[OpRecord]) -> list[dict[str, Any]]:
+    """Ledger rows in the shape `Preview.as_ops()` shows them."""
+    return [
+        {
+            "key": r.key,
+            "connector": r.connector,
+            "connection": r.connection,
+            "action": r.action,
+            "target": r.target,
+            "fields": r.fields,
+            "payload_hash": r.payload_hash,
+        }
+        for r in rows
+    ]
+
+
 def run_pipeline(cli: Cli) -> None:
     """The pipeline's plan and push stages, as the workers run them."""
     runtime = Runtime(cli.settings())
@@ -160,18 +176,7 @@ def test_the_pipeline_writes_exactly_what_preview_showed(cli: Cli, clean_sandbox
 
     # expect the ledger to hold exactly the previewed ops, planned with version 1
     rows = ledger(cli)
-    planned = [
-        {
-            "key": r.key,
-            "connector": r.connector,
-            "connection": r.connection,
-            "action": r.action,
-            "target": r.target,
-            "fields": r.fields,
-            "payload_hash": r.payload_hash,
-        }
-        for r in rows
-    ]
+    planned = as_ops(rows)
     assert planned == sorted(shown.as_ops(), key=lambda op: op["key"])
     assert {r.mapping_version for r in rows} == {1}
 
@@ -392,18 +397,7 @@ def test_preferences_change_the_plan_and_preview_shows_what_the_pipeline_plans(
 
     # expect the ledger to hold exactly what preview showed
     rows = ledger(cli)
-    planned = [
-        {
-            "key": r.key,
-            "connector": r.connector,
-            "connection": r.connection,
-            "action": r.action,
-            "target": r.target,
-            "fields": r.fields,
-            "payload_hash": r.payload_hash,
-        }
-        for r in rows
-    ]
+    planned = as_ops(rows)
     assert planned == sorted(shown.as_ops(), key=lambda op: op["key"])
 
 
