@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from admin.errors import Invalid, NotFound
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.settings import Settings
-from workers import ledger, stages
+from workers import ledger, pushing, stages
+from workers.pushing import Planned
 from workers.runtime import Runtime
 
 
@@ -47,7 +48,7 @@ class MeetingReplan:
 class ReplanReport:
     applied: bool
     meetings: list[MeetingReplan]
-    planned: list[stages.Planned] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
 
 
 def choose_meetings(
@@ -104,7 +105,7 @@ def replan(
 
 def _replan_one(
     session: Session, runtime: Runtime, meeting_id: str
-) -> tuple[MeetingReplan, list[stages.Planned]]:
+) -> tuple[MeetingReplan, list[Planned]]:
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
         raise NotFound(f"no meeting {meeting_id!r}")
@@ -138,7 +139,7 @@ def _replan_one(
                 ledger.replay(row)
                 row.last_error = None
             if row.key not in keys:
-                planned.append(stages.Planned(row.key, stages.route_of(row, backfill)))
+                planned.append(pushing.planned(row, backfill))
                 keys.add(row.key)
         if row.key not in before:
             result.new.append(row.key)
@@ -149,7 +150,7 @@ def _replan_one(
     return result, planned
 
 
-def enqueue(settings: Settings, planned: list[stages.Planned]) -> str:
+def enqueue(settings: Settings, planned: list[Planned]) -> str:
     """Send replanned ops to their push lanes; what was done, in words."""
     if not planned:
         return "nothing to push"
@@ -163,8 +164,7 @@ def enqueue(settings: Settings, planned: list[stages.Planned]) -> str:
 
     pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
     try:
-        for item in planned:
-            pipeline.enqueue_push(item)
+        pipeline.enqueue_pushes(planned)
     finally:
         pipeline.broker.close()
     return f"{len(planned)} op(s) sent to their push lanes"

@@ -172,6 +172,12 @@ class ThrottleSettings(BaseModel):
     headroom: float = Field(
         default=0.98, description="share of a provider's rate planned for; the rest absorbs skew"
     )
+    push_batch: int = Field(
+        default=10,
+        ge=1,
+        description="most ops of one meeting and connection one push message writes (one "
+        "token each, never more than the bucket's burst)",
+    )
     lease_ms: int = Field(default=120_000, description="a slot's lease; a dead worker's expires")
     horizon_ms: int = Field(default=2_000, description="how far ahead turns are handed out")
     idle_ms: int = Field(default=5_000, description="a flow without turns for this long is idle")

@@ -18,7 +18,7 @@ from meetsync.models import MeetingOutput
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
 from tests.admin_cli import Cli, add_sandbox_connections, make_cli
-from workers import stages
+from workers import pushing, stages
 from workers.runtime import Runtime
 
 ACME = Path(__file__).resolve().parents[1] / "mappings" / "examples" / "acme.yaml"
@@ -144,7 +144,7 @@ def run_pipeline(cli: Cli) -> None:
     with cli.session() as session:
         meeting_id = session.scalars(select(InsightRecord.meeting_id).distinct()).one()
     for planned in stages.plan(runtime, meeting_id):
-        assert stages.push(runtime, planned.key).state == "done"
+        assert pushing.push(runtime, planned.key).state == "done"
 
 
 def op_of(result: Preview, connector: str, action: str) -> Any:

@@ -44,7 +44,7 @@ from tests.admin_cli import SECRETS, SLACK_TOKEN, Cli, add_sandbox_connections, 
 from tests.test_admin_preview import INSIGHTS, MEETING
 from tests.test_experiments import _decided, _extracted, _rated, spec
 from tests.test_review import globex, opportunity_writes, review_mapping
-from workers import stages
+from workers import pushing, stages
 from workers.review_ask import prepare
 from workers.review_message import expire
 from workers.runtime import Runtime
@@ -323,7 +323,7 @@ def test_a_meetings_timeline_and_a_dead_letter_retried(page: Page, world: World)
     # given the meeting planned and pushed to the sandbox providers by the pipeline's stages
     runtime = Runtime(world.cli.settings())
     for planned in stages.plan(runtime, world.meeting_id):
-        assert stages.push(runtime, planned.key).state == "done"
+        assert pushing.push(runtime, planned.key).state == "done"
     with world.cli.session() as session:
         task = session.scalars(
             select(OpRecord).where(OpRecord.connector == "asana", OpRecord.state == "done")
@@ -633,7 +633,7 @@ def test_a_held_change_is_refused_in_the_edit_form_then_approved_and_written_onc
     expect(page.get_by_role("main")).to_contain_text("Nothing waits for review")
     assert world.pipeline.pushed == [op_key]
     assert world.pipeline.refreshed == [world.meeting_id]
-    assert stages.push(runtime, op_key).state == "done"
+    assert pushing.push(runtime, op_key).state == "done"
     assert globex(world.sandbox)["NextStep"] == "Technical deep dive with the data team" != before
     assert opportunity_writes(world.sandbox) == 1
 
@@ -641,7 +641,7 @@ def test_a_held_change_is_refused_in_the_edit_form_then_approved_and_written_onc
     status, text = post(page, f"/console/review/{request_id}/approve", "")
     assert status == 409 and "Already approved by acme admin" in text
     assert world.pipeline.pushed == [op_key]
-    assert stages.push(runtime, op_key).state == "done"
+    assert pushing.push(runtime, op_key).state == "done"
     assert opportunity_writes(world.sandbox) == 1
 
     # expect the meeting's timeline to say who decided it and when

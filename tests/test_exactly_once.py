@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from dramatiq import Message
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, update
 from typer.testing import CliRunner
@@ -36,8 +37,8 @@ from tests.admin_cli import admin_auth
 from tests.contract.case_asana import task_key
 from tests.test_end_to_end import MAPPING, MEETING
 from tests.worker_run import run_message
-from workers import ledger, stages
-from workers.actors import declare
+from workers import ledger, pushing, stages
+from workers.actors import Pipeline, declare
 from workers.broker import make_broker
 from workers.runtime import Runtime
 from workers.sweeper import sweep
@@ -94,7 +95,7 @@ def edited(meeting: MeetingOutput, old: str, new: str | None) -> MeetingOutput:
     return meeting.model_copy(update={"transcript": lines})
 
 
-def deliver(runtime: Runtime, meeting: MeetingOutput) -> tuple[str, list[stages.Planned]]:
+def deliver(runtime: Runtime, meeting: MeetingOutput) -> tuple[str, list[pushing.Planned]]:
     """Intake, extract and plan one delivery; the meeting id and the ops to push."""
     with runtime.session() as session:
         meeting_id = store_meeting(session, meeting).meeting_id
@@ -102,8 +103,8 @@ def deliver(runtime: Runtime, meeting: MeetingOutput) -> tuple[str, list[stages.
     return meeting_id, stages.plan(runtime, meeting_id)
 
 
-def push_all(runtime: Runtime, planned: list[stages.Planned]) -> list[str]:
-    return [stages.push(runtime, p.key).state for p in planned]
+def push_all(runtime: Runtime, planned: list[pushing.Planned]) -> list[str]:
+    return [pushing.push(runtime, p.key).state for p in planned]
 
 
 def asana_tasks(sandbox: Sandbox) -> list[dict[str, Any]]:
@@ -118,7 +119,7 @@ def row_of(runtime: Runtime, key: str) -> OpRecord:
         return row
 
 
-def only_asana(planned: list[stages.Planned]) -> list[stages.Planned]:
+def only_asana(planned: list[pushing.Planned]) -> list[pushing.Planned]:
     return [p for p in planned if p.connector == "asana"]
 
 
@@ -132,9 +133,9 @@ def test_a_write_whose_response_was_lost_is_found_not_written_again(
 
     # when the push fails in doubt, then runs again (a retry or a redelivery)
     with pytest.raises(Transient):
-        stages.push(runtime, first.key)
+        pushing.push(runtime, first.key)
     in_doubt = row_of(runtime, first.key)
-    outcome = stages.push(runtime, first.key)
+    outcome = pushing.push(runtime, first.key)
 
     # expect one task, found by its external gid and recorded, not a second create
     assert in_doubt.state == "sending" and in_doubt.lease_until == 0.0
@@ -155,7 +156,7 @@ def test_a_second_delivery_backs_off_while_the_first_holds_the_op(
     assert isinstance(held, ledger.Claim) and not held.in_doubt
 
     # when a second delivery of the same message runs
-    outcome = stages.push(runtime, first.key)
+    outcome = pushing.push(runtime, first.key)
 
     # expect it to come back later without writing anything
     assert outcome.state == "busy" and outcome.retry_after is not None
@@ -165,7 +166,7 @@ def test_a_second_delivery_backs_off_while_the_first_holds_the_op(
     # and once the holder's lease runs out (it died), the op is in doubt: found, then written
     with runtime.session() as session:
         session.execute(update(OpRecord).where(OpRecord.key == first.key).values(lease_until=1.0))
-    assert stages.push(runtime, first.key).state == "done"
+    assert pushing.push(runtime, first.key).state == "done"
     assert len(asana_tasks(clean_sandbox)) == 1
     assert row_of(runtime, first.key).attempts == 2
 
@@ -349,7 +350,7 @@ def test_dead_letters_are_listed_shown_and_replayed_once(
     _, planned = deliver(runtime, MEETING)
     first = only_asana(planned)[0]
     clean_sandbox.admin("asana").arm("error", status=400, method="POST", path="/api/1.0/tasks")
-    assert stages.push(runtime, first.key).state == "failed"
+    assert pushing.push(runtime, first.key).state == "failed"
     monkeypatch.setenv("MEETSYNC_DATABASE_URL", runtime.settings.database_url)
 
     # when an operator lists, shows and retries it, twice
@@ -357,7 +358,7 @@ def test_dead_letters_are_listed_shown_and_replayed_once(
     shown = cli("dlq", "show", first.key[:12])
     replayed = cli("dlq", "retry", first.key)
     again = cli("dlq", "retry", first.key)
-    outcome = stages.push(runtime, first.key)  # what the worker does with the replay
+    outcome = pushing.push(runtime, first.key)  # what the worker does with the replay
 
     # expect the reason shown, one replay in doubt, and one task
     assert first.key in listed and "failed" in listed and "asana/upsert_task" in listed
@@ -384,14 +385,22 @@ def test_the_sweeper_re_enqueues_stuck_work_once(runtime: Runtime) -> None:
     first = sweep(pipeline, stuck_after_s=60)
     second = sweep(pipeline, stuck_after_s=60)
 
-    # expect every op enqueued once, on its connector's queue
-    queued = {
-        name: pipeline.broker.queues[name].qsize()  # type: ignore[attr-defined]
-        for name in ("push.asana", "push.salesforce", "push.slack")
-    }
+    # expect every op enqueued once, on its connector's queue: the meeting's ops for one
+    # connection in one message
+    queued = {name: queued_keys(pipeline, name) for name in ("asana", "salesforce", "slack")}
     assert first.push == len(planned) and second.total == 0
-    assert sum(queued.values()) == len(planned)
-    assert queued["push.asana"] == len(only_asana(planned))
+    assert sorted(k for keys in queued.values() for k in keys) == sorted(p.key for p in planned)
+    assert queued["asana"] == [p.key for p in only_asana(planned)]
+
+
+def queued_keys(pipeline: Pipeline, connector: str) -> list[str]:
+    """The op keys the messages on a connector's live push queue carry, in order."""
+    queue = pipeline.broker.queues[f"push.{connector}"]  # type: ignore[attr-defined]
+    keys: list[str] = []
+    for data in list(queue.queue):
+        arg = Message.decode(data).args[0]
+        keys += [arg] if isinstance(arg, str) else arg
+    return keys
 
 
 def test_a_push_that_must_wait_comes_back_on_the_returns_queue_ahead_of_new_work(
@@ -466,7 +475,7 @@ class DatabaseBackOnRetry(logging.Handler):
         self.database, self.failures = database, 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "recording its receipt failed" not in record.getMessage():
+        if "recording receipts failed" not in record.getMessage():
             return
         self.failures += 1
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
@@ -490,13 +499,13 @@ def test_a_write_whose_receipt_met_a_dropped_database_is_recorded_once_it_is_bac
 
     monkeypatch.setattr(runtime.connectors, "get", dropping)
     back = DatabaseBackOnRetry(database)
-    logging.getLogger("workers.stages").addHandler(back)
+    logging.getLogger("workers.pushing").addHandler(back)
 
     # when the op is pushed
     try:
-        outcome = stages.push(runtime, first.key)
+        outcome = pushing.push(runtime, first.key)
     finally:
-        logging.getLogger("workers.stages").removeHandler(back)
+        logging.getLogger("workers.pushing").removeHandler(back)
 
     # expect the receipt recorded by the same attempt, not left in doubt for the lease
     assert back.failures >= 1  # the database really was away when the push recorded
@@ -529,7 +538,7 @@ def test_a_push_reads_its_op_row_once_per_delivery(
 
     # expect it written, with one read of the op row and conditional writes after
     assert row_of(runtime, task.key).state == "done"
-    reads = [s for s in statements if s.startswith("SELECT") and 'WHERE ops."key" =' in s]
+    reads = [s for s in statements if s.startswith("SELECT") and 'WHERE ops."key" ' in s]
     assert len(reads) == 1, reads
     assert len([s for s in statements if s.startswith("UPDATE ops")]) == 2  # claim, record
 

@@ -360,8 +360,7 @@ def test_replan_after_a_mapping_fix_clears_the_stale_failure(
         with session_scope(url) as session:
             report = replanning.replan(session, settings, [meeting_id], apply=True)
         assert report.meetings[0].cleared and key in report.meetings[0].cleared
-        for planned in report.planned:
-            pipeline.enqueue_push(planned)
+        pipeline.enqueue_pushes(report.planned)
         workers.join(timeout_s=120)
     finally:
         server.stop()

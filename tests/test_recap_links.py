@@ -32,7 +32,7 @@ from tests.test_exactly_once import (
     make_runtime,
 )
 from tests.worker_run import run_message
-from workers import stages
+from workers import pushing
 from workers.actors import declare
 from workers.broker import make_broker
 from workers.enrich import pending, waits_for, with_links
@@ -184,10 +184,10 @@ def runtime(clean_sandbox: Sandbox, tmp_path: Path) -> Runtime:
     return make_runtime(clean_sandbox, f"sqlite:///{tmp_path}/links.db")
 
 
-def settle(runtime: Runtime, planned: list[stages.Planned]) -> None:
+def settle(runtime: Runtime, planned: list[pushing.Planned]) -> None:
     """Push every planned op; a recap waiting for its links is pushed once they are done."""
-    waiting = [p for p in planned if stages.push(runtime, p.key).state == "waiting"]
-    assert [stages.push(runtime, p.key).state for p in waiting] == ["done"] * len(waiting)
+    waiting = [p for p in planned if pushing.push(runtime, p.key).state == "waiting"]
+    assert [pushing.push(runtime, p.key).state for p in waiting] == ["done"] * len(waiting)
 
 
 def recap_lines(sandbox: Sandbox) -> tuple[str, list[str]]:

@@ -30,8 +30,10 @@ from mappings import MappingError, PlanError
 from meetsync.db.models import Meeting, OpRecord
 from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
-from workers import experiments, outcomes, stages
+from workers import experiments, outcomes, pushing, stages
+from workers.batching import batches
 from workers.lanes import Lane, Laned, Later, Route
+from workers.pushing import Planned
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
 from workers.runtime import Runtime
@@ -66,8 +68,17 @@ class Pipeline:
         route = Route(org=org, backfill=backfill) if org else None
         self.extract.send(meeting_id, route=route, lane=Lane.of(backfill))
 
-    def enqueue_push(self, planned: stages.Planned) -> None:
-        self.push[planned.connector].send(planned.key, route=planned.route)
+    def enqueue_pushes(self, planned: Iterable[Planned]) -> int:
+        """Push these ops, a meeting's ops for one connection in one message; how many
+        messages were sent (ops of a connector this worker does not know are left)."""
+        sent = 0
+        for batch in batches(self.runtime.settings, planned):
+            if batch.connector in self.push:
+                # a single op is sent as its key alone, as releases before batching did
+                keys = batch.keys[0] if len(batch.keys) == 1 else batch.keys
+                self.push[batch.connector].send(keys, route=batch.route)
+                sent += 1
+        return sent
 
     def enqueue_review_refresh(self, meeting_id: str) -> None:
         """Show a decision in the meeting's review messages, then what it wrote."""
@@ -83,16 +94,10 @@ class Pipeline:
                 .join(Meeting, Meeting.id == OpRecord.meeting_id)
                 .where(OpRecord.key.in_(wanted))
             ).all()
-            planned = [
-                stages.Planned(row.key, stages.route_of(row, source == "backfill"))
-                for row, source in rows
-            ]
-        sent = 0
-        for item in planned:
-            if item.connector in self.push:
-                self.enqueue_push(item)
-                sent += 1
-        return sent
+            planned = [pushing.planned(row, source == "backfill") for row, source in rows]
+        known = [item for item in planned if item.connector in self.push]
+        self.enqueue_pushes(known)
+        return len(known)
 
 
 def declare(broker: Broker, runtime: Runtime) -> Pipeline:
@@ -105,7 +110,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         "min_backoff": retry.min_backoff_ms,
         "max_backoff": retry.max_backoff_ms,
         # a message naming a meeting or op this database does not have will never succeed
-        "throws": (stages.MeetingGone,),
+        "throws": (stages.MeetingGone, pushing.OpGone),
     }
 
     def extract(meeting_id: str) -> Later | None:
@@ -151,30 +156,40 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             # help; the reason is the meeting's error, for the admin to fix the mapping
             stages.fail_meeting(runtime, meeting_id, f"the mapping cannot plan it: {exc}")
             return
-        for planned in planned_ops:
-            pipeline.enqueue_push(planned)
+        pipeline.enqueue_pushes(planned_ops)
         if pipeline.review is not None:
             pipeline.review.after_plan(runtime, meeting_id)
 
-    def push(key: str) -> Later | None:
+    def push(keys: str | list[str]) -> Later | None:
+        batch = [keys] if isinstance(keys, str) else list(keys)
         try:
-            outcome = stages.push(runtime, key, turn=take_turn)
+            pushed = pushing.push_ops(runtime, batch, turn=take_turn)
         except Transient as exc:
+            pushed = pushing.Pushed(transient=str(exc))  # before any write (a credential)
+        if pushed.transient is not None:
+            left = [key for key in batch if key not in pushed.states]
             if _retries_left():
-                stages.record_error(runtime, key, str(exc))
-                raise
-            meeting_id = stages.give_up(runtime, key, f"retries exhausted: {exc}")
-            outcome = stages.PushOutcome(PushState.DEAD, meeting_id=meeting_id)
-        outcomes.pushed(runtime, key, _provider(), outcome.state)
+                pushing.record_error(runtime, left, pushed.transient)
+                _settled(pushed)
+                raise Transient(pushed.transient)
+            reason = f"retries exhausted: {pushed.transient}"
+            for key, meeting_id in pushing.give_up(runtime, left, reason).items():
+                pushed.settle(key, PushState.DEAD, meeting_id)
+        _settled(pushed)
+        return pushed.later()
+
+    def _settled(pushed: pushing.Pushed) -> None:
+        """Count each op's outcome; wake the recaps that waited for the ops settled here."""
+        provider = _provider()
+        for key, state in pushed.states.items():
+            outcomes.pushed(runtime, key, provider, state)
         message = CurrentMessage.get_current_message()
         route = Route.of(message) if message is not None else None
-        awaited = route is None or not route.unawaited
-        if outcome.state in stages.SETTLING and outcome.meeting_id is not None and awaited:
-            # a recap whose records have all settled now goes out
-            lane = route.backfill if route is not None else None
-            for ready in stages.woken(runtime, key, outcome.meeting_id, backfill=lane):
-                pipeline.enqueue_push(ready)
-        return outcome.later()
+        if route is not None and route.unawaited:
+            return  # nothing in the meeting waits for these ops: no query asks
+        lane = route.backfill if route is not None else None
+        for meeting_id, settled in pushed.settled_by_meeting().items():
+            pipeline.enqueue_pushes(pushing.woken(runtime, settled, meeting_id, backfill=lane))
 
     # the middleware declares the `throttle` option, so it comes before the actors
     returns: dict[str, Actor[Any, Any]] = {}
@@ -236,14 +251,15 @@ def _on_lanes(
 def _stored_route(runtime: Runtime, message: MessageProxy) -> Route | None:
     """The route of a message sent without one, from the database: an extraction enqueued
     by intake or a backfill (they know the meeting, not its org), or an older release's push."""
-    ref = str(message.args[0]) if message.args else ""
+    first = message.args[0] if message.args else ""
+    ref = str(first[0] if isinstance(first, list) and first else first)
     with runtime.session() as session:
         if message.actor_name.startswith("push_"):
             row = session.get(OpRecord, ref)
             if row is None:
                 return None
             meeting = session.get(Meeting, row.meeting_id)
-            return stages.route_of(row, meeting is not None and meeting.source == "backfill")
+            return pushing.route_of(row, meeting is not None and meeting.source == "backfill")
         found = session.get(Meeting, ref)
         if found is None:
             return None

@@ -25,7 +25,7 @@ simply not linked.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -133,8 +133,8 @@ def _label(entry: Mapping[str, Any], receipt: Receipt) -> str:
     return " ".join(p for p in (provider, receipt.object or "record") if p)
 
 
-def ready_waiters(session: Session, meeting_id: str, settled: str) -> list[OpRecord]:
-    """The ops of the meeting that wait for the op `settled` and, now, for nothing else.
+def ready_waiters(session: Session, meeting_id: str, settled: Collection[str]) -> list[OpRecord]:
+    """The ops of the meeting that wait for any of the ops `settled` and, now, for nothing else.
 
     Asked after an op settles: its waiters are enqueued then, instead of polling. Whichever
     comes last, the waiter's own push or this, sees every dependency settled, so a waiter
@@ -149,7 +149,7 @@ def ready_waiters(session: Session, meeting_id: str, settled: str) -> list[OpRec
     ready: list[str] = []
     for key, state, target in rows:
         keys = [str(e["key"]) for e in (target or {}).get("after") or []]
-        if settled not in keys or state in SETTLED:
+        if state in SETTLED or not any(k in settled for k in keys):
             continue
         if not [k for k in keys if k in states and states[k] not in SETTLED]:
             ready.append(key)

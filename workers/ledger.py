@@ -17,11 +17,11 @@ it), or None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt
@@ -47,6 +47,7 @@ class Claim:
     prior: Receipt | None
     in_doubt: bool
     attempt: int
+    was: str = "planned"  # the state it was claimed from, restored by `unclaim`
 
 
 @dataclass(frozen=True)
@@ -93,28 +94,108 @@ def settled(row: OpRecord) -> OpState | None:
 
 def claim(session: Session, row: OpRecord, lease_s: float, now: float) -> Claim | Busy | OpState:
     """Take the op for one write attempt, or say why not (a settled state, or Busy)."""
-    if (state := settled(row)) is not None:
-        return state
-    if row.state == IN_DOUBT and (row.lease_until or 0.0) > now:
-        return Busy(row.lease_until - now if row.lease_until else 0.0)
-    in_doubt, observed = row.state == IN_DOUBT, row.attempts
-    taken = session.execute(
-        update(OpRecord)
+    return claim_many(session, [row], lease_s, now)[row.key]
+
+
+def claim_many(
+    session: Session, rows: Sequence[OpRecord], lease_s: float, now: float
+) -> dict[str, Claim | Busy | OpState]:
+    """Take each op for one write attempt in one statement, or say why not (a settled
+    state, or Busy: another push holds it, or claimed it between our read and our write)."""
+    answers: dict[str, Claim | Busy | OpState] = {}
+    observed: list[OpRecord] = []
+    for row in rows:
+        if (state := settled(row)) is not None:
+            answers[row.key] = state
+        elif row.state == IN_DOUBT and (row.lease_until or 0.0) > now:
+            answers[row.key] = Busy(row.lease_until - now if row.lease_until else 0.0)
+        else:
+            observed.append(row)
+    if not observed:
+        return answers
+    # compare-and-set on the state and attempt count each op was read with
+    seen = [(row.key, row.state, row.attempts) for row in observed]
+    taken = set(
+        session.scalars(
+            update(OpRecord)
+            .where(tuple_(OpRecord.key, OpRecord.state, OpRecord.attempts).in_(seen))
+            .values(
+                state=IN_DOUBT,
+                attempts=OpRecord.attempts + 1,
+                lease_until=now + lease_s,
+                updated_at=utcnow(),
+            )
+            .returning(OpRecord.key)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for row in observed:
+        if row.key not in taken:
+            answers[row.key] = Busy(0.0)
+            continue
+        # the UPDATE changed only the claim's own columns: the row read before still says
+        # what to write and where the last write landed, so no second read
+        in_doubt = row.state == IN_DOUBT
+        answers[row.key] = Claim(
+            to_op(row), prior_receipt(row), in_doubt, row.attempts + 1, was=row.state
+        )
+    return answers
+
+
+def unclaim(session: Session, claim: Claim) -> bool:
+    """Give back an op claimed but never written: as it was read, so no find() is owed."""
+    values: dict[str, Any] = {"state": claim.was, "attempts": claim.attempt - 1}
+    values["lease_until"] = 0.0 if claim.was == IN_DOUBT else None
+    return while_held(session, claim.op.key, claim.attempt, values)
+
+
+def record_landed(session: Session, landed: Sequence[tuple[str, int, Receipt, str]]) -> set[str]:
+    """Record landed writes `(key, attempt, receipt, applied hash)` in one statement, each
+    only while its attempt still holds the op; the keys recorded."""
+    if not landed:
+        return set()
+    table = cast(Table, OpRecord.__table__)
+    c = table.c
+    result = session.execute(
+        update(table)
         .where(
-            OpRecord.key == row.key,
-            OpRecord.state == row.state,
-            OpRecord.attempts == observed,
+            c.key == bindparam("b_key"),
+            c.state == IN_DOUBT,
+            c.attempts == bindparam("b_attempt"),
         )
         .values(
-            state=IN_DOUBT, attempts=observed + 1, lease_until=now + lease_s, updated_at=utcnow()
-        )
-        .execution_options(synchronize_session=False)
+            state=OpState.DONE,
+            lease_until=None,
+            last_error=None,
+            external_id=bindparam("b_external_id"),
+            url=bindparam("b_url"),
+            object=bindparam("b_object"),
+            receipt=bindparam("b_receipt", type_=c.receipt.type),
+            applied_hash=bindparam("b_applied"),
+        ),
+        [
+            {
+                "b_key": key,
+                "b_attempt": attempt,
+                "b_external_id": receipt.external_id,
+                "b_url": receipt.url,
+                "b_object": receipt.object,
+                "b_receipt": receipt.model_dump(mode="json"),
+                "b_applied": applied,
+            }
+            for key, attempt, receipt, applied in landed
+        ],
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return Busy(0.0)  # another push claimed it between our read and our write
-    # the UPDATE changed only the claim's own columns: the row read before still says what
-    # to write and where the last write landed, so no second read
-    return Claim(to_op(row), prior_receipt(row), in_doubt, observed + 1)
+    if result.rowcount == len(landed):  # type: ignore[attr-defined]
+        return {key for key, *_ in landed}
+    # some lease ran out and another push took over: ours are those done at our attempt
+    attempts = {key: attempt for key, attempt, *_ in landed}
+    rows = session.execute(
+        select(OpRecord.key, OpRecord.state, OpRecord.attempts).where(
+            OpRecord.key.in_(list(attempts))
+        )
+    )
+    return {key for key, state, tries in rows if state == OpState.DONE and tries == attempts[key]}
 
 
 def holds(row: OpRecord, attempt: int) -> bool:

@@ -2,9 +2,10 @@
 
 An actor opts in with its `throttle` option (the idiom of dramatiq's `AgeLimit`):
 
-- `"push"`: one op's write takes a token and a slot of its connection's bucket. The turn is
-  taken lazily, when the stage is about to write (`take_turn`), so a push answered without
-  the provider (settled, paused, a recap waiting for its links) spends nobody's turn.
+- `"push"`: a message's writes take a token each and one slot of its connection's bucket.
+  The turn is taken lazily, when the stage knows how many ops it is about to write
+  (`take_turn(n)`), so a push answered without the provider (settled, paused, a recap
+  waiting for its links) spends nobody's turn.
 - `"llm"`: an extraction is admitted at its first model call, for all of it
   (`workers.throttle.llm`).
 
@@ -50,9 +51,11 @@ class Turn:
     ticket: int = 0
     decision: Decision | None = None
 
-    def take(self) -> bool:
-        """Granted now (holding a slot until the message ends), or not yet."""
+    def take(self, cost: int = 1) -> bool:
+        """Granted now for `cost` writes (one token each, one slot held until the message
+        ends), or not yet."""
         if self.decision is None:
+            self.ask = replace(self.ask, cost=float(cost))
             self.decision = admit(self.throttle, self.ask, self.ticket)
         return self.decision.granted
 
@@ -60,10 +63,11 @@ class Turn:
 _turn: ContextVar[Turn | None] = ContextVar("push_turn", default=None)
 
 
-def take_turn() -> bool:
-    """The current push's turn (True outside a throttled message: tests, the CLI)."""
+def take_turn(cost: int = 1) -> bool:
+    """The current push's turn for `cost` writes (True outside a throttled message: tests,
+    the CLI)."""
     turn = _turn.get()
-    return True if turn is None else turn.take()
+    return True if turn is None else turn.take(cost)
 
 
 @dataclass
