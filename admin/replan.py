@@ -164,7 +164,7 @@ def enqueue(settings: Settings, planned: list[Planned]) -> str:
 
     pipeline = declare(make_broker(settings.broker_url), Runtime(settings))
     try:
-        pipeline.enqueue_pushes(planned)
+        pipeline.enqueue_pushes(p for p in planned if not p.deferred)
     finally:
         pipeline.broker.close()
     return f"{len(planned)} op(s) sent to their push lanes"

@@ -156,7 +156,7 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             # help; the reason is the meeting's error, for the admin to fix the mapping
             stages.fail_meeting(runtime, meeting_id, f"the mapping cannot plan it: {exc}")
             return
-        pipeline.enqueue_pushes(planned_ops)
+        pipeline.enqueue_pushes(p for p in planned_ops if not p.deferred)
         if pipeline.review is not None:
             pipeline.review.after_plan(runtime, meeting_id)
 

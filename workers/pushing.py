@@ -67,6 +67,9 @@ class Planned:
     key: str
     route: Route
     meeting_id: str = ""  # ops of one meeting and route travel in one message
+    # it waits for ops pushed with it, whose settling wakes it (workers.enrich): the
+    # pipeline does not send it now, sparing a push that could only answer `waiting`
+    deferred: bool = False
 
     @property
     def connector(self) -> str:
@@ -84,8 +87,10 @@ def route_of(row: OpRecord, backfill: bool, unawaited: bool = False) -> Route:
     )
 
 
-def planned(row: OpRecord, backfill: bool, unawaited: bool = False) -> Planned:
-    return Planned(row.key, route_of(row, backfill, unawaited), row.meeting_id)
+def planned(
+    row: OpRecord, backfill: bool, unawaited: bool = False, deferred: bool = False
+) -> Planned:
+    return Planned(row.key, route_of(row, backfill, unawaited), row.meeting_id, deferred)
 
 
 @dataclass

@@ -164,8 +164,19 @@ def plan(
         )
         meeting.status = MeetingStatus.PLANNED
         backfill = meeting.source == "backfill"
-        awaited = {key for op in made.ops for key in enrich.waits_for(op)}
-        return [planned(row, backfill, unawaited=row.key not in awaited) for row in rows]
+        waits = {op.key: enrich.waits_for(op) for op in made.ops}
+        awaited = {key for keys in waits.values() for key in keys}
+        pushed_now = {row.key for row in rows}
+        return [
+            planned(
+                row,
+                backfill,
+                unawaited=row.key not in awaited,
+                # a recap whose records are pushed with it is woken by them, not sent now
+                deferred=any(key in pushed_now for key in waits.get(row.key, [])),
+            )
+            for row in rows
+        ]
 
 
 def _settle_missing(
