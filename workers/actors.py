@@ -3,7 +3,8 @@
 | actors (one per lane, `workers.lanes`)           | queues                      | stage     |
 | ------------------------------------------------ | --------------------------- | --------- |
 | `extract`, `extract_backfill`, `extract_returns` | `extract[.<lane>]`          | `extract` |
-| `plan`                                           | `plan`                      | `plan`    |
+| `plan` (extraction plans in its own message;     | `plan[.<lane>]`             | `plan`    |
+|  these are the sweeper's and replays')           |                             |           |
 | `push_<connector>`, `…_backfill`, `…_returns`    | `push.<connector>[.<lane>]` | `push`    |
 
 An actor that must wait answers `Later`; the `Throttling` middleware (`throttle=` option)
@@ -140,8 +141,10 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
             )
             return None
         outcomes.extracted(runtime, extracted)
+        # planned here, in the same message: no second hop and no second read of what was
+        # just stored (a failure retries this message, which finds its insights cached);
         # the key spares planning a second recall of the meeting's memory
-        plan.on(Lane.of(extracted.backfill)).send(meeting_id, extracted.key)
+        plan_meeting(meeting_id, extracted.key)
         if extracted.shadows:
             experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         else:
