@@ -123,7 +123,8 @@ def test_meetings_extracted_by_workers_stay_inside_the_models_limits(
     worker.start()
     try:
         deadline = time.monotonic() + 120
-        while set(_statuses(settings, ids).values()) != {"extracted"}:
+        # extraction plans in the same message: planned is past extracted
+        while not set(_statuses(settings, ids).values()) <= {"extracted", "planned"}:
             assert time.monotonic() < deadline, _statuses(settings, ids)
             time.sleep(0.1)
     finally:
