@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from admin import memory, orgs
 from admin.errors import Invalid, NotFound
@@ -19,7 +19,7 @@ from extraction.prompting import render_messages
 from extraction.schemas import ActionItem
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import MemoryEntry
-from meetsync.db.session import session_scope
+from meetsync.db.session import engine_for, session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import LLMSettings
 from sandbox.rules_model import answer
@@ -309,3 +309,39 @@ def test_a_rule_is_the_planners_and_only_free_text_preferences_reach_the_prompt(
     with session_scope(db) as session:
         recalled = recall(session, "acme", meeting(("Dana Reyes", "Hello."))).memory
     assert recalled["preferences"] == [{"text": "Write due dates in ISO form"}]
+
+
+def test_a_recall_reads_memory_in_few_statements_and_an_emptied_memory_recalls_nothing(
+    db: str,
+) -> None:
+    jon, priya, kube = teach(db, ("person", JON), ("person", PRIYA), ("term", KUBERNETES))
+    teach(db, ("preference", {"text": "Keep recaps short"}))
+    said = meeting(
+        ("Dana Reyes", "Jon and Pria will check the Kubernetes rollout."),
+        attendees=[{"name": "Priya Raman", "email": "priya@acme.io"}],
+    )
+    with session_scope(db) as session:
+        recall(session, "acme", said)  # the org is known to have memory from here on
+    statements: list[str] = []
+    engine = engine_for(db)
+    listen = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with session_scope(db) as session:
+            found = recall(session, "acme", said).memory
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert [p["name"] for p in found["people"]] == ["Jon Smith", "Priya Raman"]
+    assert [t["name"] for t in found["terms"]] == ["Kubernetes"]
+    assert found["preferences"] == [{"text": "Keep recaps short"}]
+    # two lexical searches (people and terms; commitments), one read of what they found
+    # with the attendees, the names to match fuzzily and the preferences, and the open
+    # commitments of the people recalled
+    assert len([s for s in statements if "memory" in s]) == 4, statements
+    with session_scope(db) as session:
+        for entry in (jon, priya, kube):
+            memory.delete_entry(session, "acme", entry)
+        for row in session.scalars(select(MemoryEntry).where(MemoryEntry.org_id == "acme")):
+            session.delete(row)
+    with session_scope(db) as session:
+        assert recall(session, "acme", said).memory == {}
