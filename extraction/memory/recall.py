@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
-from extraction.memory.search import Hit, lexical_hits, words_of
+from extraction.memory.search import Hit, names_and_commitments, words_of
 from meetsync.db.models import MemoryEntry
 from meetsync.models import MeetingOutput
 from meetsync.tokens import count_tokens
@@ -43,6 +43,7 @@ FUZZY_MIN_CHARS = 4
 # the newest open commitments sharing a word with the meeting that are checked for being
 # talked about: what an org left open long ago and never mentions again falls out of reach
 COMMITMENT_CANDIDATES = 500
+NAME_CANDIDATES = 500  # people and terms sharing a word with the meeting, best first
 LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
 MEMORY_KEY = "memory"
@@ -83,15 +84,8 @@ def recall(
     # matched on a few columns first; only what matches is loaded whole (an org's memory
     # grows with every meeting's commitments, and most lexical hits are not recalled)
     words = words_of(texts + list(attendee_names))
-    candidates = lexical_hits(session, org_id, words, kinds=("person", "term"))
-    candidates += lexical_hits(
-        session,
-        org_id,
-        words,
-        COMMITMENT_CANDIDATES,
-        kinds=("commitment",),
-        status="open",
-        newest=True,
+    candidates = names_and_commitments(
+        session, org_id, words, NAME_CANDIDATES, COMMITMENT_CANDIDATES
     )
     named_ids = [
         c.id
