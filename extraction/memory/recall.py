@@ -305,12 +305,15 @@ def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
             windows.setdefault(stem, set()).update((k, k + 1))
     found = []
     named: dict[str, bool] = {}  # account → whether the meeting names it
+    about: dict[str, bool] = {}  # title → whether a window talks about it (titles recur)
     for c in candidates:
         if c.kind != "commitment" or c.status != "open":
             continue
         if c.account and c.account not in named:
             named[c.account] = _says(said, c.account)
-        if (c.account and named[c.account]) or _talked_about(c.name, windows):
+        if not (c.account and named[c.account]) and c.name not in about:
+            about[c.name] = _talked_about(c.name, windows)
+        if (c.account and named[c.account]) or about[c.name]:
             found.append(c.id)
             if len(found) == most:
                 break  # best first: more would not fit the budget anyway
