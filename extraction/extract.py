@@ -24,7 +24,7 @@ from extraction.chunking import (
 )
 from extraction.errors import LLMInvalidOutput
 from extraction.grounding import ground
-from extraction.llm import CallUsage, InputTooLong, Truncated, call_structured, make_client
+from extraction.llm import CallUsage, InputTooLong, Truncated, call_structured, shared_client
 from extraction.memory.closure import find_closures
 from extraction.prompt_echo import instructions
 from extraction.prompting import render_messages
@@ -57,18 +57,11 @@ def extract_insights(
     numbered: Numbered = [(i, u) for i, u in enumerate(meeting.transcript) if u.text.strip()]
     if not numbered:
         return ExtractionResult(insights=Insights())
-    own_client = client is None
-    client = client or make_client(settings)
+    client = client or shared_client(settings)
     usage: list[CallUsage] = []
-    try:
-        runner = _Runner(client, settings, meeting, org_profile, usage)
-        items = merge_items(
-            [r.action_items for r in runner.run("action_items", numbered, ActionItems)]
-        )
-        crm = merge_crm(runner.run("crm_fields", numbered, CrmFields))
-    finally:
-        if own_client:
-            client.close()
+    runner = _Runner(client, settings, meeting, org_profile, usage)
+    items = merge_items([r.action_items for r in runner.run("action_items", numbered, ActionItems)])
+    crm = merge_crm(runner.run("crm_fields", numbered, CrmFields))
     prompts = tuple((task, settings.prompt_versions[task]) for task in TASKS)
     insights = ground(items, crm, meeting, org_profile, instructions(prompts))
     insights.closures = find_closures(meeting, org_profile)  # earlier commitments now done

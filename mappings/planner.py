@@ -48,6 +48,7 @@ class Plan:
     mapping_version: int | None
     renames: dict[str, str] = field(default_factory=dict)
     gone: list[OpRecord] = field(default_factory=list)  # earlier ops no longer planned
+    existing: Sequence[OpRecord] = ()  # the ledger's rows of the meeting before this plan
 
     @property
     def ops(self) -> list[Op]:
@@ -109,7 +110,7 @@ def plan_meeting(
         planned = render(renames)
     gone = identity.missing(existing, {p.op.key for p in planned})
     planned = apply_rules(meeting, planned, preferences)
-    return Plan(without_unwritten(mapping, planned), mapping_version, renames, gone)
+    return Plan(without_unwritten(mapping, planned), mapping_version, renames, gone, existing)
 
 
 def without_unwritten(mapping: Mapping, planned: list[PlannedOp]) -> list[PlannedOp]:

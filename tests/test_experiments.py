@@ -8,19 +8,20 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from admin import experiments
 from admin.errors import Invalid
 from admin.meeting_store import store_meeting
-from extraction.experiments import InvalidExperiment, assign, parse_spec, unit_of
+from extraction.experiments import InvalidExperiment, assign, parse_spec, routing, unit_of
 from extraction.experiments.report import build
 from extraction.experiments.routing import route
 from meetsync.bootstrap import ensure_org
 from meetsync.db import models
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import InsightRecord, Meeting, Rating, ReviewRequest, ShadowExtraction
+from meetsync.db.session import engine_for as session_engine
 from meetsync.db.session import session_scope
 from meetsync.samples import load_sample
 from meetsync.settings import LLMSettings
@@ -359,6 +360,35 @@ def test_promote_and_rollback_change_what_new_meetings_get(db: str) -> None:
             "promoted items-v2 v1 arm v2",
             "rollback to v0 (settings)",
         ]
+
+
+def test_routing_reads_experiments_once_and_sees_another_process_s_change_within_the_ttl(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope(db) as session:
+        experiments.create(session, spec(), LLM)
+        first = route(session, LLM, _meeting(session, "cached-1")).arms
+    with session_scope(db) as session:  # read again once the creation is committed
+        route(session, LLM, _meeting(session, "cached-warm"))
+    statements: list[str] = []
+    engine = session_engine(db)
+    listen = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with session_scope(db) as session:
+            meeting = _meeting(session, "cached-2")
+            statements.clear()
+            assert [a["experiment"] for a in route(session, LLM, meeting).arms] == ["items-v2"]
+        assert not [s for s in statements if "experiments" in s or "task_defaults" in s]
+        # another process stops the experiment: no ORM event here, only the TTL brings it
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE experiments SET state = 'stopped'"))
+        monkeypatch.setattr(routing, "ROUTING_TTL_S", 0.0)
+        with session_scope(db) as session:
+            assert route(session, LLM, _meeting(session, "cached-3")).arms == []
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert first
 
 
 # --- the pipeline on the sandbox ----------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from admin import memory, orgs
 from admin.errors import Invalid, NotFound
@@ -15,11 +15,12 @@ from extraction.cache import extraction_key
 from extraction.grounding import ground
 from extraction.memory import meeting_profile, recall
 from extraction.memory.closure import find_closures
+from extraction.memory.search import BATCH, lexical_hits, names_and_commitments, words_of
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItem
 from meetsync.db.migrate import upgrade
 from meetsync.db.models import MemoryEntry
-from meetsync.db.session import session_scope
+from meetsync.db.session import engine_for, session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import LLMSettings
 from sandbox.rules_model import answer
@@ -309,3 +310,59 @@ def test_a_rule_is_the_planners_and_only_free_text_preferences_reach_the_prompt(
     with session_scope(db) as session:
         recalled = recall(session, "acme", meeting(("Dana Reyes", "Hello."))).memory
     assert recalled["preferences"] == [{"text": "Write due dates in ISO form"}]
+
+
+def test_a_recall_reads_memory_in_few_statements_and_an_emptied_memory_recalls_nothing(
+    db: str,
+) -> None:
+    jon, priya, kube = teach(db, ("person", JON), ("person", PRIYA), ("term", KUBERNETES))
+    teach(db, ("preference", {"text": "Keep recaps short"}))
+    said = meeting(
+        ("Dana Reyes", "Jon and Pria will check the Kubernetes rollout."),
+        attendees=[{"name": "Priya Raman", "email": "priya@acme.io"}],
+    )
+    with session_scope(db) as session:
+        recall(session, "acme", said)  # the org is known to have memory from here on
+    statements: list[str] = []
+    engine = engine_for(db)
+    listen = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with session_scope(db) as session:
+            found = recall(session, "acme", said).memory
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert [p["name"] for p in found["people"]] == ["Jon Smith", "Priya Raman"]
+    assert [t["name"] for t in found["terms"]] == ["Kubernetes"]
+    assert found["preferences"] == [{"text": "Keep recaps short"}]
+    # the lexical search (people and terms, then commitments: one statement on PostgreSQL,
+    # two elsewhere), one read of what it found with the attendees, the names to match
+    # fuzzily and the preferences, and the open commitments of the people recalled
+    searches = 1 if db.startswith("postgresql") else 2
+    assert len([s for s in statements if "memory" in s]) == searches + 2, statements
+    with session_scope(db) as session:
+        for entry in (jon, priya, kube):
+            memory.delete_entry(session, "acme", entry)
+        for row in session.scalars(select(MemoryEntry).where(MemoryEntry.org_id == "acme")):
+            session.delete(row)
+    with session_scope(db) as session:
+        assert recall(session, "acme", said).memory == {}
+
+
+def test_one_search_for_names_and_commitments_finds_what_two_did_across_word_batches(
+    db: str,
+) -> None:
+    teach(db, ("person", JON), ("term", KUBERNETES))
+    teach(db, *(("commitment", {"title": f"Send the proposal draft{k}"}) for k in range(5)))
+    filler = [f"word{k}" for k in range(2 * BATCH)]  # the names come in the third batch
+    words = words_of([" ".join(filler), "Jon sends the Kubernetes proposal draft3"])
+    with session_scope(db) as session:
+        both = names_and_commitments(session, "acme", words, 500, 3)
+        named = lexical_hits(session, "acme", words, 500, kinds=("person", "term"))
+        open_ = lexical_hits(
+            session, "acme", words, 3, kinds=("commitment",), status="open", newest=True
+        )
+    # people and terms first (equal ranks in any order), then the newest open commitments
+    assert sorted(h.id for h in both[:2]) == sorted(h.id for h in named)
+    assert [h.id for h in both[2:]] == [h.id for h in open_]
+    assert sorted(h.name for h in named) == ["Jon Smith", "Kubernetes"] and len(open_) == 3

@@ -8,6 +8,7 @@ closing fields, under a policy that leaves a status a person set alone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -26,11 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def remember(
-    session: Session, meeting: Meeting, payload: MeetingOutput, insights: Insights
+    session: Session,
+    meeting: Meeting,
+    payload: MeetingOutput,
+    insights: Insights,
+    rows: Sequence[OpRecord] | None = None,
 ) -> None:
-    """Store each action item as an open commitment of its owner and the meeting's account."""
+    """Store each action item as an open commitment of its owner and the meeting's account
+    (`rows`: every ledger row of the meeting, when the caller holds them; else read)."""
     keys: dict[str, list[str]] = {}
-    rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting.id))
+    if rows is None:
+        rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting.id)).all()
     for row in rows:
         title = (row.item or {}).get("title")
         if title is not None:

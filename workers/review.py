@@ -61,11 +61,13 @@ def hold(
     rows: list[OpRecord],
     models: dict[str, str],
     prompts: dict[str, str],
+    payload: MeetingOutput | None = None,
 ) -> list[OpRecord]:
-    """The rows to push now; those a review policy holds wait as `awaiting_review`."""
+    """The rows to push now; those a review policy holds wait as `awaiting_review`
+    (`payload`: the meeting's stored payload, when the caller has validated it already)."""
     by_key = {p.op.key: p for p in made.planned}
     by_name = {d.name: d for d in spec.destinations}
-    payload = MeetingOutput.model_validate(meeting.payload)
+    payload = payload or MeetingOutput.model_validate(meeting.payload)
     to_push: list[OpRecord] = []
     for row in rows:
         planned = by_key.get(row.key)

@@ -9,13 +9,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from extraction.cache import extraction_key, stored_insights
 from extraction.memory import meeting_profile
 from extraction.schemas import Insights
-from mappings.planner import current_mapping, plan_stored
-from meetsync.db.models import InsightRecord, Meeting, OpRecord, Org
+from mappings.planner import current_mapping, parsed, plan_stored
+from mappings.spec import Mapping as MappingSpec
+from meetsync.db.models import (
+    InsightRecord,
+    MappingVersion,
+    Meeting,
+    OpRecord,
+    Org,
+)
 from meetsync.links import meeting_link
 from meetsync.models import MeetingOutput
 from meetsync.states import Disposition, MeetingStatus
@@ -26,9 +33,6 @@ from workers.pushing import Planned, planned
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-RECORD_PAUSE_S = 0.1  # first wait before recording a receipt again; doubles up to the max
-RECORD_PAUSE_MAX_S = 2.0
 
 
 class MeetingGone(LookupError):
@@ -42,10 +46,15 @@ def cache_key(runtime: Runtime, session: Session, meeting: Meeting, profile: dic
 
 
 def recalled_profile(
-    runtime: Runtime, session: Session, meeting: Meeting, org: Org | None
+    runtime: Runtime,
+    session: Session,
+    meeting: Meeting,
+    org: Org | None,
+    payload: MeetingOutput | None = None,
 ) -> dict[str, Any]:
-    """The org's profile plus what its memory recalls for this meeting (extraction/memory)."""
-    payload = MeetingOutput.model_validate(meeting.payload)
+    """The org's profile plus what its memory recalls for this meeting (extraction/memory);
+    `payload` is the meeting's stored payload when the caller has validated it already."""
+    payload = payload or MeetingOutput.model_validate(meeting.payload)
     llm = runtime.settings.llm
     profile = org.profile if org else {}
     return meeting_profile(
@@ -68,11 +77,17 @@ class Extracted:
 def extract(runtime: Runtime, meeting_id: str) -> Extracted:
     """Extract insights for a meeting (or find them in the cache)."""
     with runtime.session() as session:
-        meeting = session.get(Meeting, meeting_id)
-        if meeting is None:
+        # one statement for both
+        loaded = session.execute(
+            select(Meeting, Org)
+            .outerjoin(Org, Org.id == Meeting.org_id)
+            .where(Meeting.id == meeting_id)
+        ).first()
+        if loaded is None:
             raise MeetingGone(meeting_id)
-        org = session.get(Org, meeting.org_id)
-        profile = recalled_profile(runtime, session, meeting, org)
+        meeting, org = loaded
+        payload = MeetingOutput.model_validate(meeting.payload)  # validated once per stage
+        profile = recalled_profile(runtime, session, meeting, org, payload)
         routing = experiments.routed(runtime, session, meeting)  # the meeting's arm
         key = extraction_key(routing.llm, meeting.transcript_hash, profile)
         cached = session.scalars(
@@ -85,7 +100,6 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
         if cached is not None:
             meeting.status = MeetingStatus.EXTRACTED
             return Extracted(key, False, org_id, shadows=shadows, backfill=backfill)
-        payload = MeetingOutput.model_validate(meeting.payload)
         revision = meeting.revision
         meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
@@ -124,15 +138,22 @@ def plan(
     (in the caller's `session` when given: a replan looks before it commits). `key` is
     the cache key extraction just used; without it the meeting's memory is recalled again."""
     with nullcontext(session) if session is not None else runtime.session() as session:
-        meeting = session.get(Meeting, meeting_id)
-        if meeting is None:
-            raise MeetingGone(meeting_id)
         if key is None:
+            meeting = session.get(Meeting, meeting_id)
+            if meeting is None:
+                raise MeetingGone(meeting_id)
+            payload = MeetingOutput.model_validate(meeting.payload)
             org = session.get(Org, meeting.org_id)
-            profile = recalled_profile(runtime, session, meeting, org)
+            profile = recalled_profile(runtime, session, meeting, org, payload)
             key = cache_key(runtime, session, meeting, profile)
-        record = stored_insights(session, meeting_id, key)
-        mapping = current_mapping(session, meeting.org_id)
+            record = stored_insights(session, meeting_id, key)
+            mapping = current_mapping(session, meeting.org_id)
+        else:
+            loaded = planning_inputs(session, meeting_id, key)
+            if loaded is None:
+                raise MeetingGone(meeting_id)
+            meeting, record, mapping = loaded
+            payload = MeetingOutput.model_validate(meeting.payload)  # validated once per stage
         if record is None or mapping is None:
             meeting.status = MeetingStatus.FAILED
             meeting.error = "no insights" if record is None else "org has no mapping"
@@ -141,7 +162,7 @@ def plan(
         insights = Insights.model_validate(record.insights)
         made = plan_stored(
             session,
-            MeetingOutput.model_validate(meeting.payload),
+            payload,
             insights,
             spec,
             meeting_url=meeting_link(runtime.settings, meeting.id),
@@ -155,13 +176,16 @@ def plan(
         llm = runtime.settings.llm
         models = record.models or llm.models
         prompts = record.prompt_versions or llm.prompt_versions
-        rows = review.hold(session, meeting, spec, made, insights, rows, models, prompts)
+        # every ledger row of the meeting: those read before planning and those just added
+        held = {r.key: r for r in made.existing}
+        held |= {r.key: r for r in rows if r.meeting_id == meeting.id}
+        rows = review.hold(
+            session, meeting, spec, made, insights, rows, models, prompts, payload=payload
+        )
         policies = {d.name: d.on_missing for d in spec.destinations}
         rows += _settle_missing(meeting, made.gone, policies)
         rows += commitments.close_reported(session, meeting, insights)
-        commitments.remember(
-            session, meeting, MeetingOutput.model_validate(meeting.payload), insights
-        )
+        commitments.remember(session, meeting, payload, insights, rows=list(held.values()))
         meeting.status = MeetingStatus.PLANNED
         backfill = meeting.source == "backfill"
         waits = {op.key: enrich.waits_for(op) for op in made.ops}
@@ -177,6 +201,41 @@ def plan(
             )
             for row in rows
         ]
+
+
+def planning_inputs(
+    session: Session, meeting_id: str, key: str
+) -> tuple[Meeting, InsightRecord | None, tuple[MappingSpec, int] | None] | None:
+    """The meeting, its insights (`stored_insights`) and its org's current mapping
+    (`current_mapping`) in one statement; None when the meeting is gone."""
+    one, each = aliased(InsightRecord), aliased(MappingVersion)
+    insight = (
+        select(one.id)
+        .where(one.meeting_id == Meeting.id)
+        .order_by((one.cache_key == key).desc(), one.id.desc())
+        .limit(1)
+        .correlate(Meeting)
+        .scalar_subquery()
+    )
+    latest = (
+        select(each.id)
+        .where(each.org_id == Meeting.org_id)
+        .order_by(each.version.desc())
+        .limit(1)
+        .correlate(Meeting)
+        .scalar_subquery()
+    )
+    loaded = session.execute(
+        select(Meeting, InsightRecord, MappingVersion)
+        .select_from(Meeting)
+        .outerjoin(InsightRecord, InsightRecord.id == insight)
+        .outerjoin(MappingVersion, MappingVersion.id == latest)
+        .where(Meeting.id == meeting_id)
+    ).first()
+    if loaded is None:
+        return None
+    meeting, record, row = loaded
+    return meeting, record, None if row is None else (parsed(row.body), row.version)
 
 
 def _settle_missing(

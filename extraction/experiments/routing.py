@@ -8,11 +8,13 @@ shadow arms to run beside it.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, object_session
 
 from extraction.experiments.assign import assign, in_scope, unit_of
 from extraction.experiments.spec import Arm, ExperimentSpec
@@ -78,14 +80,104 @@ def running(session: Session) -> list[Experiment]:
     return list(rows)
 
 
+# What routing reads changes rarely (an experiment started, stopped or promoted) and is the
+# same for every meeting: read once per process and database, again after `ROUTING_TTL_S`,
+# or at once after this process writes an experiment or a task default. A change made
+# by another process reaches new meetings within the TTL.
+ROUTING_TTL_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Running:
+    name: str
+    version: int
+    spec: ExperimentSpec
+    stopped_arms: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Routing:
+    defaults: list[tuple[str, str, str, dict[str, Any]]]  # task, model, prompt, params
+    running: list[_Running]
+
+
+_cache: dict[str, tuple[float, int, _Routing]] = {}
+_generation = [0]  # bumped by every write of an experiment or task default in this process
+_lock = threading.Lock()
+
+
+def _changed() -> None:
+    with _lock:
+        _generation[0] += 1
+
+
+def _written(_mapper: Any, _connection: Any, target: Any) -> None:
+    _changed()
+    session = object_session(target)
+    if session is not None:  # again once the write is committed or rolled back
+        session.info["routing_changed"] = True
+
+
+for _model in (Experiment, TaskDefault):
+    for _event in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _event, _written)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _settled(session: Session) -> None:
+    if session.info.pop("routing_changed", False):
+        _changed()
+
+
+def _pending(session: Session) -> bool:
+    """This session holds unflushed experiment or task default changes of its own."""
+    return any(
+        isinstance(o, (Experiment, TaskDefault))
+        for o in (*session.new, *session.dirty, *session.deleted)
+    )
+
+
+def _routing(session: Session) -> _Routing:
+    """Task defaults and running experiments, as routing uses them (cached, see above)."""
+    key = session.get_bind().engine.url.render_as_string(hide_password=False)
+    now, generation = time.monotonic(), _generation[0]
+    hit = _cache.get(key)
+    fresh = hit is not None and hit[1] == generation and now - hit[0] < ROUTING_TTL_S
+    if hit is not None and fresh and not _pending(session):
+        return hit[2]
+    newest = (
+        select(TaskDefault.task, func.max(TaskDefault.version).label("version"))
+        .group_by(TaskDefault.task)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(TaskDefault).join(
+            newest,
+            (TaskDefault.task == newest.c.task) & (TaskDefault.version == newest.c.version),
+        )
+    ).all()
+    found = _Routing(
+        [(r.task, r.model, r.prompt_version, dict(r.params)) for r in rows],
+        [
+            _Running(r.name, r.version, ExperimentSpec.model_validate(r.spec), dict(r.stopped_arms))
+            for r in running(session)
+        ],
+    )
+    _cache[key] = (now, generation, found)
+    return found
+
+
 def route(session: Session, llm: LLMSettings, meeting: Meeting) -> Routed:
     """The settings `meeting` is extracted with, its arms, and the shadow arms to run."""
-    llm = defaults(session, llm)
+    routing = _routing(session)
+    for task, model, prompt, params in sorted(routing.defaults, key=lambda d: d[0]):
+        llm = with_arm(llm, task, model, prompt, params)
     arms: list[dict[str, Any]] = []
     pending: list[tuple[str, int, str, Arm]] = []
     taken: set[str] = set()
-    for row in running(session):
-        spec = ExperimentSpec.model_validate(row.spec)
+    for row in routing.running:
+        spec = row.spec
         if spec.task in taken or not in_scope(spec, meeting.org_id):
             continue  # one experiment per task at a time: the first by name wins
         taken.add(spec.task)

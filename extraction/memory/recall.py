@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
-from extraction.memory.search import Hit, lexical_hits, words_of
+from extraction.memory.search import Hit, names_and_commitments, words_of
 from meetsync.db.models import MemoryEntry
 from meetsync.models import MeetingOutput
 from meetsync.tokens import count_tokens
@@ -42,6 +43,7 @@ FUZZY_MIN_CHARS = 4
 # the newest open commitments sharing a word with the meeting that are checked for being
 # talked about: what an org left open long ago and never mentions again falls out of reach
 COMMITMENT_CANDIDATES = 500
+NAME_CANDIDATES = 500  # people and terms sharing a word with the meeting, best first
 LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
 MEMORY_KEY = "memory"
@@ -72,8 +74,7 @@ def recall(
 ) -> Recall:
     """The entries of `org_id`'s memory relevant to `meeting`, within `budget_tokens`
     (`semantic`: also the open commitments its turns talk about in other words)."""
-    some = select(MemoryEntry.id).where(MemoryEntry.org_id == org_id).limit(1)
-    if budget_tokens <= 0 or session.scalar(some) is None:
+    if budget_tokens <= 0 or not _has_memory(session, org_id):
         return Recall()  # most meetings of an org without memory: one indexed lookup
     texts = [meeting.title, *(u.text for u in meeting.transcript)]
     texts += [u.speaker or "" for u in meeting.transcript]
@@ -83,15 +84,8 @@ def recall(
     # matched on a few columns first; only what matches is loaded whole (an org's memory
     # grows with every meeting's commitments, and most lexical hits are not recalled)
     words = words_of(texts + list(attendee_names))
-    candidates = lexical_hits(session, org_id, words, kinds=("person", "term"))
-    candidates += lexical_hits(
-        session,
-        org_id,
-        words,
-        COMMITMENT_CANDIDATES,
-        kinds=("commitment",),
-        status="open",
-        newest=True,
+    candidates = names_and_commitments(
+        session, org_id, words, NAME_CANDIDATES, COMMITMENT_CANDIDATES
     )
     named_ids = [
         c.id
@@ -101,10 +95,11 @@ def recall(
     ]
     most = budget_tokens // LINE_TOKENS_AT_LEAST + 1  # lines a budget can hold
     talked_ids = _talked(candidates, said, most)
-    loaded = _load(session, org_id, [*named_ids, *talked_ids])
+    entries = _entries(session, org_id, {*named_ids, *talked_ids}, emails)
+    loaded = entries.loaded
     named = [loaded[i] for i in named_ids if i in loaded]
-    named += _fuzzy(session, org_id, said, set(named_ids))
-    by_email = _by_email(session, org_id, emails)
+    named += _fuzzy(entries.names, said, set(named_ids))
+    by_email = entries.by_email
     attending = {
         r.id
         for r in [*named, *by_email]
@@ -118,11 +113,7 @@ def recall(
     if semantic:
         commitments += _paraphrased(session, org_id, meeting, {r.id for r in commitments})
     commitments = _earlier(commitments, meeting)
-    preferences = session.scalars(
-        select(MemoryEntry)
-        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind == "preference")
-        .order_by(MemoryEntry.name, MemoryEntry.id)
-    ).all()
+    preferences = entries.preferences
     ranked: list[tuple[str, MemoryEntry]] = [
         *(("people", p) for p in people.values() if p.id in attending),
         *(("people", p) for p in people.values() if p.id not in attending),
@@ -178,20 +169,59 @@ def _within(ranked: list[tuple[str, MemoryEntry]], budget: int, owners: dict[str
     return Recall(memory=memory, tokens=spent, left_out=left_out)
 
 
-def _load(session: Session, org_id: str, ids: list[str]) -> dict[str, MemoryEntry]:
-    if not ids:
-        return {}
-    query = select(MemoryEntry).where(MemoryEntry.org_id == org_id, MemoryEntry.id.in_(ids))
-    return {row.id: row for row in session.scalars(query)}
+# orgs (per database) known to have had memory: an org's memory is rarely emptied, and a
+# recall over an emptied memory finds nothing anyway, so only the positive answer is kept
+_with_memory: set[tuple[str, str]] = set()
 
 
-def _by_email(session: Session, org_id: str, emails: set[str]) -> list[MemoryEntry]:
-    if not emails:
-        return []
-    query = select(MemoryEntry).where(
-        MemoryEntry.org_id == org_id, MemoryEntry.kind == "person", MemoryEntry.email.in_(emails)
+def _has_memory(session: Session, org_id: str) -> bool:
+    key = (session.get_bind().engine.url.render_as_string(hide_password=False), org_id)
+    if key in _with_memory:
+        return True
+    some = select(MemoryEntry.id).where(MemoryEntry.org_id == org_id).limit(1)
+    if session.scalar(some) is None:
+        return False
+    _with_memory.add(key)
+    return True
+
+
+@dataclass
+class _Entries:
+    loaded: dict[str, MemoryEntry]  # by id, of the ids asked for
+    by_email: list[MemoryEntry]  # people whose email is one of the attendees'
+    names: list[MemoryEntry]  # people and terms to match fuzzily (at most FUZZY_MAX_NAMES)
+    preferences: list[MemoryEntry]  # by name, then id
+
+
+def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> _Entries:
+    """What recall reads of the org's memory after the lexical pass, in one statement."""
+    names = (
+        select(MemoryEntry.id)
+        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind.in_(("person", "term")))
+        .limit(FUZZY_MAX_NAMES)
     )
-    return list(session.scalars(query))
+    fuzzy = MemoryEntry.id.in_(names)
+    wanted = [fuzzy, MemoryEntry.kind == "preference"]
+    if ids:
+        wanted.append(MemoryEntry.id.in_(ids))
+    if emails:
+        wanted.append((MemoryEntry.kind == "person") & MemoryEntry.email.in_(emails))
+    query = (
+        select(MemoryEntry, fuzzy.label("fuzzy"))
+        .where(MemoryEntry.org_id == org_id, or_(*wanted))
+        .order_by(MemoryEntry.name, MemoryEntry.id)
+    )
+    found = _Entries({}, [], [], [])
+    for row, is_name in session.execute(query):
+        if row.id in ids:
+            found.loaded[row.id] = row
+        if emails and row.kind == "person" and row.email in emails:
+            found.by_email.append(row)
+        if is_name:
+            found.names.append(row)
+        if row.kind == "preference":
+            found.preferences.append(row)
+    return found
 
 
 def _says(text: str, phrase: str) -> bool:
@@ -207,17 +237,12 @@ def _names_in(kind: str, name: str, aliases: list[str], said: str, attendees: se
     return any(_says(said, n) for n in names if n)
 
 
-def _fuzzy(session: Session, org_id: str, said: str, known: set[str]) -> list[MemoryEntry]:
+def _fuzzy(rows: list[MemoryEntry], said: str, known: set[str]) -> list[MemoryEntry]:
     """People and terms the transcript names misspelled in a way no alias lists yet."""
-    query = (
-        select(MemoryEntry)
-        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind.in_(("person", "term")))
-        .limit(FUZZY_MAX_NAMES)
-    )
     words = re.findall(r"[^\W_]+", said)
     grams: dict[int, list[str]] = {}
     found = []
-    for row in session.scalars(query):
+    for row in rows:
         if row.id in known:
             continue
         first = [row.name.split()[0]] if row.kind == "person" else []
@@ -279,10 +304,16 @@ def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
         for stem in _stems(turn):
             windows.setdefault(stem, set()).update((k, k + 1))
     found = []
+    named: dict[str, bool] = {}  # account → whether the meeting names it
+    about: dict[str, bool] = {}  # title → whether a window talks about it (titles recur)
     for c in candidates:
         if c.kind != "commitment" or c.status != "open":
             continue
-        if (c.account and _says(said, c.account)) or _talked_about(c.name, windows):
+        if c.account and c.account not in named:
+            named[c.account] = _says(said, c.account)
+        if not (c.account and named[c.account]) and c.name not in about:
+            about[c.name] = _talked_about(c.name, windows)
+        if (c.account and named[c.account]) or about[c.name]:
             found.append(c.id)
             if len(found) == most:
                 break  # best first: more would not fit the budget anyway
@@ -334,9 +365,15 @@ def _stems(text: str) -> set[str]:
     return {w[:5] for w in words_of([text])}
 
 
+@lru_cache(maxsize=8192)
+def _title_stems(title: str) -> tuple[str, ...]:
+    """The stems of a commitment's title (the same titles come back meeting after meeting)."""
+    return tuple(w[:5] for w in words_of([title]))
+
+
 def _talked_about(title: str, windows: dict[str, set[int]]) -> bool:
     """Most of the title's words fall in one window (`windows`: stem → windows)."""
-    content = [w[:5] for w in words_of([title])]
+    content = _title_stems(title)
     if len(content) < 2:
         return False
     counts: dict[int, int] = {}

@@ -128,3 +128,54 @@ def lexical_hits(
         if len(found) >= limit:
             break  # the batches come in the transcript's order; enough is enough
     return list(found.values())[:limit]
+
+
+def names_and_commitments(
+    session: Session, org_id: str, words: list[str], names: int, commitments: int
+) -> list[Hit]:
+    """`lexical_hits` of the org's people and terms (best first, at most `names`), then of
+    its open commitments (newest first, at most `commitments`): on PostgreSQL one statement
+    per batch of words for both, and no aliases for the commitments (recall reads none)."""
+    if session.get_bind().dialect.name != "postgresql":
+        named = lexical_hits(session, org_id, words, names, kinds=("person", "term"))
+        return named + lexical_hits(
+            session, org_id, words, commitments, kinds=("commitment",), status="open", newest=True
+        )
+    vector = "to_tsvector('simple', e.search_text)"  # the GIN index's expression
+    matched = f"e.org_id = :org AND {vector} @@ to_tsquery('simple', :q)"
+    rank = f"ts_rank({vector}, to_tsquery('simple', :q)) DESC"
+    parts = {
+        "names": (
+            f"SELECT {_HIT_COLUMNS}, 0 AS part, row_number() OVER (ORDER BY {rank}) AS pos"
+            f" FROM memory_entries e WHERE {matched} AND e.kind IN ('person', 'term')"
+            f" ORDER BY {rank} LIMIT :names",
+            names,
+        ),
+        "commitments": (
+            "SELECT e.id, e.kind, e.name, NULL AS aliases, e.account, e.status, 1 AS part,"
+            " row_number() OVER (ORDER BY e.created_at DESC) AS pos"
+            f" FROM memory_entries e WHERE {matched} AND e.kind = 'commitment'"
+            " AND e.status = 'open' ORDER BY e.created_at DESC LIMIT :commitments",
+            commitments,
+        ),
+    }
+    found: dict[str, dict[str, Hit]] = {"names": {}, "commitments": {}}
+    for start in range(0, len(words), BATCH):
+        query = " | ".join(w for w in words[start : start + BATCH] if w.isalnum())
+        wanted = [k for k, (_, most) in parts.items() if len(found[k]) < most]
+        if not wanted:
+            break  # the batches come in the transcript's order; enough is enough
+        if not query:
+            continue
+        union = " UNION ALL ".join(f"({parts[k][0]})" for k in wanted)
+        sql = f"SELECT * FROM ({union}) AS hits ORDER BY part, pos"
+        params = {"org": org_id, "q": query, "names": names, "commitments": commitments}
+        rows = session.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
+        for entry_id, kind, name, aliases, account, state, part, _ in rows:
+            into = found["names" if part == 0 else "commitments"]
+            if entry_id not in into:
+                into[entry_id] = Hit(entry_id, kind, name, aliases or [], account, state)
+    return [
+        *list(found["names"].values())[:names],
+        *list(found["commitments"].values())[:commitments],
+    ]
