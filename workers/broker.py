@@ -1,33 +1,182 @@
-"""The broker chosen by settings: in-process (stub), Redis or RabbitMQ."""
+"""The broker chosen by settings: in-process (stub), Redis or RabbitMQ.
+
+On Redis a consumer polls: dramatiq backs off on an empty queue 5 ms·2^n (with jitter) up
+to the worker's timeout, 1 s, and a live meeting crosses about four queues (extract, plan,
+push.<connector>, the recap woken after the others), so on an idle system each hop waited
+up to that second. Polling faster is dear: an idle `meetsync worker --processes 2` polls
+~44 queues, and a 100 ms cap costs ~3,200 Redis commands/s and a quarter of a core doing
+nothing (`python -m bench.idle_poll`).
+
+So `WakingRedisBroker` announces each enqueue on a pub/sub channel of its namespace
+(one PUBLISH per message) and a consumer waits on its queue's wake-up instead of sleeping:
+a message is fetched as soon as it is sent, while the idle poll stays at
+`broker_idle_poll_ms` (default dramatiq's 1 s). The poll remains the safety net: a wake-up
+lost while Redis restarts costs at most one poll. A consumer of a delay queue also wakes
+when the earliest message it holds falls due, so a short `Later` is not stretched to the
+poll. RabbitMQ pushes messages to its consumers: it has no idle poll to shorten.
+"""
 
 from __future__ import annotations
 
+import heapq
+import logging
+import threading
+import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dramatiq import Broker
+import redis
+from dramatiq import Broker, Message
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import compute_backoff, current_millis
+from dramatiq.errors import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+DRAMATIQ_IDLE_POLL_MS = 1000  # dramatiq's worker_timeout: the longest idle back-off
+RECONNECT_S = 1.0  # the wake-up listener's pause after losing Redis
 
 
 class UnknownBroker(ValueError):
     """The broker URL's scheme is none of stub, redis or amqp."""
 
 
-def make_broker(url: str) -> Broker:
-    """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`."""
+def make_broker(
+    url: str, *, idle_poll_ms: int = DRAMATIQ_IDLE_POLL_MS, wakeups: bool = True
+) -> Broker:
+    """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`. On Redis,
+    enqueues wake the consumers (`wakeups`), which poll an empty queue at least every
+    `idle_poll_ms`."""
     if url == "stub":
         broker = StubBroker()
         broker.emit_after("process_boot")
         return broker
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from dramatiq.brokers.redis import RedisBroker
-
         url, namespace = _namespace(url)
-        return RedisBroker(url=url, namespace=namespace)
+        return WakingRedisBroker(
+            url=url, namespace=namespace, idle_poll_ms=idle_poll_ms, wakeups=wakeups
+        )
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url)
     raise UnknownBroker(f"broker URL {url!r}: expected 'stub', redis://… or amqp://…")
+
+
+class WakingRedisBroker(RedisBroker):
+    """dramatiq's RedisBroker whose enqueues wake idle consumers at once."""
+
+    def __init__(self, *, idle_poll_ms: int, wakeups: bool = True, **options: Any) -> None:
+        super().__init__(**options)
+        self.idle_poll_ms = max(1, idle_poll_ms)
+        self.wakeups = wakeups
+        # pub/sub channels span a server's databases: the database keeps deployments apart
+        db = self.client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"{self.namespace}:wakeup:{db}"
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return WakingConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        self.wakeup(queue_name)  # known before the listener's first wake-all
+        if self.wakeups:
+            self._listen()
+        return super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        sent: Message[Any] = super().enqueue(message, delay=delay)
+        if self.wakeups:
+            try:
+                self.client.publish(self.channel, sent.queue_name)
+            except redis.RedisError:
+                log.debug("wake-up for %s not sent; consumers poll", sent.queue_name)
+        return sent
+
+    def wakeup(self, queue_name: str) -> threading.Event:
+        """The event set when a message is sent to `queue_name`."""
+        with self._lock:
+            return self._events.setdefault(queue_name, threading.Event())
+
+    def _listen(self) -> None:
+        """Start the one thread per process that turns announcements into wake-ups."""
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                self._listener = threading.Thread(
+                    target=self._run_listener, name="broker-wakeups", daemon=True
+                )
+                self._listener.start()
+
+    def _run_listener(self) -> None:
+        while True:
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
+                # a wake-up may have been missed while (re)subscribing: everyone fetches once
+                self._wake_all()
+                for item in pubsub.listen():
+                    name = item["data"]
+                    event = self._events.get(name.decode() if isinstance(name, bytes) else name)
+                    if event is not None:
+                        event.set()
+            except (redis.RedisError, OSError):
+                time.sleep(RECONNECT_S)  # Redis is away: consumers poll on their own meanwhile
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            events = list(self._events.values())
+        for event in events:
+            event.set()
+
+
+class WakingConsumer(_RedisConsumer):
+    """A consumer that waits for its queue's wake-up (or a held message's eta), not a sleep."""
+
+    broker: WakingRedisBroker
+
+    def __init__(self, broker: WakingRedisBroker, queue_name: str, prefetch: int, timeout: int):
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.woken = broker.wakeup(queue_name)
+        self.etas: list[int] = []  # of delayed messages handed to the worker, soonest first
+
+    def __next__(self) -> MessageProxy | None:
+        if not self.message_cache:
+            # cleared before the fetch: a message sent after it sets the event again
+            self.woken.clear()
+            try:
+                if self.outstanding_message_count < self.prefetch:
+                    wanted = self.prefetch - self.outstanding_message_count
+                    self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
+            except redis.ConnectionError as exc:
+                raise ConnectionClosed(exc) from None
+            if not self.message_cache:
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                self.woken.wait(self._until_due(backoff_ms) / 1000)
+                return None
+        message: MessageProxy | None = super().__next__()
+        eta = message.options.get("eta") if message is not None else None
+        if isinstance(eta, int):
+            heapq.heappush(self.etas, eta)
+        return message
+
+    def _until_due(self, backoff_ms: int) -> int:
+        """The back-off, shortened to when the soonest held delayed message falls due (the
+        worker moves due messages to their queue only between two of our calls)."""
+        now = current_millis()
+        due = False
+        while self.etas and self.etas[0] <= now:
+            heapq.heappop(self.etas)
+            due = True
+        if due:
+            return 0  # back to the worker at once: it moves what fell due
+        if not self.etas:
+            return backoff_ms
+        return max(1, min(backoff_ms, self.etas[0] - now + 1))
 
 
 def _namespace(url: str) -> tuple[str, str]:

@@ -20,7 +20,11 @@ from workers.runtime import Runtime
 
 settings = get_settings()
 configure(settings.log_level, settings.log_format)
-broker = make_broker(settings.broker_url)
+broker = make_broker(
+    settings.broker_url,
+    idle_poll_ms=settings.broker_idle_poll_ms,
+    wakeups=settings.broker_wakeups,
+)
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)
 pipeline = declare(broker, Runtime(settings))
