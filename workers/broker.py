@@ -14,6 +14,14 @@ a message is fetched as soon as it is sent, while the idle poll stays at
 lost while Redis restarts costs at most one poll. A consumer of a delay queue also wakes
 when the earliest message it holds falls due, so a short `Later` is not stretched to the
 poll. RabbitMQ pushes messages to its consumers: it has no idle poll to shorten.
+
+Backfill yields to live work before it is even fetched (`backfill_yield_ms`): each live
+message sent marks live work in flight for that long, and consumers of the backfill lanes
+fetch nothing while the mark holds, at most `backfill_yield_max_ms` in a row (then one
+fetch, so a steady stream of live meetings slows a backfill but never stops it). Without
+this, a backfill message fetched while its org's live meetings run is turned away by the
+throttle only after its stage has read the database, again and again: the backfill worker
+is niced, but the PostgreSQL backends and Redis serving it are not.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import heapq
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -33,22 +42,38 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
 
+from workers.lanes import is_backfill_queue
+
 log = logging.getLogger(__name__)
 
 DRAMATIQ_IDLE_POLL_MS = 1000  # dramatiq's worker_timeout: the longest idle back-off
 RECONNECT_S = 1.0  # the wake-up listener's pause after losing Redis
+LIVE_MARK_MS = 60_000  # how long the mark of the last live message lives (its age is read)
 
 
 class UnknownBroker(ValueError):
     """The broker URL's scheme is none of stub, redis or amqp."""
 
 
+@dataclass(frozen=True)
+class Yielding:
+    """How long backfill consumers hold back after a live message (0: never), and at most
+    how long in a row."""
+
+    after_live_ms: int = 0
+    max_ms: int = 10_000
+
+
 def make_broker(
-    url: str, *, idle_poll_ms: int = DRAMATIQ_IDLE_POLL_MS, wakeups: bool = True
+    url: str,
+    *,
+    idle_poll_ms: int = DRAMATIQ_IDLE_POLL_MS,
+    wakeups: bool = True,
+    backfill_yield: Yielding | None = None,
 ) -> Broker:
     """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`. On Redis,
     enqueues wake the consumers (`wakeups`), which poll an empty queue at least every
-    `idle_poll_ms`."""
+    `idle_poll_ms`, and backfill consumers yield to live messages (`backfill_yield`)."""
     if url == "stub":
         broker = StubBroker()
         broker.emit_after("process_boot")
@@ -56,7 +81,11 @@ def make_broker(
     if url.startswith(("redis://", "rediss://", "unix://")):
         url, namespace = _namespace(url)
         return WakingRedisBroker(
-            url=url, namespace=namespace, idle_poll_ms=idle_poll_ms, wakeups=wakeups
+            url=url,
+            namespace=namespace,
+            idle_poll_ms=idle_poll_ms,
+            wakeups=wakeups,
+            backfill_yield=backfill_yield or Yielding(),
         )
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -68,10 +97,19 @@ def make_broker(
 class WakingRedisBroker(RedisBroker):
     """dramatiq's RedisBroker whose enqueues wake idle consumers at once."""
 
-    def __init__(self, *, idle_poll_ms: int, wakeups: bool = True, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        idle_poll_ms: int,
+        wakeups: bool = True,
+        backfill_yield: Yielding | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.idle_poll_ms = max(1, idle_poll_ms)
         self.wakeups = wakeups
+        self.backfill_yield = backfill_yield or Yielding()
+        self.live_key = f"{self.namespace}:live-in-flight"
         # pub/sub channels span a server's databases: the database keeps deployments apart
         db = self.client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"{self.namespace}:wakeup:{db}"
@@ -91,12 +129,21 @@ class WakingRedisBroker(RedisBroker):
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         sent: Message[Any] = super().enqueue(message, delay=delay)
-        if self.wakeups:
-            try:
-                self.client.publish(self.channel, sent.queue_name)
-            except redis.RedisError:
-                log.debug("wake-up for %s not sent; consumers poll", sent.queue_name)
+        # every producer announces and marks, whatever its own settings: consumers decide
+        pipe = self.client.pipeline(transaction=False)
+        pipe.publish(self.channel, sent.queue_name)
+        if not is_backfill_queue(sent.queue_name):
+            pipe.set(self.live_key, 1, px=LIVE_MARK_MS)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            log.debug("wake-up for %s not sent; consumers poll", sent.queue_name)
         return sent
+
+    def live_for_ms(self) -> int:
+        """How long ago a live message was last sent, in ms; -1: not within the mark."""
+        left = int(self.client.pttl(self.live_key))
+        return LIVE_MARK_MS - left if left > 0 else -1
 
     def wakeup(self, queue_name: str) -> threading.Event:
         """The event set when a message is sent to `queue_name`."""
@@ -143,8 +190,14 @@ class WakingConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.woken = broker.wakeup(queue_name)
         self.etas: list[int] = []  # of delayed messages handed to the worker, soonest first
+        backfill = is_backfill_queue(queue_name) and broker.backfill_yield.after_live_ms > 0
+        self.yielding = broker.backfill_yield if backfill else None
+        self.yielded_since: float | None = None  # monotonic s of this run of yields
 
     def __next__(self) -> MessageProxy | None:
+        if not self.message_cache and (wait_ms := self._yield_ms()) > 0:
+            time.sleep(wait_ms / 1000)  # a live message must not wake a yielding consumer
+            return None
         if not self.message_cache:
             # cleared before the fetch: a message sent after it sets the event again
             self.woken.clear()
@@ -163,6 +216,26 @@ class WakingConsumer(_RedisConsumer):
         if isinstance(eta, int):
             heapq.heappush(self.etas, eta)
         return message
+
+    def _yield_ms(self) -> int:
+        """How long this backfill consumer holds back for live work; 0: fetch now."""
+        if self.yielding is None:
+            return 0
+        try:
+            age = self.broker.live_for_ms()
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        now = time.monotonic()
+        if age < 0 or age >= self.yielding.after_live_ms:
+            self.yielded_since = None
+            return 0
+        if self.yielded_since is None:
+            self.yielded_since = now
+        elif (now - self.yielded_since) * 1000 >= self.yielding.max_ms:
+            self.yielded_since = None  # held back long enough: one fetch, then yield again
+            return 0
+        wait = self.yielding.after_live_ms - age
+        return max(1, min(wait, self.timeout, self._until_due(wait) or 1))
 
     def _until_due(self, backoff_ms: int) -> int:
         """The back-off, shortened to when the soonest held delayed message falls due (the

@@ -14,7 +14,7 @@ from dramatiq.middleware.prometheus import Prometheus
 from meetsync.logging import configure
 from meetsync.settings import get_settings
 from workers.actors import declare
-from workers.broker import make_broker
+from workers.broker import Yielding, make_broker
 from workers.heartbeat import Heartbeat
 from workers.runtime import Runtime
 
@@ -24,6 +24,7 @@ broker = make_broker(
     settings.broker_url,
     idle_poll_ms=settings.broker_idle_poll_ms,
     wakeups=settings.broker_wakeups,
+    backfill_yield=Yielding(settings.backfill_yield_ms, settings.backfill_yield_max_ms),
 )
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)
