@@ -409,6 +409,8 @@ def _live_phases(
     figures["backfill_meetings"] = args.backfill
     figures["backfill_meetings_stored"] = _backfilled(database_url, run_id)
     log(f"live: idle p99 {p99(idle)} ms, with backfill p99 {p99(busy)} ms")
+    log(f"idle, in order (ms): {[round(x) for x in idle]}")
+    log(f"with backfill, in order (ms): {[round(x) for x in busy]}")
     log(f"hops idle {figures['live_hops_ms_idle']}")
     log(f"hops with backfill {figures['live_hops_ms_with_backfill']}")
     return 2 * args.live

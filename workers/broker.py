@@ -193,6 +193,7 @@ class WakingConsumer(_RedisConsumer):
         backfill = is_backfill_queue(queue_name) and broker.backfill_yield.after_live_ms > 0
         self.yielding = broker.backfill_yield if backfill else None
         self.yielded_since: float | None = None  # monotonic s of this run of yields
+        self.trickle = False  # the one message a long yield lets through
 
     def __next__(self) -> MessageProxy | None:
         if not self.message_cache and (wait_ms := self._yield_ms()) > 0:
@@ -204,6 +205,8 @@ class WakingConsumer(_RedisConsumer):
             try:
                 if self.outstanding_message_count < self.prefetch:
                     wanted = self.prefetch - self.outstanding_message_count
+                    if self.trickle:
+                        wanted, self.trickle = 1, False
                     self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
             except redis.ConnectionError as exc:
                 raise ConnectionClosed(exc) from None
@@ -232,7 +235,8 @@ class WakingConsumer(_RedisConsumer):
         if self.yielded_since is None:
             self.yielded_since = now
         elif (now - self.yielded_since) * 1000 >= self.yielding.max_ms:
-            self.yielded_since = None  # held back long enough: one fetch, then yield again
+            self.yielded_since = None  # held back long enough: one message, then yield again
+            self.trickle = True
             return 0
         wait = self.yielding.after_live_ms - age
         return max(1, min(wait, self.timeout, self._until_due(wait) or 1))
