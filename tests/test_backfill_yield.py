@@ -10,7 +10,7 @@ import dramatiq
 import pytest
 
 from workers.backlog import queued
-from workers.broker import WakingConsumer, WakingRedisBroker, Yielding, make_broker
+from workers.broker import LiveHold, WakingConsumer, WakingRedisBroker, Yielding, make_broker
 from workers.lanes import is_backfill_queue
 
 
@@ -95,7 +95,8 @@ def test_yielding_long_enough_allows_one_fetch_then_yields_again(
     live.send(3)
     consumer = _consumer(broker, "extract.backfill")
     assert next(consumer) is None
-    consumer.yielded_since = time.monotonic() - 61  # its run began past `max_ms` ago
+    assert consumer.hold is not None
+    consumer.hold.since = time.monotonic() - 61  # its run began past `max_ms` ago
     # expect one fetch, then yielding again
     found = next(consumer)
     assert found is not None and found.args == (1,)
@@ -113,3 +114,12 @@ def test_yielding_off_fetches_backfill_during_live_work(redis_url: str) -> None:
     found = next(_consumer(broker, "extract.backfill"))
     assert found is not None and found.args == (1,)
     broker.close()
+
+
+def test_the_feeder_holds_back_after_a_live_message(broker: WakingRedisBroker) -> None:
+    live, backfill = _actors(broker)
+    hold = LiveHold(broker)
+    backfill.send(1)
+    assert hold.ms() == 0
+    live.send(2)
+    assert 0 < hold.ms() <= 60_000

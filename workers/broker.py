@@ -64,6 +64,35 @@ class Yielding:
     max_ms: int = 10_000
 
 
+class LiveHold:
+    """One backfill consumer's (or feeder's) yielding to live work: how long to hold back
+    now, counting how long it has held back in a row."""
+
+    def __init__(self, broker: WakingRedisBroker) -> None:
+        self.broker = broker
+        self.yielding = broker.backfill_yield
+        self.since: float | None = None  # monotonic s this run of holds began
+        self.escaped = False  # the last answer was the one item a long hold lets through
+
+    def ms(self) -> int:
+        """How long to hold back for live work; 0: go on (one item, after a long hold)."""
+        self.escaped = False
+        if self.yielding.after_live_ms <= 0:
+            return 0
+        age = self.broker.live_for_ms()
+        now = time.monotonic()
+        if age < 0 or age >= self.yielding.after_live_ms:
+            self.since = None
+            return 0
+        if self.since is None:
+            self.since = now
+        elif (now - self.since) * 1000 >= self.yielding.max_ms:
+            self.since = None  # held back long enough: one item, then hold again
+            self.escaped = True
+            return 0
+        return max(1, self.yielding.after_live_ms - age)
+
+
 def make_broker(
     url: str,
     *,
@@ -191,9 +220,12 @@ class WakingConsumer(_RedisConsumer):
         self.woken = broker.wakeup(queue_name)
         self.etas: list[int] = []  # of delayed messages handed to the worker, soonest first
         backfill = is_backfill_queue(queue_name) and broker.backfill_yield.after_live_ms > 0
-        self.yielding = broker.backfill_yield if backfill else None
-        self.yielded_since: float | None = None  # monotonic s of this run of yields
+        self.hold = LiveHold(broker) if backfill else None
         self.trickle = False  # the one message a long yield lets through
+        if backfill:
+            # what a yielding consumer holds is what a live meeting arriving must wait out:
+            # its threads' worth (dramatiq prefetches twice that), not more
+            self.prefetch = max(1, prefetch // 2)
 
     def __next__(self) -> MessageProxy | None:
         if not self.message_cache and (wait_ms := self._yield_ms()) > 0:
@@ -222,23 +254,15 @@ class WakingConsumer(_RedisConsumer):
 
     def _yield_ms(self) -> int:
         """How long this backfill consumer holds back for live work; 0: fetch now."""
-        if self.yielding is None:
+        if self.hold is None:
             return 0
         try:
-            age = self.broker.live_for_ms()
+            wait = self.hold.ms()
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None
-        now = time.monotonic()
-        if age < 0 or age >= self.yielding.after_live_ms:
-            self.yielded_since = None
+        if wait <= 0:
+            self.trickle = self.hold.escaped
             return 0
-        if self.yielded_since is None:
-            self.yielded_since = now
-        elif (now - self.yielded_since) * 1000 >= self.yielding.max_ms:
-            self.yielded_since = None  # held back long enough: one message, then yield again
-            self.trickle = True
-            return 0
-        wait = self.yielding.after_live_ms - age
         return max(1, min(wait, self.timeout, self._until_due(wait) or 1))
 
     def _until_due(self, backoff_ms: int) -> int:
