@@ -225,6 +225,8 @@ class Backfill:
     max_rate: float | None = None
     restart: bool = False
     pacer: Pacer | None = None
+    # ms to hold back before storing the next record (live meetings running); None: never
+    hold: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
         self.key = run_key(self.window, self.source, self.providers)
@@ -287,6 +289,8 @@ class Backfill:
                 continue
             assert record.meeting is not None and self.pacer is not None
             self.pacer.wait()
+            while self.hold is not None and (held_ms := self.hold()) > 0:
+                time.sleep(held_ms / 1000)  # our inserts would slow live meetings' database
             outcome = self._store(record, record.meeting, summary)
             if outcome.kind == "over_budget":
                 summary.state = "budget_reached"

@@ -43,7 +43,7 @@ from intake.app import create_app
 from intake.serving import BackgroundServer
 from meetsync.bootstrap import seed_demo
 from meetsync.db.migrate import upgrade
-from meetsync.db.models import Meeting, OpRecord
+from meetsync.db.models import InsightRecord, Meeting, OpRecord
 from meetsync.db.session import session_scope
 from meetsync.models import MeetingOutput
 from workers.actors import declare
@@ -145,10 +145,54 @@ def decile_ratio(times: list[float]) -> float:
     return round(last / max(first, 1), 3)
 
 
+def hops(database_url: str, meeting_id: str, sent: float) -> dict[str, float]:
+    """Where one meeting's time went (ms), from what the database stamped: `stored` (the
+    webhook), `extract` (queued + run; `llm` of it the model's calls), `plan` (queued +
+    run, to its first op), `push` (the first write's op to the last non-recap write) and
+    `recap` (after the others, to the Slack recap)."""
+    with session_scope(database_url) as session:
+        meeting = session.get(Meeting, meeting_id)
+        insight = session.scalars(
+            select(InsightRecord)
+            .where(InsightRecord.meeting_id == meeting_id)
+            .order_by(InsightRecord.created_at)
+        ).first()
+        ops = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
+        if meeting is None or insight is None or not ops:
+            return {}
+        received, extracted = _epoch(meeting.received_at), _epoch(insight.created_at)
+        planned = min(_epoch(op.created_at) for op in ops)
+        others = [_epoch(op.updated_at) for op in ops if op.connector != "slack"] or [planned]
+        recaps = [_epoch(op.updated_at) for op in ops if op.connector == "slack"]
+        pushed = max(others)
+        return {
+            "stored": (received - sent) * 1000,
+            "extract": (extracted - received) * 1000,
+            "llm": float(insight.latency_ms or 0),
+            "plan": (planned - extracted) * 1000,
+            "push": (pushed - planned) * 1000,
+            "recap": (max(recaps) - pushed) * 1000 if recaps else 0.0,
+        }
+
+
+def hop_medians(per_meeting: list[dict[str, float]]) -> dict[str, float]:
+    """Each hop's median over the meetings (ms)."""
+    names = sorted({name for one in per_meeting for name in one})
+    return {
+        name: round(statistics.median(one[name] for one in per_meeting if name in one), 1)
+        for name in names
+    }
+
+
 def live_latencies(
-    http: httpx.Client, secret: str, database_url: str, meetings: list[MeetingOutput]
+    http: httpx.Client,
+    secret: str,
+    database_url: str,
+    meetings: list[MeetingOutput],
+    per_hop: list[dict[str, float]] | None = None,
 ) -> list[float]:
-    """Webhook to last write of each live meeting, sent one at a time (ms)."""
+    """Webhook to last write of each live meeting, sent one at a time (ms); each
+    meeting's `hops` appended to `per_hop` when given."""
     latencies = []
     for meeting in meetings:
         sent = time.time()
@@ -174,6 +218,8 @@ def live_latencies(
             ):
                 last = max((t for _, t in states), default=None)
                 latencies.append(((_epoch(last) if last else time.time()) - sent) * 1000)
+                if per_hop is not None and row is not None:
+                    per_hop.append(hops(database_url, row.id, sent))
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"live meeting {meeting.meeting_id} never finished")
@@ -249,8 +295,9 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "PYTHONPATH": os.pathsep.join([str(PROBE), os.environ.get("PYTHONPATH", "")]),
             "BENCH_PROBE_DIR": str(probe_dir),
         }
-        figures["noop_msgs_per_s"] = round(noop_rate(broker_url, args.noop, env, workdir), 1)
-        log(f"noop: {figures['noop_msgs_per_s']} msgs/s")
+        if not args.only_live:
+            figures["noop_msgs_per_s"] = round(noop_rate(broker_url, args.noop, env, workdir), 1)
+            log(f"noop: {figures['noop_msgs_per_s']} msgs/s")
         broker = make_broker(broker_url)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
@@ -274,6 +321,11 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 stored += 10
                 wait_settled(database_url, stored, 300)
 
+                if args.only_live:
+                    stored += _live_phases(
+                        args, figures, http, secret, database_url, run_id, workdir, env, log
+                    )
+                    return figures
                 costs: dict[str, float] = {}
                 batch = make_meetings(args.meetings, f"{run_id}-tp")
                 with measured(counters, costs):
@@ -312,21 +364,9 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 figures["burst_last_vs_first"] = decile_ratio(times)
                 log(f"burst: {figures['burst_settle_s']}s, last/first {decile_ratio(times)}")
 
-                live = make_meetings(args.live, f"{run_id}-live")
-                idle = live_latencies(http, secret, database_url, live)
-                stored += len(live)
-                figures["live_p50_ms_idle"] = round(statistics.median(idle), 1)
-                figures["live_p99_ms_idle"] = p99(idle)
-                backfill = _start_backfill(args.backfill, run_id, workdir, env)
-                live = make_meetings(args.live, f"{run_id}-live2")
-                busy = live_latencies(http, secret, database_url, live)
-                stored += len(live)
-                figures["live_p50_ms_with_backfill"] = round(statistics.median(busy), 1)
-                figures["live_p99_ms_with_backfill"] = p99(busy)
-                figures["backfill_meetings"] = args.backfill
-                backfill.terminate()
-                backfill.wait(timeout=60)
-                log(f"live: idle p99 {p99(idle)} ms, with backfill p99 {p99(busy)} ms")
+                stored += _live_phases(
+                    args, figures, http, secret, database_url, run_id, workdir, env, log
+                )
         finally:
             server.stop()
             workers.stop()
@@ -334,6 +374,57 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             sandbox.stop()
             broker.close()
     return figures
+
+
+def _live_phases(
+    args: argparse.Namespace,
+    figures: dict[str, Any],
+    http: httpx.Client,
+    secret: str,
+    database_url: str,
+    run_id: str,
+    workdir: Path,
+    env: dict[str, str],
+    log: Any,
+) -> int:
+    """Live meetings idle, then while a backfill runs; how many meetings were sent."""
+    live = make_meetings(args.live, f"{run_id}-live")
+    idle_hops: list[dict[str, float]] = []
+    idle = live_latencies(http, secret, database_url, live, idle_hops)
+    figures["live_p50_ms_idle"] = round(statistics.median(idle), 1)
+    figures["live_p99_ms_idle"] = p99(idle)
+    figures["live_hops_ms_idle"] = hop_medians(idle_hops)
+    backfill = _start_backfill(args.backfill, run_id, workdir, env)
+    try:
+        time.sleep(args.backfill_lead_s)  # the backfill under way before live meetings
+        live = make_meetings(args.live, f"{run_id}-live2")
+        busy_hops: list[dict[str, float]] = []
+        busy = live_latencies(http, secret, database_url, live, busy_hops)
+    finally:
+        backfill.terminate()
+        backfill.wait(timeout=60)
+    figures["live_p50_ms_with_backfill"] = round(statistics.median(busy), 1)
+    figures["live_p99_ms_with_backfill"] = p99(busy)
+    figures["live_hops_ms_with_backfill"] = hop_medians(busy_hops)
+    figures["backfill_meetings"] = args.backfill
+    figures["backfill_meetings_stored"] = _backfilled(database_url, run_id)
+    log(f"live: idle p99 {p99(idle)} ms, with backfill p99 {p99(busy)} ms")
+    log(f"idle, in order (ms): {[round(x) for x in idle]}")
+    log(f"with backfill, in order (ms): {[round(x) for x in busy]}")
+    log(f"hops idle {figures['live_hops_ms_idle']}")
+    log(f"hops with backfill {figures['live_hops_ms_with_backfill']}")
+    return 2 * args.live
+
+
+def _backfilled(database_url: str, run_id: str) -> dict[str, int]:
+    """The backfill's meetings by status when the live phase ended."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            select(Meeting.status, func.count())
+            .where(Meeting.external_id.startswith(f"chaos-{run_id}-bf"))
+            .group_by(Meeting.status)
+        ).all()
+    return {status: int(n) for status, n in rows}
 
 
 def _start_backfill(count: int, run_id: str, workdir: Path, env: dict[str, str]) -> Any:
@@ -363,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
     parser.add_argument("--quick", action="store_true", help="noop and throughput only")
+    parser.add_argument(
+        "--only-live", action="store_true", help="the live phases only (with --backfill N)"
+    )
+    parser.add_argument(
+        "--backfill-lead-s", type=float, default=0.0, help="backfill alone before live meetings"
+    )
     args = parser.parse_args(argv)
     figures = run(args, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(figures), flush=True)

@@ -143,6 +143,7 @@ def _real_run(
     prepare(settings)
     workers, pipeline = _pipeline(settings, threads)
     job = Backfill(settings, src, window, pipeline, providers, budget_usd, max_rate, restart)
+    job.hold = _live_hold(pipeline)
     try:
         summary = job.begin()
         if summary.resumed_from is not None:
@@ -190,10 +191,20 @@ def _pipeline(settings: Settings, threads: int) -> tuple[Any, Any]:
         workers = InProcessWorkers(settings, threads=threads)
         return workers, workers.start()
     from workers.actors import declare
-    from workers.broker import make_broker
+    from workers.broker import Yielding, make_broker
     from workers.runtime import Runtime
 
-    return None, declare(make_broker(settings.broker_url), Runtime(settings))
+    yielding = Yielding(settings.backfill_yield_ms, settings.backfill_yield_max_ms)
+    broker = make_broker(settings.broker_url, backfill_yield=yielding)
+    return None, declare(broker, Runtime(settings))
+
+
+def _live_hold(pipeline: Any) -> Any:
+    """The feeder yields to live meetings as backfill consumers do (Redis broker only)."""
+    from workers.broker import LiveHold, WakingRedisBroker
+
+    broker = getattr(pipeline, "broker", None)
+    return LiveHold(broker).ms if isinstance(broker, WakingRedisBroker) else None
 
 
 def _poll(progress: Progress, task: TaskID, job: Backfill) -> tuple[int, int]:

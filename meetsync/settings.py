@@ -296,6 +296,32 @@ class Settings(BaseSettings):
         description="postgresql+psycopg://…; demo mode alone falls back to ./meetsync.db",
     )
     broker_url: str = Field(default="stub", description="stub | redis://… | amqp://…")
+    broker_idle_poll_ms: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Redis broker: how often a worker polls an empty queue (dramatiq's 1 s). "
+        "An enqueue wakes the consumers at once (broker_wakeups), so this only bounds a "
+        "missed wake-up; polling faster costs Redis calls and CPU on every idle queue",
+    )
+    broker_wakeups: bool = Field(
+        default=True,
+        description="Redis broker: an idle worker waits for the announcement of each "
+        "enqueue (pub/sub, one PUBLISH per message) and fetches at once, not at its next poll",
+    )
+    backfill_yield_ms: int = Field(
+        default=2_000,
+        ge=0,
+        description="Redis broker: after a live message is sent, workers fetch no backfill "
+        "message for this long (0: never yield), so a backfill spends no CPU, database or "
+        "Redis while live meetings run",
+    )
+    backfill_yield_max_ms: int = Field(
+        default=5_000,
+        ge=1,
+        description="the longest a backfill consumer yields in a row before one fetch: a "
+        "steady stream of live meetings slows a backfill, never stops it",
+    )
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_secret: SecretStr | None = Field(
         default=None, description="'whsec_<base64>' (Standard Webhooks) or any long string"
@@ -430,6 +456,10 @@ def process_env(settings: Settings) -> dict[str, str]:
         "MEETSYNC_MODE": settings.mode,
         "MEETSYNC_DATABASE_URL": settings.database_url,
         "MEETSYNC_BROKER_URL": settings.broker_url,
+        "MEETSYNC_BROKER_IDLE_POLL_MS": str(settings.broker_idle_poll_ms),
+        "MEETSYNC_BROKER_WAKEUPS": "true" if settings.broker_wakeups else "false",
+        "MEETSYNC_BACKFILL_YIELD_MS": str(settings.backfill_yield_ms),
+        "MEETSYNC_BACKFILL_YIELD_MAX_MS": str(settings.backfill_yield_max_ms),
         "MEETSYNC_REDIS_URL": settings.redis_url,
         "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
         "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,

@@ -174,6 +174,24 @@ def test_the_pacer_keeps_to_the_max_rate() -> None:
     assert now[0] == pytest.approx(2.0)  # 9 records at 4/s: the last starts at t=2s
 
 
+def test_the_feeder_holds_back_while_live_meetings_run(db: Settings, tmp_path: Path) -> None:
+    # given a hold that says "live meetings running" once before each of two records
+    path = write_jsonl(tmp_path / "m.jsonl", [record(1), record(2)])
+    answers = iter([1, 0, 1, 0])
+    asked: list[int] = []
+
+    def hold() -> int:
+        asked.append(stored_count(db))
+        return next(answers)
+
+    job = Backfill(db, open_source(f"file:{path}", db), WINDOW, Recorder(), hold=hold)
+    # when the run goes through the source
+    job.run(job.begin())
+    # expect each record stored only after the hold let it go
+    assert asked == [0, 0, 1, 1]
+    assert stored_count(db) == 2
+
+
 def test_the_stored_source_replays_meetings_already_in_the_database(db: Settings) -> None:
     path_job = Backfill(db, open_source("stored", db), WINDOW, Recorder())
     assert path_job.run(path_job.begin()).counts == {}

@@ -1,33 +1,283 @@
-"""The broker chosen by settings: in-process (stub), Redis or RabbitMQ."""
+"""The broker chosen by settings: in-process (stub), Redis or RabbitMQ.
+
+On Redis a consumer polls: dramatiq backs off on an empty queue 5 ms·2^n (with jitter) up
+to the worker's timeout, 1 s, and a live meeting crosses about four queues (extract, plan,
+push.<connector>, the recap woken after the others), so on an idle system each hop waited
+up to that second. Polling faster is dear: an idle `meetsync worker --processes 2` polls
+~44 queues, and a 100 ms cap costs ~3,200 Redis commands/s and a quarter of a core doing
+nothing (`python -m bench.idle_poll`).
+
+So `WakingRedisBroker` announces each enqueue on a pub/sub channel of its namespace
+(one PUBLISH per message) and a consumer waits on its queue's wake-up instead of sleeping:
+a message is fetched as soon as it is sent, while the idle poll stays at
+`broker_idle_poll_ms` (default dramatiq's 1 s). The poll remains the safety net: a wake-up
+lost while Redis restarts costs at most one poll. A consumer of a delay queue also wakes
+when the earliest message it holds falls due, so a short `Later` is not stretched to the
+poll. RabbitMQ pushes messages to its consumers: it has no idle poll to shorten.
+
+Backfill yields to live work before it is even fetched (`backfill_yield_ms`): each live
+message sent marks live work in flight for that long, and consumers of the backfill lanes
+fetch nothing while the mark holds, at most `backfill_yield_max_ms` in a row (then one
+fetch, so a steady stream of live meetings slows a backfill but never stops it). Without
+this, a backfill message fetched while its org's live meetings run is turned away by the
+throttle only after its stage has read the database, again and again: the backfill worker
+is niced, but the PostgreSQL backends and Redis serving it are not.
+"""
 
 from __future__ import annotations
 
+import heapq
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dramatiq import Broker
+import redis
+from dramatiq import Broker, Message
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import compute_backoff, current_millis
+from dramatiq.errors import ConnectionClosed
+
+from workers.lanes import is_backfill_queue
+
+log = logging.getLogger(__name__)
+
+DRAMATIQ_IDLE_POLL_MS = 1000  # dramatiq's worker_timeout: the longest idle back-off
+RECONNECT_S = 1.0  # the wake-up listener's pause after losing Redis
+LIVE_MARK_MS = 60_000  # how long the mark of the last live message lives (its age is read)
 
 
 class UnknownBroker(ValueError):
     """The broker URL's scheme is none of stub, redis or amqp."""
 
 
-def make_broker(url: str) -> Broker:
-    """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`."""
+@dataclass(frozen=True)
+class Yielding:
+    """How long backfill consumers hold back after a live message (0: never), and at most
+    how long in a row."""
+
+    after_live_ms: int = 0
+    max_ms: int = 10_000
+
+
+class LiveHold:
+    """One backfill consumer's (or feeder's) yielding to live work: how long to hold back
+    now, counting how long it has held back in a row."""
+
+    def __init__(self, broker: WakingRedisBroker) -> None:
+        self.broker = broker
+        self.yielding = broker.backfill_yield
+        self.since: float | None = None  # monotonic s this run of holds began
+        self.escaped = False  # the last answer was the one item a long hold lets through
+
+    def ms(self) -> int:
+        """How long to hold back for live work; 0: go on (one item, after a long hold)."""
+        self.escaped = False
+        if self.yielding.after_live_ms <= 0:
+            return 0
+        age = self.broker.live_for_ms()
+        now = time.monotonic()
+        if age < 0 or age >= self.yielding.after_live_ms:
+            self.since = None
+            return 0
+        if self.since is None:
+            self.since = now
+        elif (now - self.since) * 1000 >= self.yielding.max_ms:
+            self.since = None  # held back long enough: one item, then hold again
+            self.escaped = True
+            return 0
+        return max(1, self.yielding.after_live_ms - age)
+
+
+def make_broker(
+    url: str,
+    *,
+    idle_poll_ms: int = DRAMATIQ_IDLE_POLL_MS,
+    wakeups: bool = True,
+    backfill_yield: Yielding | None = None,
+) -> Broker:
+    """A dramatiq broker for `stub`, `redis://…[?namespace=…]` or `amqp://…`. On Redis,
+    enqueues wake the consumers (`wakeups`), which poll an empty queue at least every
+    `idle_poll_ms`, and backfill consumers yield to live messages (`backfill_yield`)."""
     if url == "stub":
         broker = StubBroker()
         broker.emit_after("process_boot")
         return broker
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from dramatiq.brokers.redis import RedisBroker
-
         url, namespace = _namespace(url)
-        return RedisBroker(url=url, namespace=namespace)
+        return WakingRedisBroker(
+            url=url,
+            namespace=namespace,
+            idle_poll_ms=idle_poll_ms,
+            wakeups=wakeups,
+            backfill_yield=backfill_yield or Yielding(),
+        )
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url)
     raise UnknownBroker(f"broker URL {url!r}: expected 'stub', redis://… or amqp://…")
+
+
+class WakingRedisBroker(RedisBroker):
+    """dramatiq's RedisBroker whose enqueues wake idle consumers at once."""
+
+    def __init__(
+        self,
+        *,
+        idle_poll_ms: int,
+        wakeups: bool = True,
+        backfill_yield: Yielding | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.idle_poll_ms = max(1, idle_poll_ms)
+        self.wakeups = wakeups
+        self.backfill_yield = backfill_yield or Yielding()
+        self.live_key = f"{self.namespace}:live-in-flight"
+        # pub/sub channels span a server's databases: the database keeps deployments apart
+        db = self.client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"{self.namespace}:wakeup:{db}"
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return WakingConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        self.wakeup(queue_name)  # known before the listener's first wake-all
+        if self.wakeups:
+            self._listen()
+        return super().consume(queue_name, prefetch, min(timeout, self.idle_poll_ms))
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        sent: Message[Any] = super().enqueue(message, delay=delay)
+        # every producer announces and marks, whatever its own settings: consumers decide
+        pipe = self.client.pipeline(transaction=False)
+        pipe.publish(self.channel, sent.queue_name)
+        if not is_backfill_queue(sent.queue_name):
+            pipe.set(self.live_key, 1, px=LIVE_MARK_MS)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            log.debug("wake-up for %s not sent; consumers poll", sent.queue_name)
+        return sent
+
+    def live_for_ms(self) -> int:
+        """How long ago a live message was last sent, in ms; -1: not within the mark."""
+        left = int(self.client.pttl(self.live_key))
+        return LIVE_MARK_MS - left if left > 0 else -1
+
+    def wakeup(self, queue_name: str) -> threading.Event:
+        """The event set when a message is sent to `queue_name`."""
+        with self._lock:
+            return self._events.setdefault(queue_name, threading.Event())
+
+    def _listen(self) -> None:
+        """Start the one thread per process that turns announcements into wake-ups."""
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                self._listener = threading.Thread(
+                    target=self._run_listener, name="broker-wakeups", daemon=True
+                )
+                self._listener.start()
+
+    def _run_listener(self) -> None:
+        while True:
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
+                # a wake-up may have been missed while (re)subscribing: everyone fetches once
+                self._wake_all()
+                for item in pubsub.listen():
+                    name = item["data"]
+                    event = self._events.get(name.decode() if isinstance(name, bytes) else name)
+                    if event is not None:
+                        event.set()
+            except (redis.RedisError, OSError):
+                time.sleep(RECONNECT_S)  # Redis is away: consumers poll on their own meanwhile
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            events = list(self._events.values())
+        for event in events:
+            event.set()
+
+
+class WakingConsumer(_RedisConsumer):
+    """A consumer that waits for its queue's wake-up (or a held message's eta), not a sleep."""
+
+    broker: WakingRedisBroker
+
+    def __init__(self, broker: WakingRedisBroker, queue_name: str, prefetch: int, timeout: int):
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.woken = broker.wakeup(queue_name)
+        self.etas: list[int] = []  # of delayed messages handed to the worker, soonest first
+        backfill = is_backfill_queue(queue_name) and broker.backfill_yield.after_live_ms > 0
+        self.hold = LiveHold(broker) if backfill else None
+        self.trickle = False  # the one message a long yield lets through
+        if backfill:
+            # what a yielding consumer holds is what a live meeting arriving must wait out:
+            # its threads' worth (dramatiq prefetches twice that), not more
+            self.prefetch = max(1, prefetch // 2)
+
+    def __next__(self) -> MessageProxy | None:
+        if not self.message_cache and (wait_ms := self._yield_ms()) > 0:
+            time.sleep(wait_ms / 1000)  # a live message must not wake a yielding consumer
+            return None
+        if not self.message_cache:
+            # cleared before the fetch: a message sent after it sets the event again
+            self.woken.clear()
+            try:
+                if self.outstanding_message_count < self.prefetch:
+                    wanted = self.prefetch - self.outstanding_message_count
+                    if self.trickle:
+                        wanted, self.trickle = 1, False
+                    self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
+            except redis.ConnectionError as exc:
+                raise ConnectionClosed(exc) from None
+            if not self.message_cache:
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                self.woken.wait(self._until_due(backoff_ms) / 1000)
+                return None
+        message: MessageProxy | None = super().__next__()
+        eta = message.options.get("eta") if message is not None else None
+        if isinstance(eta, int):
+            heapq.heappush(self.etas, eta)
+        return message
+
+    def _yield_ms(self) -> int:
+        """How long this backfill consumer holds back for live work; 0: fetch now."""
+        if self.hold is None:
+            return 0
+        try:
+            wait = self.hold.ms()
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        if wait <= 0:
+            self.trickle = self.hold.escaped
+            return 0
+        return max(1, min(wait, self.timeout, self._until_due(wait) or 1))
+
+    def _until_due(self, backoff_ms: int) -> int:
+        """The back-off, shortened to when the soonest held delayed message falls due (the
+        worker moves due messages to their queue only between two of our calls)."""
+        now = current_millis()
+        due = False
+        while self.etas and self.etas[0] <= now:
+            heapq.heappop(self.etas)
+            due = True
+        if due:
+            return 0  # back to the worker at once: it moves what fell due
+        if not self.etas:
+            return backoff_ms
+        return max(1, min(backoff_ms, self.etas[0] - now + 1))
 
 
 def _namespace(url: str) -> tuple[str, str]:

@@ -67,6 +67,12 @@ class Lane(StrEnum):
 REVIEW_QUEUE = "review"
 
 
+def is_backfill_queue(queue_name: str) -> bool:
+    """A queue of the backfill lanes (`extract.backfill`, `push.slack.backfill.returns.DQ`)."""
+    parts = queue_name.split(".")
+    return Lane.BACKFILL.value in parts[1:]
+
+
 def lane_group(backfill: bool) -> tuple[Lane, Lane]:
     """A kind of work's lane and where its waits come back."""
     return (Lane.BACKFILL, Lane.BACKFILL_RETURNS) if backfill else (Lane.LIVE, Lane.RETURNS)

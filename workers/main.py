@@ -14,13 +14,18 @@ from dramatiq.middleware.prometheus import Prometheus
 from meetsync.logging import configure
 from meetsync.settings import get_settings
 from workers.actors import declare
-from workers.broker import make_broker
+from workers.broker import Yielding, make_broker
 from workers.heartbeat import Heartbeat
 from workers.runtime import Runtime
 
 settings = get_settings()
 configure(settings.log_level, settings.log_format)
-broker = make_broker(settings.broker_url)
+broker = make_broker(
+    settings.broker_url,
+    idle_poll_ms=settings.broker_idle_poll_ms,
+    wakeups=settings.broker_wakeups,
+    backfill_yield=Yielding(settings.backfill_yield_ms, settings.backfill_yield_max_ms),
+)
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)
 pipeline = declare(broker, Runtime(settings))

@@ -1,0 +1,125 @@
+"""Backfill consumers fetch nothing while live messages are being sent (real Redis)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import pytest
+
+from workers.backlog import queued
+from workers.broker import LiveHold, WakingConsumer, WakingRedisBroker, Yielding, make_broker
+from workers.lanes import is_backfill_queue
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Any:
+    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
+    made = make_broker(url, backfill_yield=Yielding(after_live_ms=60_000, max_ms=60_000))
+    assert isinstance(made, WakingRedisBroker)
+    yield made
+    made.close()
+
+
+def _actors(broker: WakingRedisBroker) -> tuple[Any, Any]:
+    def extract(n: int) -> None:
+        return None
+
+    live = dramatiq.actor(broker=broker, actor_name="extract", queue_name="extract")(extract)
+    backfill = dramatiq.actor(
+        broker=broker, actor_name="extract_backfill", queue_name="extract.backfill"
+    )(extract)
+    return live, backfill
+
+
+def _consumer(broker: WakingRedisBroker, queue: str) -> WakingConsumer:
+    consumer = broker.consume(queue, prefetch=1, timeout=1)
+    assert isinstance(consumer, WakingConsumer)
+    return consumer
+
+
+@pytest.mark.parametrize(
+    ("queue", "backfill"),
+    [
+        pytest.param("extract", False, id="live"),
+        pytest.param("push.slack.returns", False, id="live-returns"),
+        pytest.param("extract.backfill", True, id="backfill"),
+        pytest.param("push.slack.backfill.returns", True, id="backfill-returns"),
+        pytest.param("push.asana.backfill.DQ", True, id="backfill-delayed"),
+        pytest.param("backfill", False, id="a-queue-named-backfill-is-no-lane"),
+    ],
+)
+def test_which_queues_are_backfill_lanes(queue: str, backfill: bool) -> None:
+    assert is_backfill_queue(queue) is backfill
+
+
+def test_with_no_live_message_a_backfill_message_is_fetched(broker: WakingRedisBroker) -> None:
+    _, backfill = _actors(broker)
+    backfill.send(1)
+    found = next(_consumer(broker, "extract.backfill"))
+    assert found is not None and found.args == (1,)
+
+
+def test_after_a_live_message_backfill_is_left_queued_and_live_is_fetched(
+    broker: WakingRedisBroker,
+) -> None:
+    # given a backfill message queued
+    live, backfill = _actors(broker)
+    backfill.send(1)
+    # when a live meeting's message is sent
+    live.send(2)
+    # expect the backfill consumer to fetch nothing, the live one to fetch at once
+    held_back = _consumer(broker, "extract.backfill")
+    assert held_back._yield_ms() > 0
+    assert next(held_back) is None
+    assert queued(broker, "extract.backfill") == 1
+    found = next(_consumer(broker, "extract"))
+    assert found is not None and found.args == (2,)
+
+
+def test_a_backfill_message_marks_no_live_work(broker: WakingRedisBroker) -> None:
+    _, backfill = _actors(broker)
+    backfill.send(1)
+    assert broker.live_for_ms() == -1
+
+
+def test_yielding_long_enough_allows_one_fetch_then_yields_again(
+    broker: WakingRedisBroker,
+) -> None:
+    # given a backfill consumer that has yielded to live work for its longest run
+    live, backfill = _actors(broker)
+    backfill.send(1)
+    backfill.send(2)
+    live.send(3)
+    consumer = _consumer(broker, "extract.backfill")
+    assert next(consumer) is None
+    assert consumer.hold is not None
+    consumer.hold.since = time.monotonic() - 61  # its run began past `max_ms` ago
+    # expect one fetch, then yielding again
+    found = next(consumer)
+    assert found is not None and found.args == (1,)
+    consumer.ack(found)
+    assert consumer._yield_ms() > 0
+
+
+def test_yielding_off_fetches_backfill_during_live_work(redis_url: str) -> None:
+    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
+    broker = make_broker(url, backfill_yield=Yielding(after_live_ms=0))
+    assert isinstance(broker, WakingRedisBroker)
+    live, backfill = _actors(broker)
+    backfill.send(1)
+    live.send(2)
+    found = next(_consumer(broker, "extract.backfill"))
+    assert found is not None and found.args == (1,)
+    broker.close()
+
+
+def test_the_feeder_holds_back_after_a_live_message(broker: WakingRedisBroker) -> None:
+    live, backfill = _actors(broker)
+    hold = LiveHold(broker)
+    backfill.send(1)
+    assert hold.ms() == 0
+    live.send(2)
+    assert 0 < hold.ms() <= 60_000

@@ -1,0 +1,81 @@
+"""The Redis broker wakes an idle consumer when a message is sent, instead of at its poll."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq.common import current_millis
+
+from workers.broker import WakingConsumer, WakingRedisBroker, make_broker
+
+GENEROUS_S = 10  # a bound on a hang, never a latency claim
+
+
+@pytest.fixture
+def url(redis_url: str) -> str:
+    return f"{redis_url}?namespace=wake{uuid.uuid4().hex[:8]}"
+
+
+def _consumer(broker: WakingRedisBroker, queue: str) -> WakingConsumer:
+    consumer = broker.consume(queue, prefetch=1, timeout=1000)
+    assert isinstance(consumer, WakingConsumer)
+    return consumer
+
+
+def _sample_actor(broker: Any) -> Any:
+    @dramatiq.actor(broker=broker, queue_name="wake", actor_name="wake_sample")
+    def sample(n: int) -> None:
+        return None
+
+    return sample
+
+
+def test_a_message_sent_by_another_process_wakes_the_idle_consumer(url: str) -> None:
+    # given a worker's broker consuming an empty queue, subscribed to its wake-ups
+    worker = make_broker(url, idle_poll_ms=1000)
+    producer = make_broker(url)
+    assert isinstance(worker, WakingRedisBroker)
+    _sample_actor(worker)
+    actor = _sample_actor(producer)
+    consumer = _consumer(worker, "wake")
+    assert consumer.woken.wait(GENEROUS_S)  # the listener wakes everyone once subscribed
+    consumer.woken.clear()
+    # when the webhook's broker sends a message
+    actor.send(1)
+    # expect the consumer's wake-up set by the announcement, and the message fetched
+    assert consumer.woken.wait(GENEROUS_S)
+    found = next(consumer)
+    assert found is not None and found.args == (1,)
+    worker.close()
+    producer.close()
+
+
+def test_without_wakeups_the_consumer_is_not_woken(url: str) -> None:
+    worker = make_broker(url, idle_poll_ms=1000, wakeups=False)
+    assert isinstance(worker, WakingRedisBroker)
+    actor = _sample_actor(worker)
+    consumer = _consumer(worker, "wake")
+    actor.send(1)
+    assert not consumer.woken.is_set()
+    worker.close()
+
+
+def test_a_held_delayed_message_shortens_the_wait_to_its_eta(url: str) -> None:
+    # given a delay queue's consumer that handed the worker a message due in a minute
+    broker = make_broker(url, idle_poll_ms=1000)
+    assert isinstance(broker, WakingRedisBroker)
+    actor = _sample_actor(broker)
+    consumer = _consumer(broker, "wake.DQ")
+    actor.send_with_options(args=(1,), delay=60_000)
+    held = next(consumer)
+    assert held is not None and "eta" in held.options
+    # expect an idle wait no longer than until it falls due, and none once it is due
+    before = current_millis()
+    assert 0 < consumer._until_due(1000) <= held.options["eta"] - before + 1
+    consumer.etas = [current_millis() - 1]
+    assert consumer._until_due(1000) == 0
+    assert consumer._until_due(1000) == 1000
+    broker.close()
