@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic.command import downgrade
 from sqlalchemy import event, select, text
 
 from admin import memory, orgs
@@ -18,7 +19,7 @@ from extraction.memory.closure import find_closures
 from extraction.memory.search import BATCH, lexical_hits, names_and_commitments, words_of
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItem
-from meetsync.db.migrate import upgrade
+from meetsync.db.migrate import alembic_config, upgrade
 from meetsync.db.models import MemoryEntry
 from meetsync.db.session import engine_for, session_scope
 from meetsync.models import MeetingOutput
@@ -302,6 +303,23 @@ def test_the_lexical_index_follows_edits_and_deletes(db: str) -> None:
         assert "people" not in recall(session, "acme", old).memory
         if session.get_bind().dialect.name == "sqlite":
             assert session.execute(text("SELECT count(*) FROM memory_fts")).scalar() == 1
+
+
+def test_the_text_vector_is_stored_once_and_survives_a_downgrade_and_upgrade(db: str) -> None:
+    # Recall must not parse every candidate row's text again: PostgreSQL keeps the vector.
+    (jon,) = teach(db, ("person", JON))
+    vector = "SELECT search_vector::text FROM memory_entries WHERE id = :id"
+    downgrade(alembic_config(db), "0009_memory_learning")
+    upgrade(db)
+    with session_scope(db) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            assert "'jon'" in session.execute(text(vector), {"id": jon}).scalar_one()
+            indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'memory_entries'"
+            names = set(session.execute(text(indexes)).scalars())
+            assert {"ix_memory_entries_search_vector", "ix_memory_entries_recent"} <= names
+            assert "ix_memory_entries_search" not in names
+        said = meeting(("Dana Reyes", "Jon will send it."))
+        assert recall(session, "acme", said).memory["people"][0]["name"] == "Jon Smith"
 
 
 def test_a_rule_is_the_planners_and_only_free_text_preferences_reach_the_prompt(db: str) -> None:

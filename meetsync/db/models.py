@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -202,11 +202,13 @@ class MemoryEntry(Base):
 
     `search_text` holds the names a transcript may say (name and aliases; a commitment's
     title and account): the lexical index (SQLite FTS5 `memory_fts`, PostgreSQL full-text)
-    covers it. `person_id` ties an entry to the person it is about, so deleting the
-    person deletes it too.
+    covers it (on PostgreSQL through the stored `search_vector`, which migration 0010 adds
+    outside this model: SQLite cannot compute it). `person_id` ties an entry to the person
+    it is about, so deleting the person deletes it too.
     """
 
     __tablename__ = "memory_entries"
+    __table_args__ = (Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
