@@ -208,10 +208,11 @@ class MemoryEntry(Base):
     """
 
     __tablename__ = "memory_entries"
+    # org_id leads: it serves "this org's rows" and "this org's newest open commitments"
     __table_args__ = (Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"))
     kind: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(400), doc="name, term, preference or task text")
     aliases: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -5,7 +5,9 @@ candidate row was parsed again, twice per statement, and ranking parsed it once 
 meeting's recall cost grew with the org's open commitments (0.5-1 s of database time each
 at ~2,000). PostgreSQL now keeps the vector in a stored generated column under the GIN
 index, and a btree on (org, kind, status, created_at) lets "newest open commitments that
-share a word" stop at its limit. SQLite keeps its FTS5 table.
+share a word" stop at its limit; it leads with org_id, so the org_id index it replaces
+goes (a fresh table's statistics made the planner pick it and filter every row of the
+org by kind). SQLite keeps its FTS5 table.
 
 Revision ID: 0010_memory_search_vector
 Revises: 0009_memory_learning
@@ -30,6 +32,7 @@ def upgrade() -> None:
         "memory_entries",
         ["org_id", "kind", "status", "created_at"],
     )
+    op.drop_index("ix_memory_entries_org_id", table_name="memory_entries")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
@@ -51,4 +54,5 @@ def downgrade() -> None:
         )
         op.execute("DROP INDEX IF EXISTS ix_memory_entries_search_vector")
         op.execute("ALTER TABLE memory_entries DROP COLUMN search_vector")
+    op.create_index("ix_memory_entries_org_id", "memory_entries", ["org_id"])
     op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
