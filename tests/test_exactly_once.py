@@ -573,3 +573,33 @@ def test_a_meeting_whose_llm_stays_unreachable_fails_visibly_and_comes_back_on_r
     stages.extract(runtime, meeting_id)
     assert stages.plan(runtime, meeting_id)
     assert meeting_status(runtime, meeting_id)["status"] == "pushing"
+
+
+def test_planning_from_what_extraction_handed_over_plans_what_a_replan_would(
+    runtime: Runtime, clean_sandbox: Sandbox
+) -> None:
+    # given a meeting extracted, its payload and insights handed to planning in memory
+    with runtime.session() as session:
+        meeting_id = store_meeting(session, MEETING).meeting_id
+    extracted = stages.extract(runtime, meeting_id)
+    assert extracted.payload is not None and extracted.insights is not None
+    statements: list[str] = []
+    engine = engine_for(runtime.settings.database_url)
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        handed = stages.plan(runtime, meeting_id, extracted=extracted)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+
+    # expect neither the meeting's payload nor its insights read back from the database
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert not any("meetings.payload" in s or "insights.insights" in s for s in reads)
+    # and the plan the same as planning from what is stored: the same ops, none new
+    with runtime.session() as session:
+        again = stages.plan(runtime, meeting_id, session=session)
+        session.rollback()
+    assert handed and {p.key for p in again} <= {p.key for p in handed}
+    with runtime.session() as session:
+        rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
+    assert {r.key for r in rows} == {p.key for p in handed}

@@ -144,16 +144,18 @@ def declare(broker: Broker, runtime: Runtime) -> Pipeline:
         # planned here, in the same message: no second hop and no second read of what was
         # just stored (a failure retries this message, which finds its insights cached);
         # the key spares planning a second recall of the meeting's memory
-        plan_meeting(meeting_id, extracted.key)
+        plan_meeting(meeting_id, extracted.key, extracted)
         if extracted.shadows:
             experiments.after_live(runtime, meeting_id)  # shadow arms: their own rows only
         else:
             experiments.guard(runtime)
         return None
 
-    def plan_meeting(meeting_id: str, key: str | None = None) -> None:
+    def plan_meeting(
+        meeting_id: str, key: str | None = None, extracted: stages.Extracted | None = None
+    ) -> None:
         try:
-            planned_ops = stages.plan(runtime, meeting_id, key=key)
+            planned_ops = stages.plan(runtime, meeting_id, key=key, extracted=extracted)
         except (PlanError, MappingError) as exc:
             # a template over its budget (or data the mapping cannot take): retrying cannot
             # help; the reason is the meeting's error, for the admin to fix the mapping

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from extraction.cache import extraction_key, stored_insights
 from extraction.memory import meeting_profile
@@ -72,6 +72,10 @@ class Extracted:
     usage: list[dict[str, Any]] = field(default_factory=list)  # the fresh run's LLM calls
     shadows: bool = False  # a running experiment has shadow arms for this meeting
     backfill: bool = False  # a replayed meeting: planned on the backfill lane
+    # what planning would otherwise read and validate again: the extract actor plans in
+    # the same message, right after this (the stored payload, the insights just stored)
+    payload: MeetingOutput | None = field(default=None, compare=False, repr=False)
+    insights: Insights | None = field(default=None, compare=False, repr=False)
 
 
 def extract(runtime: Runtime, meeting_id: str) -> Extracted:
@@ -99,11 +103,11 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
         backfill = meeting.source == "backfill"
         if cached is not None:
             meeting.status = MeetingStatus.EXTRACTED
-            return Extracted(key, False, org_id, shadows=shadows, backfill=backfill)
+            return Extracted(key, False, org_id, [], shadows, backfill, payload=payload)
         revision = meeting.revision
         meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
-    payload = with_transcript(payload, runtime.settings.transcript_fetch)
+    stored, payload = payload, with_transcript(payload, runtime.settings.transcript_fetch)
     result, run = experiments.timed_extract(payload, routing, profile)
     with runtime.session() as session:
         session.add(
@@ -120,7 +124,9 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
             update(Meeting).where(Meeting.id == meeting_id).values(status=MeetingStatus.EXTRACTED)
         )
     usage = [u.model_dump(mode="json") for u in result.usage]
-    return Extracted(key, True, org_id, usage, shadows=shadows, backfill=backfill)
+    return Extracted(
+        key, True, org_id, usage, shadows, backfill, payload=stored, insights=result.insights
+    )
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:
@@ -132,11 +138,19 @@ def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:
 
 
 def plan(
-    runtime: Runtime, meeting_id: str, session: Session | None = None, key: str | None = None
+    runtime: Runtime,
+    meeting_id: str,
+    session: Session | None = None,
+    key: str | None = None,
+    extracted: Extracted | None = None,
 ) -> list[Planned]:
     """Render the latest insights through the org's mapping into ledger rows to push
     (in the caller's `session` when given: a replan looks before it commits). `key` is
-    the cache key extraction just used; without it the meeting's memory is recalled again."""
+    the cache key extraction just used; without it the meeting's memory is recalled again.
+    `extracted` is that extraction's result, when it holds the payload and insights."""
+    key = extracted.key if extracted is not None else key
+    given = extracted if extracted is not None and extracted.payload is not None else None
+    known = None if given is None else given.insights
     with nullcontext(session) if session is not None else runtime.session() as session:
         if key is None:
             meeting = session.get(Meeting, meeting_id)
@@ -149,17 +163,19 @@ def plan(
             record = stored_insights(session, meeting_id, key)
             mapping = current_mapping(session, meeting.org_id)
         else:
-            loaded = planning_inputs(session, meeting_id, key)
+            loaded = planning_inputs(session, meeting_id, key, given is None, known is None)
             if loaded is None:
                 raise MeetingGone(meeting_id)
             meeting, record, mapping = loaded
-            payload = MeetingOutput.model_validate(meeting.payload)  # validated once per stage
+            # validated once per stage: in extraction when it hands them over
+            handed = None if given is None else given.payload
+            payload = handed or MeetingOutput.model_validate(meeting.payload)
         if record is None or mapping is None:
             meeting.status = MeetingStatus.FAILED
             meeting.error = "no insights" if record is None else "org has no mapping"
             return []
         spec, version = mapping
-        insights = Insights.model_validate(record.insights)
+        insights = known if known is not None else Insights.model_validate(record.insights)
         made = plan_stored(
             session,
             payload,
@@ -204,10 +220,11 @@ def plan(
 
 
 def planning_inputs(
-    session: Session, meeting_id: str, key: str
+    session: Session, meeting_id: str, key: str, payload: bool = True, insights: bool = True
 ) -> tuple[Meeting, InsightRecord | None, tuple[MappingSpec, int] | None] | None:
     """The meeting, its insights (`stored_insights`) and its org's current mapping
-    (`current_mapping`) in one statement; None when the meeting is gone."""
+    (`current_mapping`) in one statement; None when the meeting is gone. The payload and
+    the insights stay unread (loaded if touched) when the caller holds them already."""
     one, each = aliased(InsightRecord), aliased(MappingVersion)
     insight = (
         select(one.id)
@@ -231,6 +248,10 @@ def planning_inputs(
         .outerjoin(InsightRecord, InsightRecord.id == insight)
         .outerjoin(MappingVersion, MappingVersion.id == latest)
         .where(Meeting.id == meeting_id)
+        .options(
+            *([] if payload else [defer(Meeting.payload)]),
+            *([] if insights else [defer(InsightRecord.insights)]),
+        )
     ).first()
     if loaded is None:
         return None
