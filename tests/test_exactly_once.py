@@ -603,3 +603,29 @@ def test_planning_from_what_extraction_handed_over_plans_what_a_replan_would(
     with runtime.session() as session:
         rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
     assert {r.key for r in rows} == {p.key for p in handed}
+
+
+@pytest.mark.integration
+def test_a_batch_claim_on_postgresql_takes_only_the_ops_still_as_read(
+    clean_sandbox: Sandbox, postgres_url: str
+) -> None:
+    # given a meeting's ops read by two pushes, one of which then claims two of them
+    runtime = make_runtime(clean_sandbox, postgres_url)
+    _, planned = deliver(runtime, MEETING)
+    keys = [p.key for p in planned]
+    assert len(keys) >= 3
+    with runtime.session() as session:
+        stale = {key: _row(session, key) for key in keys}
+        session.expunge_all()
+    with runtime.session() as session:
+        first = ledger.claim_many(session, [_row(session, k) for k in keys[:2]], 60.0, time.time())
+
+    # when the other claims all of them as it read them
+    with runtime.session() as session:
+        second = ledger.claim_many(session, list(stale.values()), 60.0, time.time())
+
+    # expect the ops the first took to be busy for the second, the rest claimed once each
+    assert all(isinstance(first[k], ledger.Claim) for k in keys[:2])
+    assert all(isinstance(second[k], ledger.Busy) for k in keys[:2])
+    assert all(isinstance(second[k], ledger.Claim) for k in keys[2:])
+    assert {row_of(runtime, k).attempts for k in keys} == {1}

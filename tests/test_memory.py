@@ -316,7 +316,8 @@ def test_the_text_vector_is_stored_once_and_survives_a_downgrade_and_upgrade(db:
             assert "'jon'" in session.execute(text(vector), {"id": jon}).scalar_one()
             indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'memory_entries'"
             names = set(session.execute(text(indexes)).scalars())
-            assert {"ix_memory_entries_search_vector", "ix_memory_entries_recent"} <= names
+            wanted = {"search_vector", "recent", "source"}
+            assert {f"ix_memory_entries_{name}" for name in wanted} <= names
             assert not {"ix_memory_entries_search", "ix_memory_entries_org_id"} & names
         said = meeting(("Dana Reyes", "Jon will send it."))
         assert recall(session, "acme", said).memory["people"][0]["name"] == "Jon Smith"

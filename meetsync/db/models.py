@@ -209,7 +209,10 @@ class MemoryEntry(Base):
 
     __tablename__ = "memory_entries"
     # org_id leads: it serves "this org's rows" and "this org's newest open commitments"
-    __table_args__ = (Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),
+        Index("ix_memory_entries_source", "org_id", "source_ref"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"))

@@ -7,7 +7,8 @@ at ~2,000). PostgreSQL now keeps the vector in a stored generated column under t
 index, and a btree on (org, kind, status, created_at) lets "newest open commitments that
 share a word" stop at its limit; it leads with org_id, so the org_id index it replaces
 goes (a fresh table's statistics made the planner pick it and filter every row of the
-org by kind). SQLite keeps its FTS5 table.
+org by kind), and (org, source_ref) finds a meeting's commitments again without reading
+the org's every entry. SQLite keeps its FTS5 table.
 
 Revision ID: 0010_memory_search_vector
 Revises: 0009_memory_learning
@@ -33,6 +34,8 @@ def upgrade() -> None:
         ["org_id", "kind", "status", "created_at"],
     )
     op.drop_index("ix_memory_entries_org_id", table_name="memory_entries")
+    # a meeting's commitments are found again by their source (meeting:item) on each plan
+    op.create_index("ix_memory_entries_source", "memory_entries", ["org_id", "source_ref"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
@@ -55,4 +58,5 @@ def downgrade() -> None:
         op.execute("DROP INDEX IF EXISTS ix_memory_entries_search_vector")
         op.execute("ALTER TABLE memory_entries DROP COLUMN search_vector")
     op.create_index("ix_memory_entries_org_id", "memory_entries", ["org_id"])
+    op.drop_index("ix_memory_entries_source", table_name="memory_entries")
     op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
