@@ -211,7 +211,7 @@ class MemoryEntry(Base):
     # org_id leads: it serves "this org's rows" and "this org's newest open commitments"
     __table_args__ = (
         Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),
-        Index("ix_memory_entries_source", "org_id", "source_ref"),
+        Index("ix_memory_entries_source", "source_ref", "org_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

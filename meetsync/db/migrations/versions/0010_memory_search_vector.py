@@ -7,7 +7,7 @@ at ~2,000). PostgreSQL now keeps the vector in a stored generated column under t
 index, and a btree on (org, kind, status, created_at) lets "newest open commitments that
 share a word" stop at its limit; it leads with org_id, so the org_id index it replaces
 goes (a fresh table's statistics made the planner pick it and filter every row of the
-org by kind), and (org, source_ref) finds a meeting's commitments again without reading
+org by kind), and (source_ref, org) finds a meeting's commitments again without reading
 the org's every entry. SQLite keeps its FTS5 table.
 
 Revision ID: 0010_memory_search_vector
@@ -34,8 +34,9 @@ def upgrade() -> None:
         ["org_id", "kind", "status", "created_at"],
     )
     op.drop_index("ix_memory_entries_org_id", table_name="memory_entries")
-    # a meeting's commitments are found again by their source (meeting:item) on each plan
-    op.create_index("ix_memory_entries_source", "memory_entries", ["org_id", "source_ref"])
+    # a meeting's commitments are found again by their source (meeting:item) on each plan;
+    # source_ref leads so that a planner with stale statistics cannot use it for org_id only
+    op.create_index("ix_memory_entries_source", "memory_entries", ["source_ref", "org_id"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
