@@ -3,8 +3,9 @@
 The key is Asana's `external` gid on an OAuth connection. Asana lets only OAuth apps use
 `external`, so on a personal access token the key is a marker line at the end of the
 task's notes (`meetsync-ref <op key> <payload hash>`), and `find()` looks for it among the
-target project's tasks, page by page. A re-apply rewrites the marker only when it rewrites
-the notes, so a person's notes are never replaced just to carry it.
+target project's tasks modified since the op was planned, page by page. A re-apply
+rewrites the marker only when it rewrites the notes, so a person's notes are never
+replaced just to carry it.
 
 Writes send only what the op carries, ask Asana to answer with the task's fields, add
 followers (never remove them) and move the task to its section; a create refused because
@@ -14,11 +15,12 @@ an earlier attempt already holds the key updates that task instead.
 from __future__ import annotations
 
 import re
+from datetime import UTC, timedelta
 from html import escape
 from typing import Any
 
 from connectors.asana_names import AsanaNames
-from connectors.base import Op, Receipt
+from connectors.base import Op, Receipt, earliest_write
 from connectors.errors import InvalidMapping, Permanent
 
 VALUE_FIELDS = (
@@ -29,6 +31,8 @@ WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
 MARKER = "meetsync-ref"
 _MARKED = re.compile(rf"{MARKER} (\S+) (\S+)\s*$")
 PAGE = 100  # tasks a page when looking for a marker
+# how far Asana's clock may be behind ours: a marker scan starts this long before planning
+CLOCK_MARGIN = timedelta(minutes=10)
 MAX_TEXT_VALUE = 1_024  # characters Asana takes in a text custom field
 
 
@@ -58,16 +62,20 @@ class AsanaTasks(AsanaNames):
         )
 
     def _find_marked(self, op: Op) -> Receipt | None:
-        """The target project's task whose notes end with this op's marker."""
+        """The target project's task whose notes end with this op's marker: among those
+        modified since the op was planned (less a margin for clocks) when the caller knows
+        when that was, else among all of them."""
         project, _ = self._place(op.target)
-        tasks = self._call(
-            lambda: list(
-                self.tasks.get_tasks(
-                    {"project": project, "limit": PAGE, "opt_fields": "gid,permalink_url,notes"},
-                    _request_timeout=self.timeout,
-                )
-            )
-        )
+        query: dict[str, Any] = {
+            "project": project,
+            "limit": PAGE,
+            "opt_fields": "gid,permalink_url,notes",
+        }
+        if (planned := earliest_write()) is not None:
+            since = planned.replace(tzinfo=planned.tzinfo or UTC) - CLOCK_MARGIN
+            query["modified_since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+            query["modified_since"] += "Z"
+        tasks = self._call(lambda: list(self.tasks.get_tasks(query, _request_timeout=self.timeout)))
         for task in tasks:
             found = _MARKED.search(task.get("notes") or "")
             if found and found.group(1) == op.key:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +21,27 @@ class Limits(BaseModel):
     rate: float = Field(description="sustained requests per second")
     burst: int = Field(description="tokens a bucket may hold")
     concurrency: int = Field(description="writes in flight at once")
+
+
+# When the op a `find()` looks for was planned: none of its writes can be older. The ledger
+# knows it and the contract's `find(op)` does not carry it, so a connector that must scan
+# (Asana on a personal access token) reads it here to scan only what changed since.
+_WRITTEN_AFTER: ContextVar[datetime | None] = ContextVar("written_after", default=None)
+
+
+@contextmanager
+def written_after(moment: datetime | None) -> Iterator[None]:
+    """Within this block, `find()` may assume the op's writes are all newer than `moment`."""
+    token = _WRITTEN_AFTER.set(moment)
+    try:
+        yield
+    finally:
+        _WRITTEN_AFTER.reset(token)
+
+
+def earliest_write() -> datetime | None:
+    """What `written_after` set for the `find()` in progress; None when unknown."""
+    return _WRITTEN_AFTER.get()
 
 
 def payload_hash(action: str, target: dict[str, Any], fields: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ connector keeps working: OAuth with refresh, or a notes marker on a personal acc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from asana.rest import ApiException
 
 from connectors.asana import AsanaConnector
 from connectors.asana_tasks import MARKER
-from connectors.base import ConnectionConfig, Op
+from connectors.base import ConnectionConfig, Op, written_after
 from connectors.errors import AuthExpired, Permanent
 from sandbox.client import SandboxClient
 from sandbox.server import Sandbox
@@ -174,6 +175,38 @@ def test_find_pages_through_a_big_project(running: Sandbox, admin: SandboxClient
     receipt = connector.apply(op, None)
     found = connector.find(op)
     assert found is not None and found.external_id == receipt.external_id
+
+
+def test_find_on_a_pat_scans_only_tasks_modified_since_the_op_was_planned(
+    running: Sandbox, admin: SandboxClient
+) -> None:
+    # given an op's task among 150 others, all modified within the hour (Asana's filter)
+    connector = AsanaConnector(asana_config(running, oauth=False))
+    op = _op("recent")
+    receipt = connector.apply(op, None)
+    with _http(running) as http:
+        project = _project(http)
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        for n in range(150):
+            http.post("/tasks", json={"data": {"name": f"old {n}", "projects": [project]}})
+        stale = hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        answer = http.get("/tasks", params={"project": project, "modified_since": stale})
+        assert len(answer.json()["data"]) == 151
+        bad = http.get("/tasks", params={"project": project, "modified_since": "yesterday"})
+        assert bad.status_code == 400 and "modified_since" in bad.text
+
+    # when find() knows the op was planned a minute ago, and when it does not
+    with written_after(datetime.now(UTC) - timedelta(minutes=1)):
+        recent = connector.find(op)
+    unbounded = connector.find(op)
+    # and when the op was (by its ledger) planned well after its task was written
+    with written_after(datetime.now(UTC) + timedelta(hours=1)):
+        missed = connector.find(op)
+
+    # expect the task found both ways, and a scan that starts after the task misses it
+    assert recent is not None and recent.external_id == receipt.external_id
+    assert unbounded is not None and unbounded.external_id == receipt.external_id
+    assert missed is None
 
 
 # -- text values, pagination, premium features ------------------------------------------------

@@ -629,3 +629,7 @@ def test_a_batch_claim_on_postgresql_takes_only_the_ops_still_as_read(
     assert all(isinstance(second[k], ledger.Busy) for k in keys[:2])
     assert all(isinstance(second[k], ledger.Claim) for k in keys[2:])
     assert {row_of(runtime, k).attempts for k in keys} == {1}
+    # and each claim knows when its op was planned: no earlier write of it can exist
+    claimed = second[keys[2]]
+    assert isinstance(claimed, ledger.Claim)
+    assert claimed.planned_at == row_of(runtime, keys[2]).created_at

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -60,6 +61,7 @@ class Claim:
     in_doubt: bool
     attempt: int
     was: str = "planned"  # the state it was claimed from, restored by `unclaim`
+    planned_at: datetime | None = None  # no write of the op is older (`find()` scans less)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,12 @@ def claim_many(
         # what to write and where the last write landed, so no second read
         in_doubt = row.state == IN_DOUBT
         answers[row.key] = Claim(
-            to_op(row), prior_receipt(row), in_doubt, row.attempts + 1, was=row.state
+            to_op(row),
+            prior_receipt(row),
+            in_doubt,
+            row.attempts + 1,
+            was=row.state,
+            planned_at=row.created_at,
         )
     return answers
 

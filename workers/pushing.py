@@ -32,7 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from connectors.base import Op, Receipt
+from connectors.base import Op, Receipt, written_after
 from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
 from meetsync.db.models import Connection, Meeting, OpRecord
 from meetsync.states import ConnectionStatus, OpState, PushState
@@ -291,7 +291,8 @@ def _write(runtime: Runtime, write: _Write) -> Receipt:
     claim, op, connector = write.claim, write.op, write.connector
     prior = claim.prior
     if claim.in_doubt and prior is None:
-        found = connector.find(op)
+        with written_after(claim.planned_at):
+            found = connector.find(op)
         if found is not None:
             prior = found
             with runtime.session() as session:

@@ -6,7 +6,7 @@ Every writable field is validated before any is applied (no partial writes), wit
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -69,6 +69,17 @@ class AsanaTasks(AsanaRepresentations):
                     "user task list, or assignee + workspace",
                 )
             found = [t for t in self.tasks.values() if keep(t)]
+            since = _since(query.get("modified_since"), "modified_since")
+            if since is not None:
+                found = [t for t in found if _instant(t["modified_at"]) >= since]
+            done_since = _since(query.get("completed_since"), "completed_since")
+            if done_since is not None:  # incomplete tasks, or completed since then
+                found = [
+                    t
+                    for t in found
+                    if not t.get("completed")
+                    or _instant(t.get("completed_at") or t["modified_at"]) >= done_since
+                ]
             if query.get("opt_fields"):
                 return _page(request, [self._task(t) for t in found])
             return _page(
@@ -305,3 +316,20 @@ class AsanaTasks(AsanaRepresentations):
             ]
             task["modified_at"] = _now()
             return {"data": {}}
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _since(value: str | None, name: str) -> datetime | None:
+    """A date-time query parameter (`now` is Asana's shorthand for the present moment)."""
+    if value is None:
+        return None
+    if value == "now":
+        return _instant(_now())
+    try:
+        moment = _instant(value)
+    except ValueError as exc:
+        raise AsanaError(400, f"{name}: Not a valid date-time: {value}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=_instant(_now()).tzinfo)
