@@ -15,13 +15,15 @@ an earlier attempt already holds the key updates that task instead.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, timedelta
 from html import escape
 from typing import Any
 
 from connectors.asana_names import AsanaNames
 from connectors.base import Op, Receipt, earliest_write
-from connectors.errors import InvalidMapping, Permanent
+from connectors.errors import InvalidMapping, Permanent, Transient
 
 VALUE_FIELDS = (
     "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
@@ -31,6 +33,7 @@ WRITE_FIELDS = f"{TASK_FIELDS},{VALUE_FIELDS}"
 MARKER = "meetsync-ref"
 _MARKED = re.compile(rf"{MARKER} (\S+) (\S+)\s*$")
 PAGE = 100  # tasks a page when looking for a marker
+PAGE_ATTEMPTS = 3  # a page that fails transiently is asked again this often, 0.2 s then 0.4 s
 # how far Asana's clock may be behind ours: a marker scan starts this long before planning
 CLOCK_MARGIN = timedelta(minutes=10)
 MAX_TEXT_VALUE = 1_024  # characters Asana takes in a text custom field
@@ -75,8 +78,7 @@ class AsanaTasks(AsanaNames):
             since = planned.replace(tzinfo=planned.tzinfo or UTC) - CLOCK_MARGIN
             query["modified_since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
             query["modified_since"] += "Z"
-        tasks = self._call(lambda: list(self.tasks.get_tasks(query, _request_timeout=self.timeout)))
-        for task in tasks:
+        for task in self._scan(query):
             found = _MARKED.search(task.get("notes") or "")
             if found and found.group(1) == op.key:
                 return Receipt(
@@ -86,6 +88,33 @@ class AsanaTasks(AsanaNames):
                     extra={"payload_hash": found.group(2), "warnings": []},
                 )
         return None
+
+    def _scan(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The tasks `GET /tasks` lists, page by page, each page retried on its own: a scan
+        of many pages retried whole as one call would rarely get through a flaky network."""
+        offset: str | None = None
+        while True:
+            opts = query | ({"offset": offset} if offset else {})
+            page = self._page(opts)
+            yield from page.get("data") or []
+            offset = (page.get("next_page") or {}).get("offset")
+            if not offset:
+                return
+
+    def _page(self, opts: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(PAGE_ATTEMPTS):
+            try:
+                page: dict[str, Any] = self._call(
+                    lambda: self.tasks.get_tasks(
+                        opts, full_payload=True, _request_timeout=self.timeout
+                    )
+                )
+                return page
+            except Transient:
+                if attempt == PAGE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
         task: dict[str, Any] = self._call(

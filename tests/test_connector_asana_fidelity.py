@@ -177,6 +177,26 @@ def test_find_pages_through_a_big_project(running: Sandbox, admin: SandboxClient
     assert found is not None and found.external_id == receipt.external_id
 
 
+def test_a_marker_scan_asks_a_failed_page_again_not_the_whole_scan(
+    running: Sandbox, admin: SandboxClient
+) -> None:
+    # given an op's task on the second page of its project
+    with _http(running) as http:
+        project = _project(http)
+        for n in range(120):
+            http.post("/tasks", json={"data": {"name": f"t{n}", "projects": [project]}})
+    connector = AsanaConnector(asana_config(running, oauth=False))
+    op = _op("paged")
+    receipt = connector.apply(op, None)
+
+    # when two listings fail with a 503 (the first page's, then its second try)
+    admin.arm("error", method="GET", path="/api/1.0/tasks", status=503, times=2)
+    found = connector.find(op)
+
+    # expect the scan through on the page's third try
+    assert found is not None and found.external_id == receipt.external_id
+
+
 def test_find_on_a_pat_scans_only_tasks_modified_since_the_op_was_planned(
     running: Sandbox, admin: SandboxClient
 ) -> None:
