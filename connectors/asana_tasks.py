@@ -76,8 +76,8 @@ class AsanaTasks(AsanaNames):
         }
         if (planned := earliest_write()) is not None:
             since = planned.replace(tzinfo=planned.tzinfo or UTC) - CLOCK_MARGIN
-            query["modified_since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-            query["modified_since"] += "Z"
+            stamp = since.astimezone(UTC).isoformat(timespec="milliseconds")
+            query["modified_since"] = stamp.replace("+00:00", "Z")
         for task in self._scan(query):
             found = _MARKED.search(task.get("notes") or "")
             if found and found.group(1) == op.key:
@@ -102,19 +102,18 @@ class AsanaTasks(AsanaNames):
                 return
 
     def _page(self, opts: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(PAGE_ATTEMPTS):
+        def fetch() -> dict[str, Any]:
+            page: dict[str, Any] = self._call(
+                lambda: self.tasks.get_tasks(opts, full_payload=True, _request_timeout=self.timeout)
+            )
+            return page
+
+        for attempt in range(PAGE_ATTEMPTS - 1):
             try:
-                page: dict[str, Any] = self._call(
-                    lambda: self.tasks.get_tasks(
-                        opts, full_payload=True, _request_timeout=self.timeout
-                    )
-                )
-                return page
+                return fetch()
             except Transient:
-                if attempt == PAGE_ATTEMPTS - 1:
-                    raise
                 time.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
+        return fetch()
 
     def _read(self, gid: str, extra: str = "") -> dict[str, Any]:
         task: dict[str, Any] = self._call(
