@@ -165,11 +165,17 @@ def test_a_pat_update_without_notes_leaves_a_persons_notes_alone(
     assert task["notes"].startswith("Ours.") and MARKER in task["notes"]
 
 
+def _crowd(http: httpx.Client, count: int) -> str:
+    """The project, with `count` more tasks in it (more than a page of 100 from 101)."""
+    project = _project(http)
+    for n in range(count):
+        http.post("/tasks", json={"data": {"name": f"t{n}", "projects": [project]}})
+    return project
+
+
 def test_find_pages_through_a_big_project(running: Sandbox, admin: SandboxClient) -> None:
     with _http(running) as http:
-        project = _project(http)
-        for n in range(120):
-            http.post("/tasks", json={"data": {"name": f"t{n}", "projects": [project]}})
+        _crowd(http, 120)
     connector = AsanaConnector(asana_config(running, oauth=False))
     op = _op("late")
     receipt = connector.apply(op, None)
@@ -182,9 +188,7 @@ def test_a_marker_scan_asks_a_failed_page_again_not_the_whole_scan(
 ) -> None:
     # given an op's task on the second page of its project
     with _http(running) as http:
-        project = _project(http)
-        for n in range(120):
-            http.post("/tasks", json={"data": {"name": f"t{n}", "projects": [project]}})
+        _crowd(http, 120)
     connector = AsanaConnector(asana_config(running, oauth=False))
     op = _op("paged")
     receipt = connector.apply(op, None)
@@ -205,10 +209,8 @@ def test_find_on_a_pat_scans_only_tasks_modified_since_the_op_was_planned(
     op = _op("recent")
     receipt = connector.apply(op, None)
     with _http(running) as http:
-        project = _project(http)
+        project = _crowd(http, 150)
         hour_ago = datetime.now(UTC) - timedelta(hours=1)
-        for n in range(150):
-            http.post("/tasks", json={"data": {"name": f"old {n}", "projects": [project]}})
         stale = hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         answer = http.get("/tasks", params={"project": project, "modified_since": stale})
         assert len(answer.json()["data"]) == 151

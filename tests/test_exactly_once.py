@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from dramatiq import Message
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from admin.meeting_store import store_meeting
@@ -35,6 +35,7 @@ from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 from tests.admin_cli import admin_auth
 from tests.contract.case_asana import task_key
+from tests.sql_log import statements_sent
 from tests.test_end_to_end import MAPPING, MEETING
 from tests.worker_run import run_message
 from workers import ledger, pushing, stages
@@ -523,18 +524,9 @@ def test_a_push_reads_its_op_row_once_per_delivery(
     _, planned = deliver(runtime, MEETING)
     task = only_asana(planned)[0]
     pipeline = declare(make_broker("stub"), runtime)
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    engine = engine_for(runtime.settings.database_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(engine_for(runtime.settings.database_url)) as statements:
         # when a worker delivers its push, through the throttle middleware
         run_message(pipeline.push["asana"].live, task.key, **task.route.options())
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     # expect it written, with one read of the op row and conditional writes after
     assert row_of(runtime, task.key).state == "done"
@@ -583,17 +575,11 @@ def test_planning_from_what_extraction_handed_over_plans_what_a_replan_would(
         meeting_id = store_meeting(session, MEETING).meeting_id
     extracted = stages.extract(runtime, meeting_id)
     assert extracted.payload is not None and extracted.insights is not None
-    statements: list[str] = []
-    engine = engine_for(runtime.settings.database_url)
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
+    with statements_sent(engine_for(runtime.settings.database_url)) as statements:
         handed = stages.plan(runtime, meeting_id, extracted=extracted)
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
 
     # expect neither the meeting's payload nor its insights read back from the database
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = [s for s in statements if s.startswith("SELECT")]
     assert not any("meetings.payload" in s or "insights.insights" in s for s in reads)
     # and the plan the same as planning from what is stored: the same ops, none new
     with runtime.session() as session:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from alembic.command import downgrade
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from admin import memory, orgs
 from admin.errors import Invalid, NotFound
@@ -25,6 +25,7 @@ from meetsync.db.session import engine_for, session_scope
 from meetsync.models import MeetingOutput
 from meetsync.settings import LLMSettings
 from sandbox.rules_model import answer
+from tests.sql_log import statements_sent
 
 JON = {
     "name": "Jon Smith",
@@ -342,15 +343,8 @@ def test_a_recall_reads_memory_in_few_statements_and_an_emptied_memory_recalls_n
     )
     with session_scope(db) as session:
         recall(session, "acme", said)  # the org is known to have memory from here on
-    statements: list[str] = []
-    engine = engine_for(db)
-    listen = lambda *a: statements.append(a[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        with session_scope(db) as session:
-            found = recall(session, "acme", said).memory
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
+    with statements_sent(engine_for(db)) as statements, session_scope(db) as session:
+        found = recall(session, "acme", said).memory
     assert [p["name"] for p in found["people"]] == ["Jon Smith", "Priya Raman"]
     assert [t["name"] for t in found["terms"]] == ["Kubernetes"]
     assert found["preferences"] == [{"text": "Keep recaps short"}]

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from connectors.errors import Transient
 from meetsync.db.session import engine_for
 from meetsync.settings import ThrottleSettings
 from sandbox.server import Sandbox
 from tests.contract.case_asana import task_key
+from tests.sql_log import statements_sent
 from tests.test_exactly_once import MEETING, asana_tasks, deliver, make_runtime, row_of
 from tests.worker_run import run_message
 from workers import pushing
@@ -50,20 +50,11 @@ def test_a_meetings_ops_for_one_connection_go_in_one_message_with_one_claim_and_
     # given a planned meeting, every statement the database is sent from now on
     keys, route = asana_batch(runtime)
     pipeline = declare(make_broker("stub"), runtime)
-    statements: list[str] = []
-    engine = engine_for(runtime.settings.database_url)
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(engine_for(runtime.settings.database_url)) as statements:
         # when a worker delivers the meeting's Asana message, then the same message again
         run_message(pipeline.push["asana"].live, keys, **route.options())
         first = list(statements)
         run_message(pipeline.push["asana"].live, keys, **route.options())
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     # expect every op written once, claimed in one statement and recorded in one
     assert {row_of(runtime, k).state for k in keys} == {"done"}
