@@ -54,8 +54,8 @@ def with_arm(
     return llm.model_copy(update=update)
 
 
-def defaults(session: Session, llm: LLMSettings) -> LLMSettings:
-    """Settings with each task's newest promoted default on top."""
+def newest_defaults(session: Session) -> list[TaskDefault]:
+    """Each task's newest promoted default."""
     newest = (
         select(TaskDefault.task, func.max(TaskDefault.version).label("version"))
         .group_by(TaskDefault.task)
@@ -67,6 +67,12 @@ def defaults(session: Session, llm: LLMSettings) -> LLMSettings:
             (TaskDefault.task == newest.c.task) & (TaskDefault.version == newest.c.version),
         )
     ).all()
+    return list(rows)
+
+
+def defaults(session: Session, llm: LLMSettings) -> LLMSettings:
+    """Settings with each task's newest promoted default on top."""
+    rows = newest_defaults(session)
     for row in sorted(rows, key=lambda r: r.task):
         llm = with_arm(llm, row.task, row.model, row.prompt_version, row.params)
     return llm
@@ -146,17 +152,7 @@ def _routing(session: Session) -> _Routing:
     fresh = hit is not None and hit[1] == generation and now - hit[0] < ROUTING_TTL_S
     if hit is not None and fresh and not _pending(session):
         return hit[2]
-    newest = (
-        select(TaskDefault.task, func.max(TaskDefault.version).label("version"))
-        .group_by(TaskDefault.task)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(TaskDefault).join(
-            newest,
-            (TaskDefault.task == newest.c.task) & (TaskDefault.version == newest.c.version),
-        )
-    ).all()
+    rows = newest_defaults(session)
     found = _Routing(
         [(r.task, r.model, r.prompt_version, dict(r.params)) for r in rows],
         [
