@@ -12,19 +12,8 @@ import typer
 import typer.core
 from rich.console import Console
 
-from cli import (
-    backfill,
-    connections,
-    dlq,
-    experiments,
-    mappings,
-    meetings,
-    memory,
-    orgs,
-    webhook,
-)
-from cli.evaluation import evaluate
 from cli.init import init
+from cli.lazy import LazyGroup
 from cli.status import status_app
 from meetsync.settings import get_settings, masked
 
@@ -38,21 +27,16 @@ def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
 
 typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
 
-app = typer.Typer(no_args_is_help=True, help="meetsync: finished meetings become follow-up work.")
+app = typer.Typer(
+    cls=LazyGroup,
+    no_args_is_help=True,
+    help="meetsync: finished meetings become follow-up work.",
+)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the effective settings.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
-app.add_typer(orgs.app, name="orgs")
-app.add_typer(connections.app, name="connections")
-app.add_typer(mappings.app, name="mappings")
-app.add_typer(dlq.app, name="dlq")
-app.add_typer(memory.app, name="memory")
-app.add_typer(experiments.app, name="experiments")
 app.add_typer(status_app, name="status")
-app.add_typer(webhook.app, name="webhook")
-app.add_typer(meetings.app, name="meetings")
-app.command("backfill")(backfill.backfill)
 app.command("init")(init)
 console = Console()
 
@@ -159,9 +143,6 @@ def demo(
     from cli.demo import run_demo
 
     run_demo(console, keep=keep, serve=serve)
-
-
-app.command("eval")(evaluate)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,11 +21,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from admin.backfill import Backfill, Outcome, Summary, parse_day
-from admin.backfill_preview import Change, DryRun
-from admin.backfill_report import report_data, write_report
-from admin.sources import SourceError, Window, open_source
 from meetsync.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the run's modules load the whole pipeline: imported when it runs, so
+    # every other command (`meetsync worker` first) starts without them
+    from admin.backfill import Backfill, Outcome, Summary
+    from admin.backfill_preview import Change
+    from admin.sources import Window
 
 SHOWN_PER_DESTINATION = 20
 POLL_S = 0.5
@@ -62,6 +64,11 @@ def backfill(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Backfill past meetings; a rerun resumes where an interrupted one stopped."""
+    from admin.backfill import parse_day
+    from admin.backfill_preview import DryRun
+    from admin.backfill_report import report_data, write_report
+    from admin.sources import SourceError, Window, open_source
+
     settings = get_settings()
     try:
         window = Window(org, parse_day(since), parse_day(until) if until else None)
@@ -138,6 +145,7 @@ def _real_run(
     wait: bool,
     threads: int,
 ) -> Summary:
+    from admin.backfill import Backfill
     from cli.serve import prepare
 
     prepare(settings)

@@ -28,7 +28,7 @@ from extraction.dataset import Example, GoldItem, load_dataset, load_memory
 from extraction.extract import extract_insights
 from extraction.judge import DEFAULT_PROMPT as JUDGE_PROMPT
 from extraction.judge import Judge
-from extraction.llm import CallUsage, make_client
+from extraction.llm import CallUsage, cost, make_client
 from extraction.matching import MatchSettings, assign, similarity_matrix
 from extraction.memory.scratch import scratch_memory
 from extraction.schemas import ActionItem, CrmFields, Insights
@@ -274,15 +274,6 @@ def compare(
             run_eval(dataset_dir, varied, model or None, client=client, options=run_options)
         )
     return reports
-
-
-def cost(usage: list[CallUsage], prices: dict[str, tuple[float, float]]) -> float:
-    """USD for these calls at the configured per-model prices."""
-    total_usd = 0.0
-    for call in usage:
-        price_in, price_out = prices.get(call.model, (0.0, 0.0))
-        total_usd += (call.input_tokens * price_in + call.output_tokens * price_out) / 1_000_000
-    return total_usd
 
 
 def _facts(crm: CrmFields | None) -> int:

@@ -54,6 +54,15 @@ class CallUsage(BaseModel):
     repair: bool = False  # a call asking to repair an answer that did not validate
 
 
+def cost(usage: list[CallUsage], prices: dict[str, tuple[float, float]]) -> float:
+    """USD for these calls at the configured per-model prices."""
+    total_usd = 0.0
+    for call in usage:
+        price_in, price_out = prices.get(call.model, (0.0, 0.0))
+        total_usd += (call.input_tokens * price_in + call.output_tokens * price_out) / 1_000_000
+    return total_usd
+
+
 class Truncated(Exception):
     """The answer hit the output token limit; the caller should send less input."""
 

@@ -33,7 +33,7 @@ from meetsync.states import PushState
 from meetsync.transcripts import TranscriptUnavailable
 from workers import experiments, outcomes, pushing, stages
 from workers.batching import batches
-from workers.lanes import Lane, Laned, Later, Route
+from workers.lanes import Lane, Laned, Later, Route, answering
 from workers.pushing import Planned
 from workers.review_actors import ReviewActors, declare_review
 from workers.review_sweeper import ReviewSweeper
@@ -243,7 +243,7 @@ def _on_lanes(
             queue_name=lane.queue_name(queue),
             priority=lane.priority,
             **options,
-        )(fn)
+        )(answering(fn))
 
     return Laned(
         live=on(Lane.LIVE),

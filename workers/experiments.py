@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from extraction.errors import LLMRateLimited
-from extraction.eval import cost
 from extraction.experiments.report import enforce
 from extraction.experiments.routing import Routed, Shadow, route, running
 from extraction.extract import ExtractionResult, extract_insights
+from extraction.llm import cost
 from meetsync.db.models import Meeting, Org, ShadowExtraction
 from meetsync.models import MeetingOutput
 from meetsync.transcripts import with_transcript

@@ -23,8 +23,11 @@ choose its throttle bucket, so the throttle needs no database read to admit it.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import wraps
 from typing import Any
 
 from dramatiq import Actor, Message
@@ -120,6 +123,29 @@ class Later:
     delay_ms: int
     reason: str
     options: dict[str, Any] = field(default_factory=dict)
+
+
+# the answer of the message this worker thread is processing: handed to the middleware
+# beside dramatiq's result, which would warn on every come-back that no Results backend
+# stores it
+_answers = threading.local()
+
+
+def answering(fn: Callable[..., Later | None]) -> Callable[..., None]:
+    """`fn` as an actor: its `Later` answer kept for `take_answer`, nothing returned."""
+
+    @wraps(fn)
+    def actor_fn(*args: Any, **kwargs: Any) -> None:
+        _answers.later = fn(*args, **kwargs)
+
+    return actor_fn
+
+
+def take_answer() -> Later | None:
+    """The answer of the message just processed on this thread (once), if it had one."""
+    later: Later | None = getattr(_answers, "later", None)
+    _answers.later = None
+    return later
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from dramatiq.broker import MessageProxy
 
 from extraction.llm import gated
 from meetsync import metrics
-from workers.lanes import Later, Route
+from workers.lanes import Later, Route, take_answer
 from workers.runtime import Runtime
 from workers.throttle.buckets import Ask, Decision, Throttle, admit, redelivery_ms
 from workers.throttle.feedback import on_rate_limited, on_salesforce_usage
@@ -136,7 +136,7 @@ class Throttling(dramatiq.Middleware):
     ) -> None:
         held: _Held | None = getattr(self._local, "held", None)
         self._local.held = None
-        later = result if isinstance(result, Later) else None
+        later = take_answer()
         if held is not None:
             later = self._settle(held, later)
         if later is not None and exception is None:
