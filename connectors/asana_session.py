@@ -20,6 +20,7 @@ from connectors import asana_oauth
 from connectors.asana_errors import _classify
 from connectors.base import ConnectionConfig
 from connectors.errors import AuthExpired, InvalidMapping, Transient
+from connectors.provider_clock import ProviderClock
 
 DEFAULT_BASE_URL = "https://app.asana.com/api/1.0"
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class AsanaSession:
         configuration.retry_strategy = False  # errors reach _call unretried and unwrapped
         configuration.proxy = config.options.get("proxy")
         client = asana.ApiClient(configuration)
+        self._client = client
         # The SDK starts a thread pool per client for async calls we never make; left to
         # its __del__ it fails at interpreter exit. Close it now.
         client.pool.close()
@@ -68,6 +70,7 @@ class AsanaSession:
         self._sections: dict[str, dict[str, str]] = {}
         self._fields: dict[str, dict[str, dict[str, Any]]] = {}
         self._people: dict[str, str | None] = {}
+        self.clock = ProviderClock()  # Asana's clock, for lookups by its timestamps
 
     # -- the one place provider failures are classified ----------------------------------------
     def _call(self, request: Callable[[], T]) -> T:
@@ -88,9 +91,15 @@ class AsanaSession:
 
     def _attempt(self, request: Callable[[], T]) -> T:
         try:
-            return request()
+            answer = request()
         except ApiException as exc:
             raise _classify(exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             # timeouts, refused or reset connections, a response cut off mid-body
             raise Transient(f"Asana unreachable: {type(exc).__name__}: {exc}") from exc
+        # the SDK keeps the last answer per client: with threads sharing it, maybe an
+        # earlier one, which only widens the offset (see ProviderClock)
+        last = getattr(self._client, "last_response", None)
+        if last is not None:
+            self.clock.observe(last.getheader("Date"))
+        return answer

@@ -3,7 +3,8 @@
 The key is Asana's `external` gid on an OAuth connection. Asana lets only OAuth apps use
 `external`, so on a personal access token the key is a marker line at the end of the
 task's notes (`meetsync-ref <op key> <payload hash>`), and `find()` looks for it among the
-target project's tasks modified since the op was planned, page by page. A re-apply
+target project's tasks modified since its earliest attempt, page by page, on Asana's
+clock as its `Date` headers tell it; a batch's ops in doubt share one scan (`find_many`). A re-apply
 rewrites the marker only when it rewrites the notes, so a person's notes are never
 replaced just to carry it.
 
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from datetime import UTC, timedelta
 from html import escape
 from typing import Any
 
 from connectors.asana_names import AsanaNames
 from connectors.base import Op, Receipt, earliest_write
-from connectors.errors import InvalidMapping, Permanent, Transient
+from connectors.errors import ConnectorError, InvalidMapping, Permanent, Transient
 
 VALUE_FIELDS = (
     "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
@@ -34,7 +36,7 @@ MARKER = "meetsync-ref"
 _MARKED = re.compile(rf"{MARKER} (\S+) (\S+)\s*$")
 PAGE = 100  # tasks a page when looking for a marker
 PAGE_ATTEMPTS = 3  # a page that fails transiently is asked again this often, 0.2 s then 0.4 s
-# how far Asana's clock may be behind ours: a marker scan starts this long before planning
+# how far Asana's clock may be behind ours before its `Date` was measured (provider_clock)
 CLOCK_MARGIN = timedelta(minutes=10)
 MAX_TEXT_VALUE = 1_024  # characters Asana takes in a text custom field
 
@@ -45,7 +47,7 @@ class AsanaTasks(AsanaNames):
     def find(self, op: Op) -> Receipt | None:
         """The task carrying this op's key (external gid, or notes marker), if Asana has one."""
         if not self.oauth:
-            return self._find_marked(op)
+            return self.find_many([op])[op.key]
         try:
             task = self._call(
                 lambda: self.tasks.get_task(
@@ -64,30 +66,59 @@ class AsanaTasks(AsanaNames):
             extra={"payload_hash": stored, "warnings": []},
         )
 
-    def _find_marked(self, op: Op) -> Receipt | None:
-        """The target project's task whose notes end with this op's marker: among those
-        modified since the op was planned (less a margin for clocks) when the caller knows
-        when that was, else among all of them."""
-        project, _ = self._place(op.target)
+    def find_many(self, ops: Sequence[Op]) -> dict[str, Receipt | None]:
+        """`find` for several ops: on a token, one marker scan per project for all of them
+        (a push batch left in doubt by a crash costs one scan, not one each)."""
+        if self.oauth:
+            return {op.key: self.find(op) for op in ops}
+        by_project: dict[str, set[str]] = {}
+        for op in ops:
+            by_project.setdefault(self._place(op.target)[0], set()).add(op.key)
+        found: dict[str, Receipt | None] = dict.fromkeys((op.key for op in ops), None)
+        for project, keys in by_project.items():
+            found |= self._find_marked(project, keys)
+        return found
+
+    def _find_marked(self, project: str, keys: set[str]) -> dict[str, Receipt]:
+        """The project's tasks whose notes end with one of these ops' markers: among those
+        modified since the ops' earliest write could have landed (on Asana's clock) when
+        the caller knows it, else among all of them. Stops once every one is found."""
         query: dict[str, Any] = {
             "project": project,
             "limit": PAGE,
             "opt_fields": "gid,permalink_url,notes",
         }
-        if (planned := earliest_write()) is not None:
-            since = planned.replace(tzinfo=planned.tzinfo or UTC) - CLOCK_MARGIN
-            stamp = since.astimezone(UTC).isoformat(timespec="milliseconds")
-            query["modified_since"] = stamp.replace("+00:00", "Z")
+        if (since := self._modified_since()) is not None:
+            query["modified_since"] = since
+        found: dict[str, Receipt] = {}
         for task in self._scan(query):
-            found = _MARKED.search(task.get("notes") or "")
-            if found and found.group(1) == op.key:
-                return Receipt(
+            marked = _MARKED.search(task.get("notes") or "")
+            if marked and marked.group(1) in keys:
+                found[marked.group(1)] = Receipt(
                     external_id=task["gid"],
                     url=task.get("permalink_url"),
                     object="task",
-                    extra={"payload_hash": found.group(2), "warnings": []},
+                    extra={"payload_hash": marked.group(2), "warnings": []},
                 )
-        return None
+                if len(found) == len(keys):
+                    break
+        return found
+
+    def _modified_since(self) -> str | None:
+        """`modified_since` for a marker scan: the earliest write (`written_after`) less how
+        far Asana's clock may be behind ours, measured once per connector when unknown."""
+        earliest = earliest_write()
+        if earliest is None:
+            return None
+        if not self.clock.known:
+            with suppress(ConnectorError):  # unmeasured, the margin stays wide
+                self._call(
+                    lambda: self.users.get_user(
+                        "me", {"opt_fields": "gid"}, _request_timeout=self.timeout
+                    )
+                )
+        since = earliest.replace(tzinfo=earliest.tzinfo or UTC) - self.clock.margin(CLOCK_MARGIN)
+        return since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _scan(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The tasks `GET /tasks` lists, page by page, each page retried on its own: a scan

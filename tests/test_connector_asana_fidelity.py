@@ -231,6 +231,28 @@ def test_find_on_a_pat_scans_only_tasks_modified_since_the_op_was_planned(
     assert missed is None
 
 
+def test_a_marker_scan_looks_back_by_asanas_clock_not_a_ten_minute_guess(
+    running: Sandbox, admin: SandboxClient
+) -> None:
+    # given a task written a minute before an op's earliest attempt, by the ledger's clock
+    connector = AsanaConnector(asana_config(running, oauth=False))
+    op = _op("a minute early")
+    receipt = connector.apply(op, None)
+    assert connector.clock.known  # the write's answer carried Asana's Date
+
+    # when a lookup may assume no write of the op is older than a minute from now, and
+    # when it may assume only two seconds from now
+    with written_after(datetime.now(UTC) + timedelta(minutes=1)):
+        missed = connector.find(op)
+    with written_after(datetime.now(UTC) + timedelta(seconds=2)):
+        found = connector.find(op)
+
+    # expect the window to be a few seconds wide (this host and the emulator share a
+    # clock), not the ten minutes assumed before Asana's clock was measured
+    assert missed is None
+    assert found is not None and found.external_id == receipt.external_id
+
+
 # -- text values, pagination, premium features ------------------------------------------------
 def test_a_text_custom_field_over_1024_characters_is_refused(
     running: Sandbox, admin: SandboxClient

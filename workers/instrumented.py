@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from connectors.base import Connector, Op, Receipt
 from connectors.errors import ConnectorError
@@ -22,6 +23,7 @@ from meetsync.logging import bind
 log = logging.getLogger("workers.provider")
 
 REASON_CHARS = 300
+T = TypeVar("T")
 
 
 class Instrumented:
@@ -35,20 +37,26 @@ class Instrumented:
         return getattr(self._inner, name)
 
     def apply(self, op: Op, prior: Receipt | None) -> Receipt:
-        receipt: Receipt = self._call("apply" if prior is None else "update", op, prior)
-        return receipt
+        action = "apply" if prior is None else "update"
+        return self._call(action, [op], lambda: self._inner.apply(op, prior))
 
     def find(self, op: Op) -> Receipt | None:
-        found: Receipt | None = self._call("find", op)
-        return found
+        return self._call("find", [op], lambda: self._inner.find(op))
 
-    def _call(self, action: str, op: Op, *args: Any) -> Any:
+    def find_many(self, ops: Sequence[Op]) -> dict[str, Receipt | None]:
+        """Several ops' `find`: in one call where the connector looks them up together
+        (`find_many`), else one at a time."""
+        many = getattr(self._inner, "find_many", None)
+        if len(ops) == 1 or many is None:
+            return {op.key: self.find(op) for op in ops}
+        return self._call("find_many", ops, lambda: many(list(ops)))
+
+    def _call(self, action: str, ops: Sequence[Op], run: Callable[[], T]) -> T:
         provider = self._inner.name
-        method = getattr(self._inner, "find" if action == "find" else "apply")
         started = time.perf_counter()
-        with bind(provider=provider, connection=self._connection, op=op.key):
+        with bind(provider=provider, connection=self._connection, op=",".join(o.key for o in ops)):
             try:
-                result = method(op, *args)
+                result = run()
             except ConnectorError as exc:
                 metrics.PROVIDER_ERRORS.labels(provider, type(exc).__name__).inc()
                 log.warning(
@@ -67,7 +75,11 @@ class Instrumented:
             finally:
                 elapsed = time.perf_counter() - started
                 metrics.PUSH_SECONDS.labels(provider, action).observe(elapsed)
-            request_id = (result.extra or {}).get("request_id") if result is not None else None
+            # a receipt, or find_many's receipts by key (how many found, then)
+            many = isinstance(result, dict)
+            answers = list(result.values()) if isinstance(result, dict) else [result]
+            landed = [r for r in answers if isinstance(r, Receipt)]
+            request_id = (landed[0].extra or {}).get("request_id") if landed else None
             with bind(request_id=request_id):
                 log.info(
                     "%s %s",
@@ -76,7 +88,7 @@ class Instrumented:
                     extra={
                         "event": "provider_call",
                         "action": action,
-                        "found": result is not None,
+                        "found": len(landed) if many else bool(landed),
                         "seconds": round(elapsed, 4),
                     },
                 )

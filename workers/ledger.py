@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
     select,
     tuple_,
@@ -61,7 +62,8 @@ class Claim:
     in_doubt: bool
     attempt: int
     was: str = "planned"  # the state it was claimed from, restored by `unclaim`
-    planned_at: datetime | None = None  # no write of the op is older (`find()` scans less)
+    # an op in doubt: no earlier attempt's write is older (`find()` looks back to here)
+    doubt_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ def claim_many(
                 state=IN_DOUBT,
                 attempts=OpRecord.attempts + 1,
                 lease_until=now + lease_s,
+                # from a clean state this attempt is the first that may write; in doubt,
+                # the earlier attempt's stamp stays
+                doubt_since=case((OpRecord.state == IN_DOUBT, OpRecord.doubt_since), else_=now),
                 updated_at=utcnow(),
             )
             .returning(OpRecord.key)
@@ -156,9 +161,17 @@ def claim_many(
             in_doubt,
             row.attempts + 1,
             was=row.state,
-            planned_at=row.created_at,
+            doubt_since=_doubt_since(row) if in_doubt else None,
         )
     return answers
+
+
+def _doubt_since(row: OpRecord) -> datetime:
+    """When the earliest attempt that may have written the op was claimed; an op in doubt
+    from before the ledger kept it goes back to its creation."""
+    if row.doubt_since is not None:
+        return datetime.fromtimestamp(row.doubt_since, UTC)
+    return row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
 
 
 def _read_as(session: Session, seen: list[tuple[str, str, int]]) -> ColumnElement[bool]:

@@ -247,12 +247,13 @@ def _write_all(runtime: Runtime, writes: list[_Write], pushed: Pushed) -> None:
     """Write the claimed ops in order, then record every outcome in one transaction."""
     landed: list[tuple[_Write, Receipt]] = []
     ends: dict[str, dict[str, Any]] = {}  # key → the ledger values its attempt ends with
+    doubts = _Doubts(runtime, writes)
     written = 0
     try:
         for write in writes:
             op, key = write.op, write.claim.op.key
             try:
-                receipt = _write(runtime, write)
+                receipt = _write(write, doubts)
             except RateLimited as exc:
                 # left in doubt on purpose: a multi-part write (a long Slack recap) may have
                 # landed in part before the 429, so the next attempt runs find() first
@@ -286,17 +287,43 @@ def _write_all(runtime: Runtime, writes: list[_Write], pushed: Pushed) -> None:
     _end(runtime, writes, written, landed, ends, pushed)
 
 
-def _write(runtime: Runtime, write: _Write) -> Receipt:
-    """One op's write: find() first when an earlier attempt may have landed."""
+class _Doubts:
+    """The batch's ops in doubt, looked up at their provider together when the first one's
+    turn comes (one Asana scan for all, not one each); what was found is remembered in the
+    ledger at once, so a crash before the writes loses no lookup."""
+
+    def __init__(self, runtime: Runtime, writes: list[_Write]) -> None:
+        self.runtime = runtime
+        self.waiting = [w for w in writes if w.claim.in_doubt and w.claim.prior is None]
+        self.found: dict[str, Receipt | None] = {}
+
+    def find(self, write: _Write) -> Receipt | None:
+        key = write.claim.op.key
+        if key not in self.found:
+            ahead = [
+                w
+                for w in self.waiting
+                if w.claim.op.key not in self.found and w.connector is write.connector
+            ]
+            since = [w.claim.doubt_since for w in ahead if w.claim.doubt_since is not None]
+            with written_after(min(since) if len(since) == len(ahead) else None):
+                found = write.connector.find_many([w.op for w in ahead])
+            self.found.update({w.claim.op.key: found.get(w.claim.op.key) for w in ahead})
+            if any(self.found[w.claim.op.key] for w in ahead):
+                with self.runtime.session() as session:
+                    for w in ahead:
+                        if (receipt := self.found[w.claim.op.key]) is not None:
+                            values = ledger.found(receipt)
+                            ledger.while_held(session, w.claim.op.key, w.claim.attempt, values)
+        return self.found[key]
+
+
+def _write(write: _Write, doubts: _Doubts) -> Receipt:
+    """One op's write: looked up first when an earlier attempt may have landed."""
     claim, op, connector = write.claim, write.op, write.connector
     prior = claim.prior
     if claim.in_doubt and prior is None:
-        with written_after(claim.planned_at):
-            found = connector.find(op)
-        if found is not None:
-            prior = found
-            with runtime.session() as session:
-                ledger.while_held(session, op.key, claim.attempt, ledger.found(found))
+        prior = doubts.find(write)
     if prior is not None and claim.in_doubt and prior.extra.get("payload_hash") == op.payload_hash:
         return prior  # the write in doubt landed with this very payload: done, not again
     return connector.apply(op, prior)

@@ -118,6 +118,9 @@ class OpRecord(Base):
     lease_until: Mapped[float | None] = mapped_column(
         Float, doc="epoch seconds: a `sending` op is someone's until then, in doubt after"
     )
+    doubt_since: Mapped[float | None] = mapped_column(
+        Float, doc="epoch seconds: the claim of the earliest attempt that may have written it"
+    )
     destination: Mapped[str | None] = mapped_column(String(64), doc="the mapping destination")
     item: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, doc="the action item's identity (title, owner, evidence) for re-extractions"
