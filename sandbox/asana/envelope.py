@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -36,8 +37,15 @@ def _select(body: dict[str, Any], request: Request) -> dict[str, Any]:
     return {**body, "data": selected}
 
 
-def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Offset pagination when `limit` is given: an opaque `offset`, and `next_page` or null."""
+def _page(
+    request: Request,
+    items: list[Any],
+    render: Callable[[Any], dict[str, Any]] = lambda item: item,
+) -> dict[str, Any]:
+    """Offset pagination when `limit` is given: an opaque `offset`, and `next_page` or null.
+
+    `render` makes an item's representation; only the page's items are rendered, so a page
+    costs its own size, not the whole list's."""
     query = request.query_params
     if "limit" not in query:
         if "offset" in query:
@@ -48,7 +56,7 @@ def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
                 "The result is too large. You should use pagination (may require specifying "
                 "a workspace)!",
             )
-        return {"data": items}
+        return {"data": [render(item) for item in items]}
     try:
         limit = int(query["limit"])
     except ValueError as exc:
@@ -66,7 +74,7 @@ def _page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
             "path": path,
             "uri": f"{request.url.scheme}://{request.url.netloc}{PREFIX}{path}",
         }
-    return {"data": items[start:end], "next_page": next_page}
+    return {"data": [render(item) for item in items[start:end]], "next_page": next_page}
 
 
 def _token(position: int) -> str:

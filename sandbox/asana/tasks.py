@@ -81,19 +81,8 @@ class AsanaTasks(AsanaRepresentations):
                     or _instant(t.get("completed_at") or t["modified_at"]) >= done_since
                 ]
             if query.get("opt_fields"):
-                return _page(request, [self._task(t) for t in found])
-            return _page(
-                request,
-                [
-                    {
-                        "gid": t["gid"],
-                        "resource_type": "task",
-                        "name": t["name"],
-                        "resource_subtype": "default_task",
-                    }
-                    for t in found
-                ],
-            )
+                return _page(request, found, self._task)
+            return _page(request, found, _compact_task)
 
     async def get_task(self, request: Request) -> Any:
         ref = request.path_params["task_gid"]
@@ -333,3 +322,13 @@ def _since(value: str | None, name: str) -> datetime | None:
     except ValueError as exc:
         raise AsanaError(400, f"{name}: Not a valid date-time: {value}") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=_instant(_now()).tzinfo)
+
+
+def _compact_task(task: dict[str, Any]) -> dict[str, Any]:
+    """A task as a list shows it without `opt_fields`."""
+    return {
+        "gid": task["gid"],
+        "resource_type": "task",
+        "name": task["name"],
+        "resource_subtype": "default_task",
+    }
