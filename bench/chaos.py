@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -240,8 +241,10 @@ def run(config: ChaosConfig, log: Callable[[str], None] = print) -> dict[str, An
         # the expected set first, from a fault-free extraction: it also paces the timeline
         ops = expected_ops(meetings, mapping, settings, profile)
         log(f"{len(ops)} ops expected from {config.meetings} meetings")
+        # the run's own Redis database starts empty: queues, and a killed earlier run's
+        # throttle state (its buckets' lines and leases) too
+        redis.Redis.from_url(REDIS_URL).flushdb()
         broker = make_broker(REDIS_URL)
-        broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
         workers = Workers(
             worker_env(settings), workdir, count=config.workers, threads=config.threads
