@@ -4,9 +4,9 @@ The key is Asana's `external` gid on an OAuth connection. Asana lets only OAuth 
 `external`, so on a personal access token the key is a marker line at the end of the
 task's notes (`meetsync-ref <op key> <payload hash>`), and `find()` looks for it among the
 target project's tasks modified since its earliest attempt, page by page, on Asana's
-clock as its `Date` headers tell it; a batch's ops in doubt share one scan (`find_many`). A re-apply
-rewrites the marker only when it rewrites the notes, so a person's notes are never
-replaced just to carry it.
+clock as its `Date` headers tell it; a batch's ops in doubt share one scan (`find_many`).
+A re-apply rewrites the marker only when it rewrites the notes, so a person's notes are
+never replaced just to carry it.
 
 Writes send only what the op carries, ask Asana to answer with the task's fields, add
 followers (never remove them) and move the task to its section; a create refused because
@@ -26,6 +26,7 @@ from typing import Any
 from connectors.asana_names import AsanaNames
 from connectors.base import Op, Receipt, earliest_write
 from connectors.errors import ConnectorError, InvalidMapping, Permanent, Transient
+from meetsync.models import as_utc
 
 VALUE_FIELDS = (
     "name,notes,html_notes,due_on,assignee.email,custom_fields.name,custom_fields.display_value"
@@ -117,7 +118,7 @@ class AsanaTasks(AsanaNames):
                         "me", {"opt_fields": "gid"}, _request_timeout=self.timeout
                     )
                 )
-        since = earliest.replace(tzinfo=earliest.tzinfo or UTC) - self.clock.margin(CLOCK_MARGIN)
+        since = as_utc(earliest) - self.clock.margin(CLOCK_MARGIN)
         return since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _scan(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:

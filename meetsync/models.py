@@ -164,10 +164,10 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _as_utc(value: datetime) -> datetime:
-    # the database keeps UTC without an offset; an answer says which zone it is in
+def as_utc(value: datetime) -> datetime:
+    """`value` with its offset: naive values are UTC (SQLite keeps no offset, PostgreSQL does)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 """A datetime shown with its offset (RFC 3339): naive values from the database are UTC."""

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord, utcnow
+from meetsync.models import as_utc
 from meetsync.states import Disposition, OpState
 from workers.closing import close_fields, finishing, reopen_fields
 
@@ -171,7 +172,7 @@ def _doubt_since(row: OpRecord) -> datetime:
     from before the ledger kept it goes back to its creation."""
     if row.doubt_since is not None:
         return datetime.fromtimestamp(row.doubt_since, UTC)
-    return row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    return as_utc(row.created_at)
 
 
 def _read_as(session: Session, seen: list[tuple[str, str, int]]) -> ColumnElement[bool]:

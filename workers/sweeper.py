@@ -21,13 +21,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from sqlalchemy import or_, select, update
 
 from meetsync.db.models import Meeting, OpRecord, utcnow
+from meetsync.models import as_utc
 from meetsync.states import OpState
 from workers.backlog import queued
 from workers.lanes import Lane
@@ -119,7 +120,7 @@ def sweep(pipeline: Pipeline, stuck_after_s: float | None = None) -> Swept:
 
 def _before(stamp: datetime, moment: datetime) -> bool:
     """`stamp` (naive UTC from SQLite, aware from PostgreSQL) is earlier than `moment`."""
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)) < moment
+    return as_utc(stamp) < moment
 
 
 class _Backlog:
