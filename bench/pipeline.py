@@ -55,7 +55,7 @@ from workers.runtime import Runtime
 REDIS_DB = "redis://127.0.0.1:6379/9"  # other benches use 10-13, tests 14-15
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 PROBE = Path(__file__).with_name("pipeline_probe")
-PROCESSES, THREADS = 2, 8
+PROCESSES, THREADS = 2, 8  # as the README deploys them; --processes/--threads to size
 # realistic provider answers: tens to hundreds of ms, a long tail (lognormal)
 LATENCY = {"lognormal": {"median": 0.12, "sigma": 0.5}, "max": 2.0}
 # production's sweeper, not the chaos run's impatient one: merely queued work is left alone
@@ -277,7 +277,9 @@ def p99(values: list[float]) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1)
 
 
-def noop_rate(broker_url: str, messages: int, env: dict[str, str], logdir: Path) -> float:
+def noop_rate(
+    broker_url: str, messages: int, env: dict[str, str], logdir: Path, shape: tuple[int, int]
+) -> float:
     """dramatiq's own messages/s with the same broker, processes and threads."""
     namespace = broker_url if broker_url.startswith("amqp") else f"{REDIS_DB}?namespace=noop"
     env = {**env, "BENCH_NOOP_BROKER": namespace}
@@ -289,7 +291,7 @@ def noop_rate(broker_url: str, messages: int, env: dict[str, str], logdir: Path)
         noop_actor.noop.send(i)
     dramatiq = str(Path(MEETSYNC).with_name("dramatiq"))
     proc = subprocess.Popen(
-        [dramatiq, "bench.noop_actor", "--processes", str(PROCESSES), "--threads", str(THREADS)],
+        [dramatiq, "bench.noop_actor", "--processes", str(shape[0]), "--threads", str(shape[1])],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(logdir / "noop.log", "wb"),  # noqa: SIM115 - lives with the process
@@ -323,7 +325,11 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
     probe_dir = workdir / "probe"
     probe_dir.mkdir()
     broker_url = f"{REDIS_DB}?namespace=pipe{run_id}" if args.broker == "redis" else RABBITMQ_URL
-    figures: dict[str, Any] = {"broker": args.broker, "processes": PROCESSES, "threads": THREADS}
+    figures: dict[str, Any] = {
+        "broker": args.broker,
+        "processes": args.processes,
+        "threads": args.threads,
+    }
     with fresh_database(f"meetsync_pipeline_{run_id}", keep=False) as database_url:
         sandbox = SandboxProcess(workdir, seed=11, faults=False).start()
         server = BackgroundServer()
@@ -339,17 +345,19 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             "BENCH_PROBE_DIR": str(probe_dir),
         }
         if not args.only_live:
-            figures["noop_msgs_per_s"] = round(noop_rate(broker_url, args.noop, env, workdir), 1)
+            figures["noop_msgs_per_s"] = round(
+                noop_rate(broker_url, args.noop, env, workdir, (args.processes, args.threads)), 1
+            )
             log(f"noop: {figures['noop_msgs_per_s']} msgs/s")
         broker = make_broker(broker_url)
         broker.flush_all()
         pipeline = declare(broker, Runtime(settings))
         live_lane = ["--lane", "live"]
-        workers = Workers(env, workdir, count=PROCESSES, threads=THREADS, args=live_lane)
+        workers = Workers(env, workdir, count=args.processes, threads=args.threads, args=live_lane)
         # the backfill lane in a process of its own, at a lower CPU priority: what a
         # deployment per lane does (deploy/k8s), so live work keeps the cores it needs
         backfill_workers = Workers(
-            env, workdir, count=1, threads=THREADS, args=["--lane", "backfill", "--nice", "10"]
+            env, workdir, count=1, threads=args.threads, args=["--lane", "backfill", "--nice", "10"]
         )
         counters = Counters([workers, backfill_workers], probe_dir, REDIS_DB)
         secret = settings.webhook_secret.get_secret_value()
@@ -505,6 +513,8 @@ def _start_backfill(count: int, run_id: str, workdir: Path, env: dict[str, str])
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--broker", choices=["redis", "rabbitmq"], default="redis")
+    parser.add_argument("--processes", type=int, default=PROCESSES, help="live worker processes")
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads per worker process")
     parser.add_argument("--meetings", type=int, default=300, help="throughput batch")
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--live", type=int, default=30, help="live meetings per latency phase")

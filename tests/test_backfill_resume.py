@@ -1,4 +1,4 @@
-"""2,000 meetings from a JSONL file: killed halfway, resumed, exactly one write per op.
+"""600 meetings from a JSONL file: killed halfway, resumed, exactly one write per op.
 
 The CLI runs as a real process on the embedded broker (its workers in the same process)
 against the sandbox and a PostgreSQL database; SIGKILL leaves pushes in doubt, which the
@@ -32,7 +32,7 @@ from sandbox.server import Sandbox
 from sandbox.settings_for import settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
-MEETINGS = 2_000
+MEETINGS = 600
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -78,4 +79,70 @@ def test_a_held_delayed_message_shortens_the_wait_to_its_eta(url: str) -> None:
     consumer.etas = [current_millis() - 1]
     assert consumer._until_due(1000) == 0
     assert consumer._until_due(1000) == 1000
+    broker.close()
+
+
+def _count_fetches(broker: WakingRedisBroker) -> list[int]:
+    """Wrap the broker's fetch (one Lua call to Redis) to count them."""
+    calls: list[int] = []
+    fetch = broker.do_fetch
+
+    def counted(queue: str, wanted: int) -> Any:
+        calls.append(wanted)
+        return fetch(queue, wanted)
+
+    broker.do_fetch = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_an_idle_consumer_fetches_again_only_when_woken(url: str) -> None:
+    # given a consumer whose queue came up empty, subscribed to its wake-ups, a minute's
+    # idle poll, and its waits cut short (the test does not sit them out)
+    broker = make_broker(url, idle_poll_ms=60_000)
+    assert isinstance(broker, WakingRedisBroker)
+    actor = _sample_actor(broker)
+    consumer = broker.consume("wake", prefetch=1, timeout=60_000)
+    assert isinstance(consumer, WakingConsumer)
+    assert consumer.woken.wait(GENEROUS_S)  # the listener's first wake-all: subscribed
+    waits: list[float] = []
+    consumer.woken.wait = lambda timeout=None: bool(waits.append(timeout or 0))  # type: ignore[method-assign]
+    fetches = _count_fetches(broker)
+    assert next(consumer) is None
+    assert len(fetches) == 1
+    # when the worker asks again and again without a wake-up (dramatiq's back-off re-polls)
+    for _ in range(5):
+        assert next(consumer) is None
+    # expect no fetch, each wait up to the idle poll; and one once a message is announced
+    assert len(fetches) == 1
+    assert all(wait > 50 for wait in waits)
+    actor.send(7)
+    for _ in range(GENEROUS_S * 100):
+        if consumer.woken.is_set():
+            break
+        time.sleep(0.01)
+    found = next(consumer)
+    assert found is not None and found.args == (7,)
+    assert len(fetches) == 2
+    broker.close()
+
+
+def test_a_consumer_at_its_prefetch_limit_fetches_when_an_ack_frees_a_slot(url: str) -> None:
+    # given a consumer with one slot, holding one message while another waits in the queue
+    broker = make_broker(url, idle_poll_ms=60_000, wakeups=True)
+    assert isinstance(broker, WakingRedisBroker)
+    actor = _sample_actor(broker)
+    consumer = _consumer(broker, "wake")
+    actor.send(1)
+    actor.send(2)
+    consumer.woken.set()
+    first = next(consumer)
+    assert first is not None and first.args == (1,)
+    consumer.woken.clear()
+    assert next(consumer) is None  # no free slot: nothing fetched, nothing lost
+    # when the worker acks the first
+    consumer.ack(first)
+    # expect the consumer woken and the second fetched
+    assert consumer.woken.is_set()
+    second = next(consumer)
+    assert second is not None and second.args == (2,)
     broker.close()

@@ -15,6 +15,12 @@ lost while Redis restarts costs at most one poll. A consumer of a delay queue al
 when the earliest message it holds falls due, so a short `Later` is not stretched to the
 poll. RabbitMQ pushes messages to its consumers: it has no idle poll to shorten.
 
+With wake-ups a consumer fetches only when there may be something to take: it was woken,
+its last fetch filled every free slot (so the queue may hold more) and an ack freed one,
+or the idle poll is due. dramatiq's own back-off re-polls an empty queue 5 ms·2^n after
+every message — ~30 empty fetches (Lua calls) per meeting under load, the most frequent
+Redis command a worker sent (`bench.pipeline`).
+
 Backfill yields to live work before it is even fetched (`backfill_yield_ms`): each live
 message sent marks live work in flight for that long, and consumers of the backfill lanes
 fetch nothing while the mark holds, at most `backfill_yield_max_ms` in a row (then one
@@ -222,6 +228,8 @@ class WakingConsumer(_RedisConsumer):
         backfill = is_backfill_queue(queue_name) and broker.backfill_yield.after_live_ms > 0
         self.hold = LiveHold(broker) if backfill else None
         self.trickle = False  # the one message a long yield lets through
+        self.more = False  # the last fetch took all it could: the queue may hold more
+        self.fetched_at = 0.0  # monotonic s of the last fetch: the idle poll counts from it
         if backfill:
             # what a yielding consumer holds is what a live meeting arriving must wait out:
             # its threads' worth (dramatiq prefetches twice that), not more
@@ -232,17 +240,25 @@ class WakingConsumer(_RedisConsumer):
             time.sleep(wait_ms / 1000)  # a live message must not wake a yielding consumer
             return None
         if not self.message_cache:
+            if self.broker.wakeups and not self._fetch_due():
+                self.woken.wait(self._until_due(self._idle_left_ms()) / 1000)
+                return None  # the worker moves what fell due; we fetch when there is cause
             # cleared before the fetch: a message sent after it sets the event again
             self.woken.clear()
+            self.fetched_at = time.monotonic()
+            wanted = self.prefetch - self.outstanding_message_count
             try:
-                if self.outstanding_message_count < self.prefetch:
-                    wanted = self.prefetch - self.outstanding_message_count
+                if wanted > 0:
                     if self.trickle:
                         wanted, self.trickle = 1, False
                     self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
             except redis.ConnectionError as exc:
                 raise ConnectionClosed(exc) from None
+            self.more = len(self.message_cache) >= wanted  # full (or no slot): maybe more
             if not self.message_cache:
+                if self.broker.wakeups:
+                    self.woken.wait(self._until_due(self.timeout) / 1000)
+                    return None
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 self.woken.wait(self._until_due(backoff_ms) / 1000)
                 return None
@@ -251,6 +267,34 @@ class WakingConsumer(_RedisConsumer):
         if isinstance(eta, int):
             heapq.heappush(self.etas, eta)
         return message
+
+    def ack(self, message: MessageProxy) -> None:
+        try:
+            super().ack(message)
+        finally:
+            self._freed()
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._freed()
+
+    def _freed(self) -> None:
+        """A slot came free (called from a worker thread): fetch again if the queue may
+        hold more than the last fetch could take."""
+        if self.more:
+            self.woken.set()
+
+    def _fetch_due(self) -> bool:
+        """Whether a fetch may find something: woken, a slot free for a queue that may hold
+        more, or the idle poll (the safety net for a wake-up lost) due."""
+        if self.woken.is_set() or self._idle_left_ms() <= 0:
+            return True
+        return self.more and self.outstanding_message_count < self.prefetch
+
+    def _idle_left_ms(self) -> int:
+        return int(self.timeout - (time.monotonic() - self.fetched_at) * 1000)
 
     def _yield_ms(self) -> int:
         """How long this backfill consumer holds back for live work; 0: fetch now."""
