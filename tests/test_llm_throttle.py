@@ -187,8 +187,9 @@ def test_a_reservation_is_all_or_nothing(backend: str, request: pytest.FixtureRe
         ),
     ],
 )  # fmt: skip
+@pytest.mark.parametrize("limits_known", [False, True], ids=["always-sync", "sync-if-binding"])
 def test_the_llms_headers_empty_the_bucket_that_ran_out(
-    headers: dict[str, str], status: int, cooled: set[str]
+    headers: dict[str, str], status: int, cooled: set[str], limits_known: bool
 ) -> None:
     # given: both buckets of a model, used once
     throttle = MemoryThrottle()
@@ -197,9 +198,11 @@ def test_the_llms_headers_empty_the_bucket_that_ran_out(
         throttle.acquire(ask)
 
     # when: the provider answers, while this worker still holds 500 reserved tokens
+    # (knowing the buckets' limits, a report that cannot bind one skips its sync: same end)
+    limits = {a.bucket: a.limits for a in (requests, tokens)} if limits_known else None
     on_llm_headers(
         throttle, requests.bucket, tokens.bucket, headers, status=status,
-        in_hand={tokens.bucket: 500.0},
+        in_hand={tokens.bucket: 500.0}, limits=limits,
     )  # fmt: skip
 
     # expect: only the exhausted bucket is emptied; the other keeps what it had

@@ -202,3 +202,39 @@ def test_a_turn_a_few_ms_away_is_waited_for_not_re_enqueued(early_ms: int, grant
     assert decision.granted is granted
     if not granted:
         assert 0 < redelivery_ms(throttle, decision) <= decision.wait_ms
+
+
+class CountingSync(MemoryThrottle):
+    """A memory throttle that counts the syncs it is asked for (each a round trip on Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: list[float] = []
+
+    def sync(
+        self, bucket: str, remaining: float, hold_s: float = 60.0, now_ms: int | None = None
+    ) -> int:
+        self.syncs.append(remaining)
+        return super().sync(bucket, remaining, hold_s, now_ms)
+
+
+@pytest.mark.parametrize(
+    ("used", "synced"),
+    [
+        pytest.param(1_000, False, id="plenty-left-no-round-trip"),
+        pytest.param(13_390, False, id="burst-and-slots-still-covered"),
+        pytest.param(13_420, True, id="within-burst-plus-slots-synced"),
+        pytest.param(13_500, True, id="at-the-reserve-synced"),
+    ],
+)
+def test_a_report_that_cannot_bind_the_bucket_costs_no_sync(used: int, synced: bool) -> None:
+    # given a Salesforce bucket (burst 100, 5 writes in flight) and its daily budget of 15,000
+    from workers.throttle.feedback import on_salesforce_usage
+
+    throttle = CountingSync()
+    ask = Ask("salesforce:acme", Limits(rate=100, burst=100, concurrency=5))
+    throttle.acquire(ask, now_ms=1_000)
+    # when the provider reports what is used (13,500 usable above the 10 % reserve)
+    on_salesforce_usage(throttle, ask.bucket, used, 15_000, 0.1, ask.limits)
+    # expect a sync only when what is left could bind the bucket
+    assert bool(throttle.syncs) is synced

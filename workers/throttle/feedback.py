@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from connectors.base import Limits
 from workers.throttle.buckets import Throttle
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -35,18 +36,33 @@ def duration_s(value: str | None) -> float | None:
     return sum(float(n) * _UNITS[unit] for n, unit in parts)
 
 
+def sync(
+    throttle: Throttle, bucket: str, left: float, hold_s: float, limits: Limits | None = None
+) -> None:
+    """Hold no more than the provider says is `left`. Skipped, with no round trip, when
+    `left` covers all the bucket could hold (its burst) and every write it lets be in
+    flight (its concurrency): the sync could change nothing. Salesforce's daily budget
+    nearly always does (thousands of calls left against a burst of tens: every write sent
+    one); an LLM's per-minute counts seldom exceed its bucket, so they are still synced."""
+    if limits is not None and left >= limits.burst + limits.concurrency:
+        return
+    throttle.sync(bucket, left, hold_s=hold_s)
+
+
 def on_rate_limited(throttle: Throttle, bucket: str, retry_after_s: float) -> int:
     """A 429: every worker waits out the provider's Retry-After; returns the wait in ms."""
     return throttle.penalize(bucket, retry_after_s)
 
 
-def on_headers(throttle: Throttle, bucket: str, headers: Mapping[str, str]) -> None:
+def on_headers(
+    throttle: Throttle, bucket: str, headers: Mapping[str, str], limits: Limits | None = None
+) -> None:
     """OpenAI-style x-ratelimit-* headers on a successful response."""
     lowered = {k.lower(): v for k, v in headers.items()}
     remaining = lowered.get("x-ratelimit-remaining-requests")
     if remaining is not None and remaining.isdigit():
         hold = duration_s(lowered.get("x-ratelimit-reset-requests")) or 1.0
-        throttle.sync(bucket, float(remaining), hold_s=hold)
+        sync(throttle, bucket, float(remaining), hold, limits)
 
 
 def on_llm_headers(
@@ -57,6 +73,7 @@ def on_llm_headers(
     *,
     status: int,
     in_hand: Mapping[str, float],
+    limits: Mapping[str, Limits] | None = None,
 ) -> None:
     """An LLM answer: a 429 cools the bucket that ran out; otherwise hold no more than is left.
 
@@ -79,7 +96,8 @@ def on_llm_headers(
         reset = duration_s(lowered.get(f"x-ratelimit-reset-{kind}")) or 1.0
         # the reset header is the time to a full bucket; with none left, wait for one unit
         hold = reset / (limit - remaining) if limit and limit > remaining else reset
-        throttle.sync(bucket, remaining - in_hand.get(bucket, 0.0), hold_s=hold)
+        left = remaining - in_hand.get(bucket, 0.0)
+        sync(throttle, bucket, left, hold, (limits or {}).get(bucket))
 
 
 def _number(lowered: Mapping[str, str], name: str) -> float | None:
@@ -99,11 +117,16 @@ def _retry_after_s(lowered: Mapping[str, str]) -> float:
 
 
 def on_salesforce_usage(
-    throttle: Throttle, bucket: str, used: int, limit: int, reserve_share: float
+    throttle: Throttle,
+    bucket: str,
+    used: int,
+    limit: int,
+    reserve_share: float,
+    limits: Limits | None = None,
 ) -> None:
     """Sforce-Limit-Info: spend the daily budget down to the reserve, never into it."""
     usable_left = limit * (1.0 - reserve_share) - used
-    throttle.sync(bucket, usable_left, hold_s=SALESFORCE_HOLD_S)
+    sync(throttle, bucket, usable_left, SALESFORCE_HOLD_S, limits)
 
 
 def parse_sforce_limit_info(value: str | None) -> tuple[int, int] | None:

@@ -159,6 +159,7 @@ class Admission:
             headers,
             status=status,
             in_hand={b: self.prepaid.get(b, 0.0) for b in (requests.bucket, tokens.bucket)},
+            limits={requests.bucket: requests.limits, tokens.bucket: tokens.limits},
         )
 
     def close(self) -> None:

@@ -181,7 +181,7 @@ class Throttling(dramatiq.Middleware):
         if usage:
             used, limit = usage
             share = self.runtime.settings.throttle.salesforce_reserve_share
-            on_salesforce_usage(self.throttle, ask.bucket, used, limit, share)
+            on_salesforce_usage(self.throttle, ask.bucket, used, limit, share, ask.limits)
 
     def _send_back(self, message: MessageProxy, later: Later) -> None:
         actor = self.returns(message.actor_name)
