@@ -202,7 +202,9 @@ def _pipeline(settings: Settings, threads: int) -> tuple[Any, Any]:
     from workers.broker import Yielding, make_broker
     from workers.runtime import Runtime
 
-    yielding = Yielding(settings.backfill_yield_ms, settings.backfill_yield_max_ms)
+    yielding = Yielding(
+        settings.backfill_yield_ms, settings.backfill_yield_max_ms, settings.backfill_yield_share
+    )
     broker = make_broker(settings.broker_url, backfill_yield=yielding)
     return None, declare(broker, Runtime(settings))
 

@@ -319,8 +319,17 @@ class Settings(BaseSettings):
     backfill_yield_max_ms: int = Field(
         default=5_000,
         ge=1,
-        description="the longest a backfill consumer yields in a row before one fetch: a "
-        "steady stream of live meetings slows a backfill, never stops it",
+        description="the longest a backfill consumer yields in a row before it runs free "
+        "for its share of the time: a steady stream of live meetings slows a backfill, never "
+        "stops it",
+    )
+    backfill_yield_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=0.9,
+        description="under steady live traffic, the share of the time backfill consumers "
+        "still fetch (after each `backfill_yield_max_ms` held back, a run of max·share/"
+        "(1−share)); 0: one message after each longest hold",
     )
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_secret: SecretStr | None = Field(
@@ -460,6 +469,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "MEETSYNC_BROKER_WAKEUPS": "true" if settings.broker_wakeups else "false",
         "MEETSYNC_BACKFILL_YIELD_MS": str(settings.backfill_yield_ms),
         "MEETSYNC_BACKFILL_YIELD_MAX_MS": str(settings.backfill_yield_max_ms),
+        "MEETSYNC_BACKFILL_YIELD_SHARE": str(settings.backfill_yield_share),
         "MEETSYNC_REDIS_URL": settings.redis_url,
         "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
         "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,

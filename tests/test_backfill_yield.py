@@ -123,3 +123,25 @@ def test_the_feeder_holds_back_after_a_live_message(broker: WakingRedisBroker) -
     assert hold.ms() == 0
     live.send(2)
     assert 0 < hold.ms() <= 60_000
+
+
+def test_after_its_longest_hold_a_backfill_runs_free_for_its_share(redis_url: str) -> None:
+    # given a backfill feeder with a fifth of the time, live work marked in flight
+    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
+    yielding = Yielding(after_live_ms=60_000, max_ms=8_000, share=0.2)
+    broker = make_broker(url, backfill_yield=yielding)
+    assert isinstance(broker, WakingRedisBroker)
+    live, _ = _actors(broker)
+    live.send(1)
+    hold = LiveHold(broker)
+    assert hold.ms() > 0
+    # when it has held back for its longest run
+    assert hold.since is not None
+    hold.since -= 9
+    # expect it to run free for 2 s (8 s · 0.2 / 0.8), live work still marked, then hold again
+    assert hold.ms() == 0 and not hold.escaped
+    assert 1.9 < hold.free_until - time.monotonic() <= 2.0
+    assert hold.ms() == 0
+    hold.free_until = time.monotonic() - 0.001
+    assert hold.ms() > 0
+    broker.close()

@@ -23,8 +23,11 @@ Redis command a worker sent (`bench.pipeline`).
 
 Backfill yields to live work before it is even fetched (`backfill_yield_ms`): each live
 message sent marks live work in flight for that long, and consumers of the backfill lanes
-fetch nothing while the mark holds, at most `backfill_yield_max_ms` in a row (then one
-fetch, so a steady stream of live meetings slows a backfill but never stops it). Without
+fetch nothing while the mark holds, at most `backfill_yield_max_ms` in a row; then they
+fetch freely for their share of the time (`backfill_yield_share`: a run of
+`max · share / (1 − share)`), so under a steady stream of live meetings a backfill still
+gets that share of the lane instead of one message per `max` (which left a 10,000-meeting
+backfill for days behind business hours' traffic). Without
 this, a backfill message fetched while its org's live meetings run is turned away by the
 throttle only after its stage has read the database, again and again: the backfill worker
 is niced, but the PostgreSQL backends and Redis serving it are not.
@@ -63,38 +66,53 @@ class UnknownBroker(ValueError):
 
 @dataclass(frozen=True)
 class Yielding:
-    """How long backfill consumers hold back after a live message (0: never), and at most
-    how long in a row."""
+    """How long backfill consumers hold back after a live message (0: never), at most how
+    long in a row, and the share of the time they still run under steady live work (0:
+    one message after each longest hold)."""
 
     after_live_ms: int = 0
     max_ms: int = 10_000
+    share: float = 0.0
+
+    @property
+    def free_ms(self) -> float:
+        """How long a backfill consumer runs free after its longest hold."""
+        share = min(max(self.share, 0.0), 0.95)
+        return self.max_ms * share / (1.0 - share)
 
 
 class LiveHold:
     """One backfill consumer's (or feeder's) yielding to live work: how long to hold back
-    now, counting how long it has held back in a row."""
+    now, counting how long it has held back in a row and how long it may run free."""
 
     def __init__(self, broker: WakingRedisBroker) -> None:
         self.broker = broker
         self.yielding = broker.backfill_yield
         self.since: float | None = None  # monotonic s this run of holds began
         self.escaped = False  # the last answer was the one item a long hold lets through
+        self.free_until = 0.0  # monotonic s: its share of the time, after a long hold
 
     def ms(self) -> int:
-        """How long to hold back for live work; 0: go on (one item, after a long hold)."""
+        """How long to hold back for live work; 0: go on (its share of the time, or one
+        item, after a long hold)."""
         self.escaped = False
         if self.yielding.after_live_ms <= 0:
             return 0
-        age = self.broker.live_for_ms()
         now = time.monotonic()
+        if now < self.free_until:
+            return 0  # no Redis call while running free
+        age = self.broker.live_for_ms()
         if age < 0 or age >= self.yielding.after_live_ms:
             self.since = None
             return 0
         if self.since is None:
             self.since = now
         elif (now - self.since) * 1000 >= self.yielding.max_ms:
-            self.since = None  # held back long enough: one item, then hold again
-            self.escaped = True
+            self.since = None  # held back long enough: run free a while, then hold again
+            if (free_ms := self.yielding.free_ms) > 0:
+                self.free_until = now + free_ms / 1000
+            else:
+                self.escaped = True  # no share: one item
             return 0
         return max(1, self.yielding.after_live_ms - age)
 

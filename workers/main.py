@@ -24,7 +24,9 @@ broker = make_broker(
     settings.broker_url,
     idle_poll_ms=settings.broker_idle_poll_ms,
     wakeups=settings.broker_wakeups,
-    backfill_yield=Yielding(settings.backfill_yield_ms, settings.backfill_yield_max_ms),
+    backfill_yield=Yielding(
+        settings.backfill_yield_ms, settings.backfill_yield_max_ms, settings.backfill_yield_share
+    ),
 )
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)
