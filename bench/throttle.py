@@ -332,9 +332,9 @@ def worker_main(mode: str, ctx: dict[str, Any], stop: Any) -> None:
             throttle.release(ask, decision.lease)
         if "used" in headers:
             used, total = int(headers["used"]), int(headers["total"])
-            on_salesforce_usage(throttle, ask.bucket, used, total, SF_RESERVE)
+            on_salesforce_usage(throttle, ask.bucket, used, total, SF_RESERVE, ask.limits)
         elif headers:
-            on_headers(throttle, ask.bucket, headers)
+            on_headers(throttle, ask.bucket, headers, ask.limits)
         done(provider, i)
 
     def builtin(provider: str, i: int, ticket: int = 0) -> None:
