@@ -202,10 +202,7 @@ def _pipeline(settings: Settings, threads: int) -> tuple[Any, Any]:
     from workers.broker import Yielding, make_broker
     from workers.runtime import Runtime
 
-    yielding = Yielding(
-        settings.backfill_yield_ms, settings.backfill_yield_max_ms, settings.backfill_yield_share
-    )
-    broker = make_broker(settings.broker_url, backfill_yield=yielding)
+    broker = make_broker(settings.broker_url, backfill_yield=Yielding.of(settings))
     return None, declare(broker, Runtime(settings))
 
 

@@ -145,3 +145,13 @@ def test_after_its_longest_hold_a_backfill_runs_free_for_its_share(redis_url: st
     hold.free_until = time.monotonic() - 0.001
     assert hold.ms() > 0
     broker.close()
+
+
+def test_the_settings_name_the_yielding_workers_and_the_feeder_use() -> None:
+    from meetsync.settings import Settings
+
+    settings = Settings(
+        backfill_yield_ms=1_500, backfill_yield_max_ms=4_000, backfill_yield_share=0.5
+    )
+    assert Yielding.of(settings) == Yielding(after_live_ms=1_500, max_ms=4_000, share=0.5)
+    assert Yielding.of(settings).free_ms == 4_000

@@ -40,7 +40,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -52,6 +52,9 @@ from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
 
 from workers.lanes import is_backfill_queue
+
+if TYPE_CHECKING:
+    from meetsync.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,15 @@ class Yielding:
     after_live_ms: int = 0
     max_ms: int = 10_000
     share: float = 0.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Yielding:
+        """The yielding the settings ask for (`backfill_yield_ms`, `_max_ms`, `_share`)."""
+        return cls(
+            settings.backfill_yield_ms,
+            settings.backfill_yield_max_ms,
+            settings.backfill_yield_share,
+        )
 
     @property
     def free_ms(self) -> float:

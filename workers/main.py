@@ -24,9 +24,7 @@ broker = make_broker(
     settings.broker_url,
     idle_poll_ms=settings.broker_idle_poll_ms,
     wakeups=settings.broker_wakeups,
-    backfill_yield=Yielding(
-        settings.backfill_yield_ms, settings.backfill_yield_max_ms, settings.backfill_yield_share
-    ),
+    backfill_yield=Yielding.of(settings),
 )
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)
