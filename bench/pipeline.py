@@ -330,7 +330,8 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         "processes": args.processes,
         "threads": args.threads,
     }
-    with fresh_database(f"meetsync_pipeline_{run_id}", keep=False) as database_url:
+    keep = bool(os.environ.get("BENCH_KEEP_DB"))  # to look into afterwards
+    with fresh_database(f"meetsync_pipeline_{run_id}", keep=keep) as database_url:
         sandbox = SandboxProcess(workdir, seed=11, faults=False).start()
         server = BackgroundServer()
         settings = chaos_settings(sandbox, database_url, REDIS_DB, server.url)

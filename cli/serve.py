@@ -12,9 +12,11 @@ import uvicorn
 from cli.infrastructure import check_services
 from meetsync.bootstrap import sync_connections
 from meetsync.db.migrate import upgrade
-from meetsync.db.session import session_scope
+from meetsync.db.session import POOL_SIZE_ENV, session_scope
 from meetsync.logging import configure
 from meetsync.settings import Settings, missing_secrets
+
+POOL_SPARE = 2  # database connections a worker process keeps beyond one per thread
 
 
 class NotConfigured(SystemExit):
@@ -92,6 +94,8 @@ def run_workers(
         env.setdefault("dramatiq_prom_db", str(Path(tempfile.gettempdir()) / "dramatiq-prometheus"))
     )
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # every worker thread may hold a session at once, and so may the broker's own threads
+    env.setdefault(POOL_SIZE_ENV, str(threads + POOL_SPARE))
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink(missing_ok=True)

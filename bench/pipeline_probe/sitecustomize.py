@@ -2,6 +2,10 @@
 
 Each process writes its running count to `$BENCH_PROBE_DIR/sql-<pid>` twice a second, so
 the bench can take deltas per phase without touching meetsync's own code.
+
+For looking closer (the files stay in the run's temporary directory): `BENCH_SQL_KINDS=1`
+counts statements by their opening and caller, `BENCH_ACTOR_CPU=1` each actor's calls and
+thread CPU; `BENCH_KEEP_DB=1` on `bench.pipeline` keeps the run's database.
 """
 
 from __future__ import annotations
@@ -43,10 +47,24 @@ if _DIR:
     _start()
 
 
+def _dumped_at_fork(name: str, data: object) -> None:
+    """In each forked worker, `data` as JSON in `$BENCH_PROBE_DIR/<name>-<pid>` every second."""
+    import json
+
+    def dump_forever() -> None:
+        while True:
+            time.sleep(1.0)
+            with open(os.path.join(str(_DIR), f"{name}-{os.getpid()}"), "w") as out:
+                json.dump(data, out)
+
+    os.register_at_fork(
+        after_in_child=lambda: threading.Thread(target=dump_forever, daemon=True).start()
+    )
+
+
 if _DIR and os.environ.get("BENCH_SQL_KINDS"):
     # which statements: `$BENCH_PROBE_DIR/kinds-<pid>` holds each statement's opening and count
     import collections
-    import json
 
     _kinds: collections.Counter[str] = collections.Counter()
 
@@ -67,12 +85,25 @@ if _DIR and os.environ.get("BENCH_SQL_KINDS"):
     def _kind(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         _kinds[" ".join(statement.split())[:60] + " @ " + _caller()] += 1
 
-    def _dump_forever() -> None:
-        while True:
-            time.sleep(1.0)
-            with open(os.path.join(str(_DIR), f"kinds-{os.getpid()}"), "w") as out:
-                json.dump(_kinds, out)
+    _dumped_at_fork("kinds", _kinds)
 
-    os.register_at_fork(
-        after_in_child=lambda: threading.Thread(target=_dump_forever, daemon=True).start()
-    )
+
+if _DIR and os.environ.get("BENCH_ACTOR_CPU"):
+    # where the CPU goes: `$BENCH_PROBE_DIR/actors-<pid>` holds each actor's calls and thread CPU
+    import dramatiq
+
+    _spent: dict[str, list[float]] = {}
+    _call = dramatiq.Actor.__call__
+
+    def _timed(self: dramatiq.Actor, *args: object, **kwargs: object) -> object:
+        began = time.thread_time()
+        try:
+            return _call(self, *args, **kwargs)
+        finally:
+            spent = _spent.setdefault(self.actor_name, [0, 0.0])
+            spent[0] += 1
+            spent[1] += time.thread_time() - began
+
+    dramatiq.Actor.__call__ = _timed  # type: ignore[method-assign,assignment]
+
+    _dumped_at_fork("actors", _spent)

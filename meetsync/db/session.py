@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 RECYCLE_S = 1800  # a pooled connection older than this is replaced, not pinged
 POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's QueuePool defaults, named
+# connections kept open per engine; `meetsync worker` sets it to its threads and a few: a
+# pool smaller than the threads that use it at once opens and closes a connection (a
+# PostgreSQL backend started and torn down) for every checkout beyond it
+POOL_SIZE_ENV = "MEETSYNC_DB_POOL_SIZE"
 
 
 @cache
@@ -28,7 +32,8 @@ def engine_for(url: str) -> Engine:
         # a file on this machine: nothing to ping (the ping cost a query per checkout)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_recycle=RECYCLE_S, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+        pool_size = int(os.environ.get(POOL_SIZE_ENV) or POOL_SIZE)
+        kwargs.update(pool_recycle=RECYCLE_S, pool_size=pool_size, max_overflow=MAX_OVERFLOW)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
