@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord
-from workers.ledger import prior_receipt
+from workers.ledger import ops_by_key, prior_receipt
 
 SETTLED = {"done", "failed", "dead", "paused", "awaiting_review", "skipped"}
 FAILED = {"failed", "dead"}
@@ -109,7 +110,7 @@ def linked(session: Session, op: Op) -> Op | None:
     keys = waits_for(op)
     if not keys:
         return op
-    rows = session.scalars(select(OpRecord).where(OpRecord.key.in_(keys))).all()
+    rows = session.scalars(ops_by_key(), {"keys": keys}).all()
     if pending(op, {row.key: row.state for row in rows}):
         return None
     receipts = {row.key: prior_receipt(row) for row in rows if row.state == "done"}
@@ -140,11 +141,7 @@ def ready_waiters(session: Session, meeting_id: str, settled: Collection[str]) -
     comes last, the waiter's own push or this, sees every dependency settled, so a waiter
     is never left behind (and a lost wake-up is the sweeper's).
     """
-    rows = session.execute(
-        select(OpRecord.key, OpRecord.state, OpRecord.target).where(
-            OpRecord.meeting_id == meeting_id
-        )
-    ).all()
+    rows = session.execute(_meeting_links(), {"meeting_id": meeting_id}).all()
     states = {key: state for key, state, _ in rows}
     ready: list[str] = []
     for key, state, target in rows:
@@ -155,4 +152,12 @@ def ready_waiters(session: Session, meeting_id: str, settled: Collection[str]) -
             ready.append(key)
     if not ready:
         return []
-    return list(session.scalars(select(OpRecord).where(OpRecord.key.in_(ready))))
+    return list(session.scalars(ops_by_key(), {"keys": ready}))
+
+
+@cache
+def _meeting_links() -> Select[str, str, dict[str, Any] | None]:
+    """Every op of a meeting (`meeting_id`) with its state and links, built once."""
+    return select(OpRecord.key, OpRecord.state, OpRecord.target).where(
+        OpRecord.meeting_id == bindparam("meeting_id")
+    )

@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     String,
     Table,
     and_,
@@ -37,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 
 from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord, utcnow
@@ -132,23 +135,13 @@ def claim_many(
         return answers
     # compare-and-set on the state and attempt count each op was read with
     seen = [(row.key, row.state, row.attempts) for row in observed]
-    taken = set(
-        session.scalars(
-            update(OpRecord)
-            .where(_read_as(session, seen))
-            .values(
-                state=IN_DOUBT,
-                attempts=OpRecord.attempts + 1,
-                lease_until=now + lease_s,
-                # from a clean state this attempt is the first that may write; in doubt,
-                # the earlier attempt's stamp stays
-                doubt_since=case((OpRecord.state == IN_DOUBT, OpRecord.doubt_since), else_=now),
-                updated_at=utcnow(),
-            )
-            .returning(OpRecord.key)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _claim() if postgres else _claim_portable(seen)
+    params = {"lease_until": now + lease_s, "now": now, "updated_at": utcnow()}
+    if postgres:
+        keys, states, attempts = (list(column) for column in zip(*seen, strict=True))
+        params |= {"read_keys": keys, "read_states": states, "read_attempts": attempts}
+    taken = set(session.scalars(statement, params))
     for row in observed:
         if row.key not in taken:
             answers[row.key] = Busy(0.0)
@@ -175,28 +168,58 @@ def _doubt_since(row: OpRecord) -> datetime:
     return as_utc(row.created_at)
 
 
-def _read_as(session: Session, seen: list[tuple[str, str, int]]) -> ColumnElement[bool]:
-    """Ops still in the (key, state, attempts) they were read with. On PostgreSQL a join
-    with the arrays unnested: written as a row IN list, the planner pulls out the shared
-    `state = 'planned'` and ANDs in the state index, which walks the whole backlog for each
-    claim (10,000 entries at a 1,000-meeting burst) whenever its statistics lag behind;
-    arrays also keep one statement (and one cached compilation) for every batch size."""
-    if session.get_bind().dialect.name != "postgresql":
-        return tuple_(OpRecord.key, OpRecord.state, OpRecord.attempts).in_(seen)
-    keys, states, attempts = (list(column) for column in zip(*seen, strict=True))
+@cache
+def _claim() -> Update:
+    """The batch claim on PostgreSQL, built once (see `_claiming`): ops still in the (key,
+    state, attempts) they were read with, as a join with the arrays unnested. Written as a
+    row IN list, the planner pulls out the shared `state = 'planned'` and ANDs in the state
+    index, which walks the whole backlog for each claim (10,000 entries at a 1,000-meeting
+    burst) whenever its statistics lag behind; arrays also keep one statement for every
+    batch size."""
     read = (
         func.unnest(
-            bindparam("read_keys", keys, type_=ARRAY(String)),
-            bindparam("read_states", states, type_=ARRAY(String)),
-            bindparam("read_attempts", attempts, type_=ARRAY(Integer)),
+            bindparam("read_keys", type_=ARRAY(String)),
+            bindparam("read_states", type_=ARRAY(String)),
+            bindparam("read_attempts", type_=ARRAY(Integer)),
         )
         .table_valued("key", "state", "attempts")
         .render_derived(name="read")
     )
-    return and_(
-        OpRecord.key == read.c.key,
-        OpRecord.state == read.c.state,
-        OpRecord.attempts == read.c.attempts,
+    return _claiming(
+        and_(
+            OpRecord.key == read.c.key,
+            OpRecord.state == read.c.state,
+            OpRecord.attempts == read.c.attempts,
+        )
+    )
+
+
+def _claim_portable(seen: list[tuple[str, str, int]]) -> Update:
+    """The batch claim elsewhere (SQLite): a row IN list of what was read."""
+    return _claiming(tuple_(OpRecord.key, OpRecord.state, OpRecord.attempts).in_(seen))
+
+
+def _claiming(read_as: ColumnElement[bool]) -> Update:
+    """Every op `read_as` matches in doubt, with a lease, one attempt more; its keys back.
+
+    Values are bind parameters, so a statement built once is executed again and again:
+    building one (and SQLAlchemy's cache key for it) cost twice the CPU of running it."""
+    return (
+        update(OpRecord)
+        .where(read_as)
+        .values(
+            state=IN_DOUBT,
+            attempts=OpRecord.attempts + 1,
+            lease_until=bindparam("lease_until"),
+            # from a clean state this attempt is the first that may write; in doubt, the
+            # earlier attempt's stamp stays
+            doubt_since=case(
+                (OpRecord.state == IN_DOUBT, OpRecord.doubt_since), else_=bindparam("now")
+            ),
+            updated_at=bindparam("updated_at"),
+        )
+        .returning(OpRecord.key)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -212,25 +235,8 @@ def record_landed(session: Session, landed: Sequence[tuple[str, int, Receipt, st
     only while its attempt still holds the op; the keys recorded."""
     if not landed:
         return set()
-    table = cast(Table, OpRecord.__table__)
-    c = table.c
     result = session.execute(
-        update(table)
-        .where(
-            c.key == bindparam("b_key"),
-            c.state == IN_DOUBT,
-            c.attempts == bindparam("b_attempt"),
-        )
-        .values(
-            state=OpState.DONE,
-            lease_until=None,
-            last_error=None,
-            external_id=bindparam("b_external_id"),
-            url=bindparam("b_url"),
-            object=bindparam("b_object"),
-            receipt=bindparam("b_receipt", type_=c.receipt.type),
-            applied_hash=bindparam("b_applied"),
-        ),
+        _record_landed(),
         [
             {
                 "b_key": key,
@@ -254,6 +260,30 @@ def record_landed(session: Session, landed: Sequence[tuple[str, int, Receipt, st
         )
     )
     return {key for key, state, tries in rows if state == OpState.DONE and tries == attempts[key]}
+
+
+@cache
+def _record_landed() -> Update:
+    """One landed write's receipt, while its attempt still holds the op (Core: the ORM's
+    bulk UPDATE by primary key would drop the attempt condition). Built once."""
+    table = cast(Table, OpRecord.__table__)
+    c = table.c
+    return (
+        update(table)
+        .where(
+            c.key == bindparam("b_key"), c.state == IN_DOUBT, c.attempts == bindparam("b_attempt")
+        )
+        .values(
+            state=OpState.DONE,
+            lease_until=None,
+            last_error=None,
+            external_id=bindparam("b_external_id"),
+            url=bindparam("b_url"),
+            object=bindparam("b_object"),
+            receipt=bindparam("b_receipt", type_=c.receipt.type),
+            applied_hash=bindparam("b_applied"),
+        )
+    )
 
 
 def holds(row: OpRecord, attempt: int) -> bool:
@@ -341,7 +371,7 @@ def record_plan(
     ops = list(ops)
     # one read for every key, and the new rows flushed together: one INSERT for the plan
     with session.no_autoflush:
-        stored = session.scalars(select(OpRecord).where(OpRecord.key.in_([o.key for o in ops])))
+        stored = session.scalars(ops_by_key(), {"keys": [o.key for o in ops]})
         existing = {row.key: row for row in stored}
     to_push: list[OpRecord] = []
     for op in ops:
@@ -381,6 +411,13 @@ def record_plan(
             to_push.append(row)
     session.flush()
     return to_push
+
+
+@cache
+def ops_by_key() -> Select[OpRecord]:
+    """Ops by their keys (`keys`), built once: a new statement's cache key cost SQLAlchemy
+    more CPU than the round trip, and planning and every push with links ask it."""
+    return select(OpRecord).where(OpRecord.key.in_(bindparam("keys", expanding=True)))
 
 
 def reopened(op: Op, disposition: str | None) -> tuple[Op, str | None]:

@@ -6,10 +6,12 @@ import logging
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.sql.dml import Update
 
 from extraction.cache import extraction_key, stored_insights
 from extraction.memory import meeting_profile
@@ -82,11 +84,7 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
     """Extract insights for a meeting (or find them in the cache)."""
     with runtime.session() as session:
         # one statement for both
-        loaded = session.execute(
-            select(Meeting, Org)
-            .outerjoin(Org, Org.id == Meeting.org_id)
-            .where(Meeting.id == meeting_id)
-        ).first()
+        loaded = session.execute(_meeting_with_org(), {"meeting_id": meeting_id}).first()
         if loaded is None:
             raise MeetingGone(meeting_id)
         meeting, org = loaded
@@ -94,11 +92,7 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
         profile = recalled_profile(runtime, session, meeting, org, payload)
         routing = experiments.routed(runtime, session, meeting)  # the meeting's arm
         key = extraction_key(routing.llm, meeting.transcript_hash, profile)
-        cached = session.scalars(
-            select(InsightRecord).where(
-                InsightRecord.meeting_id == meeting_id, InsightRecord.cache_key == key
-            )
-        ).first()
+        cached = session.scalars(_cached_insights(), {"meeting_id": meeting_id, "key": key}).first()
         shadows, org_id = bool(routing.shadows), meeting.org_id
         backfill = meeting.source == "backfill"
         if cached is not None:
@@ -120,12 +114,41 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
                 **run,
             )
         )
-        session.execute(
-            update(Meeting).where(Meeting.id == meeting_id).values(status=MeetingStatus.EXTRACTED)
-        )
+        session.execute(_extracted(), {"meeting_id": meeting_id})
     usage = [u.model_dump(mode="json") for u in result.usage]
     return Extracted(
         key, True, org_id, usage, shadows, backfill, payload=stored, insights=result.insights
+    )
+
+
+# statements the pipeline runs for every meeting are built once, with bind parameters: a
+# new statement's cache key cost SQLAlchemy more CPU than the round trip (meetsync/db/session.py)
+@cache
+def _meeting_with_org() -> Select[Meeting, Org]:
+    """A meeting (`meeting_id`) and its org, in one statement."""
+    return (
+        select(Meeting, Org)
+        .outerjoin(Org, Org.id == Meeting.org_id)
+        .where(Meeting.id == bindparam("meeting_id"))
+    )
+
+
+@cache
+def _cached_insights() -> Select[InsightRecord]:
+    """A meeting's (`meeting_id`) insights under an extraction cache key (`key`)."""
+    return select(InsightRecord).where(
+        InsightRecord.meeting_id == bindparam("meeting_id"),
+        InsightRecord.cache_key == bindparam("key"),
+    )
+
+
+@cache
+def _extracted() -> Update:
+    """A meeting (`meeting_id`) marked extracted."""
+    return (
+        update(Meeting)
+        .where(Meeting.id == bindparam("meeting_id"))
+        .values(status=MeetingStatus.EXTRACTED)
     )
 
 
@@ -225,11 +248,25 @@ def planning_inputs(
     """The meeting, its insights (`stored_insights`) and its org's current mapping
     (`current_mapping`) in one statement; None when the meeting is gone. The payload and
     the insights stay unread (loaded if touched) when the caller holds them already."""
+    params = {"meeting_id": meeting_id, "key": key}
+    loaded = session.execute(_planning_inputs(payload, insights), params).first()
+    if loaded is None:
+        return None
+    meeting, record, row = loaded
+    return meeting, record, None if row is None else (parsed(row.body), row.version)
+
+
+@cache
+def _planning_inputs(
+    payload: bool, insights: bool
+) -> Select[Meeting, InsightRecord, MappingVersion]:
+    """`planning_inputs`' statement for a meeting (`meeting_id`) and cache key (`key`),
+    built once for each pair of columns read or left unread."""
     one, each = aliased(InsightRecord), aliased(MappingVersion)
     insight = (
         select(one.id)
         .where(one.meeting_id == Meeting.id)
-        .order_by((one.cache_key == key).desc(), one.id.desc())
+        .order_by((one.cache_key == bindparam("key")).desc(), one.id.desc())
         .limit(1)
         .correlate(Meeting)
         .scalar_subquery()
@@ -242,21 +279,17 @@ def planning_inputs(
         .correlate(Meeting)
         .scalar_subquery()
     )
-    loaded = session.execute(
+    return (
         select(Meeting, InsightRecord, MappingVersion)
         .select_from(Meeting)
         .outerjoin(InsightRecord, InsightRecord.id == insight)
         .outerjoin(MappingVersion, MappingVersion.id == latest)
-        .where(Meeting.id == meeting_id)
+        .where(Meeting.id == bindparam("meeting_id"))
         .options(
             *([] if payload else [defer(Meeting.payload)]),
             *([] if insights else [defer(InsightRecord.insights)]),
         )
-    ).first()
-    if loaded is None:
-        return None
-    meeting, record, row = loaded
-    return meeting, record, None if row is None else (parsed(row.body), row.version)
+    )
 
 
 def _settle_missing(

@@ -22,13 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
@@ -195,24 +196,10 @@ class _Entries:
 
 def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> _Entries:
     """What recall reads of the org's memory after the lexical pass, in one statement."""
-    names = (
-        select(MemoryEntry.id)
-        .where(MemoryEntry.org_id == org_id, MemoryEntry.kind.in_(("person", "term")))
-        .limit(FUZZY_MAX_NAMES)
-    )
-    fuzzy = MemoryEntry.id.in_(names)
-    wanted = [fuzzy, MemoryEntry.kind == "preference"]
-    if ids:
-        wanted.append(MemoryEntry.id.in_(ids))
-    if emails:
-        wanted.append((MemoryEntry.kind == "person") & MemoryEntry.email.in_(emails))
-    query = (
-        select(MemoryEntry, fuzzy.label("fuzzy"))
-        .where(MemoryEntry.org_id == org_id, or_(*wanted))
-        .order_by(MemoryEntry.name, MemoryEntry.id)
-    )
+    query = _entries_query(bool(ids), bool(emails))
+    params = {"org_id": org_id, "ids": list(ids), "emails": list(emails)}  # unused ones ignored
     found = _Entries({}, [], [], [])
-    for row, is_name in session.execute(query):
+    for row, is_name in session.execute(query, params):
         if row.id in ids:
             found.loaded[row.id] = row
         if emails and row.kind == "person" and row.email in emails:
@@ -222,6 +209,33 @@ def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> 
         if row.kind == "preference":
             found.preferences.append(row)
     return found
+
+
+@cache
+def _entries_query(ids: bool, emails: bool) -> Select[MemoryEntry, bool]:
+    """`_entries`' statement, with or without `ids` and `emails` to look for; built once for
+    each (run for every meeting: a new statement's cache key cost SQLAlchemy more CPU than
+    the round trip)."""
+    org: BindParameter[str] = bindparam("org_id")
+    names = (
+        select(MemoryEntry.id)
+        .where(MemoryEntry.org_id == org, MemoryEntry.kind.in_(("person", "term")))
+        .limit(FUZZY_MAX_NAMES)
+    )
+    fuzzy = MemoryEntry.id.in_(names)
+    wanted = [fuzzy, MemoryEntry.kind == "preference"]
+    if ids:
+        wanted.append(MemoryEntry.id.in_(bindparam("ids", expanding=True)))
+    if emails:
+        wanted.append(
+            (MemoryEntry.kind == "person")
+            & MemoryEntry.email.in_(bindparam("emails", expanding=True))
+        )
+    return (
+        select(MemoryEntry, fuzzy.label("fuzzy"))
+        .where(MemoryEntry.org_id == org, or_(*wanted))
+        .order_by(MemoryEntry.name, MemoryEntry.id)
+    )
 
 
 def _says(text: str, phrase: str) -> bool:

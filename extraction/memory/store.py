@@ -9,10 +9,11 @@ a person is one row however often a provider sync sees them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Select, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from extraction.memory.search import lexical, words_of
@@ -219,10 +220,8 @@ def put_commitments(session: Session, org_id: str, entries: dict[str, dict[str, 
         return
     checked = {ref: check_entry("commitment", data) for ref, data in entries.items()}
     with session.no_autoflush:
-        query = select(MemoryEntry).where(
-            MemoryEntry.org_id == org_id, MemoryEntry.source_ref.in_(list(checked))
-        )
-        stored = {row.source_ref: row for row in session.scalars(query)}
+        params = {"org_id": org_id, "refs": list(checked)}
+        stored = {row.source_ref: row for row in session.scalars(_by_source(), params)}
         people = _people(session, org_id, {d["owner"] for d in checked.values() if d.get("owner")})
     for ref, data in checked.items():
         row = stored.get(ref)
@@ -240,17 +239,34 @@ def put_commitments(session: Session, org_id: str, entries: dict[str, dict[str, 
     session.flush()
 
 
+# the pipeline's statements (once per planned meeting) are built once, with bind
+# parameters: a new statement's cache key cost SQLAlchemy more CPU than the round trip
+@cache
+def _by_source() -> Select[MemoryEntry]:
+    """An org's (`org_id`) entries by source ref (`refs`)."""
+    return select(MemoryEntry).where(
+        MemoryEntry.org_id == bindparam("org_id"),
+        MemoryEntry.source_ref.in_(bindparam("refs", expanding=True)),
+    )
+
+
+@cache
+def _people_by_email() -> Select[str | None, str]:
+    """An org's (`org_id`) people with one of the (casefolded) `emails`."""
+    return select(MemoryEntry.email, MemoryEntry.id).where(
+        MemoryEntry.org_id == bindparam("org_id"),
+        MemoryEntry.kind == "person",
+        MemoryEntry.email.in_(bindparam("emails", expanding=True)),
+    )
+
+
 def _people(session: Session, org_id: str, whos: set[str]) -> dict[str, str]:
     """Person ids by who names them (an email in one query; a name as `find_person` does)."""
     emails = {w for w in whos if "@" in w}
     found: dict[str, list[str]] = {}
     if emails:
-        query = select(MemoryEntry.email, MemoryEntry.id).where(
-            MemoryEntry.org_id == org_id,
-            MemoryEntry.kind == "person",
-            MemoryEntry.email.in_({e.strip().casefold() for e in emails}),
-        )
-        for email, entry_id in session.execute(query):
+        params = {"org_id": org_id, "emails": list({e.strip().casefold() for e in emails})}
+        for email, entry_id in session.execute(_people_by_email(), params):
             found.setdefault(str(email), []).append(entry_id)
     people = {w: ids[0] for w in emails if len(ids := found.get(w.strip().casefold(), [])) == 1}
     for who in whos - emails:
