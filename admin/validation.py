@@ -11,6 +11,7 @@ not, e.g. that the bot is not in the channel.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -20,12 +21,15 @@ from admin.connections import build_connector
 from admin.errors import Invalid
 from admin.versions import check_fits_org, connection_orgs, parse
 from connectors.base import Connector, TargetSchema
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, RateLimited
 from mappings import Mapping, MappingError, validate_against
 from mappings.validate import static_target
 from meetsync.settings import Settings
 
 ALL = "all"
+# a provider that asks to slow down (429 with Retry-After) is waited out, up to this much in
+# all: an admin validating a mapping would rather wait seconds than be told to try again
+RATE_LIMIT_WAIT_S = 30.0
 
 
 class ProviderDescriber:
@@ -48,8 +52,20 @@ class ProviderDescriber:
             return TargetSchema(target=target)  # not asked for: exists, fields unknown
         key = (connector, json.dumps(target, sort_keys=True, default=str))
         if key not in self._seen:
-            self._seen[key] = self._connector(str(connection)).describe(target)
+            self._seen[key] = self._describe(str(connection), target)
         return self._seen[key]
+
+    def _describe(self, connection: str, target: dict[str, Any]) -> TargetSchema:
+        waited = 0.0
+        while True:
+            try:
+                return self._connector(connection).describe(target)
+            except RateLimited as exc:
+                wait = max(exc.retry_after, 0.5)
+                if waited + wait > RATE_LIMIT_WAIT_S:
+                    raise
+                time.sleep(wait)
+                waited += wait
 
     def _connector(self, name: str) -> Connector:
         if name not in self._connectors:

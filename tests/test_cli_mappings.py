@@ -184,6 +184,25 @@ def test_against_a_connection_checks_only_its_destinations(cli: Cli, tmp_path: P
     assert "slack has no such place" in result.stderr and "Priorty" not in result.stderr
 
 
+def test_a_provider_asking_to_slow_down_is_waited_out(
+    cli: Cli, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # given Slack answering the channel lookup with a 429 and Retry-After: 1, once
+    file = write(tmp_path, ACME)
+    slack = sandbox.admin("slack")
+    slack.arm("throttle", path="/api/conversations.info", retry_after=1, burst=1)
+    try:
+        # when the mapping is validated against Slack
+        result = cli.ok("mappings", "validate", str(file), "--against", "acme-slack")
+    finally:
+        faults = slack.faults()
+        slack.clear_faults()
+
+    # expect: the 429 was answered, waited out, and the channel checked after it
+    assert result.strip().endswith("ok against acme-slack")
+    assert faults["injected"] == {"throttle": 1}
+
+
 def test_a_yaml_mistake_is_located_before_any_provider_is_asked(cli: Cli, tmp_path: Path) -> None:
     text = acme_with("    for_each: action_items", "    for_each: action_item")
     file = write(tmp_path, text)

@@ -1,4 +1,11 @@
-"""Engines and sessions; the same code runs on SQLite (embedded) and PostgreSQL."""
+"""Engines and sessions; the same code runs on SQLite (embedded) and PostgreSQL.
+
+Statements the pipeline runs for every meeting are built once per process (`@cache` on the
+function that builds one) and run with bind parameters: SQLAlchemy caches compiled SQL by a
+statement's cache key, but computes the key again for every new statement object, which
+cost more client CPU than the round trip (a batch claim: 1,080 µs built each time, 370 µs
+built once).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from meetsync import jsoncodec
 
 RECYCLE_S = 1800  # a pooled connection older than this is replaced, not pinged
 POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's QueuePool defaults, named
@@ -27,7 +36,11 @@ def engine_for(url: str) -> Engine:
     `RECYCLE_S`, and one that a database restart broke is noticed on first use, which
     invalidates the whole pool at once (the caller's retry then gets a fresh connection).
     """
-    kwargs: dict[str, Any] = {}
+    # JSON columns through orjson (meetsync/jsoncodec.py): on PostgreSQL psycopg parses them
+    kwargs: dict[str, Any] = {
+        "json_serializer": jsoncodec.dumps,
+        "json_deserializer": jsoncodec.loads,
+    }
     if url.startswith("sqlite"):
         # a file on this machine: nothing to ping (the ping cost a query per checkout)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -82,7 +95,12 @@ def writer_session_factory(url: str) -> sessionmaker[Session]:
     """
     if not url.startswith("sqlite"):
         return session_factory(url)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        json_serializer=jsoncodec.dumps,
+        json_deserializer=jsoncodec.loads,
+    )
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _no_autocheckpoint)
     _engines.append(engine)
