@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Integer,
     Select,
     String,
@@ -214,7 +215,8 @@ def _claiming(read_as: ColumnElement[bool]) -> Update:
             # from a clean state this attempt is the first that may write; in doubt, the
             # earlier attempt's stamp stays
             doubt_since=case(
-                (OpRecord.state == IN_DOUBT, OpRecord.doubt_since), else_=bindparam("now")
+                (OpRecord.state == IN_DOUBT, OpRecord.doubt_since),
+                else_=bindparam("now", type_=Float),
             ),
             updated_at=bindparam("updated_at"),
         )
