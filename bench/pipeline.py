@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,30 @@ class Counters:
             "cpu": group_cpu_s(pgids),
             "sql": float(sql),
             "redis": float(stats["total_commands_processed"]),
+            **self._actors(),
         }
+
+    def _actors(self) -> dict[str, float]:
+        """Thread CPU seconds spent in each actor so far (the probe's `actors-<pid>` files)."""
+        spent: dict[str, float] = {}
+        for path in self.probe_dir.glob("actors-*"):
+            with suppress(ValueError):  # caught mid-write: the next read has it
+                for name, (_, seconds) in json.loads(path.read_text() or "{}").items():
+                    spent[f"{ACTOR}{name}"] = spent.get(f"{ACTOR}{name}", 0.0) + seconds
+        return spent
+
+
+ACTOR = "actor:"  # Counters keys of per-actor CPU
+
+
+def by_actor(costs: dict[str, float], meetings: int) -> dict[str, float]:
+    """Milliseconds of thread CPU per meeting in each actor that spent any."""
+    spent = {
+        k.removeprefix(ACTOR): 1000 * v / meetings for k, v in costs.items() if k.startswith(ACTOR)
+    }
+    return {
+        name: round(ms, 1) for name, ms in sorted(spent.items(), key=lambda kv: -kv[1]) if ms >= 0.1
+    }
 
 
 @contextmanager
@@ -147,7 +170,7 @@ def measured(counters: Counters, into: dict[str, float]) -> Iterator[None]:
     yield
     time.sleep(1.1)
     after = counters.read()
-    into.update({k: after[k] - before[k] for k in before})
+    into.update({k: after[k] - before.get(k, 0.0) for k in after})
     into["elapsed"] = time.monotonic() - began
 
 
@@ -344,6 +367,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
             **PRODUCTION_SWEEP,
             "PYTHONPATH": os.pathsep.join([str(PROBE), os.environ.get("PYTHONPATH", "")]),
             "BENCH_PROBE_DIR": str(probe_dir),
+            "BENCH_ACTOR_CPU": "1",  # two clock reads per message
         }
         if not args.only_live:
             figures["noop_msgs_per_s"] = round(
@@ -390,6 +414,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 figures["cpu_s_per_meeting"] = round(costs["cpu"] / len(batch), 4)
                 figures["sql_per_meeting"] = round(costs["sql"] / len(batch), 1)
                 figures["redis_cmds_per_meeting"] = round(costs["redis"] / len(batch), 1)
+                figures["cpu_ms_per_meeting_by_actor"] = by_actor(costs, len(batch))
                 log(f"throughput: {json.dumps(figures)}")
 
                 batch = make_meetings(args.meetings, f"{run_id}-pin")

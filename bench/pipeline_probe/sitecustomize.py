@@ -3,9 +3,10 @@
 Each process writes its running count to `$BENCH_PROBE_DIR/sql-<pid>` twice a second, so
 the bench can take deltas per phase without touching meetsync's own code.
 
-For looking closer (the files stay in the run's temporary directory): `BENCH_SQL_KINDS=1`
-counts statements by their opening and caller, `BENCH_ACTOR_CPU=1` each actor's calls and
-thread CPU; `BENCH_KEEP_DB=1` on `bench.pipeline` keeps the run's database.
+`BENCH_ACTOR_CPU=1` (bench.pipeline sets it) keeps each actor's calls and thread CPU, for
+`cpu_ms_per_meeting_by_actor`. For looking closer (the files stay in the run's temporary
+directory): `BENCH_SQL_KINDS=1` counts statements by their opening and caller;
+`BENCH_KEEP_DB=1` on `bench.pipeline` keeps the run's database.
 """
 
 from __future__ import annotations
