@@ -26,6 +26,13 @@ def _consumer(broker: WakingRedisBroker, queue: str) -> WakingConsumer:
     return consumer
 
 
+def _with_actor(url: str, **options: Any) -> tuple[WakingRedisBroker, Any]:
+    """A Redis broker (`make_broker` options) and the sample actor declared on it."""
+    broker = make_broker(url, **options)
+    assert isinstance(broker, WakingRedisBroker)
+    return broker, _sample_actor(broker)
+
+
 def _sample_actor(broker: Any) -> Any:
     @dramatiq.actor(broker=broker, queue_name="wake", actor_name="wake_sample")
     def sample(n: int) -> None:
@@ -55,9 +62,7 @@ def test_a_message_sent_by_another_process_wakes_the_idle_consumer(url: str) -> 
 
 
 def test_without_wakeups_the_consumer_is_not_woken(url: str) -> None:
-    worker = make_broker(url, idle_poll_ms=1000, wakeups=False)
-    assert isinstance(worker, WakingRedisBroker)
-    actor = _sample_actor(worker)
+    worker, actor = _with_actor(url, idle_poll_ms=1000, wakeups=False)
     consumer = _consumer(worker, "wake")
     actor.send(1)
     assert not consumer.woken.is_set()
@@ -66,9 +71,7 @@ def test_without_wakeups_the_consumer_is_not_woken(url: str) -> None:
 
 def test_a_held_delayed_message_shortens_the_wait_to_its_eta(url: str) -> None:
     # given a delay queue's consumer that handed the worker a message due in a minute
-    broker = make_broker(url, idle_poll_ms=1000)
-    assert isinstance(broker, WakingRedisBroker)
-    actor = _sample_actor(broker)
+    broker, actor = _with_actor(url, idle_poll_ms=1000)
     consumer = _consumer(broker, "wake.DQ")
     actor.send_with_options(args=(1,), delay=60_000)
     held = next(consumer)
@@ -98,9 +101,7 @@ def _count_fetches(broker: WakingRedisBroker) -> list[int]:
 def test_an_idle_consumer_fetches_again_only_when_woken(url: str) -> None:
     # given a consumer whose queue came up empty, subscribed to its wake-ups, a minute's
     # idle poll, and its waits cut short (the test does not sit them out)
-    broker = make_broker(url, idle_poll_ms=60_000)
-    assert isinstance(broker, WakingRedisBroker)
-    actor = _sample_actor(broker)
+    broker, actor = _with_actor(url, idle_poll_ms=60_000)
     consumer = broker.consume("wake", prefetch=1, timeout=60_000)
     assert isinstance(consumer, WakingConsumer)
     assert consumer.woken.wait(GENEROUS_S)  # the listener's first wake-all: subscribed
@@ -128,9 +129,7 @@ def test_an_idle_consumer_fetches_again_only_when_woken(url: str) -> None:
 
 def test_a_consumer_at_its_prefetch_limit_fetches_when_an_ack_frees_a_slot(url: str) -> None:
     # given a consumer with one slot, holding one message while another waits in the queue
-    broker = make_broker(url, idle_poll_ms=60_000, wakeups=True)
-    assert isinstance(broker, WakingRedisBroker)
-    actor = _sample_actor(broker)
+    broker, actor = _with_actor(url, idle_poll_ms=60_000, wakeups=True)
     consumer = _consumer(broker, "wake")
     actor.send(1)
     actor.send(2)
