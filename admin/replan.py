@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from admin.errors import Invalid, NotFound
-from meetsync.db.models import Meeting, OpRecord
+from mappings.planner import ledger_ops
+from meetsync.db.models import Meeting
 from meetsync.settings import Settings
 from workers import ledger, pushing, stages
 from workers.pushing import Planned
@@ -112,7 +113,7 @@ def _replan_one(
     result = MeetingReplan(meeting.id, meeting.org_id, meeting.title)
     before = {
         row.key: (row.payload_hash, row.state, row.last_error)
-        for row in session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id))
+        for row in ledger_ops(session, meeting_id)
     }
     try:
         planned = stages.plan(runtime, meeting_id, session=session)
@@ -126,7 +127,7 @@ def _replan_one(
         return result, []
     keys = {p.key for p in planned}
     backfill = meeting.source == "backfill"
-    rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting_id)).all()
+    rows = ledger_ops(session, meeting_id)
     for row in rows:
         result.mapping_version = max(result.mapping_version or 0, row.mapping_version or 0) or None
         was = before.get(row.key)

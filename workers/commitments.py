@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from extraction.memory.store import put_commitments
 from extraction.schemas import Insights
+from mappings.planner import ledger_ops
 from meetsync.db.models import Meeting, MemoryEntry, OpRecord
 from meetsync.hashing import stable_hash
 from meetsync.models import MeetingOutput
@@ -37,7 +38,7 @@ def remember(
     (`rows`: every ledger row of the meeting, when the caller holds them; else read)."""
     keys: dict[str, list[str]] = {}
     if rows is None:
-        rows = session.scalars(select(OpRecord).where(OpRecord.meeting_id == meeting.id)).all()
+        rows = ledger_ops(session, meeting.id)
     for row in rows:
         title = (row.item or {}).get("title")
         if title is not None:

@@ -426,7 +426,7 @@ def give_up(runtime: Runtime, keys: Iterable[str], reason: str) -> dict[str, str
     the ops parked, with their meetings."""
     parked: dict[str, str] = {}
     with runtime.session() as session:
-        for row in session.scalars(select(OpRecord).where(OpRecord.key.in_(list(keys)))):
+        for row in session.scalars(ledger.ops_by_key(), {"keys": list(keys)}):
             if ledger.settled(row) is None and not ledger.leased(row, time.time()):
                 ledger.mark_resting(row, OpState.DEAD, reason)
                 parked[row.key] = row.meeting_id

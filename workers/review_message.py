@@ -41,7 +41,7 @@ def refresh(runtime: Runtime, meeting_id: str) -> bool:
         states = {
             r.key: r
             for r in session.scalars(
-                select(OpRecord).where(OpRecord.key.in_([q.op_key for q in requests if q.op_key]))
+                ledger.ops_by_key(), {"keys": [q.op_key for q in requests if q.op_key]}
             ).all()
         }
         messages = session.scalars(
