@@ -85,8 +85,7 @@ def ledger_ops(session: Session, stored_id: str | None) -> Sequence[OpRecord]:
 
 @cache
 def _meeting_ops() -> Select[OpRecord]:
-    """A meeting's (`meeting_id`) ledger rows; built once, run with a bind parameter (a new
-    statement's cache key cost SQLAlchemy more CPU than the round trip)."""
+    """A meeting's (`meeting_id`) ledger rows, built once (meetsync/db/session.py)."""
     return select(OpRecord).where(OpRecord.meeting_id == bindparam("meeting_id"))
 
 

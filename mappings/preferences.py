@@ -45,8 +45,7 @@ def org_rules(session: Session, org_id: str) -> list[PreferenceEntry]:
 
 @cache
 def _preferences() -> Select[MemoryEntry]:
-    """An org's (`org_id`) preferences by name; built once, run with a bind parameter (a
-    new statement's cache key cost SQLAlchemy more CPU than the round trip)."""
+    """An org's (`org_id`) preferences by name, built once (meetsync/db/session.py)."""
     return (
         select(MemoryEntry)
         .where(MemoryEntry.org_id == bindparam("org_id"), MemoryEntry.kind == "preference")

@@ -417,8 +417,8 @@ def record_plan(
 
 @cache
 def ops_by_key() -> Select[OpRecord]:
-    """Ops by their keys (`keys`), built once: a new statement's cache key cost SQLAlchemy
-    more CPU than the round trip, and planning and every push with links ask it."""
+    """Ops by their keys (`keys`), built once (meetsync/db/session.py): planning and every
+    push with links ask it."""
     return select(OpRecord).where(OpRecord.key.in_(bindparam("keys", expanding=True)))
 
 

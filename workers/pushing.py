@@ -224,8 +224,7 @@ def _claimed(
 
 @cache
 def _ops_with_connections() -> Select[OpRecord, Connection]:
-    """A batch's ops with their connections, built once: a new statement's cache key cost
-    SQLAlchemy more CPU than the round trip."""
+    """A batch's ops with their connections, built once (meetsync/db/session.py)."""
     return (
         select(OpRecord, Connection)
         .outerjoin(Connection, Connection.name == OpRecord.connection)

@@ -50,8 +50,8 @@ def pending(session: Session, meeting_id: str) -> Sequence[ReviewRequest]:
 
 @cache
 def _pending() -> Select[ReviewRequest]:
-    """`pending`'s statement (asked for every meeting planned), built once: a new
-    statement's cache key cost SQLAlchemy more CPU than the round trip."""
+    """`pending`'s statement (asked for every meeting planned), built once
+    (meetsync/db/session.py)."""
     return (
         select(ReviewRequest)
         .where(

@@ -121,8 +121,7 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
     )
 
 
-# statements the pipeline runs for every meeting are built once, with bind parameters: a
-# new statement's cache key cost SQLAlchemy more CPU than the round trip (meetsync/db/session.py)
+# built once, run with bind parameters (why: meetsync/db/session.py)
 @cache
 def _meeting_with_org() -> Select[Meeting, Org]:
     """A meeting (`meeting_id`) and its org, in one statement."""

@@ -213,9 +213,8 @@ def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> 
 
 @cache
 def _entries_query(ids: bool, emails: bool) -> Select[MemoryEntry, bool]:
-    """`_entries`' statement, with or without `ids` and `emails` to look for; built once for
-    each (run for every meeting: a new statement's cache key cost SQLAlchemy more CPU than
-    the round trip)."""
+    """`_entries`' statement, with or without `ids` and `emails` to look for, built once for
+    each (meetsync/db/session.py)."""
     org: BindParameter[str] = bindparam("org_id")
     names = (
         select(MemoryEntry.id)

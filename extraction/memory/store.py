@@ -239,8 +239,7 @@ def put_commitments(session: Session, org_id: str, entries: dict[str, dict[str, 
     session.flush()
 
 
-# the pipeline's statements (once per planned meeting) are built once, with bind
-# parameters: a new statement's cache key cost SQLAlchemy more CPU than the round trip
+# run once per planned meeting: built once, with bind parameters (meetsync/db/session.py)
 @cache
 def _by_source() -> Select[MemoryEntry]:
     """An org's (`org_id`) entries by source ref (`refs`)."""

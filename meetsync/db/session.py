@@ -26,6 +26,11 @@ POOL_SIZE, MAX_OVERFLOW = 5, 10  # SQLAlchemy's QueuePool defaults, named
 # pool smaller than the threads that use it at once opens and closes a connection (a
 # PostgreSQL backend started and torn down) for every checkout beyond it
 POOL_SIZE_ENV = "MEETSYNC_DB_POOL_SIZE"
+# JSON columns through orjson (meetsync/jsoncodec.py): on PostgreSQL psycopg parses them
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": jsoncodec.dumps,
+    "json_deserializer": jsoncodec.loads,
+}
 
 
 @cache
@@ -36,11 +41,7 @@ def engine_for(url: str) -> Engine:
     `RECYCLE_S`, and one that a database restart broke is noticed on first use, which
     invalidates the whole pool at once (the caller's retry then gets a fresh connection).
     """
-    # JSON columns through orjson (meetsync/jsoncodec.py): on PostgreSQL psycopg parses them
-    kwargs: dict[str, Any] = {
-        "json_serializer": jsoncodec.dumps,
-        "json_deserializer": jsoncodec.loads,
-    }
+    kwargs: dict[str, Any] = dict(JSON_CODEC)
     if url.startswith("sqlite"):
         # a file on this machine: nothing to ping (the ping cost a query per checkout)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -98,8 +99,7 @@ def writer_session_factory(url: str) -> sessionmaker[Session]:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        json_serializer=jsoncodec.dumps,
-        json_deserializer=jsoncodec.loads,
+        **JSON_CODEC,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _no_autocheckpoint)
