@@ -191,6 +191,23 @@ def test_a_misspelling_no_alias_lists_is_recalled_fuzzily(db: str) -> None:
     assert [t["name"] for t in found["terms"]] == ["Snowflake"]
 
 
+def test_a_person_matched_fuzzily_is_recalled_with_all_the_org_taught_of_them(db: str) -> None:
+    # names to match fuzzily are read without their data; the one that matches is read whole
+    margaret = {"name": "Margaret Okafor", "email": "mo@acme.io", "role": "CFO"}
+    teach(db, ("person", margaret), ("person", {"name": "Margaret Lin", "email": "ml@acme.io"}))
+    teach(db, *(("person", {"name": f"Person {k}", "email": f"p{k}@acme.io"}) for k in range(30)))
+    said = meeting(("Dana Reyes", "Margret Okafor signs off the budget."))
+    with session_scope(db) as session:
+        recall(session, "acme", said)  # the org is known to have memory from here on
+    with statements_sent(engine_for(db)) as statements, session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    # "Margret" is near both first names (as a first name alone names a person)
+    assert found["people"] == [{"name": "Margaret Lin", "email": "ml@acme.io"}, margaret]
+    # the search, the names and what it asked for, the fuzzy match's data, its commitments
+    searches = 1 if db.startswith("postgresql") else 2
+    assert len([s for s in statements if "memory" in s]) == searches + 3, statements
+
+
 def test_recall_stays_within_its_token_budget_keeping_attendees_first(db: str) -> None:
     teach(db, ("person", {"name": "Ray Holt", "email": "ray@acme.io"}))
     teach(db, *(("term", {"name": f"Widget{k}", "meaning": "a product " * 8}) for k in range(40)))

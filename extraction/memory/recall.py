@@ -27,12 +27,23 @@ from itertools import pairwise
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import (
+    CompoundSelect,
+    bindparam,
+    false,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
+from extraction.memory.said import Said
 from extraction.memory.search import Hit, names_and_commitments, words_of
 from meetsync.db.models import MemoryEntry
 from meetsync.models import MeetingOutput
@@ -47,6 +58,7 @@ COMMITMENT_CANDIDATES = 500
 NAME_CANDIDATES = 500  # people and terms sharing a word with the meeting, best first
 LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
+FUZZY_CELLS = 2_000_000  # names × word runs scored in one call (4 bytes a cell)
 MEMORY_KEY = "memory"
 
 
@@ -66,6 +78,45 @@ class Recall:
         return merged
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What recall reads of one memory entry: a plain row, not an ORM object the session
+    tracks (an org's thousands of names are read for every meeting; recall changes none)."""
+
+    id: str
+    kind: str
+    name: str
+    aliases: list[str]
+    email: str | None
+    account: str | None
+    status: str | None
+    person_id: str | None
+    data: dict[str, Any]
+    whole: bool = True  # False: read as a name to match fuzzily, without its data
+
+
+_ENTRY = (
+    MemoryEntry.id,
+    MemoryEntry.kind,
+    MemoryEntry.name,
+    MemoryEntry.aliases,
+    MemoryEntry.email,
+    MemoryEntry.account,
+    MemoryEntry.status,
+    MemoryEntry.person_id,
+    MemoryEntry.data,
+)
+
+
+def _entry(row: Any, whole: bool = True) -> Entry:
+    """The Entry of a row of `_ENTRY`'s columns (read without its data unless `whole`)."""
+    data = row.data if whole else {}
+    return Entry(
+        row.id, row.kind, row.name, row.aliases, row.email, row.account, row.status,
+        row.person_id, data, whole,
+    )  # fmt: skip
+
+
 def recall(
     session: Session,
     org_id: str,
@@ -79,7 +130,7 @@ def recall(
         return Recall()  # most meetings of an org without memory: one indexed lookup
     texts = [meeting.title, *(u.text for u in meeting.transcript)]
     texts += [u.speaker or "" for u in meeting.transcript]
-    said = "\n".join(texts)
+    said = Said("\n".join(texts))
     emails = {a.email.lower() for a in meeting.attendees if a.email}
     attendee_names = {(a.name or "").casefold() for a in meeting.attendees if a.name}
     # matched on a few columns first; only what matches is loaded whole (an org's memory
@@ -99,7 +150,7 @@ def recall(
     entries = _entries(session, org_id, {*named_ids, *talked_ids}, emails)
     loaded = entries.loaded
     named = [loaded[i] for i in named_ids if i in loaded]
-    named += _fuzzy(entries.names, said, set(named_ids))
+    named += _whole(session, _fuzzy(entries.names, said.text, set(named_ids)), entries.whole)
     by_email = entries.by_email
     attending = {
         r.id
@@ -115,7 +166,7 @@ def recall(
         commitments += _paraphrased(session, org_id, meeting, {r.id for r in commitments})
     commitments = _earlier(commitments, meeting)
     preferences = entries.preferences
-    ranked: list[tuple[str, MemoryEntry]] = [
+    ranked: list[tuple[str, Entry]] = [
         *(("people", p) for p in people.values() if p.id in attending),
         *(("people", p) for p in people.values() if p.id not in attending),
         *(("terms", t) for t in terms.values()),
@@ -128,7 +179,7 @@ def recall(
     return _within(ranked, budget_tokens, owners)
 
 
-def entry_view(section: str, row: MemoryEntry, owners: dict[str, str]) -> dict[str, Any]:
+def entry_view(section: str, row: Entry, owners: dict[str, str]) -> dict[str, Any]:
     """What the prompt (and grounding) sees of one entry."""
     data = row.data
     keys: tuple[str, ...]
@@ -152,7 +203,7 @@ def commitment_ref(entry_id: str) -> str:
     return f"c-{entry_id[:8]}"
 
 
-def _within(ranked: list[tuple[str, MemoryEntry]], budget: int, owners: dict[str, str]) -> Recall:
+def _within(ranked: list[tuple[str, Entry]], budget: int, owners: dict[str, str]) -> Recall:
     chosen: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     spent, left_out, seen = 0, 0, set()
     for section, row in ranked:
@@ -188,41 +239,49 @@ def _has_memory(session: Session, org_id: str) -> bool:
 
 @dataclass
 class _Entries:
-    loaded: dict[str, MemoryEntry]  # by id, of the ids asked for
-    by_email: list[MemoryEntry]  # people whose email is one of the attendees'
-    names: list[MemoryEntry]  # people and terms to match fuzzily (at most FUZZY_MAX_NAMES)
-    preferences: list[MemoryEntry]  # by name, then id
+    loaded: dict[str, Entry]  # by id, of the ids asked for
+    by_email: list[Entry]  # people whose email is one of the attendees'
+    names: list[Entry]  # people and terms to match fuzzily (at most FUZZY_MAX_NAMES)
+    preferences: list[Entry]  # by name, then id
+    whole: dict[str, Entry]  # every row read with its data, by id
 
 
 def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> _Entries:
     """What recall reads of the org's memory after the lexical pass, in one statement."""
     query = _entries_query(bool(ids), bool(emails))
     params = {"org_id": org_id, "ids": list(ids), "emails": list(emails)}  # unused ones ignored
-    found = _Entries({}, [], [], [])
-    for row, is_name in session.execute(query, params):
+    found = _Entries({}, [], [], [], {})
+    for read in session.execute(query, params).all():
+        if not read.whole:
+            found.names.append(_entry(read, whole=False))
+            continue
+        row = found.whole[read.id] = _entry(read)
         if row.id in ids:
             found.loaded[row.id] = row
         if emails and row.kind == "person" and row.email in emails:
             found.by_email.append(row)
-        if is_name:
-            found.names.append(row)
         if row.kind == "preference":
             found.preferences.append(row)
     return found
 
 
 @cache
-def _entries_query(ids: bool, emails: bool) -> Select[MemoryEntry, bool]:
+def _entries_query(ids: bool, emails: bool) -> CompoundSelect[Any]:
     """`_entries`' statement, with or without `ids` and `emails` to look for, built once for
-    each (meetsync/db/session.py)."""
+    each (meetsync/db/session.py): the names to match fuzzily, without their data
+    (thousands of JSON documents a meeting in a large org, most never recalled; `_whole`
+    reads the few that match), then the rows wanted whole."""
     org: BindParameter[str] = bindparam("org_id")
-    names = (
+    some = (
         select(MemoryEntry.id)
         .where(MemoryEntry.org_id == org, MemoryEntry.kind.in_(("person", "term")))
         .limit(FUZZY_MAX_NAMES)
+    )  # a subquery: SQLite takes no LIMIT on a part of a UNION
+    no_data = type_coerce(null(), MemoryEntry.data.type)  # the union's column stays JSON
+    names = select(*_ENTRY[:-1], no_data.label("data"), false().label("whole")).where(
+        MemoryEntry.id.in_(some)
     )
-    fuzzy = MemoryEntry.id.in_(names)
-    wanted = [fuzzy, MemoryEntry.kind == "preference"]
+    wanted = [MemoryEntry.kind == "preference"]
     if ids:
         wanted.append(MemoryEntry.id.in_(bindparam("ids", expanding=True)))
     if emails:
@@ -230,71 +289,81 @@ def _entries_query(ids: bool, emails: bool) -> Select[MemoryEntry, bool]:
             (MemoryEntry.kind == "person")
             & MemoryEntry.email.in_(bindparam("emails", expanding=True))
         )
-    return (
-        select(MemoryEntry, fuzzy.label("fuzzy"))
-        .where(MemoryEntry.org_id == org, or_(*wanted))
-        .order_by(MemoryEntry.name, MemoryEntry.id)
-    )
+    whole = select(*_ENTRY, true().label("whole")).where(MemoryEntry.org_id == org, or_(*wanted))
+    return union_all(names, whole).order_by("name", "id")
 
 
-def _says(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+def _whole(session: Session, rows: list[Entry], read: dict[str, Entry]) -> list[Entry]:
+    """`rows`, each with its data (from `read`, or read now for those that came without)."""
+    wanted = [row.id for row in rows if not row.whole and row.id not in read]
+    if wanted:
+        query = select(*_ENTRY).where(MemoryEntry.id.in_(wanted))
+        read = read | {row.id: _entry(row) for row in session.execute(query)}
+    return [read.get(row.id, row) for row in rows]
 
 
-def _names_in(kind: str, name: str, aliases: list[str], said: str, attendees: set[str]) -> bool:
+def _names_in(kind: str, name: str, aliases: list[str], said: Said, attendees: set[str]) -> bool:
     names = [name, *aliases]
     if kind == "person":
         names.append(name.split()[0])  # "Priya" names Priya Raman
         if name.casefold() in attendees:
             return True
-    return any(_says(said, n) for n in names if n)
+    return any(said.says(n) for n in names if n)
 
 
-def _fuzzy(rows: list[MemoryEntry], said: str, known: set[str]) -> list[MemoryEntry]:
-    """People and terms the transcript names misspelled in a way no alias lists yet."""
+def _fuzzy(rows: list[Entry], said: str, known: set[str]) -> list[Entry]:
+    """People and terms the transcript names misspelled in a way no alias lists yet.
+
+    Each distinct name is scored once against every run of as many of the meeting's words
+    (first names recur across an org's people), all of one length in one `cdist` call."""
     words = re.findall(r"[^\W_]+", said)
-    grams: dict[int, list[str]] = {}
-    found = []
+    bearers: dict[str, list[Entry]] = {}  # casefolded name → the rows it names
     for row in rows:
         if row.id in known:
             continue
         first = [row.name.split()[0]] if row.kind == "person" else []
         for name in (row.name, *row.aliases, *first):
-            size = len(name.split())
-            if len(name) < FUZZY_MIN_CHARS or size > 4:
-                continue
-            if size not in grams:
-                grams[size] = list(
-                    {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-                )
-            if process.extractOne(
-                name, grams[size], scorer=fuzz.ratio, processor=str.casefold,
-                score_cutoff=FUZZY_SCORE,
-            ):  # fmt: skip
-                found.append(row)
-                break
-    return found
+            if len(name) >= FUZZY_MIN_CHARS and len(name.split()) <= 4:
+                bearers.setdefault(name.casefold(), []).append(row)
+    by_size: dict[int, list[str]] = {}
+    for name in bearers:
+        by_size.setdefault(len(name.split()), []).append(name)
+    found: dict[str, Entry] = {}
+    for size, names in by_size.items():
+        grams = list(
+            {" ".join(words[i : i + size]).casefold() for i in range(len(words) - size + 1)}
+        )
+        if not grams:
+            continue
+        block = max(1, FUZZY_CELLS // len(grams))  # names per call: a bounded score matrix
+        for start in range(0, len(names), block):
+            part = names[start : start + block]
+            scores = process.cdist(part, grams, scorer=fuzz.ratio, score_cutoff=FUZZY_SCORE)
+            for name, row_scores in zip(part, scores, strict=True):
+                if row_scores.any():  # a score under the cutoff is 0
+                    found.update((row.id, row) for row in bearers[name])
+    return [row for row in rows if row.id in found]
 
 
 def _commitments(
     session: Session,
     org_id: str,
-    talked: list[MemoryEntry],
+    talked: list[Entry],
     people: list[str],
     account: str | None,
     most: int,
-) -> list[MemoryEntry]:
+) -> list[Entry]:
     """Open commitments of the account first, then of the people, then those talked about."""
     keys = []
     if account:
         keys.append(MemoryEntry.account == account)
     if people:
         keys.append(MemoryEntry.person_id.in_(people))
-    found: list[MemoryEntry] = []
+    found: list[Entry] = []
     if keys:
         account_first = [MemoryEntry.account.is_distinct_from(account)] if account else []
         query = (
-            select(MemoryEntry)
+            select(*_ENTRY)
             .where(
                 MemoryEntry.org_id == org_id,
                 MemoryEntry.kind == "commitment",
@@ -304,16 +373,16 @@ def _commitments(
             .order_by(*account_first, MemoryEntry.created_at, MemoryEntry.id)
             .limit(most)  # an account open for years: no more than the budget can show
         )
-        found = list(session.scalars(query))
+        found = [_entry(row) for row in session.execute(query)]
     return [*found, *talked]
 
 
-def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
+def _talked(candidates: list[Hit], said: Said, most: int) -> list[str]:
     """Ids of the open commitments the meeting talks about: its account named, or most of
     its title's words (by their first five letters) in one turn with the turn before it
     ("did you send the proposal?" / "yes, sent it")."""
     windows: dict[str, set[int]] = {}  # stem → the windows it falls in
-    for k, turn in enumerate(said.split("\n")):
+    for k, turn in enumerate(said.text.split("\n")):
         for stem in _stems(turn):
             windows.setdefault(stem, set()).update((k, k + 1))
     found = []
@@ -323,7 +392,7 @@ def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
         if c.kind != "commitment" or c.status != "open":
             continue
         if c.account and c.account not in named:
-            named[c.account] = _says(said, c.account)
+            named[c.account] = said.says(c.account)
         if not (c.account and named[c.account]) and c.name not in about:
             about[c.name] = _talked_about(c.name, windows)
         if (c.account and named[c.account]) or about[c.name]:
@@ -335,13 +404,13 @@ def _talked(candidates: list[Hit], said: str, most: int) -> list[str]:
 
 def _paraphrased(
     session: Session, org_id: str, meeting: MeetingOutput, known: set[str]
-) -> list[MemoryEntry]:
+) -> list[Entry]:
     """Open commitments a turn (alone, or with the turn before it) talks about in other words."""
     embed = semantic.embedder()
     if embed is None:
         return []
     query = (
-        select(MemoryEntry)
+        select(*_ENTRY)
         .where(
             MemoryEntry.org_id == org_id,
             MemoryEntry.kind == "commitment",
@@ -350,13 +419,13 @@ def _paraphrased(
         .order_by(MemoryEntry.created_at.desc(), MemoryEntry.id)
         .limit(semantic.MAX_COMMITMENTS)
     )
-    open_ = [r for r in session.scalars(query) if r.id not in known]
+    open_ = [_entry(r) for r in session.execute(query) if r.id not in known]
     turns = [u.text for u in meeting.transcript]
     windows = [*turns, *(f"{a} {b}" for a, b in pairwise(turns))]
     return [open_[k] for k in semantic.talked_about(embed, [r.name for r in open_], windows)]
 
 
-def _earlier(rows: list[MemoryEntry], meeting: MeetingOutput) -> list[MemoryEntry]:
+def _earlier(rows: list[Entry], meeting: MeetingOutput) -> list[Entry]:
     """Commitments made before this meeting: not its own, not a later meeting's (so a
     redelivery recalls what its first delivery did, whatever happened since)."""
     kept = []
