@@ -36,6 +36,7 @@ LAST = [
     "Ferreira", "Nguyen", "Schmidt", "Rossi", "Jensen", "Murphy", "Costa", "Ivanova",
     "Larsen", "Petrov", "Ortega", "Bauer", "Sato", "Kaur", "Walsh", "Mendes", "Varga",
 ]
+ENDINGS = ["", "son", "berg", "ez", "ini", "ova", "ström", "wood", "er", "ano", "ski", "well"]
 WORDS = [
     "the", "proposal", "pricing", "contract", "renewal", "budget", "send", "review", "next",
     "week", "timeline", "security", "rollout", "migration", "onboarding", "legal",
@@ -45,10 +46,11 @@ WORDS = [
 
 
 def person(k: int) -> tuple[str, str]:
-    """The k-th person's name and email: distinct names, first names shared as in life."""
-    first, last = FIRST[k % len(FIRST)], LAST[(k // len(FIRST)) % len(LAST)]
-    suffix = k // (len(FIRST) * len(LAST))
-    return f"{first} {last}{'-' + str(suffix) if suffix else ''}", f"p{k}@acme.example"
+    """The k-th person's name and email: distinct names (up to 30 × 25 × 12), first names
+    shared as in life."""
+    first, rest = FIRST[k % len(FIRST)], k // len(FIRST)
+    last = LAST[rest % len(LAST)] + ENDINGS[(rest // len(LAST)) % len(ENDINGS)]
+    return f"{first} {last}", f"p{k}@acme.example"
 
 
 def seed(url: str, people: int, commitments: int) -> None:

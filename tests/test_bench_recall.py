@@ -10,8 +10,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_recall_bench_recalls_the_people_its_meeting_names() -> None:
-    figures = measure(people=60, commitments=20, turns=60, rounds=1)
+    figures = measure(people=60, commitments=20, turns=160, rounds=1)
     assert figures["people"] == 60 and figures["recall_cpu_ms"] > 0
-    # three people named in full, one misspelled, and those sharing their first names
-    assert figures["people_recalled"] >= 3
+    # the three people it names (one misspelled once), not the others with their first names
+    assert figures["people_recalled"] == 3
     assert len({person(k)[0] for k in range(60)}) == 60  # distinct names

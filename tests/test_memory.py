@@ -201,11 +201,56 @@ def test_a_person_matched_fuzzily_is_recalled_with_all_the_org_taught_of_them(db
         recall(session, "acme", said)  # the org is known to have memory from here on
     with statements_sent(engine_for(db)) as statements, session_scope(db) as session:
         found = recall(session, "acme", said).memory
-    # "Margret" is near both first names (as a first name alone names a person)
-    assert found["people"] == [{"name": "Margaret Lin", "email": "ml@acme.io"}, margaret]
+    # not Margaret Lin too: "Margret" is the first name of the Margaret named in full
+    assert found["people"] == [margaret]
     # the search, the names and what it asked for, the fuzzy match's data, its commitments
     searches = 1 if db.startswith("postgresql") else 2
     assert len([s for s in statements if "memory" in s]) == searches + 3, statements
+
+
+def test_a_first_name_is_the_person_named_in_full_or_attending_not_a_namesake(db: str) -> None:
+    teach(
+        db,
+        ("person", {"name": "Ben Okafor"}),
+        ("person", {"name": "Ben Lindqvist"}),
+        ("person", {"name": "Dana Xu"}),
+        ("person", {"name": "Priya Raman"}),
+    )
+    said = meeting(
+        ("Dana Reyes", "Ben Okafor will send the draft."),
+        ("Dana Reyes", "Ben agreed; Dana checks it and Priya signs."),
+    )
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    # Ben is Ben Okafor, Dana the attendee: only Priya is named by her first name alone
+    assert [p["name"] for p in found["people"]] == ["Ben Okafor", "Priya Raman"]
+
+
+def test_a_first_name_many_people_bear_names_none_of_them(db: str) -> None:
+    davids = [("person", {"name": f"David {last}"}) for last in ("Chen", "Ito", "Mora", "Diaz")]
+    teach(db, *davids[:2], ("person", {"name": "Gita Rao"}), ("person", {"name": "Gita Roy"}))
+    said = meeting(("Dana Reyes", "David will send it and Gita will check it."))
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [p["name"] for p in found["people"]] == [
+        "David Chen", "David Ito", "Gita Rao", "Gita Roy",
+    ]  # fmt: skip
+    teach(db, *davids[2:])  # four Davids: "David" alone is none the model could tell apart
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [p["name"] for p in found["people"]] == ["Gita Rao", "Gita Roy"]
+
+
+def test_a_name_said_as_spelled_is_no_misspelling_of_another(db: str) -> None:
+    teach(db, ("person", {"name": "Jon Hanson"}), ("person", {"name": "Jon Hansen"}))
+    said = meeting(("Dana Reyes", "Jon Hansen owns the rollout."))
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [p["name"] for p in found["people"]] == ["Jon Hansen"]
+    said = meeting(("Dana Reyes", "Jon Hansenn owns the rollout."))  # near both: both
+    with session_scope(db) as session:
+        found = recall(session, "acme", said).memory
+    assert [p["name"] for p in found["people"]] == ["Jon Hansen", "Jon Hanson"]
 
 
 def test_recall_stays_within_its_token_budget_keeping_attendees_first(db: str) -> None:

@@ -56,6 +56,7 @@ FUZZY_MIN_CHARS = 4
 # talked about: what an org left open long ago and never mentions again falls out of reach
 COMMITMENT_CANDIDATES = 500
 NAME_CANDIDATES = 500  # people and terms sharing a word with the meeting, best first
+FIRST_NAME_BEARERS = 3  # a first name alone names no one when more people than this bear it
 LINE_TOKENS_AT_LEAST = 12  # a commitment's line: a budget holds at most budget / this many
 FUZZY_MAX_NAMES = 5000  # beyond this many names an org relies on the lexical pass alone
 FUZZY_CELLS = 2_000_000  # names × word runs scored in one call (4 bytes a cell)
@@ -139,18 +140,18 @@ def recall(
     candidates = names_and_commitments(
         session, org_id, words, NAME_CANDIDATES, COMMITMENT_CANDIDATES
     )
-    named_ids = [
-        c.id
-        for c in candidates
-        if c.kind in {"person", "term"}
-        and _names_in(c.kind, c.name, c.aliases, said, attendee_names)
-    ]
+    in_full = [c for c in candidates if _named_in_full(c, said, attendee_names)]
+    # a first name someone named in full (or attending) bears is theirs, not a namesake's
+    taken = {_first(c.name) for c in in_full if c.kind == "person"}
+    taken |= {_first(name) for name in attendee_names if name}
+    named_ids = [c.id for c in in_full] + _by_first_name(candidates, said, taken)
     most = budget_tokens // LINE_TOKENS_AT_LEAST + 1  # lines a budget can hold
     talked_ids = _talked(candidates, said, most)
     entries = _entries(session, org_id, {*named_ids, *talked_ids}, emails)
     loaded = entries.loaded
     named = [loaded[i] for i in named_ids if i in loaded]
-    named += _whole(session, _fuzzy(entries.names, said.text, set(named_ids)), entries.whole)
+    fuzzy = _fuzzy(entries.names, said.text, set(named_ids), taken)
+    named += _whole(session, fuzzy, entries.whole)
     by_email = entries.by_email
     attending = {
         r.id
@@ -302,37 +303,75 @@ def _whole(session: Session, rows: list[Entry], read: dict[str, Entry]) -> list[
     return [read.get(row.id, row) for row in rows]
 
 
-def _names_in(kind: str, name: str, aliases: list[str], said: Said, attendees: set[str]) -> bool:
-    names = [name, *aliases]
-    if kind == "person":
-        names.append(name.split()[0])  # "Priya" names Priya Raman
-        if name.casefold() in attendees:
-            return True
-    return any(said.says(n) for n in names if n)
+def _first(name: str) -> str:
+    return name.split()[0].casefold() if name.strip() else ""
 
 
-def _fuzzy(rows: list[Entry], said: str, known: set[str]) -> list[Entry]:
-    """People and terms the transcript names misspelled in a way no alias lists yet.
+def _named_in_full(c: Hit, said: Said, attendees: set[str]) -> bool:
+    """Whether the meeting names a person or term by its name or an alias (or attends)."""
+    if c.kind == "person" and c.name.casefold() in attendees:
+        return True
+    return c.kind in {"person", "term"} and any(said.says(n) for n in (c.name, *c.aliases) if n)
+
+
+def _by_first_name(candidates: list[Hit], said: Said, taken: set[str]) -> list[str]:
+    """Ids of people the meeting names by their first name alone ("Priya" names Priya
+    Raman): not a first name `taken` by someone named in full, and not one more than
+    FIRST_NAME_BEARERS people bear (one of forty Davids is no one the model can use, and
+    forty would spend the budget that the meeting's commitments need)."""
+    bearers: dict[str, list[str]] = {}
+    for c in candidates:
+        if c.kind == "person" and (first := _first(c.name)) and first not in taken:
+            bearers.setdefault(first, []).append(c.id)
+    return [
+        i
+        for first, ids in bearers.items()
+        if len(ids) <= FIRST_NAME_BEARERS and said.says(first)
+        for i in ids
+    ]
+
+
+def _fuzzy(rows: list[Entry], said: str, known: set[str], taken: set[str]) -> list[Entry]:
+    """People and terms the transcript names misspelled in a way no alias lists yet; by a
+    first name alone, as `_by_first_name` allows (`taken` grows with the full names found).
 
     Each distinct name is scored once against every run of as many of the meeting's words
     (first names recur across an org's people), all of one length in one `cdist` call."""
     words = re.findall(r"[^\W_]+", said)
-    bearers: dict[str, list[Entry]] = {}  # casefolded name → the rows it names
+    bearers: dict[str, list[Entry]] = {}  # casefolded name or alias → the rows it names
+    firsts: dict[str, list[Entry]] = {}  # casefolded first name → the people who bear it
+    exact: set[str] = set()  # every name as spelled: said so, it is that one's, no misspelling
     for row in rows:
+        names = [name.casefold() for name in (row.name, *row.aliases)]
+        first = _first(row.name) if row.kind == "person" else ""
+        exact.update(names, [first])
         if row.id in known:
             continue
-        first = [row.name.split()[0]] if row.kind == "person" else []
-        for name in (row.name, *row.aliases, *first):
-            if len(name) >= FUZZY_MIN_CHARS and len(name.split()) <= 4:
-                bearers.setdefault(name.casefold(), []).append(row)
+        for name in names:
+            bearers.setdefault(name, []).append(row)
+        if first:
+            firsts.setdefault(first, []).append(row)
+    matched = _fuzzy_matches([*bearers, *firsts], words, exact)
+    found = {row.id: row for name in matched if name in bearers for row in bearers[name]}
+    taken = taken | {_first(row.name) for row in found.values() if row.kind == "person"}
+    for first in matched:
+        people = firsts.get(first, [])
+        if first not in taken and len(people) <= FIRST_NAME_BEARERS:
+            found.update((row.id, row) for row in people)
+    return [row for row in rows if row.id in found]
+
+
+def _fuzzy_matches(names: list[str], words: list[str], exact: set[str]) -> set[str]:
+    """Which of these (casefolded) names a run of as many of `words` spells nearly (a run
+    that spells one of the `exact` names is not a misspelling of another)."""
     by_size: dict[int, list[str]] = {}
-    for name in bearers:
-        by_size.setdefault(len(name.split()), []).append(name)
-    found: dict[str, Entry] = {}
+    for name in dict.fromkeys(names):
+        if len(name) >= FUZZY_MIN_CHARS and len(name.split()) <= 4:
+            by_size.setdefault(len(name.split()), []).append(name)
+    matched: set[str] = set()
     for size, names in by_size.items():
-        grams = list(
-            {" ".join(words[i : i + size]).casefold() for i in range(len(words) - size + 1)}
-        )
+        runs = {" ".join(words[i : i + size]).casefold() for i in range(len(words) - size + 1)}
+        grams = list(runs - exact)
         if not grams:
             continue
         block = max(1, FUZZY_CELLS // len(grams))  # names per call: a bounded score matrix
@@ -341,8 +380,8 @@ def _fuzzy(rows: list[Entry], said: str, known: set[str]) -> list[Entry]:
             scores = process.cdist(part, grams, scorer=fuzz.ratio, score_cutoff=FUZZY_SCORE)
             for name, row_scores in zip(part, scores, strict=True):
                 if row_scores.any():  # a score under the cutoff is 0
-                    found.update((row.id, row) for row in bearers[name])
-    return [row for row in rows if row.id in found]
+                    matched.add(name)
+    return matched
 
 
 def _commitments(
