@@ -111,10 +111,10 @@ _ENTRY = (
 
 def _entry(row: Any, whole: bool = True) -> Entry:
     """The Entry of a row of `_ENTRY`'s columns (read without its data unless `whole`)."""
-    data = row.data if whole else {}
+    # by position: a row's attributes by name cost more than the rest of the Entry
     return Entry(
-        row.id, row.kind, row.name, row.aliases, row.email, row.account, row.status,
-        row.person_id, data, whole,
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+        row[8] if whole else {}, whole,
     )  # fmt: skip
 
 
@@ -378,9 +378,8 @@ def _fuzzy_matches(names: list[str], words: list[str], exact: set[str]) -> set[s
         for start in range(0, len(names), block):
             part = names[start : start + block]
             scores = process.cdist(part, grams, scorer=fuzz.ratio, score_cutoff=FUZZY_SCORE)
-            for name, row_scores in zip(part, scores, strict=True):
-                if row_scores.any():  # a score under the cutoff is 0
-                    matched.add(name)
+            best = scores.max(axis=1).tolist()  # a score under the cutoff is 0
+            matched.update(name for name, score in zip(part, best, strict=True) if score)
     return matched
 
 
