@@ -141,7 +141,7 @@ def ready_waiters(session: Session, meeting_id: str, settled: Collection[str]) -
     comes last, the waiter's own push or this, sees every dependency settled, so a waiter
     is never left behind (and a lost wake-up is the sweeper's).
     """
-    rows = session.execute(_meeting_links(), {"meeting_id": meeting_id}).all()
+    rows = session.connection().execute(_meeting_links(), {"meeting_id": meeting_id}).all()
     states = {key: state for key, state, _ in rows}
     ready: list[str] = []
     for key, state, target in rows:

@@ -142,7 +142,7 @@ def claim_many(
     if postgres:
         keys, states, attempts = (list(column) for column in zip(*seen, strict=True))
         params |= {"read_keys": keys, "read_states": states, "read_attempts": attempts}
-    taken = set(session.scalars(statement, params))
+    taken = set(session.connection().scalars(statement, params))  # Core: session.py
     for row in observed:
         if row.key not in taken:
             answers[row.key] = Busy(0.0)

@@ -114,7 +114,7 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
                 **run,
             )
         )
-        session.execute(_extracted(), {"meeting_id": meeting_id})
+        session.connection().execute(_extracted(), {"meeting_id": meeting_id})  # Core: session.py
     usage = [u.model_dump(mode="json") for u in result.usage]
     return Extracted(
         key, True, org_id, usage, shadows, backfill, payload=stored, insights=result.insights

@@ -265,7 +265,7 @@ def _people(session: Session, org_id: str, whos: set[str]) -> dict[str, str]:
     found: dict[str, list[str]] = {}
     if emails:
         params = {"org_id": org_id, "emails": list({e.strip().casefold() for e in emails})}
-        for email, entry_id in session.execute(_people_by_email(), params):
+        for email, entry_id in session.connection().execute(_people_by_email(), params):
             found.setdefault(str(email), []).append(entry_id)
     people = {w: ids[0] for w in emails if len(ids := found.get(w.strip().casefold(), [])) == 1}
     for who in whos - emails:
