@@ -13,8 +13,9 @@ sandbox in its own process (no faults, every quota lifted). Phases, each on new 
 - `latency`: the same with realistic provider latency set in the sandbox;
 - `burst`: 1,000 meetings at once: time to settle, and ops/s of the last tenth of the
   run over the first tenth (a collapse shows as a ratio well under 1);
-- `live`: live meetings one at a time, webhook to last write, idle and then while a
-  backfill of `--backfill` meetings runs (`meetsync backfill`, its own lane).
+- `live`: `--live` meetings (300) one at a time, webhook to last write, idle and then while
+  a backfill of `--backfill` meetings runs (`meetsync backfill`, its own lane); each phase
+  after three untimed ones (`WARMUP`).
 
 Ends with one JSON line. Nothing here is a test: figures depend on the machine.
 """
@@ -60,6 +61,9 @@ PROCESSES, THREADS = 2, 8  # as the README deploys them; --processes/--threads t
 LATENCY = {"lognormal": {"median": 0.12, "sigma": 0.5}, "max": 2.0}
 # production's sweeper, not the chaos run's impatient one: merely queued work is left alone
 FINAL = {"done", "failed", "dead", "paused"}
+# live meetings sent before each latency phase is timed: the first after a phase change met
+# what the last phase left behind (its backlog's last writes, idle consumers' first polls)
+WARMUP = 3
 PRODUCTION_SWEEP = {"MEETSYNC_RETRY__SWEEP_EVERY_S": "30", "MEETSYNC_RETRY__STUCK_AFTER_S": "120"}
 
 
@@ -479,12 +483,12 @@ def _live_phases(
     log: Any,
 ) -> int:
     """Live meetings idle, then while a backfill runs; how many meetings were sent."""
-    live = make_meetings(args.live, f"{run_id}-live")
+    live = make_meetings(args.live + WARMUP, f"{run_id}-live")
     idle_hops: list[dict[str, float]] = []
-    idle = live_latencies(http, secret, database_url, live, idle_hops)
+    idle = live_latencies(http, secret, database_url, live, idle_hops)[WARMUP:]
     figures["live_p50_ms_idle"] = round(statistics.median(idle), 1)
     figures["live_p99_ms_idle"] = p99(idle)
-    figures["live_hops_ms_idle"] = hop_medians(idle_hops)
+    figures["live_hops_ms_idle"] = hop_medians(idle_hops[WARMUP:])
     backfill = _start_backfill(args.backfill, run_id, workdir, env)
     try:
         # live meetings only once the backfill is storing meetings: its feeder starting up
@@ -492,16 +496,16 @@ def _live_phases(
         figures["backfill_start_s"] = _under_way(database_url, run_id, backfill)
         time.sleep(args.backfill_lead_s)
         before = sum(_backfilled(database_url, run_id).values())
-        live = make_meetings(args.live, f"{run_id}-live2")
+        live = make_meetings(args.live + WARMUP, f"{run_id}-live2")
         busy_hops: list[dict[str, float]] = []
-        busy = live_latencies(http, secret, database_url, live, busy_hops)
+        busy = live_latencies(http, secret, database_url, live, busy_hops)[WARMUP:]
         during = sum(_backfilled(database_url, run_id).values()) - before
     finally:
         backfill.terminate()
         backfill.wait(timeout=60)
     figures["live_p50_ms_with_backfill"] = round(statistics.median(busy), 1)
     figures["live_p99_ms_with_backfill"] = p99(busy)
-    figures["live_hops_ms_with_backfill"] = hop_medians(busy_hops)
+    figures["live_hops_ms_with_backfill"] = hop_medians(busy_hops[WARMUP:])
     figures["backfill_meetings"] = args.backfill
     figures["backfill_meetings_stored"] = _backfilled(database_url, run_id)
     figures["backfill_stored_during_live"] = during
@@ -510,7 +514,9 @@ def _live_phases(
     log(f"with backfill, in order (ms): {[round(x) for x in busy]}")
     log(f"hops idle {figures['live_hops_ms_idle']}")
     log(f"hops with backfill {figures['live_hops_ms_with_backfill']}")
-    return 2 * args.live
+    slowest = sorted(zip(busy, busy_hops[WARMUP:], strict=False), key=lambda pair: -pair[0])[:5]
+    log(f"slowest with backfill: {[(round(ms), hop) for ms, hop in slowest]}")
+    return 2 * (args.live + WARMUP)
 
 
 def _under_way(database_url: str, run_id: str, backfill: Any, timeout_s: float = 300) -> float:
@@ -562,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meetings", type=int, default=300, help="throughput batch")
     parser.add_argument("--burst", type=int, default=1000)
     # the p99 is the slowest of 100 (the default was 30: one outlier in 30 set the figure)
-    parser.add_argument("--live", type=int, default=100, help="live meetings per latency phase")
+    parser.add_argument("--live", type=int, default=300, help="live meetings per latency phase")
     parser.add_argument("--backfill", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=20_000, help="no-op messages")
     parser.add_argument("--quick", action="store_true", help="noop and throughput only")

@@ -206,12 +206,29 @@ def _pipeline(settings: Settings, threads: int) -> tuple[Any, Any]:
     return None, declare(broker, Runtime(settings))
 
 
+FEED_AHEAD = 8  # meetings queued for extraction ahead of the workers' trickle beside live work
+
+
 def _live_hold(pipeline: Any) -> Any:
-    """The feeder yields to live meetings as backfill consumers do (Redis broker only)."""
+    """The feeder yields to live meetings as backfill consumers do (Redis broker only),
+    keeping `FEED_AHEAD` meetings queued for the one a worker still runs beside them."""
+    from workers.backlog import queued
     from workers.broker import LiveHold, WakingRedisBroker
+    from workers.lanes import Lane
 
     broker = getattr(pipeline, "broker", None)
-    return LiveHold(broker).ms if isinstance(broker, WakingRedisBroker) else None
+    if not isinstance(broker, WakingRedisBroker):
+        return None
+    hold, extracting = LiveHold(broker), Lane.BACKFILL.queue_name("extract")
+    if broker.backfill_yield.live_inflight <= 0:
+        return hold.ms
+
+    def ms() -> int:
+        if (queued(broker, extracting) or 0) < FEED_AHEAD:
+            return 0
+        return hold.ms()
+
+    return ms
 
 
 def _poll(progress: Progress, task: TaskID, job: Backfill) -> tuple[int, int]:

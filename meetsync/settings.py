@@ -324,12 +324,19 @@ class Settings(BaseSettings):
         "stops it",
     )
     backfill_yield_share: float = Field(
-        default=0.2,
+        default=0.0,
         ge=0,
         le=0.9,
-        description="under steady live traffic, the share of the time backfill consumers "
-        "still fetch (after each `backfill_yield_max_ms` held back, a run of max·share/"
-        "(1−share)); 0: one message after each longest hold",
+        description="with `backfill_live_inflight` 0, under steady live traffic, the share "
+        "of the time backfill consumers still fetch (after each `backfill_yield_max_ms` held "
+        "back, a run of max·share/(1−share)); 0: one message after each longest hold",
+    )
+    backfill_live_inflight: int = Field(
+        default=1,
+        ge=0,
+        description="Redis broker: while live work runs, backfill messages a worker process "
+        "still runs beside it, one fetched as another ends (0: none, only its share of the "
+        "time): a steady trickle slows live meetings less than the same work in bursts",
     )
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_secret: SecretStr | None = Field(
@@ -470,6 +477,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "MEETSYNC_BACKFILL_YIELD_MS": str(settings.backfill_yield_ms),
         "MEETSYNC_BACKFILL_YIELD_MAX_MS": str(settings.backfill_yield_max_ms),
         "MEETSYNC_BACKFILL_YIELD_SHARE": str(settings.backfill_yield_share),
+        "MEETSYNC_BACKFILL_LIVE_INFLIGHT": str(settings.backfill_live_inflight),
         "MEETSYNC_REDIS_URL": settings.redis_url,
         "MEETSYNC_PUBLIC_BASE_URL": settings.public_base_url,
         "MEETSYNC_LLM__BASE_URL": settings.llm.base_url,

@@ -151,7 +151,42 @@ def test_the_settings_name_the_yielding_workers_and_the_feeder_use() -> None:
     from meetsync.settings import Settings
 
     settings = Settings(
-        backfill_yield_ms=1_500, backfill_yield_max_ms=4_000, backfill_yield_share=0.5
+        backfill_yield_ms=1_500,
+        backfill_yield_max_ms=4_000,
+        backfill_yield_share=0.5,
+        backfill_live_inflight=2,
     )
-    assert Yielding.of(settings) == Yielding(after_live_ms=1_500, max_ms=4_000, share=0.5)
+    assert Yielding.of(settings) == Yielding(
+        after_live_ms=1_500, max_ms=4_000, share=0.5, live_inflight=2
+    )
     assert Yielding.of(settings).free_ms == 4_000
+
+
+def test_beside_live_work_a_process_runs_one_backfill_message_at_a_time(redis_url: str) -> None:
+    # given backfill messages on two queues, live work marked, one message allowed beside it
+    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
+    yielding = Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1)
+    broker = make_broker(url, backfill_yield=yielding)
+    assert isinstance(broker, WakingRedisBroker)
+    live, backfill = _actors(broker)
+    other = dramatiq.actor(broker=broker, actor_name="push_backfill", queue_name="push.backfill")(
+        lambda n: None
+    )
+    backfill.send(1)
+    backfill.send(2)
+    other.send(3)
+    live.send(4)
+    extracting, pushing = _consumer(broker, "extract.backfill"), _consumer(broker, "push.backfill")
+    # expect one fetched, and nothing more from either queue while it runs
+    first = next(extracting)
+    assert first is not None and first.args == (1,)
+    assert next(extracting) is None and next(pushing) is None
+    assert broker.backfill_in_flight() == 1
+    # when it ends, expect the next one beside live work, still one at a time
+    extracting.ack(first)
+    assert broker.trickle_freed.is_set()
+    found = next(pushing)
+    assert found is not None and found.args == (3,)
+    assert next(extracting) is None
+    assert queued(broker, "extract.backfill") == 1
+    broker.close()
