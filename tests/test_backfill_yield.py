@@ -23,6 +23,14 @@ def broker(redis_url: str) -> Any:
     made.close()
 
 
+def _broker(redis_url: str, yielding: Yielding) -> WakingRedisBroker:
+    made = make_broker(
+        f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}", backfill_yield=yielding
+    )
+    assert isinstance(made, WakingRedisBroker)
+    return made
+
+
 def _actors(broker: WakingRedisBroker) -> tuple[Any, Any]:
     def extract(n: int) -> None:
         return None
@@ -105,9 +113,7 @@ def test_yielding_long_enough_allows_one_fetch_then_yields_again(
 
 
 def test_yielding_off_fetches_backfill_during_live_work(redis_url: str) -> None:
-    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
-    broker = make_broker(url, backfill_yield=Yielding(after_live_ms=0))
-    assert isinstance(broker, WakingRedisBroker)
+    broker = _broker(redis_url, Yielding(after_live_ms=0))
     live, backfill = _actors(broker)
     backfill.send(1)
     live.send(2)
@@ -127,10 +133,7 @@ def test_the_feeder_holds_back_after_a_live_message(broker: WakingRedisBroker) -
 
 def test_after_its_longest_hold_a_backfill_runs_free_for_its_share(redis_url: str) -> None:
     # given a backfill feeder with a fifth of the time, live work marked in flight
-    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
-    yielding = Yielding(after_live_ms=60_000, max_ms=8_000, share=0.2)
-    broker = make_broker(url, backfill_yield=yielding)
-    assert isinstance(broker, WakingRedisBroker)
+    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=8_000, share=0.2))
     live, _ = _actors(broker)
     live.send(1)
     hold = LiveHold(broker)
@@ -164,10 +167,7 @@ def test_the_settings_name_the_yielding_workers_and_the_feeder_use() -> None:
 
 def test_beside_live_work_a_process_runs_one_backfill_message_at_a_time(redis_url: str) -> None:
     # given backfill messages on two queues, live work marked, one message allowed beside it
-    url = f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}"
-    yielding = Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1)
-    broker = make_broker(url, backfill_yield=yielding)
-    assert isinstance(broker, WakingRedisBroker)
+    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
     live, backfill = _actors(broker)
     other = dramatiq.actor(broker=broker, actor_name="push_backfill", queue_name="push.backfill")(
         lambda n: None

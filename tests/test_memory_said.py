@@ -9,9 +9,7 @@ from extraction.memory.said import Said, says
 
 WORDS = ["Jon", "jon's", "Smith", "O'Brien", "ß", "STRASSE", "straße", "Łukasz", "ŁUKASZ", "C++"]
 phrases = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
-texts = st.lists(
-    st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=12
-).map(" ".join)
+texts = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=12).map(" ".join)
 
 
 @given(texts, phrases)
