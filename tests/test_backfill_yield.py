@@ -190,3 +190,22 @@ def test_beside_live_work_a_process_runs_one_backfill_message_at_a_time(redis_ur
     assert next(extracting) is None
     assert queued(broker, "extract.backfill") == 1
     broker.close()
+
+
+def test_a_consumer_restarted_after_a_lost_connection_replaces_the_last_in_the_count(
+    redis_url: str,
+) -> None:
+    # given a backfill message held by a consumer whose connection was then lost
+    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
+    live, backfill = _actors(broker)
+    backfill.send(1)
+    backfill.send(2)
+    live.send(3)
+    assert next(_consumer(broker, "extract.backfill")) is not None
+    assert broker.backfill_in_flight() == 1
+    # expect the consumer dramatiq starts in its place to count alone, and trickle on
+    restarted = _consumer(broker, "extract.backfill")
+    assert broker.backfill_in_flight() == 0
+    found = next(restarted)
+    assert found is not None and found.args == (2,)
+    broker.close()

@@ -185,8 +185,9 @@ class WakingRedisBroker(RedisBroker):
         self._events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
-        # backfill consumers of this process, and a fetch beside live work at a time
-        self.backfill_consumers: list[WakingConsumer] = []
+        # backfill consumers of this process by queue (one restarted after a lost connection
+        # replaces the last), and a fetch beside live work at a time
+        self.backfill_consumers: dict[str, WakingConsumer] = {}
         self.trickle_lock = threading.Lock()
         self.trickle_freed = threading.Event()  # a backfill message beside live work ended
 
@@ -215,7 +216,8 @@ class WakingRedisBroker(RedisBroker):
 
     def backfill_in_flight(self) -> int:
         """Backfill messages this process's consumers hold (fetched, not yet acked)."""
-        return sum(c.outstanding_message_count for c in list(self.backfill_consumers))
+        consumers = list(self.backfill_consumers.values())
+        return sum(c.outstanding_message_count for c in consumers)
 
     def live_for_ms(self) -> int:
         """How long ago a live message was last sent, in ms; -1: not within the mark."""
@@ -276,7 +278,7 @@ class WakingConsumer(_RedisConsumer):
             # what a yielding consumer holds is what a live meeting arriving must wait out:
             # its threads' worth (dramatiq prefetches twice that), not more
             self.prefetch = max(1, prefetch // 2)
-            broker.backfill_consumers.append(self)
+            broker.backfill_consumers[queue_name] = self
 
     def __next__(self) -> MessageProxy | None:
         if not self.message_cache and (wait_ms := self._yield_ms()) > 0 and not self._beside_live():
