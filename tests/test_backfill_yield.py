@@ -209,3 +209,21 @@ def test_a_consumer_restarted_after_a_lost_connection_replaces_the_last_in_the_c
     found = next(restarted)
     assert found is not None and found.args == (2,)
     broker.close()
+
+
+def test_the_feeder_keeps_a_few_meetings_queued_for_the_trickle_beside_live_work(
+    redis_url: str,
+) -> None:
+    from types import SimpleNamespace
+
+    from cli.backfill import FEED_AHEAD, _live_hold
+
+    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
+    live, backfill = _actors(broker)
+    live.send(0)
+    hold = _live_hold(SimpleNamespace(broker=broker))
+    for n in range(FEED_AHEAD):
+        assert hold() == 0  # fewer than FEED_AHEAD queued: store the next one
+        backfill.send(n)
+    assert hold() > 0  # enough queued ahead of the trickle: yield to live work
+    broker.close()
