@@ -169,7 +169,8 @@ def names_and_commitments(
         union = " UNION ALL ".join(f"({parts[k][0]})" for k in wanted)
         sql = f"SELECT * FROM ({union}) AS hits ORDER BY part, pos"
         params = {"org": org_id, "q": query, "names": names, "commitments": commitments}
-        rows = session.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
+        used = {k: v for k, v in params.items() if f":{k}" in sql}
+        rows = session.connection().execute(text(sql), used).all()  # Core: db/session.py
         for entry_id, kind, name, aliases, account, state, part, _ in rows:
             into = found["names" if part == 0 else "commitments"]
             if entry_id not in into:
