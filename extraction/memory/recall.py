@@ -83,7 +83,8 @@ class Recall:
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What recall reads of one memory entry: a plain row, not an ORM object the session
-    tracks (an org's thousands of names are read for every meeting; recall changes none)."""
+    tracks (an org's thousands of names are read for every meeting; recall changes none,
+    and reads on the session's connection: meetsync/db/session.py)."""
 
     id: str
     kind: str
@@ -253,7 +254,7 @@ def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> 
     query = _entries_query(bool(ids), bool(emails))
     params = {"org_id": org_id, "ids": list(ids), "emails": list(emails)}  # unused ones ignored
     found = _Entries({}, [], [], [], {})
-    for read in session.execute(query, params).all():
+    for read in session.connection().execute(query, params).all():
         if not read.whole:
             found.names.append(_entry(read, whole=False))
             continue
@@ -300,7 +301,7 @@ def _whole(session: Session, rows: list[Entry], read: dict[str, Entry]) -> list[
     wanted = [row.id for row in rows if not row.whole and row.id not in read]
     if wanted:
         query = select(*_ENTRY).where(MemoryEntry.id.in_(wanted))
-        read = read | {row.id: _entry(row) for row in session.execute(query)}
+        read = read | {row.id: _entry(row) for row in session.connection().execute(query)}
     return [read.get(row.id, row) for row in rows]
 
 
@@ -412,7 +413,7 @@ def _commitments(
             .order_by(*account_first, MemoryEntry.created_at, MemoryEntry.id)
             .limit(most)  # an account open for years: no more than the budget can show
         )
-        found = [_entry(row) for row in session.execute(query)]
+        found = [_entry(row) for row in session.connection().execute(query)]
     return [*found, *talked]
 
 
@@ -458,7 +459,7 @@ def _paraphrased(
         .order_by(MemoryEntry.created_at.desc(), MemoryEntry.id)
         .limit(semantic.MAX_COMMITMENTS)
     )
-    open_ = [_entry(r) for r in session.execute(query) if r.id not in known]
+    open_ = [_entry(r) for r in session.connection().execute(query) if r.id not in known]
     turns = [u.text for u in meeting.transcript]
     windows = [*turns, *(f"{a} {b}" for a, b in pairwise(turns))]
     return [open_[k] for k in semantic.talked_about(embed, [r.name for r in open_], windows)]
