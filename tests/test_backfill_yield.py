@@ -227,3 +227,18 @@ def test_the_feeder_keeps_a_few_meetings_queued_for_the_trickle_beside_live_work
         backfill.send(n)
     assert hold() > 0  # enough queued ahead of the trickle: yield to live work
     broker.close()
+
+
+def test_a_delayed_backfill_message_held_for_its_time_blocks_no_trickle(redis_url: str) -> None:
+    # given a backfill message delayed for a minute, held by its delay queue's consumer
+    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
+    live, backfill = _actors(broker)
+    backfill.send_with_options(args=(1,), delay=60_000)
+    backfill.send(2)
+    live.send(3)
+    assert next(_consumer(broker, "extract.backfill.DQ")) is not None
+    # expect it not to count: the next backfill message still runs beside live work
+    assert broker.backfill_in_flight() == 0
+    found = next(_consumer(broker, "extract.backfill"))
+    assert found is not None and found.args == (2,)
+    broker.close()

@@ -49,7 +49,7 @@ from dramatiq import Broker, Message
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import compute_backoff, current_millis
+from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 
 from workers.lanes import is_backfill_queue
@@ -215,9 +215,10 @@ class WakingRedisBroker(RedisBroker):
         return sent
 
     def backfill_in_flight(self) -> int:
-        """Backfill messages this process's consumers hold (fetched, not yet acked)."""
-        consumers = list(self.backfill_consumers.values())
-        return sum(c.outstanding_message_count for c in consumers)
+        """Backfill messages this process's consumers hold (fetched, not yet acked), but a
+        delay queue's: what it holds only waits for its time, then goes to its queue."""
+        consumers = list(self.backfill_consumers.items())
+        return sum(c.outstanding_message_count for name, c in consumers if q_name(name) == name)
 
     def live_for_ms(self) -> int:
         """How long ago a live message was last sent, in ms; -1: not within the mark."""
