@@ -12,7 +12,6 @@ extraction/datasets/README.md and validated before any model is called.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -31,6 +30,7 @@ from extraction.judge import Judge
 from extraction.llm import CallUsage, cost, make_client
 from extraction.matching import MatchSettings, assign, similarity_matrix
 from extraction.memory.scratch import scratch_memory
+from extraction.said import says
 from extraction.schemas import ActionItem, CrmFields, Insights
 from meetsync.settings import LLMSettings
 
@@ -343,7 +343,7 @@ def _score(
             score.due_hits += predicted[i].due_date == gold.due_date
         for term in gold.terms or []:
             score.term_labelled += 1
-            score.term_hits += _says(predicted[i].title, term)
+            score.term_hits += says(predicted[i].title, term)
     hit_p = {i: (j, s) for i, j, s in matched}
     hit_g = {j for _, j, _ in matched}
     score.extra = [p.title for k, p in enumerate(predicted) if k not in hit_p]
@@ -357,10 +357,6 @@ def _score(
         for i in range(len(predicted))
     ]
     return score, pairs
-
-
-def _says(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def stack_examples(stack: ExitStack, examples: list[Example]) -> Iterator[Example]:

@@ -32,6 +32,7 @@ from rapidfuzz import fuzz
 
 from extraction import spoken_amounts, spoken_dates
 from extraction.prompt_echo import words
+from extraction.said import says
 from extraction.schemas import AmountFact, DateFact, ListFact, TextFact
 from meetsync.models import MeetingOutput
 
@@ -178,11 +179,7 @@ def ground_owner(
         return person
     full = person.name or ""
     names = {n for n in (full, *full.split()[:1], *person.aliases) if n}
-    return person if any(_says(quote, n) for n in names) else None
-
-
-def _says(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+    return person if any(says(quote, n) for n in names) else None
 
 
 # -- typed values ----------------------------------------------------------------------
@@ -234,14 +231,14 @@ def ground_stage(fact: TextFact, facts: Facts) -> TextFact | None:
     if stage is None:
         return None
     quote = fact.evidence
-    if _says(quote, stage):
+    if says(quote, stage):
         return fact.model_copy(update={"value": stage})
     for word in words(stage):
         if word in _SKIP_STAGE_WORDS:
             continue
         cue = STAGE_CUES.get(word)
         if (cue and re.search(cue, quote, re.IGNORECASE)) or (
-            not cue and len(word) > 3 and _says(quote, word)
+            not cue and len(word) > 3 and says(quote, word)
         ):
             return fact.model_copy(update={"value": stage})
     return None
@@ -304,9 +301,9 @@ def _list_value_ok(name: str, value: str, quote: str, facts: Facts) -> bool:
         if not head or len(head.split()) > MAX_NAME_WORDS:
             return False
         if name == "competitors":
-            return any(_says(t, head) for t in (quote, *facts.transcript))
+            return any(says(t, head) for t in (quote, *facts.transcript))
         known = find_person(head, None, facts.people) is not None
-        return known or any(_says(t, head) for t in (quote, *facts.transcript))
+        return known or any(says(t, head) for t in (quote, *facts.transcript))
     return any(supports_text(value, text) for text in (quote, *facts.transcript))
 
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from extraction.memory.search import words_of
+from extraction.said import whole_words
 from extraction.schemas import Closure
 from meetsync.models import MeetingOutput
 
@@ -71,8 +72,7 @@ def spelled(text: str, terms: list[dict[str, Any]]) -> str:
     for term in terms:
         name = str(term["name"])
         for alias in sorted(term.get("aliases") or [], key=len, reverse=True):
-            pattern = rf"(?<!\w){re.escape(alias)}(?!\w)"
-            text = re.sub(pattern, name.replace("\\", "\\\\"), text, flags=re.IGNORECASE)
+            text = whole_words(alias).sub(name.replace("\\", "\\\\"), text)
     return text
 
 

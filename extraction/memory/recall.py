@@ -44,8 +44,8 @@ from sqlalchemy.sql.elements import BindParameter
 
 from extraction.memory import semantic
 from extraction.memory.render import line_of
-from extraction.memory.said import Said
 from extraction.memory.search import Hit, names_and_commitments, words_of
+from extraction.said import Said
 from meetsync.db.models import MemoryEntry
 from meetsync.models import MeetingOutput
 from meetsync.tokens import count_tokens

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extraction.memory.said import Said, says
+from extraction.said import Said, says
 
 WORDS = ["Jon", "jon's", "Smith", "O'Brien", "ß", "STRASSE", "straße", "Łukasz", "ŁUKASZ", "C++"]
 phrases = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)

@@ -1,6 +1,7 @@
-"""What a meeting says, asked phrase by phrase: does it say this name, as whole words?
+"""Whether a text says a phrase: as whole words, in any case.
 
-Recall asks it of every name and alias the lexical search found (hundreds in an org that
+Grounding asks it of a quote, evaluation of a title, and recall of a meeting: recall asks
+it of every name and alias the lexical search found (hundreds in an org that
 synced its CRM's contacts) and of every account its open commitments name. One regex scan
 of the whole transcript per phrase made that cost names × transcript length: ~150 ms of
 CPU per meeting at 4,000 people. A phrase's words are looked up in the text's word set
@@ -32,7 +33,7 @@ class Said:
 
 def says(text: str, phrase: str) -> bool:
     """Whether `text` holds `phrase` case-insensitively, not inside a longer word."""
-    return _pattern(phrase).search(text) is not None
+    return whole_words(phrase).search(text) is not None
 
 
 @lru_cache(maxsize=8192)
@@ -41,7 +42,8 @@ def _words(phrase: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=8192)
-def _pattern(phrase: str) -> re.Pattern[str]:
+def whole_words(phrase: str) -> re.Pattern[str]:
+    """`phrase` as a case-insensitive pattern that matches it only as whole words."""
     # an org's names recur meeting after meeting: compiled once each (re's own cache
     # holds 512 patterns, fewer than one meeting's names in a large org)
     return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE)
