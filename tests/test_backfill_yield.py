@@ -23,6 +23,14 @@ def broker(redis_url: str) -> Any:
     made.close()
 
 
+@pytest.fixture
+def trickling(redis_url: str) -> Any:
+    """A broker whose processes run one backfill message beside live work."""
+    made = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
+    yield made
+    made.close()
+
+
 def _broker(redis_url: str, yielding: Yielding) -> WakingRedisBroker:
     made = make_broker(
         f"{redis_url}?namespace=yield{uuid.uuid4().hex[:8]}", backfill_yield=yielding
@@ -165,80 +173,82 @@ def test_the_settings_name_the_yielding_workers_and_the_feeder_use() -> None:
     assert Yielding.of(settings).free_ms == 4_000
 
 
-def test_beside_live_work_a_process_runs_one_backfill_message_at_a_time(redis_url: str) -> None:
+def test_beside_live_work_a_process_runs_one_backfill_message_at_a_time(
+    trickling: WakingRedisBroker,
+) -> None:
     # given backfill messages on two queues, live work marked, one message allowed beside it
-    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
-    live, backfill = _actors(broker)
-    other = dramatiq.actor(broker=broker, actor_name="push_backfill", queue_name="push.backfill")(
-        lambda n: None
-    )
+    live, backfill = _actors(trickling)
+    other = dramatiq.actor(
+        broker=trickling, actor_name="push_backfill", queue_name="push.backfill"
+    )(lambda n: None)
     backfill.send(1)
     backfill.send(2)
     other.send(3)
     live.send(4)
-    extracting, pushing = _consumer(broker, "extract.backfill"), _consumer(broker, "push.backfill")
+    extracting, pushing = (
+        _consumer(trickling, "extract.backfill"),
+        _consumer(trickling, "push.backfill"),
+    )
     # expect one fetched, and nothing more from either queue while it runs
     first = next(extracting)
     assert first is not None and first.args == (1,)
     assert next(extracting) is None and next(pushing) is None
-    assert broker.backfill_in_flight() == 1
+    assert trickling.backfill_in_flight() == 1
     # when it ends, expect the next one beside live work, still one at a time
     extracting.ack(first)
-    assert broker.trickle_freed.is_set()
+    assert trickling.trickle_freed.is_set()
     found = next(pushing)
     assert found is not None and found.args == (3,)
     assert next(extracting) is None
-    assert queued(broker, "extract.backfill") == 1
-    broker.close()
+    assert queued(trickling, "extract.backfill") == 1
+    trickling.close()
 
 
 def test_a_consumer_restarted_after_a_lost_connection_replaces_the_last_in_the_count(
-    redis_url: str,
+    trickling: WakingRedisBroker,
 ) -> None:
     # given a backfill message held by a consumer whose connection was then lost
-    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
-    live, backfill = _actors(broker)
+    live, backfill = _actors(trickling)
     backfill.send(1)
     backfill.send(2)
     live.send(3)
-    assert next(_consumer(broker, "extract.backfill")) is not None
-    assert broker.backfill_in_flight() == 1
+    assert next(_consumer(trickling, "extract.backfill")) is not None
+    assert trickling.backfill_in_flight() == 1
     # expect the consumer dramatiq starts in its place to count alone, and trickle on
-    restarted = _consumer(broker, "extract.backfill")
-    assert broker.backfill_in_flight() == 0
+    restarted = _consumer(trickling, "extract.backfill")
+    assert trickling.backfill_in_flight() == 0
     found = next(restarted)
     assert found is not None and found.args == (2,)
-    broker.close()
+    trickling.close()
 
 
 def test_the_feeder_keeps_a_few_meetings_queued_for_the_trickle_beside_live_work(
-    redis_url: str,
+    trickling: WakingRedisBroker,
 ) -> None:
     from types import SimpleNamespace
 
     from cli.backfill import FEED_AHEAD, _live_hold
 
-    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
-    live, backfill = _actors(broker)
+    live, backfill = _actors(trickling)
     live.send(0)
-    hold = _live_hold(SimpleNamespace(broker=broker))
+    hold = _live_hold(SimpleNamespace(broker=trickling))
     for n in range(FEED_AHEAD):
         assert hold() == 0  # fewer than FEED_AHEAD queued: store the next one
         backfill.send(n)
     assert hold() > 0  # enough queued ahead of the trickle: yield to live work
-    broker.close()
+    trickling.close()
 
 
-def test_a_delayed_backfill_message_held_for_its_time_blocks_no_trickle(redis_url: str) -> None:
+def test_a_delayed_backfill_message_held_for_its_time_blocks_no_trickle(
+    trickling: WakingRedisBroker,
+) -> None:
     # given a backfill message delayed for a minute, held by its delay queue's consumer
-    broker = _broker(redis_url, Yielding(after_live_ms=60_000, max_ms=60_000, live_inflight=1))
-    live, backfill = _actors(broker)
+    live, backfill = _actors(trickling)
     backfill.send_with_options(args=(1,), delay=60_000)
     backfill.send(2)
     live.send(3)
-    assert next(_consumer(broker, "extract.backfill.DQ")) is not None
+    assert next(_consumer(trickling, "extract.backfill.DQ")) is not None
     # expect it not to count: the next backfill message still runs beside live work
-    assert broker.backfill_in_flight() == 0
-    found = next(_consumer(broker, "extract.backfill"))
+    assert trickling.backfill_in_flight() == 0
+    found = next(_consumer(trickling, "extract.backfill"))
     assert found is not None and found.args == (2,)
-    broker.close()
