@@ -24,8 +24,8 @@ Redis command a worker sent (`bench.pipeline`).
 Backfill yields to live work before it is even fetched (`backfill_yield_ms`): each live
 message sent marks live work in flight for that long, and while the mark holds a worker
 process runs at most `backfill_live_inflight` backfill messages, fetching the next as one
-ends (a trickle: the same work in bursts, a run free for its share of the time at full
-concurrency, tripled live p99 on 2 cores). With `backfill_live_inflight` 0, consumers of
+ends: a trickle. The same work in bursts (a run free for its share of the time at full
+concurrency) tripled live p99 on 2 cores. With `backfill_live_inflight` 0, consumers of
 the backfill lanes fetch nothing while the mark holds, at most `backfill_yield_max_ms` in
 a row; then they fetch freely for their share of the time (`backfill_yield_share`: a run
 of `max · share / (1 − share)`). Without any yield, a backfill message fetched while its
