@@ -337,9 +337,7 @@ class WakingConsumer(_RedisConsumer):
 
     def _beside_live(self) -> bool:
         """While live work runs, fetch one message if this process's backfill consumers
-        hold fewer than `live_inflight`; whether one came. A steady trickle beside live
-        meetings slows each of them less than the same work in bursts (a run free for its
-        share of the time took all the threads at once: live p99 ×2.7 on 2 cores)."""
+        hold fewer than `live_inflight` (the trickle: module docstring); whether one came."""
         limit = self.broker.backfill_yield.live_inflight
         if limit <= 0:
             return False

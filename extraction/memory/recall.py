@@ -316,26 +316,31 @@ def _named_in_full(c: Hit, said: Said, attendees: set[str]) -> bool:
     return c.kind in {"person", "term"} and any(said.says(n) for n in (c.name, *c.aliases) if n)
 
 
+def _names_alone(first: str, bearers: int, taken: set[str]) -> bool:
+    """Whether a first name said alone names the `bearers` people who bear it ("Priya"
+    names Priya Raman): not when someone named in full bears it (`taken`: it is theirs),
+    nor when more than FIRST_NAME_BEARERS do (one of forty Davids is no one the model can
+    use, and forty would spend the budget that the meeting's commitments need)."""
+    return first not in taken and bearers <= FIRST_NAME_BEARERS
+
+
 def _by_first_name(candidates: list[Hit], said: Said, taken: set[str]) -> list[str]:
-    """Ids of people the meeting names by their first name alone ("Priya" names Priya
-    Raman): not a first name `taken` by someone named in full, and not one more than
-    FIRST_NAME_BEARERS people bear (one of forty Davids is no one the model can use, and
-    forty would spend the budget that the meeting's commitments need)."""
+    """Ids of people the meeting names by their first name alone (`_names_alone`)."""
     bearers: dict[str, list[str]] = {}
     for c in candidates:
-        if c.kind == "person" and (first := _first(c.name)) and first not in taken:
+        if c.kind == "person" and (first := _first(c.name)):
             bearers.setdefault(first, []).append(c.id)
     return [
         i
         for first, ids in bearers.items()
-        if len(ids) <= FIRST_NAME_BEARERS and said.says(first)
+        if _names_alone(first, len(ids), taken) and said.says(first)
         for i in ids
     ]
 
 
 def _fuzzy(rows: list[Entry], said: str, known: set[str], taken: set[str]) -> list[Entry]:
     """People and terms the transcript names misspelled in a way no alias lists yet; by a
-    first name alone, as `_by_first_name` allows (`taken` grows with the full names found).
+    first name alone, as `_names_alone` allows (`taken` grows with the full names found).
 
     Each distinct name is scored once against every run of as many of the meeting's words
     (first names recur across an org's people), all of one length in one `cdist` call."""
@@ -358,7 +363,7 @@ def _fuzzy(rows: list[Entry], said: str, known: set[str], taken: set[str]) -> li
     taken = taken | {_first(row.name) for row in found.values() if row.kind == "person"}
     for first in matched:
         people = firsts.get(first, [])
-        if first not in taken and len(people) <= FIRST_NAME_BEARERS:
+        if _names_alone(first, len(people), taken):
             found.update((row.id, row) for row in people)
     return [row for row in rows if row.id in found]
 
