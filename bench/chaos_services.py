@@ -120,8 +120,16 @@ class SandboxProcess:
         return ssl.create_default_context(cafile=self.ca_file)
 
     def state(self, name: str) -> dict[str, Any]:
+        """What provider `name` holds (tasks, records, messages)."""
+        return self._admin(name, "state")
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Requests provider `name` answered, by endpoint; 429s served; faults injected."""
+        return self._admin(name, "stats")
+
+    def _admin(self, name: str, route: str) -> dict[str, Any]:
         with httpx.Client(verify=self.tls(), trust_env=False, timeout=60) as http:
-            response = http.get(f"{self.origins[name]}/_sandbox/state")
+            response = http.get(f"{self.origins[name]}/_sandbox/{route}")
             response.raise_for_status()
             data: dict[str, Any] = response.json()
             return data

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -176,6 +177,34 @@ def measured(counters: Counters, into: dict[str, float]) -> Iterator[None]:
     after = counters.read()
     into.update({k: after[k] - before.get(k, 0.0) for k in after})
     into["elapsed"] = time.monotonic() - began
+
+
+def provider_calls(sandbox: SandboxProcess) -> dict[tuple[str, str], int]:
+    """Requests each provider's emulator has answered, by provider and endpoint."""
+    return {
+        (name, endpoint): count
+        for name in sandbox.origins
+        for endpoint, count in sandbox.stats(name)["requests"].items()
+    }
+
+
+def calls_per_meeting(
+    before: dict[tuple[str, str], int], after: dict[tuple[str, str], int], meetings: int
+) -> dict[str, float]:
+    """HTTP requests per meeting, by provider: what the clients' CPU is spent on."""
+    calls: Counter[str] = Counter()
+    for (name, endpoint), count in after.items():
+        calls[name] += count - before.get((name, endpoint), 0)
+    return {name: round(count / meetings, 2) for name, count in sorted(calls.items())}
+
+
+def endpoint_calls(
+    before: dict[tuple[str, str], int], after: dict[tuple[str, str], int], meetings: int
+) -> str:
+    """The busiest endpoints' requests per meeting, for the log."""
+    calls = {key: (count - before.get(key, 0)) / meetings for key, count in after.items()}
+    busiest = sorted(calls.items(), key=lambda kv: -kv[1])[:12]
+    return ", ".join(f"{name} {endpoint} {rate:.2f}" for (name, endpoint), rate in busiest if rate)
 
 
 def post_all(http: httpx.Client, secret: str, meetings: list[MeetingOutput]) -> None:
@@ -408,6 +437,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                     return figures
                 costs: dict[str, float] = {}
                 batch = make_meetings(args.meetings, f"{run_id}-tp")
+                calls_before = provider_calls(sandbox)
                 with measured(counters, costs):
                     began = time.monotonic()
                     post_all(http, secret, batch)
@@ -419,6 +449,12 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 figures["sql_per_meeting"] = round(costs["sql"] / len(batch), 1)
                 figures["redis_cmds_per_meeting"] = round(costs["redis"] / len(batch), 1)
                 figures["cpu_ms_per_meeting_by_actor"] = by_actor(costs, len(batch))
+                calls_after = provider_calls(sandbox)
+                figures["provider_calls_per_meeting"] = calls_per_meeting(
+                    calls_before, calls_after, len(batch)
+                )
+                busiest = endpoint_calls(calls_before, calls_after, len(batch))
+                log(f"provider calls a meeting: {busiest}")
                 log(f"throughput: {json.dumps(figures)}")
 
                 batch = make_meetings(args.meetings, f"{run_id}-pin")

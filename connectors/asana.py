@@ -25,12 +25,33 @@ task) and, here, the rest of the contract.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from connectors.asana_tasks import AsanaTasks
+from connectors.asana_tasks import BATCH_ACTIONS, AsanaTasks
 from connectors.base import Check, ConnectorFacts, FieldSchema, Limits, Op, Receipt, TargetSchema
-from connectors.errors import ConnectorError, InvalidMapping, Permanent
+from connectors.errors import AuthExpired, ConnectorError, InvalidMapping, Permanent, RateLimited
 from connectors.write_policy import decide, policies_of, remember, written_fields
+
+Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
+CONCURRENT_WRITES = 15  # Asana's concurrent writes a token, a batch's actions each one
+PUSHES_IN_FLIGHT = 3  # the bucket's concurrency (default_limits)
+# new tasks a batch request: what keeps the pushes in flight within Asana's concurrent
+# writes (and within the ten actions the Batch API takes)
+BATCH_WRITES = min(BATCH_ACTIONS, CONCURRENT_WRITES // PUSHES_IN_FLIGHT)
+
+
+@dataclass
+class _Prepared:
+    """One op's write, ready to send (`AsanaConnector._prepared`)."""
+
+    data: dict[str, Any]
+    place: tuple[str, str | None]  # project, section
+    followers: list[str]
+    warnings: list[str]
+    skipped: dict[str, str]
+
 
 # Op field → the task property it sets; followers are additive and never overwrite anything.
 PROPERTY = {
@@ -52,7 +73,12 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
     # Asana allows 1,500 requests per minute per token on paid domains (150 on free ones)
     # and 15 concurrent write requests; the quota counts in minute windows, so a modest
     # burst keeps one meeting's writes from spending a whole minute's budget at once.
-    default_limits: ClassVar[Limits] = Limits(rate=1500 / 60, burst=100, concurrency=15)
+    # Each action of a batch request counts as a request and a concurrent write of its
+    # own: three pushes in flight of at most five new tasks a request (`BATCH_WRITES`)
+    # never hold more than fifteen.
+    default_limits: ClassVar[Limits] = Limits(
+        rate=1500 / 60, burst=100, concurrency=PUSHES_IN_FLIGHT
+    )
     actions: ClassVar[tuple[str, ...]] = ("upsert_task",)
     # a personal access token, or an OAuth app's client and the refresh token its grant returned
     credential_sets = (("token",), ("client_id", "client_secret", "refresh_token"))
@@ -96,35 +122,114 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
 
     def apply(self, op: Op, prior: Receipt | None) -> Receipt:
         """Create the task, or update the one `prior` names when the payload changed."""
-        if op.action != "upsert_task":
-            raise InvalidMapping(f"asana has no action {op.action!r}; known: upsert_task")
+        _known(op)
         if prior is not None and prior.extra.get("payload_hash") == op.payload_hash:
             return prior
-        project, section = self._place(op.target)
-        warnings: list[str] = []
-        data = self._task_data(op, project, warnings)
-        followers = self._followers(op, warnings)
-        skipped = self._guard(op, prior, data)
+        prepared = self._prepared(op, prior)
+        data, project, section, followers = prepared.data, *prepared.place, prepared.followers
         try:
             task = self._write(op, prior, data, project, section, followers)
         except Permanent as exc:
             if "html_notes" not in data or not exc.message.startswith("html_notes"):
                 raise
             # Asana's rich-text subset is narrow; plain notes still carry the evidence and link.
-            warnings.append(f"Asana refused html_notes ({exc.message}); sent plain notes")
+            prepared.warnings.append(f"Asana refused html_notes ({exc.message}); sent plain notes")
             del data["html_notes"]
             data["notes"] = op.fields.get("notes") or ""
             task = self._write(op, prior, data, project, section, followers)
+        return self._receipt(op, prior, task, prepared)
+
+    def apply_many(self, writes: Sequence[tuple[Op, Receipt | None]]) -> list[Outcome]:
+        """`apply` for several ops: the new tasks created together through Asana's Batch
+        API (ten a request, each counted against the limits as a request of its own), the
+        rest one by one. Each op's outcome is its receipt or its error; None for an op
+        never sent, because a 429 or an expired credential stopped the writes (that error
+        is the outcome of the op it stopped at)."""
+        outcomes: list[Outcome] = [None] * len(writes)
+        creates: list[tuple[int, Op, _Prepared]] = []
+        for i, (op, prior) in enumerate(writes):
+            try:
+                if prior is not None:
+                    outcomes[i] = self.apply(op, prior)
+                else:
+                    creates.append((i, op, self._prepared(op, None)))
+            except (RateLimited, AuthExpired) as exc:
+                outcomes[i] = exc  # the ops prepared before it are still sent
+                break
+            except ConnectorError as exc:
+                outcomes[i] = exc
+        if len(creates) == 1:  # one task: the plain request
+            i, op, _ = creates[0]
+            outcomes[i] = self._alone(op)
+            return outcomes
+        for start in range(0, len(creates), BATCH_WRITES):
+            if not self._create_batch_of(creates[start : start + BATCH_WRITES], outcomes):
+                break
+        return outcomes
+
+    def _create_batch_of(
+        self, creates: list[tuple[int, Op, _Prepared]], outcomes: list[Outcome]
+    ) -> bool:
+        """One Batch API request's creates, their outcomes filled in; False when a 429 or an
+        expired credential refused it (nothing of it was created, nothing more is sent)."""
+        bodies = [self._created(op, p.data, *p.place, p.followers) for _, op, p in creates]
+        try:
+            tasks = self._create_batch(bodies)
+        except (RateLimited, AuthExpired) as exc:
+            outcomes[creates[0][0]] = exc
+            return False
+        except Permanent:
+            # the batch itself refused (none of it ran): each task on its own says why
+            for i, op, _ in creates:
+                outcomes[i] = self._alone(op)
+            return True
+        except ConnectorError as exc:
+            # Asana away mid-request: any of its tasks may exist, each is looked up next time
+            for i, _, _ in creates:
+                outcomes[i] = exc
+            return True
+        for (i, op, prepared), task in zip(creates, tasks, strict=True):
+            if isinstance(task, dict):
+                outcomes[i] = self._receipt(op, None, task, prepared)
+            elif isinstance(task, Permanent) and task.message.startswith(
+                ("html_notes", "external")
+            ):
+                outcomes[i] = self._alone(op)  # what `apply` does about either, for this one
+            else:
+                outcomes[i] = task
+        return True
+
+    def _alone(self, op: Op) -> Outcome:
+        try:
+            return self.apply(op, None)
+        except ConnectorError as exc:
+            return exc
+
+    def _prepared(self, op: Op, prior: Receipt | None) -> _Prepared:
+        """What writing the op takes: its task values, place, followers, warnings, and the
+        fields its write policies keep it from writing now."""
+        _known(op)
+        place = self._place(op.target)
+        warnings: list[str] = []
+        data = self._task_data(op, place[0], warnings)
+        followers = self._followers(op, warnings)
+        skipped = self._guard(op, prior, data)
+        return _Prepared(data, place, followers, warnings, skipped)
+
+    def _receipt(
+        self, op: Op, prior: Receipt | None, task: dict[str, Any], prepared: _Prepared
+    ) -> Receipt:
+        data = prepared.data
         sent = [name for name, prop in PROPERTY.items() if name in op.fields and prop in data]
         extra: dict[str, Any] = {
             "payload_hash": op.payload_hash,
-            "warnings": warnings,
+            "warnings": prepared.warnings,
             "written": remember(
                 task["gid"], prior.extra if prior else None, self._present(task, op, sent)
             ),
         }
-        if skipped:
-            extra["skipped"] = skipped
+        if prepared.skipped:
+            extra["skipped"] = prepared.skipped
         return Receipt(
             external_id=task["gid"], url=task.get("permalink_url"), object="task", extra=extra
         )
@@ -201,3 +306,8 @@ _FIELD_TYPES = {
     "date": "date",
     "people": "people",
 }
+
+
+def _known(op: Op) -> None:
+    if op.action != "upsert_task":
+        raise InvalidMapping(f"asana has no action {op.action!r}; known: upsert_task")

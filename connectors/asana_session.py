@@ -65,6 +65,7 @@ class AsanaSession:
         self.users = asana.UsersApi(client)
         self.workspaces = asana.WorkspacesApi(client)
         self.settings = asana.CustomFieldSettingsApi(client)
+        self.batch = asana.BatchAPIApi(client)  # several writes in one request
         self._workspaces: dict[str, str] | None = None
         self._projects: dict[str, dict[str, str]] = {}
         self._sections: dict[str, dict[str, str]] = {}

@@ -23,6 +23,7 @@ from datetime import UTC, timedelta
 from html import escape
 from typing import Any
 
+from connectors.asana_errors import classified, errors_message
 from connectors.asana_names import AsanaNames
 from connectors.base import Op, Receipt, earliest_write
 from connectors.errors import ConnectorError, InvalidMapping, Permanent, Transient
@@ -40,6 +41,7 @@ PAGE_ATTEMPTS = 3  # a page that fails transiently is asked again this often, 0.
 # how far Asana's clock may be behind ours before its `Date` was measured (provider_clock)
 CLOCK_MARGIN = timedelta(minutes=10)
 MAX_TEXT_VALUE = 1_024  # characters Asana takes in a text custom field
+BATCH_ACTIONS = 10  # actions Asana takes in one Batch API request
 
 
 class AsanaTasks(AsanaNames):
@@ -214,15 +216,10 @@ class AsanaTasks(AsanaNames):
         section: str | None,
         followers: list[str],
     ) -> dict[str, Any]:
-        if not self.oauth:
-            data = marked(data, op, creating=prior is None)
         if prior is not None:
-            return self._update(prior.external_id, data, project, section, followers)
-        created = {**data, "followers": followers}
-        if section:
-            created["memberships"] = [{"project": project, "section": section}]
-        else:
-            created["projects"] = [project]
+            updated = data if self.oauth else marked(data, op, creating=False)
+            return self._update(prior.external_id, updated, project, section, followers)
+        created = self._created(op, data, project, section, followers)
         try:
             task: dict[str, Any] = self._call(
                 lambda: self.tasks.create_task(
@@ -238,6 +235,43 @@ class AsanaTasks(AsanaNames):
             if found is None:
                 raise
             return self._update(found.external_id, data, project, section, followers)
+
+    def _created(
+        self, op: Op, data: dict[str, Any], project: str, section: str | None, followers: list[str]
+    ) -> dict[str, Any]:
+        """A new task's `data`: the op's values (marked on a token), followers and place."""
+        if not self.oauth:
+            data = marked(data, op, creating=True)
+        created = {**data, "followers": followers}
+        if section:
+            created["memberships"] = [{"project": project, "section": section}]
+        else:
+            created["projects"] = [project]
+        return created
+
+    def _create_batch(
+        self, created: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | ConnectorError]:
+        """Create these tasks (at most BATCH_ACTIONS) in one Batch API request: each task,
+        or the error its action answered. A request refused whole raises (a 429: Asana ran
+        none of it; Asana away: any of it may have run)."""
+        actions = [
+            {
+                "method": "post",
+                "relative_path": "/tasks",
+                "data": data,
+                "options": {"fields": WRITE_FIELDS.split(",")},
+            }
+            for data in created
+        ]
+        # the whole answer at once (the SDK would otherwise page through it lazily, outside
+        # `_call`, with a `limit` the Batch API has no use for)
+        answered: dict[str, Any] = self._call(
+            lambda: self.batch.create_batch_request(
+                {"data": {"actions": actions}}, {}, full_payload=True, _request_timeout=self.timeout
+            )
+        )
+        return [_action_outcome(result) for result in answered.get("data") or []]
 
     def _followers(self, op: Op, warnings: list[str]) -> list[str]:
         gids = []
@@ -316,6 +350,17 @@ class AsanaTasks(AsanaNames):
             options = [field["options"][n] for n in names]
             out[field["gid"]] = options if field["type"] == "multi_enum" else options[0]
         return out
+
+
+def _action_outcome(result: dict[str, Any]) -> dict[str, Any] | ConnectorError:
+    """A batch action's task, or the connector error its status and body say."""
+    status = int(result.get("status_code") or 0)
+    body = result.get("body") or {}
+    if 200 <= status < 300 and isinstance(body.get("data"), dict):
+        task: dict[str, Any] = body["data"]
+        return task
+    message = errors_message(body) or f"batch action answered {status}"
+    return classified(status, message, (result.get("headers") or {}).get("retry-after"))
 
 
 def marked(data: dict[str, Any], op: Op, *, creating: bool) -> dict[str, Any]:

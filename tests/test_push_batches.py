@@ -134,12 +134,15 @@ class Interrupted(BaseException):
 def test_a_batch_interrupted_mid_write_records_what_landed_and_leaves_the_write_in_doubt(
     runtime: Runtime, clean_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a batch whose first write lands and whose second is interrupted
+    # given a batch whose first write lands and whose second is interrupted, on a
+    # connector that writes one op a call
     keys, _ = asana_batch(runtime)
     built = runtime.connectors.get
     calls = {"apply": 0}
 
     class Stopping:
+        apply_many = None  # one op a call
+
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
@@ -165,6 +168,42 @@ def test_a_batch_interrupted_mid_write_records_what_landed_and_leaves_the_write_
     second = row_of(runtime, keys[1])
     assert (second.state, second.attempts, second.lease_until) == ("sending", 1, 0.0)
     # which finds nothing landed, writes it once, and leaves the first alone
+    assert {pushing.push_ops(runtime, keys).states[k] for k in keys} == {"done"}
+    assert set(tasks_of(clean_sandbox, keys).values()) == {1}
+
+
+def test_a_batch_request_interrupted_after_it_landed_leaves_all_its_ops_in_doubt(
+    runtime: Runtime, clean_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a batch whose tasks Asana creates in one request, the worker stopping before
+    # the answer is recorded
+    keys, _ = asana_batch(runtime)
+    built = runtime.connectors.get
+
+    class Stopping:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def apply_many(self, writes: Any) -> Any:
+            self.inner.apply_many(writes)
+            raise Interrupted
+
+    monkeypatch.setattr(
+        runtime.connectors, "get", lambda s, n, *, org_id: Stopping(built(s, n, org_id=org_id))
+    )
+
+    # when it is pushed
+    with pytest.raises(Interrupted):
+        pushing.push_ops(runtime, keys)
+
+    # expect every op of the request in doubt, free for the next push
+    rows = [row_of(runtime, k) for k in keys]
+    assert {(r.state, r.attempts, r.lease_until) for r in rows} == {("sending", 1, 0.0)}
+    monkeypatch.undo()
+    # which finds every task and writes none of them again
     assert {pushing.push_ops(runtime, keys).states[k] for k in keys} == {"done"}
     assert set(tasks_of(clean_sandbox, keys).values()) == {1}
 

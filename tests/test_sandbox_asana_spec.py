@@ -222,6 +222,15 @@ def _exercise(sandbox: Sandbox) -> None:
     changed = op.model_copy(update={"payload_hash": "changed"})
     connector.apply(changed, receipt)
     connector.find(op)
+    # two new tasks in one Batch API request, one action of it refused (no name)
+    twins = [
+        op.model_copy(update={"key": f"{op.key}-{n}", "fields": {**fields, "name": name}})
+        for n, name in enumerate(["Send the deck", "Share the notes"])
+    ]
+    connector.apply_many([(twin, None) for twin in twins])
+    with httpx.Client(base_url=sandbox.urls["asana"], headers=AUTH, trust_env=False) as api:
+        refused = {"method": "post", "relative_path": "/tasks", "data": {"name": "No place"}}
+        api.post("/batch", json={"data": {"actions": [refused]}})
 
 
 @pytest.fixture(scope="module")

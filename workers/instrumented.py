@@ -24,6 +24,7 @@ log = logging.getLogger("workers.provider")
 
 REASON_CHARS = 300
 T = TypeVar("T")
+Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
 
 
 class Instrumented:
@@ -43,6 +44,26 @@ class Instrumented:
     def find(self, op: Op) -> Receipt | None:
         return self._call("find", [op], lambda: self._inner.find(op))
 
+    @property
+    def writes_many(self) -> bool:
+        """Whether the connector writes several ops in one call (`apply_many`)."""
+        return callable(getattr(self._inner, "apply_many", None))
+
+    def apply_many(self, writes: Sequence[tuple[Op, Receipt | None]]) -> list[Outcome]:
+        """Several ops' `apply` in one call: each op's receipt, error, or None (not sent);
+        the errors among them counted and logged as a failed `apply` would be."""
+        ops = [op for op, _ in writes]
+        outcomes: list[Outcome] = self._call(
+            "apply_many",
+            ops,
+            lambda: self._inner.apply_many(list(writes)),  # type: ignore[attr-defined]
+        )
+        for op, outcome in zip(ops, outcomes, strict=True):
+            if isinstance(outcome, ConnectorError):
+                with bind(provider=self._inner.name, connection=self._connection, op=op.key):
+                    self._failed("apply", outcome)
+        return outcomes
+
     def find_many(self, ops: Sequence[Op]) -> dict[str, Receipt | None]:
         """Several ops' `find`: in one call where the connector looks them up together
         (`find_many`), else one at a time."""
@@ -58,26 +79,15 @@ class Instrumented:
             try:
                 result = run()
             except ConnectorError as exc:
-                metrics.PROVIDER_ERRORS.labels(provider, type(exc).__name__).inc()
-                log.warning(
-                    "%s %s: %s",
-                    provider,
-                    action,
-                    type(exc).__name__,
-                    extra={
-                        "event": "provider_error",
-                        "error": type(exc).__name__,
-                        "provider_code": exc.provider_code,
-                        "reason": str(exc)[:REASON_CHARS],
-                    },
-                )
+                self._failed(action, exc)
                 raise
             finally:
                 elapsed = time.perf_counter() - started
                 metrics.PUSH_SECONDS.labels(provider, action).observe(elapsed)
-            # a receipt, or find_many's receipts by key (how many found, then)
-            many = isinstance(result, dict)
-            answers = list(result.values()) if isinstance(result, dict) else [result]
+            # a receipt, or find_many's receipts by key, or apply_many's outcomes (how many)
+            many = isinstance(result, dict | list)
+            answers = list(result.values()) if isinstance(result, dict) else result
+            answers = answers if isinstance(answers, list) else [answers]
             landed = [r for r in answers if isinstance(r, Receipt)]
             request_id = (landed[0].extra or {}).get("request_id") if landed else None
             with bind(request_id=request_id):
@@ -93,3 +103,19 @@ class Instrumented:
                     },
                 )
             return result
+
+    def _failed(self, action: str, exc: ConnectorError) -> None:
+        provider = self._inner.name
+        metrics.PROVIDER_ERRORS.labels(provider, type(exc).__name__).inc()
+        log.warning(
+            "%s %s: %s",
+            provider,
+            action,
+            type(exc).__name__,
+            extra={
+                "event": "provider_error",
+                "error": type(exc).__name__,
+                "provider_code": exc.provider_code,
+                "reason": str(exc)[:REASON_CHARS],
+            },
+        )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -34,7 +34,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.base import Op, Receipt, written_after
-from connectors.errors import AuthExpired, Permanent, RateLimited, Transient
+from connectors.errors import AuthExpired, ConnectorError, Permanent, RateLimited, Transient
 from meetsync.db.models import Connection, Meeting, OpRecord
 from meetsync.states import ConnectionStatus, OpState, PushState
 from workers import enrich, ledger
@@ -251,47 +251,106 @@ def _ready(
 
 
 def _write_all(runtime: Runtime, writes: list[_Write], pushed: Pushed) -> None:
-    """Write the claimed ops in order, then record every outcome in one transaction."""
+    """Write the claimed ops in order (several in one request where the connector can),
+    then record every outcome in one transaction."""
     landed: list[tuple[_Write, Receipt]] = []
     ends: dict[str, dict[str, Any]] = {}  # key → the ledger values its attempt ends with
     doubts = _Doubts(runtime, writes)
-    written = 0
+    untouched: list[_Write] = []  # never sent: unclaimed, as they were
+    reached = 0  # writes[:reached] have their outcomes
+    sending: list[_Write] = []
+    paused: AuthExpired | None = None
     try:
-        for write in writes:
-            op, key = write.op, write.claim.op.key
-            try:
-                receipt = _write(write, doubts)
-            except RateLimited as exc:
-                # left in doubt on purpose: a multi-part write (a long Slack recap) may have
-                # landed in part before the 429, so the next attempt runs find() first
-                ends[key] = ledger.released(str(exc))
-                pushed.come_back(key, PushState.THROTTLED, exc.retry_after)
-                written += 1
+        for group in _groups(writes):
+            sending = group
+            stop = False
+            for write, outcome in zip(group, _outcomes(group, doubts), strict=True):
+                op, key = write.op, write.claim.op.key
+                if outcome is None:
+                    untouched.append(write)
+                elif isinstance(outcome, Receipt):
+                    landed.append((write, outcome))
+                elif isinstance(outcome, RateLimited):
+                    # left in doubt on purpose: a multi-part write (a long Slack recap) may
+                    # have landed in part before the 429, so the next attempt runs find()
+                    ends[key] = ledger.released(str(outcome))
+                    pushed.come_back(key, PushState.THROTTLED, outcome.retry_after)
+                    stop = True
+                elif isinstance(outcome, AuthExpired):
+                    # the credential stopped working: the connection and what is left pause
+                    paused, stop = outcome, True
+                    untouched.append(write)
+                elif isinstance(outcome, Permanent):
+                    ends[key] = ledger.resting(OpState.FAILED, str(outcome))
+                    pushed.settle(key, PushState.FAILED, op.meeting_id)
+                else:
+                    ends[key] = ledger.released(str(outcome))
+                    pushed.transient = str(outcome)
+            reached += len(group)
+            sending = []
+            if stop:
                 break
-            except AuthExpired as exc:
-                # the credential stopped working: the connection and what is left pause
-                for rest in writes[written:]:
-                    ends[rest.claim.op.key] = ledger.resting(OpState.PAUSED, str(exc))
-                    pushed.settle(rest.claim.op.key, PushState.PAUSED, rest.op.meeting_id)
-                written = len(writes)
-                _pause_connection(runtime, op.connection, str(exc))
-                break
-            except Permanent as exc:
-                ends[key] = ledger.resting(OpState.FAILED, str(exc))
-                pushed.settle(key, PushState.FAILED, op.meeting_id)
-            except Transient as exc:
-                ends[key] = ledger.released(str(exc))
-                pushed.transient = str(exc)
-            else:
-                landed.append((write, receipt))
-            written += 1
+        untouched += writes[reached:]
+        if paused is not None:
+            for rest in untouched:
+                ends[rest.claim.op.key] = ledger.resting(OpState.PAUSED, str(paused))
+                pushed.settle(rest.claim.op.key, PushState.PAUSED, rest.op.meeting_id)
+            untouched = []
+            _pause_connection(runtime, writes[0].op.connection, str(paused))
     except BaseException:
-        # interrupted mid-write (a shutdown, a time limit): the op being written stays in
-        # doubt, free for the next push; those not reached go back as they were
+        # interrupted mid-write (a shutdown, a time limit): what was being sent stays in
+        # doubt, free for the next push; what was not reached goes back as it was
         with suppress(Exception):
-            _end(runtime, writes, written, landed, ends, pushed, interrupted=True)
+            done = {w.claim.op.key for w, _ in landed}
+            for write in sending:
+                if write.claim.op.key not in done:
+                    ends[write.claim.op.key] = ledger.released("push interrupted")
+            flying = {w.claim.op.key for w in sending}
+            unsent = [w for w in writes[reached:] if w.claim.op.key not in flying]
+            _end(runtime, writes, landed, ends, untouched + unsent, pushed, interrupted=True)
         raise
-    _end(runtime, writes, written, landed, ends, pushed)
+    _end(runtime, writes, landed, ends, untouched, pushed)
+
+
+def _groups(writes: list[_Write]) -> Iterator[list[_Write]]:
+    """The writes in order, those a connector writes together (`apply_many`) as one group."""
+    group: list[_Write] = []
+    for write in writes:
+        if group and (write.connector is not group[0].connector or not write.connector.writes_many):
+            yield group
+            group = []
+        group.append(write)
+    if group:
+        yield group
+
+
+def _outcomes(group: list[_Write], doubts: _Doubts) -> list[Receipt | ConnectorError | None]:
+    """Each write's outcome: its receipt, its error, or None when it was never sent."""
+    if len(group) == 1:
+        try:
+            return [_write(group[0], doubts)]
+        except ConnectorError as exc:
+            return [exc]
+    outcomes: list[Receipt | ConnectorError | None] = [None] * len(group)
+    sent: list[tuple[int, Op, Receipt | None]] = []
+    for i, write in enumerate(group):
+        try:
+            prior = _prior(write, doubts)
+        except (RateLimited, AuthExpired) as exc:
+            outcomes[i] = exc  # the lookup was refused: it and those after it wait
+            break
+        except ConnectorError as exc:
+            outcomes[i] = exc
+            continue
+        if _landed_as_is(write, prior):
+            outcomes[i] = prior
+        else:
+            sent.append((i, write.op, prior))
+    if sent:
+        answered = group[0].connector.apply_many([(op, prior) for _, op, prior in sent])
+        for (i, _, _), outcome in zip(sent, answered, strict=True):
+            outcomes[i] = outcome
+    return outcomes
 
 
 class _Doubts:
@@ -327,36 +386,46 @@ class _Doubts:
 
 def _write(write: _Write, doubts: _Doubts) -> Receipt:
     """One op's write: looked up first when an earlier attempt may have landed."""
-    claim, op, connector = write.claim, write.op, write.connector
-    prior = claim.prior
-    if claim.in_doubt and prior is None:
-        prior = doubts.find(write)
-    if prior is not None and claim.in_doubt and prior.extra.get("payload_hash") == op.payload_hash:
+    prior = _prior(write, doubts)
+    if _landed_as_is(write, prior):
+        assert prior is not None
         return prior  # the write in doubt landed with this very payload: done, not again
-    return connector.apply(op, prior)
+    return write.connector.apply(write.op, prior)
+
+
+def _prior(write: _Write, doubts: _Doubts) -> Receipt | None:
+    """What the op wrote before: its receipt, or what a lookup finds when in doubt."""
+    if write.claim.in_doubt and write.claim.prior is None:
+        return doubts.find(write)
+    return write.claim.prior
+
+
+def _landed_as_is(write: _Write, prior: Receipt | None) -> bool:
+    """The write in doubt landed with this very payload: done, not again."""
+    return (
+        prior is not None
+        and write.claim.in_doubt
+        and prior.extra.get("payload_hash") == write.op.payload_hash
+    )
 
 
 def _end(
     runtime: Runtime,
     writes: list[_Write],
-    written: int,
     landed: list[tuple[_Write, Receipt]],
     ends: dict[str, dict[str, Any]],
+    untouched: list[_Write],
     pushed: Pushed,
     *,
     interrupted: bool = False,
 ) -> None:
     """Record the batch: receipts of what landed, how the others' attempts ended, and the
-    ops never reached unclaimed; retried a while if the database is away.
+    ops never sent unclaimed; retried a while if the database is away.
 
     Giving up leaves the ops in doubt until their leases run out (then find() settles
     them), so a database that comes back within `record_retry_s` spares them that wait.
     """
     retry = runtime.settings.retry
-    if interrupted and written < len(writes):
-        ends[writes[written].claim.op.key] = ledger.released("push interrupted")
-        written += 1
-    untouched = writes[written:]
     deadline = time.monotonic() + min(retry.record_retry_s, retry.lease_s / 2)
     pause = RECORD_PAUSE_S
     while True:

@@ -1,7 +1,8 @@
 """Emulates the slice of Asana's REST API (v1.0) that meetsync uses, as the asana SDK sees it.
 
 Served under /api/1.0: workspaces, users, projects, sections, custom field settings and
-tasks (with the app-specific `external` field and `external:<gid>` lookups). Bodies follow
+tasks (with the app-specific `external` field and `external:<gid>` lookups), and the
+Batch API (`POST /batch`, sandbox.asana.batch). Bodies follow
 Asana's conventions: `{"data": …}` envelopes, `opt_fields`, offset pagination, and
 `{"errors": [{"message", "help"}]}` with the documented status codes. Two limits apply per
 token, as Asana documents them: requests per minute (150 free, 1,500 paid) and 15
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.asana.batch import AsanaBatch, Inner
 from sandbox.asana.envelope import PREFIX, _page, _select
 from sandbox.asana.errors import RATE_LIMITED, AsanaError, error_body
 from sandbox.asana.limits import TokenLimiter
@@ -40,7 +42,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
-class AsanaSandbox(AsanaTasks):
+class AsanaSandbox(AsanaTasks, AsanaBatch):
     """One Asana organisation: the world's company, its people, projects and tasks."""
 
     name = "asana"
@@ -66,25 +68,37 @@ class AsanaSandbox(AsanaTasks):
         return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
     # -- request plumbing -------------------------------------------------------------
+    def _token_kind(self, request: Request) -> tuple[str, str] | None:
+        """The request's token and its kind (PAT or OAuth); None when not authorised."""
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        with self.lock:
+            kind = self.auth.kind(token) if token else None
+        if kind is None or self.revoked:
+            return None
+        return token, kind
+
+    def _limiter_for(self, token: str) -> TokenLimiter:
+        """The token's limits (the caller holds the lock)."""
+        limiter = self.limiters.get(token)
+        if limiter is None:
+            limiter = self.limiters[token] = TokenLimiter(
+                int(self.options.get("requests_per_minute", 1500)),
+                int(self.options.get("concurrent_writes", 15)),
+            )
+        return limiter
+
     def _endpoint(self, handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Handler:
         """Auth, the token's limits, `opt_fields`, the data envelope and error bodies."""
 
         async def endpoint(request: Request) -> JSONResponse:
-            auth = request.headers.get("authorization", "")
-            token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-            with self.lock:
-                kind = self.auth.kind(token) if token else None
-            if kind is None or self.revoked:
+            authorised = self._token_kind(request)
+            if authorised is None:
                 return JSONResponse(error_body(401, "Not Authorized"), status_code=401)
-            request.scope["asana_token"] = kind
+            token, request.scope["asana_token"] = authorised
             write = request.method in WRITE_METHODS
             with self.lock:
-                limiter = self.limiters.get(token)
-                if limiter is None:
-                    limiter = self.limiters[token] = TokenLimiter(
-                        int(self.options.get("requests_per_minute", 1500)),
-                        int(self.options.get("concurrent_writes", 15)),
-                    )
+                limiter = self._limiter_for(token)
                 wait = limiter.admit(write)
             if wait is not None:
                 return JSONResponse(
@@ -107,46 +121,54 @@ class AsanaSandbox(AsanaTasks):
         return endpoint
 
     # -- routes -----------------------------------------------------------------------
+    def _api(self) -> list[tuple[str, Inner, list[str], int]]:
+        """The API's endpoints: path, handler, methods, success status."""
+        get, post = ["GET"], ["POST"]
+        return [
+            (f"{PREFIX}/workspaces", self.list_workspaces, get, 200),
+            (f"{PREFIX}/users", self.list_users, get, 200),
+            (f"{PREFIX}/users/{{user_gid}}", self.get_user, get, 200),
+            (f"{PREFIX}/projects", self.list_projects, get, 200),
+            (f"{PREFIX}/projects/{{project_gid}}", self.get_project, get, 200),
+            (f"{PREFIX}/projects/{{project_gid}}/sections", self.list_sections, get, 200),
+            (
+                f"{PREFIX}/projects/{{project_gid}}/custom_field_settings",
+                self.list_custom_field_settings,
+                get,
+                200,
+            ),
+            (f"{PREFIX}/projects/{{project_gid}}/tasks", self.list_tasks, get, 200),
+            (f"{PREFIX}/sections/{{section_gid}}", self.get_section, get, 200),
+            (f"{PREFIX}/sections/{{section_gid}}/tasks", self.list_tasks, get, 200),
+            (f"{PREFIX}/sections/{{section_gid}}/addTask", self.add_task_to_section, post, 200),
+            (f"{PREFIX}/tasks", self.list_tasks, get, 200),
+            (f"{PREFIX}/tasks", self.create_task, post, 201),
+            (f"{PREFIX}/tasks/{{task_gid}}", self.get_task, get, 200),
+            (f"{PREFIX}/tasks/{{task_gid}}", self.update_task, ["PUT"], 200),
+            (f"{PREFIX}/tasks/{{task_gid}}", self.delete_task, ["DELETE"], 200),
+            (f"{PREFIX}/tasks/{{task_gid}}/addFollowers", self.add_followers, post, 200),
+            (f"{PREFIX}/tasks/{{task_gid}}/removeFollowers", self.remove_followers, post, 200),
+        ]
+
     def routes(self) -> list[BaseRoute]:
-        e = self._endpoint
+        api = self._api()
+        # what a batch action may call: the same handlers, without the per-request limits
+        self.batchable = [
+            (Route(path, handler, methods=methods), handler, status)
+            for path, handler, methods, status in api
+        ]
         return [
             Route("/_sandbox/auth", self._auth, methods=["POST"]),
             Route("/-/oauth_authorize", self._oauth_authorize, methods=["GET"]),
             Route("/-/oauth_token", self._oauth_token, methods=["POST"]),
-            Route(f"{PREFIX}/workspaces", e(self.list_workspaces)),
-            Route(f"{PREFIX}/users", e(self.list_users)),
-            Route(f"{PREFIX}/users/{{user_gid}}", e(self.get_user)),
-            Route(f"{PREFIX}/projects", e(self.list_projects)),
-            Route(f"{PREFIX}/projects/{{project_gid}}", e(self.get_project)),
-            Route(f"{PREFIX}/projects/{{project_gid}}/sections", e(self.list_sections)),
-            Route(
-                f"{PREFIX}/projects/{{project_gid}}/custom_field_settings",
-                e(self.list_custom_field_settings),
-            ),
-            Route(f"{PREFIX}/projects/{{project_gid}}/tasks", e(self.list_tasks)),
-            Route(f"{PREFIX}/sections/{{section_gid}}", e(self.get_section)),
-            Route(f"{PREFIX}/sections/{{section_gid}}/tasks", e(self.list_tasks)),
-            Route(
-                f"{PREFIX}/sections/{{section_gid}}/addTask",
-                e(self.add_task_to_section),
-                methods=["POST"],
-            ),
-            Route(f"{PREFIX}/tasks", e(self.list_tasks)),
-            Route(f"{PREFIX}/tasks", e(self.create_task, status=201), methods=["POST"]),
-            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.get_task)),
-            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.update_task), methods=["PUT"]),
-            Route(f"{PREFIX}/tasks/{{task_gid}}", e(self.delete_task), methods=["DELETE"]),
-            Route(
-                f"{PREFIX}/tasks/{{task_gid}}/addFollowers", e(self.add_followers), methods=["POST"]
-            ),
-            Route(
-                f"{PREFIX}/tasks/{{task_gid}}/removeFollowers",
-                e(self.remove_followers),
-                methods=["POST"],
+            Route(f"{PREFIX}/batch", self.batch, methods=["POST"]),
+            *(
+                Route(path, self._endpoint(handler, status=status), methods=methods)
+                for path, handler, methods, status in api
             ),
             Route(
                 f"{PREFIX}/{{rest:path}}",
-                e(self.no_route),
+                self._endpoint(self.no_route),
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             ),
         ]

@@ -41,6 +41,20 @@ class TokenLimiter:
             self.writes += 1
         return None
 
+    def admit_many(self, requests: int, writes: int) -> float | None:
+        """`admit` for a batch of `requests` (`writes` of them writes): all, or none and
+        the seconds until all could (Asana refuses the whole batch)."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.refill)
+        self.stamp = now
+        if writes and self.writes + writes > self.max_writes:
+            return 1.0
+        if self.tokens < requests:
+            return (requests - self.tokens) / self.refill
+        self.tokens -= requests
+        self.writes += writes
+        return None
+
     def release(self) -> None:
         """An admitted write has finished."""
         self.writes = max(0, self.writes - 1)
