@@ -29,17 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from connectors.asana_tasks import BATCH_ACTIONS, AsanaTasks
+from connectors.asana_tasks import AsanaTasks
 from connectors.base import Check, ConnectorFacts, FieldSchema, Limits, Op, Receipt, TargetSchema
 from connectors.errors import AuthExpired, ConnectorError, InvalidMapping, Permanent, RateLimited
 from connectors.write_policy import decide, policies_of, remember, written_fields
 
 Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
 CONCURRENT_WRITES = 15  # Asana's concurrent writes a token, a batch's actions each one
-PUSHES_IN_FLIGHT = 3  # the bucket's concurrency (default_limits)
-# new tasks a batch request: what keeps the pushes in flight within Asana's concurrent
-# writes (and within the ten actions the Batch API takes)
-BATCH_WRITES = min(BATCH_ACTIONS, CONCURRENT_WRITES // PUSHES_IN_FLIGHT)
+# new tasks a batch request (of the ten Asana takes): the slots a push holds while it
+# sends them, so three such pushes may be in flight at once, or fifteen of one task
+BATCH_WRITES = 5
 
 
 @dataclass
@@ -74,12 +73,12 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
     # and 15 concurrent write requests; the quota counts in minute windows, so a modest
     # burst keeps one meeting's writes from spending a whole minute's budget at once.
     # Each action of a batch request counts as a request and a concurrent write of its
-    # own: three pushes in flight of at most five new tasks a request (`BATCH_WRITES`)
-    # never hold more than fifteen.
+    # own: a push holds one slot per task it sends at once (`writes_at_once`).
     default_limits: ClassVar[Limits] = Limits(
-        rate=1500 / 60, burst=100, concurrency=PUSHES_IN_FLIGHT
+        rate=1500 / 60, burst=100, concurrency=CONCURRENT_WRITES
     )
     actions: ClassVar[tuple[str, ...]] = ("upsert_task",)
+    writes_at_once: ClassVar[int] = BATCH_WRITES
     # a personal access token, or an OAuth app's client and the refresh token its grant returned
     credential_sets = (("token",), ("client_id", "client_secret", "refresh_token"))
 

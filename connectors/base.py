@@ -162,6 +162,9 @@ class ConnectorFacts:
     # the credential names a connection may hold, one tuple per way of signing in, checked
     # when a connection is saved; () checks nothing
     credential_sets: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # the most writes one request sends at once (`apply_many`), each a concurrent request
+    # at the provider: a push's grant holds that many of the bucket's concurrency slots
+    writes_at_once: ClassVar[int] = 1
 
     @classmethod
     def closing(cls, target: dict[str, Any]) -> dict[str, Any] | None:
@@ -197,5 +200,12 @@ class Connector(Protocol):
         ...
 
     def find(self, op: Op) -> Receipt | None:
-        """Look up the outcome of an op whose response was lost."""
+        """Look up the outcome of an op whose response was lost.
+
+        Optional, for a provider that writes several records in one request:
+        `apply_many(writes: Sequence[tuple[Op, Receipt | None]]) -> list[Receipt |
+        ConnectorError | None]`, each op's receipt or error, None for one never sent (a
+        429 or an expired credential stopped the writes: that error is the outcome of the
+        op it stopped at), never raising a ConnectorError; `writes_at_once` says how many
+        one request carries (connectors/asana.py)."""
         ...

@@ -92,8 +92,9 @@ def test_new_tasks_go_in_one_request_and_each_is_found_by_its_key(
 def test_requests_carry_no_more_than_asanas_concurrent_writes_allow(
     connector: AsanaConnector, admin: SandboxClient
 ) -> None:
-    # three pushes in flight (the bucket's concurrency) of five tasks a request: fifteen
-    assert BATCH_WRITES * AsanaConnector.default_limits.concurrency <= 15
+    # a push holds a throttle slot per task it sends at once (workers.throttle)
+    assert AsanaConnector.writes_at_once == BATCH_WRITES
+    assert AsanaConnector.default_limits.concurrency == 15  # Asana's concurrent writes
     outcomes = connector.apply_many([(op, None) for op in _ops(2 * BATCH_WRITES + 1)])
     assert all(isinstance(o, Receipt) for o in outcomes)
     assert _requests(admin, f"POST {BATCH}") == 3

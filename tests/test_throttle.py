@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -149,6 +150,26 @@ def test_concurrency_slots_are_held_until_released(throttle: Throttle) -> None:
     assert not third.granted and third.reason == "slots"
     throttle.release(ask, first.lease)
     assert throttle.acquire(ask, third.ticket, now_ms=1_001).granted
+
+
+def test_a_grant_holds_a_slot_for_each_write_its_request_sends_at_once(
+    throttle: Throttle,
+) -> None:
+    # given Asana's fifteen concurrent writes, and pushes of five tasks a batch request
+    batch = Ask("asana:acme", Limits(rate=100, burst=100, concurrency=15), width=5, cost=7)
+    held = [throttle.acquire(batch, now_ms=1_000) for _ in range(3)]
+    # when a fourth asks while three hold five slots each, and one task alone asks
+    fourth = throttle.acquire(batch, now_ms=1_000)
+    single = throttle.acquire(replace(batch, width=1, cost=1), now_ms=1_000)
+    # expect both to wait on the slots until a batch is released, which frees all five
+    assert all(d.granted for d in held)
+    assert not fourth.granted and fourth.reason == "slots"
+    assert not single.granted and single.reason == "slots"
+    throttle.release(batch, held[0].lease)
+    assert throttle.acquire(batch, fourth.ticket, now_ms=1_001).granted
+    # and a width over the bucket's concurrency is held to it, never waiting forever
+    wide = Ask("asana:wide", Limits(rate=100, burst=100, concurrency=2), width=5)
+    assert wide.slots == 2 and throttle.acquire(wide, now_ms=1_000).granted
 
 
 @pytest.mark.parametrize(

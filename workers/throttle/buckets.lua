@@ -4,7 +4,8 @@
 -- ARGV: 1 now_ms (-1: Redis TIME), 2 rate/s, 3 burst, 4 concurrency, 5 lease_ms, 6 horizon_ms,
 --       7 idle_ms, 8 flow, 9 flow rate/s (0: none), 10 flow burst, 11 backfill 0|1,
 --       12 ticket_ms (0: none), 13 lease id, 14 cost, 15 recovery/s,
---       16 op (acquire | release | refund | penalize | sync)
+--       16 op (acquire | release | refund | penalize | sync),
+--       17 width: slots a grant holds (the writes one request sends at once)
 -- Returns {granted 0|1, wait_ms, ticket_ms, reason}.
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -39,14 +40,21 @@ local function save()
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
 
-if op == 'release' then
+-- a grant of width w holds w slots: its lease, then lease#2 .. lease#w
+local width = tonumber(ARGV[17]) or 1
+local function free_slots()
   redis.call('ZREM', KEYS[4], ARGV[13])
+  for i = 2, width do redis.call('ZREM', KEYS[4], ARGV[13] .. '#' .. i) end
+end
+
+if op == 'release' then
+  free_slots()
   return {1, 0, 0, 'released'}
 end
 
 if op == 'refund' then
   -- a grant taken but never spent (its partner bucket said wait): tokens back, slot freed
-  redis.call('ZREM', KEYS[4], ARGV[13])
+  free_slots()
   tokens = math.min(burst, tokens + tonumber(ARGV[14]))
   save()
   return {1, 0, 0, 'refunded'}
@@ -152,7 +160,7 @@ if flow_rate > 0 then
   if ftokens < cost then return reply(0, (cost - ftokens) / flow_rate, ticket, 'flow') end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[4]) then
+if redis.call('ZCARD', KEYS[4]) + width > tonumber(ARGV[4]) then
   local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
   local poll = math.max(5, 1 / r)
   return reply(0, math.min(tonumber(first[2]) - now, poll), ticket, 'slots')
@@ -160,5 +168,6 @@ end
 tokens = tokens - cost
 if flow_rate > 0 then redis.call('HSET', KEYS[3], 'tok:' .. flow, ftokens - cost) end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[13])
+for i = 2, width do redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[13] .. '#' .. i) end
 redis.call('PEXPIRE', KEYS[4], ttl)
 return reply(1, 0, ticket, 'granted')

@@ -38,6 +38,14 @@ class Ask:
     backfill: bool = False
     flow_limits: Limits | None = None
     cost: float = 1.0
+    # concurrency slots a grant holds: the writes one request of the push sends at once
+    # (an Asana batch request's actions each count as a concurrent write)
+    width: int = 1
+
+    @property
+    def slots(self) -> int:
+        """The slots a grant holds: its width, never more than the bucket has."""
+        return max(1, min(self.width, self.limits.concurrency))
 
 
 @dataclass(frozen=True)

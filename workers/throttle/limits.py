@@ -73,6 +73,7 @@ def ask_for_op(
         org=org,
         backfill=backfill,
         flow_limits=flow_limits,
+        width=facts(connector).writes_at_once,
     )
 
 

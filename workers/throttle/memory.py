@@ -123,21 +123,23 @@ class MemoryThrottle:
             if ftokens < cost:
                 return reply(False, (cost - ftokens) / flow_rate, ticket, "flow")
         b.slots = {k: v for k, v in b.slots.items() if v > now}
-        if len(b.slots) >= b.concurrency:
+        if len(b.slots) + ask.slots > b.concurrency:
             poll = max(5.0, 1 / r)
             return reply(False, min(min(b.slots.values()) - now, poll), ticket, "slots")
         b.tokens -= cost
         if ask.flow_limits is not None and flow_rate > 0:
             b.flow_tokens[flow] = (ftokens - cost, now)
         lease = new_lease()
-        b.slots[lease] = now + t.lease_ms
+        for member in _members(lease, ask.slots):
+            b.slots[member] = now + t.lease_ms
         return reply(True, 0, ticket, "granted", lease)
 
     def release(self, ask: Ask, lease: str) -> None:
         with self._lock:
             b = self._buckets.get(ask.bucket)
             if b is not None:
-                b.slots.pop(lease, None)
+                for member in _members(lease, ask.slots):
+                    b.slots.pop(member, None)
 
     def refund(self, ask: Ask, lease: str, cost: float) -> None:
         now = self._now(None)
@@ -145,7 +147,8 @@ class MemoryThrottle:
             b = self._buckets.get(ask.bucket)
             if b is not None:
                 self._advance(b, now)
-                b.slots.pop(lease, None)
+                for member in _members(lease, ask.slots):
+                    b.slots.pop(member, None)
                 b.tokens = min(b.burst, b.tokens + cost)
 
     def penalize(self, bucket: str, retry_after_s: float, now_ms: int | None = None) -> int:
@@ -202,3 +205,8 @@ class MemoryThrottle:
                     )
                 )
             return out
+
+
+def _members(lease: str, slots: int) -> list[str]:
+    """The slots a grant of `slots` holds, named as buckets.lua names them."""
+    return [lease, *(f"{lease}#{i}" for i in range(2, slots + 1))]

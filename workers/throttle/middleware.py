@@ -52,10 +52,11 @@ class Turn:
     decision: Decision | None = None
 
     def take(self, cost: int = 1) -> bool:
-        """Granted now for `cost` writes (one token each, one slot held until the message
-        ends), or not yet."""
+        """Granted now for `cost` writes (one token each; a slot each of those one request
+        sends at once, held until the message ends), or not yet."""
         if self.decision is None:
-            self.ask = replace(self.ask, cost=float(cost))
+            width = max(1, min(cost, self.ask.width))
+            self.ask = replace(self.ask, cost=float(cost), width=width)
             self.decision = admit(self.throttle, self.ask, self.ticket)
         return self.decision.granted
 

@@ -58,6 +58,7 @@ class RedisThrottle:
             ask.cost,
             t.recovery_per_s,
             op,
+            ask.slots,
         ]
 
     def acquire(self, ask: Ask, ticket: int = 0, now_ms: int | None = None) -> Decision:
