@@ -437,7 +437,9 @@ def test_one_search_for_names_and_commitments_finds_what_two_did_across_word_bat
         open_ = lexical_hits(
             session, "acme", words, 3, kinds=("commitment",), status="open", newest=True
         )
-    # people and terms first (equal ranks in any order), then the newest open commitments
-    assert sorted(h.id for h in both[:2]) == sorted(h.id for h in named)
-    assert [h.id for h in both[2:]] == [h.id for h in open_]
+    # people and terms (equal ranks in any order), and the newest open commitments
+    assert sorted(h.id for h in both.names) == sorted(h.id for h in named)
+    assert [tuple(row[:3]) for row in both.commitments] == [
+        (h.id, h.name, h.account) for h in open_
+    ]
     assert sorted(h.name for h in named) == ["Jon Smith", "Kubernetes"] and len(open_) == 3

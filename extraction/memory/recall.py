@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -142,13 +143,13 @@ def recall(
     candidates = names_and_commitments(
         session, org_id, words, NAME_CANDIDATES, COMMITMENT_CANDIDATES
     )
-    in_full = [c for c in candidates if _named_in_full(c, said, attendee_names)]
+    in_full = [c for c in candidates.names if _named_in_full(c, said, attendee_names)]
     # a first name someone named in full (or attending) bears is theirs, not a namesake's
     taken = {_first(c.name) for c in in_full if c.kind == "person"}
     taken |= {_first(name) for name in attendee_names if name}
-    named_ids = [c.id for c in in_full] + _by_first_name(candidates, said, taken)
+    named_ids = [c.id for c in in_full] + _by_first_name(candidates.names, said, taken)
     most = budget_tokens // LINE_TOKENS_AT_LEAST + 1  # lines a budget can hold
-    talked_ids = _talked(candidates, said, most)
+    talked_ids = _talked(candidates.commitments, said, most)
     entries = _entries(session, org_id, {*named_ids, *talked_ids}, emails)
     loaded = entries.loaded
     named = [loaded[i] for i in named_ids if i in loaded]
@@ -422,10 +423,10 @@ def _commitments(
     return [*found, *talked]
 
 
-def _talked(candidates: list[Hit], said: Said, most: int) -> list[str]:
-    """Ids of the open commitments the meeting talks about: its account named, or most of
-    its title's words (by their first five letters) in one turn with the turn before it
-    ("did you send the proposal?" / "yes, sent it")."""
+def _talked(commitments: Sequence[Sequence[Any]], said: Said, most: int) -> list[str]:
+    """Ids of the open commitments (rows of id, title, account) the meeting talks about:
+    its account named, or most of its title's words (by their first five letters) in one
+    turn with the turn before it ("did you send the proposal?" / "yes, sent it")."""
     windows: dict[str, set[int]] = {}  # stem → the windows it falls in
     for k, turn in enumerate(said.text.split("\n")):
         for stem in _stems(turn):
@@ -433,17 +434,22 @@ def _talked(candidates: list[Hit], said: Said, most: int) -> list[str]:
     found = []
     named: dict[str, bool] = {}  # account → whether the meeting names it
     about: dict[str, bool] = {}  # title → whether a window talks about it (titles recur)
-    for c in candidates:
-        if c.kind != "commitment" or c.status != "open":
-            continue
-        if c.account and c.account not in named:
-            named[c.account] = said.says(c.account)
-        if not (c.account and named[c.account]) and c.name not in about:
-            about[c.name] = _talked_about(c.name, windows)
-        if (c.account and named[c.account]) or about[c.name]:
-            found.append(c.id)
+    for row in commitments:
+        title, account = row[1], row[2]
+        if account:
+            if account not in named:
+                named[account] = said.says(account)
+            if named[account]:
+                found.append(row[0])
+                if len(found) == most:
+                    break  # newest first: more would not fit the budget anyway
+                continue
+        if title not in about:
+            about[title] = _talked_about(title, windows)
+        if about[title]:
+            found.append(row[0])
             if len(found) == most:
-                break  # best first: more would not fit the budget anyway
+                break
     return found
 
 

@@ -4,7 +4,7 @@ full-text in production; any other database scans the org's rows (small orgs, te
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, text
@@ -85,7 +85,7 @@ def lexical_hits(
     for start in range(0, len(words), BATCH):
         batch = words[start : start + BATCH]
         if dialect == "sqlite":
-            order = "e.created_at DESC" if newest else "memory_fts.rank"
+            order = "e.created_at DESC, e.id" if newest else "memory_fts.rank"
             query = " OR ".join('"' + w.replace('"', '""') + '"' for w in batch)
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_fts"
@@ -97,7 +97,7 @@ def lexical_hits(
             query = " | ".join(w for w in batch if w.isalnum())
             if not query:
                 continue
-            order = "e.created_at DESC" if newest else "ts_rank(e.search_vector, q) DESC"
+            order = "e.created_at DESC, e.id" if newest else "ts_rank(e.search_vector, q) DESC"
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_entries e, {_QUERY}"
                 f" WHERE e.org_id = :org AND e.search_vector @@ q{where}"
@@ -130,52 +130,68 @@ def lexical_hits(
     return list(found.values())[:limit]
 
 
+class Candidates(NamedTuple):
+    """What one meeting's lexical search found: the people and terms sharing a word with it
+    (best first), and the open commitments that do (newest first), each a row of (id,
+    title, account, …): an org's hundreds of them are read as rows, never as objects."""
+
+    names: list[Hit]
+    commitments: Sequence[Sequence[Any]]
+
+
 def names_and_commitments(
     session: Session, org_id: str, words: list[str], names: int, commitments: int
-) -> list[Hit]:
+) -> Candidates:
     """`lexical_hits` of the org's people and terms (best first, at most `names`), then of
     its open commitments (newest first, at most `commitments`): on PostgreSQL one statement
     per batch of words for both, and no aliases for the commitments (recall reads none)."""
     if session.get_bind().dialect.name != "postgresql":
         named = lexical_hits(session, org_id, words, names, kinds=("person", "term"))
-        return named + lexical_hits(
+        open_ = lexical_hits(
             session, org_id, words, commitments, kinds=("commitment",), status="open", newest=True
         )
+        return Candidates(named, [(h.id, h.name, h.account) for h in open_])
     matched = f"FROM memory_entries e, {_QUERY} WHERE e.org_id = :org AND e.search_vector @@ q"
     rank = "ts_rank(e.search_vector, q) DESC"
+    # the commitments' rows lead with (id, name, account): what recall reads of them
     parts = {
         "names": (
-            f"SELECT {_HIT_COLUMNS}, 0 AS part, row_number() OVER (ORDER BY {rank}) AS pos"
+            "SELECT e.id, e.name, e.account, e.kind, e.aliases, e.status, 0 AS part,"
+            f" row_number() OVER (ORDER BY {rank}) AS pos"
             f" {matched} AND e.kind IN ('person', 'term')"
-            f" ORDER BY {rank} LIMIT :names",
-            names,
+            f" ORDER BY {rank} LIMIT :names"
         ),
         "commitments": (
-            "SELECT e.id, e.kind, e.name, NULL AS aliases, e.account, e.status, 1 AS part,"
-            " row_number() OVER (ORDER BY e.created_at DESC) AS pos"
+            "SELECT e.id, e.name, e.account, NULL, NULL, NULL, 1 AS part,"
+            " row_number() OVER (ORDER BY e.created_at DESC, e.id) AS pos"
             f" {matched} AND e.kind = 'commitment'"
-            " AND e.status = 'open' ORDER BY e.created_at DESC LIMIT :commitments",
-            commitments,
+            " AND e.status = 'open' ORDER BY e.created_at DESC, e.id LIMIT :commitments"
         ),
     }
-    found: dict[str, dict[str, Hit]] = {"names": {}, "commitments": {}}
+    most = {"names": names, "commitments": commitments}
+    hits: dict[str, Hit] = {}
+    opened: list[Sequence[Any]] = []
+    seen: set[str] | None = None  # the commitments' ids, once a second batch may repeat them
     for start in range(0, len(words), BATCH):
         query = " | ".join(w for w in words[start : start + BATCH] if w.isalnum())
-        wanted = [k for k, (_, most) in parts.items() if len(found[k]) < most]
+        wanted = [k for k in parts if len(hits if k == "names" else opened) < most[k]]
         if not wanted:
             break  # the batches come in the transcript's order; enough is enough
         if not query:
             continue
-        union = " UNION ALL ".join(f"({parts[k][0]})" for k in wanted)
+        union = " UNION ALL ".join(f"({parts[k]})" for k in wanted)
         sql = f"SELECT * FROM ({union}) AS hits ORDER BY part, pos"
         params = {"org": org_id, "q": query, "names": names, "commitments": commitments}
         used = {k: v for k, v in params.items() if f":{k}" in sql}
         rows = session.connection().execute(text(sql), used).all()  # Core: db/session.py
-        for entry_id, kind, name, aliases, account, state, part, _ in rows:
-            into = found["names" if part == 0 else "commitments"]
-            if entry_id not in into:
-                into[entry_id] = Hit(entry_id, kind, name, aliases or [], account, state)
-    return [
-        *list(found["names"].values())[:names],
-        *list(found["commitments"].values())[:commitments],
-    ]
+        split = next((i for i, row in enumerate(rows) if row[6] == 1), len(rows))
+        for entry_id, name, account, kind, aliases, state, *_ in rows[:split]:
+            if entry_id not in hits:
+                hits[entry_id] = Hit(entry_id, kind, name, aliases or [], account, state)
+        if seen is None and not opened:
+            opened = list(rows[split:])  # the usual meeting: one batch, taken as it came
+        else:
+            seen = seen if seen is not None else {row[0] for row in opened}
+            opened += [row for row in rows[split:] if row[0] not in seen]
+            seen.update(row[0] for row in rows[split:])
+    return Candidates(list(hits.values())[:names], opened[:commitments])
