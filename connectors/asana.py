@@ -30,11 +30,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from connectors.asana_tasks import AsanaTasks
-from connectors.base import Check, ConnectorFacts, FieldSchema, Limits, Op, Receipt, TargetSchema
+from connectors.base import (
+    Check,
+    ConnectorFacts,
+    FieldSchema,
+    Limits,
+    Op,
+    Outcome,
+    Receipt,
+    TargetSchema,
+)
 from connectors.errors import AuthExpired, ConnectorError, InvalidMapping, Permanent, RateLimited
 from connectors.write_policy import decide, policies_of, remember, written_fields
 
-Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
 CONCURRENT_WRITES = 15  # Asana's concurrent writes a token, a batch's actions each one
 # new tasks a batch request (of the ten Asana takes): the slots a push holds while it
 # sends them, so three such pushes may be in flight at once, or fifteen of one task

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.errors import AuthExpired, ConnectorError, RateLimited
 from meetsync.hashing import stable_hash
 
 
@@ -209,3 +210,21 @@ class Connector(Protocol):
         op it stopped at), never raising a ConnectorError; `writes_at_once` says how many
         one request carries (connectors/asana.py)."""
         ...
+
+
+Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
+
+
+def apply_each(connector: Any, writes: Sequence[tuple[Op, Receipt | None]]) -> list[Outcome]:
+    """`apply_many` one op at a time: each op's receipt or error; after a 429 or an
+    expired credential, None for the ops never sent."""
+    outcomes: list[Outcome] = [None] * len(writes)
+    for i, (op, prior) in enumerate(writes):
+        try:
+            outcomes[i] = connector.apply(op, prior)
+        except (RateLimited, AuthExpired) as exc:
+            outcomes[i] = exc
+            break
+        except ConnectorError as exc:
+            outcomes[i] = exc
+    return outcomes

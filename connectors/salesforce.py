@@ -21,7 +21,7 @@ without the External ID field, and the reason describe() notes which path a targ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -31,8 +31,10 @@ from connectors.base import (
     ConnectorFacts,
     Limits,
     Op,
+    Outcome,
     Receipt,
     TargetSchema,
+    apply_each,
 )
 from connectors.errors import ConnectorError, InvalidMapping, Permanent
 from connectors.salesforce_fields import check_fields, has_external_id, target_schema
@@ -107,6 +109,12 @@ class SalesforceConnector(ConnectorFacts):
         if op.action == "update":
             return self._update(op, prior)
         raise InvalidMapping(f"salesforce has no action {op.action!r}; use upsert or update")
+
+    def apply_many(self, writes: Sequence[tuple[Op, Receipt | None]]) -> list[Outcome]:
+        """`apply` for each op of one push, one at a time, each lookup of the records they
+        point at asked once (`Matcher.together`)."""
+        with self.matcher.together():
+            return apply_each(self, writes)
 
     def find(self, op: Op) -> Receipt | None:
         if op.action == "update":

@@ -9,6 +9,9 @@ reported, never guessed.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
@@ -40,11 +43,35 @@ def ambiguous(message: str) -> Permanent:
 
 
 class Matcher:
-    """Resolves an op's target into record ids, through SOQL on one session."""
+    """Resolves an op's target into record ids, through SOQL on one session.
+
+    Inside `together()` (one push's ops: one meeting, one moment) each lookup is asked of
+    Salesforce once: a meeting's task and its opportunity update match the same attendees.
+    """
 
     def __init__(self, session: SalesforceSession) -> None:
         self.session = session
         self._users: dict[str, tuple[str, float]] = {}
+        self._memo: ContextVar[dict[str, list[dict[str, Any]]] | None] = ContextVar(
+            f"matcher_memo_{id(self)}", default=None
+        )
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Lookups asked once each until the block ends (one thread's, one push's)."""
+        token = self._memo.set({})
+        try:
+            yield
+        finally:
+            self._memo.reset(token)
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        memo = self._memo.get()
+        if memo is None:
+            return self.session.query(soql)
+        if soql not in memo:
+            memo[soql] = self.session.query(soql)
+        return memo[soql]
 
     def owner_id(self, email: str) -> str:
         """The active User with this email."""
@@ -52,7 +79,7 @@ class Matcher:
         cached = self._users.get(key)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        rows = self.session.query(
+        rows = self._query(
             f"SELECT Id FROM User WHERE Email = {soql_quote(key)} AND IsActive = true "
             "ORDER BY CreatedDate LIMIT 2"
         )
@@ -69,14 +96,14 @@ class Matcher:
         if not wanted:
             return {}
         found: dict[str, dict[str, Any]] = {}
-        for row in self.session.query(
+        for row in self._query(
             f"SELECT Id, Email, AccountId FROM Contact WHERE Email IN {soql_list(wanted)} "
             "ORDER BY CreatedDate LIMIT 200"
         ):
             found.setdefault(str(row["Email"]).lower(), {"object": "Contact", **row})
         rest = [e for e in wanted if e not in found]
         if rest:
-            for row in self.session.query(
+            for row in self._query(
                 "SELECT Id, Email, Company, IsConverted, ConvertedAccountId FROM Lead "
                 f"WHERE Email IN {soql_list(rest)} ORDER BY CreatedDate LIMIT 200"
             ):
@@ -104,7 +131,7 @@ class Matcher:
             elif hit["object"] == "Lead" and hit.get("Company"):
                 companies.append(str(hit["Company"]))
         if companies:
-            for row in self.session.query(
+            for row in self._query(
                 f"SELECT Id FROM Account WHERE Name IN {soql_list(sorted(set(companies)))} LIMIT 50"
             ):
                 counts.setdefault(row["Id"], 1)
@@ -144,7 +171,7 @@ class Matcher:
         if not accounts:
             return []
         return list(
-            self.session.query(
+            self._query(
                 "SELECT Id, Name, CloseDate FROM Opportunity "
                 f"WHERE AccountId IN {soql_list(accounts)} AND IsClosed = false "
                 "ORDER BY CloseDate LIMIT 100"
@@ -165,7 +192,7 @@ class Matcher:
         return accounts[0]
 
     def _opportunity(self, accounts: list[str], rule: str, as_of: Any) -> str:
-        rows = self.session.query(
+        rows = self._query(
             "SELECT Id, Name, AccountId, Amount, CloseDate FROM Opportunity "
             f"WHERE AccountId IN {soql_list(accounts)} AND IsClosed = false "
             "ORDER BY CloseDate LIMIT 200"

@@ -588,3 +588,49 @@ def test_a_reapplied_task_keeps_the_status_a_person_set(org: Org) -> None:
     assert task["Subject"] == "Send the revised pilot SOW to Globex"
     assert task["Status"] == "Completed"
     assert second.extra["skipped"] == {"Status": EDITED}
+
+
+# -- one push's ops together ----------------------------------------------------------
+def _queries(org: Org) -> int:
+    requests = org.admin.stats()["requests"]
+    return sum(n for endpoint, n in requests.items() if endpoint.endswith("/query/"))
+
+
+def test_one_pushs_ops_ask_each_lookup_once_and_the_next_push_asks_again(org: Org) -> None:
+    # given a meeting's follow-up task and its opportunity update, matching one attendee,
+    # written once one by one (the owner's user lookup is then cached for minutes)
+    update = update_op({"NextStep": "Send pricing"}, match_emails=["hank@globex.com"])
+    before = _queries(org)
+    org.connector.apply(task_op(key="alone"), None)
+    org.connector.apply(update, None)
+    separately = _queries(org) - before
+
+    # when the same two are written in one push, then the update alone in the next
+    before = _queries(org)
+    task = task_op(key="together")
+    changed = update.model_copy(update={"payload_hash": "changed"})
+    outcomes = org.connector.apply_many([(task, None), (changed, None)])
+    together = _queries(org) - before
+    before = _queries(org)
+    again = org.connector.apply(update.model_copy(update={"payload_hash": "again"}), None)
+    next_push = _queries(org) - before
+
+    # expect both written as `apply` writes them, the attendee and opportunity asked once
+    written, updated = outcomes
+    assert isinstance(written, Receipt) and isinstance(updated, Receipt)
+    opportunity = org.id_of("Opportunity", Name="Globex - Analytics Platform")
+    assert org.one("Task", Id=written.external_id)["WhatId"] == opportunity
+    assert updated.external_id == opportunity == again.external_id
+    assert together <= separately - 2
+    # and nothing is remembered past its push: the next one asks Salesforce again
+    assert next_push >= 2
+
+
+def test_a_429_in_one_push_leaves_the_ops_after_it_unsent(org: Org) -> None:
+    org.sandbox.providers["salesforce"].faults.clear()
+    org.admin.arm("throttle", method="PATCH", path="/services/data", retry_after=5)
+    first = task_op(key="first-item")
+    second = task_op(key="second-item")
+    outcomes = org.connector.apply_many([(first, None), (second, None)])
+    assert isinstance(outcomes[0], RateLimited) and outcomes[1] is None
+    assert not [t for t in org.records()["Task"] if t.get("Meetsync_Key__c")]

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from connectors.base import Connector, Op, Receipt
+from connectors.base import Connector, Op, Outcome, Receipt
 from connectors.errors import ConnectorError
 from meetsync import metrics
 from meetsync.logging import bind
@@ -24,7 +24,6 @@ log = logging.getLogger("workers.provider")
 
 REASON_CHARS = 300
 T = TypeVar("T")
-Outcome = Receipt | ConnectorError | None  # an op's, of `apply_many`
 
 
 class Instrumented:
