@@ -3,15 +3,17 @@
 A push message carries the keys of one meeting's ops for one connection (`workers.batching`
 makes the groups). The stage reads them in one statement, takes one throttle turn for
 the ops there is something to write for (one token each), claims them in one
-compare-and-set, writes them one by one (`find()` first for an op in doubt), and records
-what landed in one transaction. The ledger's per-op guarantees are those of a single push:
+compare-and-set, writes them in order (`find()` first for an op in doubt; all in one call to
+a connector that has `apply_many`, such as Asana's batch requests), and records what landed
+in one transaction. The ledger's per-op guarantees are those of a single push:
 
 - an op is claimed with its observed state and attempt count, so two deliveries of the
   same message never write the same op twice (the second sees a live lease: busy);
 - an op the batch never got to (a 429 or a crash before its turn) is *unclaimed*: back to
   the state it was read in, nothing sent, so it needs no `find()` later;
 - a write that landed but could not be recorded (a crash between them) leaves its op in
-  doubt until the lease runs out; its next push finds it instead of writing again.
+  doubt until the lease runs out; its next push finds it instead of writing again; a crash
+  inside an `apply_many` call leaves every op of the call in doubt.
 
 One op's `Permanent` error fails that op and the batch goes on; a `Transient` one
 releases it (in doubt) and the others go on, then the message is retried for what is
