@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, delete, or_, select
+from sqlalchemy import Select, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from extraction.memory.search import lexical, words_of
@@ -223,19 +223,32 @@ def put_commitments(session: Session, org_id: str, entries: dict[str, dict[str, 
         params = {"org_id": org_id, "refs": list(checked)}
         stored = {row.source_ref: row for row in session.scalars(_by_source(), params)}
         people = _people(session, org_id, {d["owner"] for d in checked.values() if d.get("owner")})
+    added: list[dict[str, Any]] = []
     for ref, data in checked.items():
         row = stored.get(ref)
         if row is not None and row.status == "closed":
             continue
+        values = {
+            "name": label_of("commitment", data)[:400],
+            "aliases": [],
+            "email": None,
+            "account": data.get("account"),
+            "status": data.get("status", "open"),
+            "person_id": people.get(data.get("owner") or ""),
+            "source": "meeting",
+            "source_ref": ref,
+            "data": data,
+            "search_text": " ".join(names_of("commitment", data)),
+        }
         if row is None:
-            row = MemoryEntry(org_id=org_id, kind="commitment")
-            session.add(row)
-        row.name = label_of("commitment", data)[:400]
-        row.aliases, row.email, row.account = [], None, data.get("account")
-        row.status = data.get("status", "open")
-        row.person_id = people.get(data.get("owner") or "")
-        row.source, row.source_ref, row.data = "meeting", ref, data
-        row.search_text = " ".join(names_of("commitment", data))
+            added.append({"org_id": org_id, "kind": "commitment", **values})
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+    if added:
+        # a meeting's new commitments in one INSERT, without the unit of work's bookkeeping
+        # for objects nobody reads back here (Core: meetsync/db/session.py)
+        session.connection().execute(insert(MemoryEntry), added)
     session.flush()
 
 
