@@ -271,7 +271,11 @@ class AsanaTasks(AsanaNames):
                 {"data": {"actions": actions}}, {}, full_payload=True, _request_timeout=self.timeout
             )
         )
-        return [_action_outcome(result) for result in answered.get("data") or []]
+        results = answered.get("data") or []
+        if len(results) != len(actions):
+            # any of them may have run: each op stays in doubt and is looked up next time
+            raise Transient(f"Asana answered {len(results)} results for {len(actions)} actions")
+        return [_action_outcome(result) for result in results]
 
     def _followers(self, op: Op, warnings: list[str]) -> list[str]:
         gids = []
