@@ -148,8 +148,8 @@ class AsanaConnector(AsanaTasks, ConnectorFacts):
 
     def apply_many(self, writes: Sequence[tuple[Op, Receipt | None]]) -> list[Outcome]:
         """`apply` for several ops: the new tasks created together through Asana's Batch
-        API (ten a request, each counted against the limits as a request of its own), the
-        rest one by one. Each op's outcome is its receipt or its error; None for an op
+        API (BATCH_WRITES a request, each counted against the limits as a request of its
+        own), the rest one by one. Each op's outcome is its receipt or its error; None for an op
         never sent, because a 429 or an expired credential stopped the writes (that error
         is the outcome of the op it stopped at)."""
         outcomes: list[Outcome] = [None] * len(writes)

@@ -435,21 +435,15 @@ def _talked(commitments: Sequence[Sequence[Any]], said: Said, most: int) -> list
     named: dict[str, bool] = {}  # account → whether the meeting names it
     about: dict[str, bool] = {}  # title → whether a window talks about it (titles recur)
     for row in commitments:
-        title, account = row[1], row[2]
-        if account:
-            if account not in named:
-                named[account] = said.says(account)
-            if named[account]:
-                found.append(row[0])
-                if len(found) == most:
-                    break  # newest first: more would not fit the budget anyway
-                continue
-        if title not in about:
+        entry_id, title, account = row[0], row[1], row[2]
+        if account and account not in named:
+            named[account] = said.says(account)
+        if not (account and named[account]) and title not in about:
             about[title] = _talked_about(title, windows)
-        if about[title]:
-            found.append(row[0])
+        if (account and named[account]) or about[title]:
+            found.append(entry_id)
             if len(found) == most:
-                break
+                break  # newest first: more would not fit the budget anyway
     return found
 
 

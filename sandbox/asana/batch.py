@@ -58,7 +58,7 @@ class Action:
 
     def scope(self, token_kind: str) -> dict[str, Any]:
         """The ASGI scope of the request this action stands for."""
-        query = {k: v for k, v in self.data.items()} if not self.write else {}
+        query = dict(self.data) if not self.write else {}
         for name in ("limit", "offset"):
             if name in self.options:
                 query[name] = self.options[name]
