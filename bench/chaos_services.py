@@ -196,7 +196,9 @@ WORKER_TUNING = {
     "MEETSYNC_RETRY__STUCK_AFTER_S": "15",
     "MEETSYNC_THROTTLE__CONNECTORS": json.dumps(
         {
-            n: {"rate": 500, "burst": 500, "concurrency": 64}
+            # concurrency counts the writes a request sends at once (an Asana batch's
+            # five): 16 worker threads of five writes each stay under it
+            n: {"rate": 500, "burst": 500, "concurrency": 256}
             for n in ("asana", "salesforce", "slack")
         }
     ),

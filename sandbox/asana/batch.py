@@ -30,7 +30,8 @@ from starlette.types import Message
 
 from sandbox.asana.envelope import PREFIX, _select
 from sandbox.asana.errors import RATE_LIMITED, AsanaError, error_body
-from sandbox.faults import Decision, FaultPlan
+from sandbox.base import ProviderApp
+from sandbox.faults import Decision
 
 BATCH_MAX = 10
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -78,21 +79,10 @@ class Action:
         return json.dumps({"data": self.data}).encode() if self.write else b""
 
 
-class AsanaBatch:
+class AsanaBatch(ProviderApp):
     """`POST /batch` over the app's own handlers (`batchable`: route, handler, status)."""
 
-    lock: Any
-    faults: FaultPlan
     batchable: list[tuple[Route, Inner, int]]
-
-    def error_response(
-        self,
-        status: int,
-        retry_after: float | None = None,
-        code: str | None = None,
-        message: str | None = None,
-    ) -> JSONResponse:
-        raise NotImplementedError
 
     def _limiter_for(self, token: str) -> Any:
         raise NotImplementedError
