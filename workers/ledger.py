@@ -34,13 +34,14 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     select,
     tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.sql.dml import Insert, Update
 
 from connectors.base import Op, Receipt
 from meetsync.db.models import OpRecord, utcnow
@@ -371,33 +372,19 @@ def record_plan(
     """Upsert planned ops; return the rows that need a push (new or changed payload)."""
     identities = identities or {}
     ops = list(ops)
-    # one read for every key, and the new rows flushed together: one INSERT for the plan
+    # one read for every key, and the new rows written together: one INSERT for the plan
     with session.no_autoflush:
         stored = session.scalars(ops_by_key(), {"keys": [o.key for o in ops]})
         existing = {row.key: row for row in stored}
-    to_push: list[OpRecord] = []
+    to_push: list[OpRecord | str] = []  # a new row's key until it is inserted
+    new: dict[str, dict[str, Any]] = {}
     for op in ops:
         identity = identities.get(op.key)
         row = existing.get(op.key)
         if row is None:
-            row = OpRecord(
-                key=op.key,
-                org_id=op.org_id,
-                meeting_id=meeting_id,
-                connector=op.connector,
-                connection=op.connection,
-                action=op.action,
-                target=op.target,
-                fields=op.fields,
-                payload_hash=op.payload_hash,
-                state="planned",
-                mapping_version=mapping_version,
-                destination=(identity or {}).get("destination"),
-                item=identity,
-            )
-            session.add(row)
-            existing[op.key] = row
-            to_push.append(row)
+            if op.key not in new:
+                to_push.append(op.key)
+            new[op.key] = _new_row(op, meeting_id, mapping_version, identity)  # the last wins
             continue
         if identity is not None:
             row.item, row.destination = identity, identity.get("destination")
@@ -412,7 +399,65 @@ def record_plan(
         if row.state not in RESTING:
             to_push.append(row)
     session.flush()
-    return to_push
+    inserted = _inserted(session, list(new.values()))
+    return [inserted[r] if isinstance(r, str) else r for r in to_push]
+
+
+def _new_row(
+    op: Op, meeting_id: str, mapping_version: int | None, identity: dict[str, str] | None
+) -> dict[str, Any]:
+    """Every column of a newly planned op's row but `receipt` (left SQL NULL)."""
+    now = utcnow()
+    return {
+        "key": op.key,
+        "org_id": op.org_id,
+        "meeting_id": meeting_id,
+        "connector": op.connector,
+        "connection": op.connection,
+        "action": op.action,
+        "target": op.target,
+        "fields": op.fields,
+        "payload_hash": op.payload_hash,
+        "applied_hash": None,
+        "state": "planned",
+        "attempts": 0,
+        "last_error": None,
+        "external_id": None,
+        "object": None,
+        "url": None,
+        "mapping_version": mapping_version,
+        "lease_until": None,
+        "doubt_since": None,
+        "destination": (identity or {}).get("destination"),
+        "item": identity,
+        "disposition": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _inserted(session: Session, rows: list[dict[str, Any]]) -> dict[str, OpRecord]:
+    """New ledger rows in one Core INSERT, then in the session as if loaded by a query.
+
+    The ORM's flush of new objects cost more client CPU than planning them (unit of work,
+    per-object history); the rows it returns are persistent, with every column set, so a
+    change made to one later in the transaction (a review hold) is flushed as an UPDATE.
+    """
+    if not rows:
+        return {}
+    session.connection().execute(_insert_ops(), rows)
+    records = {}
+    for values in rows:
+        record = OpRecord(**values, receipt=None)
+        make_transient_to_detached(record)
+        records[record.key] = record
+    session.add_all(records.values())
+    return records
+
+
+@cache
+def _insert_ops() -> Insert:
+    return insert(OpRecord)
 
 
 @cache

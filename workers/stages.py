@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Insert, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased, defer
 from sqlalchemy.sql.dml import Update
 
@@ -95,27 +95,32 @@ def extract(runtime: Runtime, meeting_id: str) -> Extracted:
         cached = session.scalars(_cached_insights(), {"meeting_id": meeting_id, "key": key}).first()
         shadows, org_id = bool(routing.shadows), meeting.org_id
         backfill = meeting.source == "backfill"
+        # Core, not the ORM's flush of a dirty meeting (meetsync/db/session.py)
+        status = MeetingStatus.EXTRACTED if cached is not None else MeetingStatus.EXTRACTING
+        session.connection().execute(_meeting_status(), {"meeting_id": meeting_id, "to": status})
         if cached is not None:
-            meeting.status = MeetingStatus.EXTRACTED
             return Extracted(key, False, org_id, [], shadows, backfill, payload=payload)
         revision = meeting.revision
-        meeting.status = MeetingStatus.EXTRACTING
     # a transcript sent as a URL is fetched here, not in the webhook (meetsync/transcripts.py)
     stored, payload = payload, with_transcript(payload, runtime.settings.transcript_fetch)
     result, run = experiments.timed_extract(payload, routing, profile)
-    with runtime.session() as session:
-        session.add(
-            InsightRecord(
-                meeting_id=meeting_id,
-                revision=revision,
-                cache_key=key,
-                insights=result.insights.model_dump(mode="json"),
-                usage=[u.model_dump(mode="json") for u in result.usage],
-                **run,
-            )
-        )
-        session.connection().execute(_extracted(), {"meeting_id": meeting_id})  # Core: session.py
     usage = [u.model_dump(mode="json") for u in result.usage]
+    with runtime.session() as session:
+        # Core: the ORM's flush would also read the new id back, which nothing here needs
+        connection = session.connection()
+        connection.execute(
+            _insights_insert(),
+            {
+                "meeting_id": meeting_id,
+                "revision": revision,
+                "cache_key": key,
+                "insights": result.insights.model_dump(mode="json"),
+                "usage": usage,
+                **run,
+            },
+        )
+        extracted = {"meeting_id": meeting_id, "to": MeetingStatus.EXTRACTED}
+        connection.execute(_meeting_status(), extracted)
     return Extracted(
         key, True, org_id, usage, shadows, backfill, payload=stored, insights=result.insights
     )
@@ -142,13 +147,16 @@ def _cached_insights() -> Select[InsightRecord]:
 
 
 @cache
-def _extracted() -> Update:
-    """A meeting (`meeting_id`) marked extracted."""
-    return (
-        update(Meeting)
-        .where(Meeting.id == bindparam("meeting_id"))
-        .values(status=MeetingStatus.EXTRACTED)
-    )
+def _meeting_status() -> Update:
+    """A meeting (`meeting_id`) moved to a status (`to`)."""
+    moved = update(Meeting).where(Meeting.id == bindparam("meeting_id"))
+    return moved.values(status=bindparam("to"))
+
+
+@cache
+def _insights_insert() -> Insert:
+    """One extraction run's insights (InsightRecord's columns as bind parameters)."""
+    return insert(InsightRecord)
 
 
 def fail_meeting(runtime: Runtime, meeting_id: str, reason: str) -> None:

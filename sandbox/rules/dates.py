@@ -6,6 +6,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 MONTHS = {
@@ -216,6 +217,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _PAST_BEFORE = re.compile(r"\b(?:since|last|past|ago|from|was|were|on the)\s*$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=16384)  # asked of the same sentences by both tasks' rules
 def find_date(text: str, today: date) -> DateMatch | None:
     """The first date expression in `text` (earliest position), resolved against `today`."""
     best: DateMatch | None = None

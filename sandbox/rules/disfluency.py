@@ -8,6 +8,7 @@ put the minutes in the folder"; "Try I'll try to fix it" as "I'll try to fix it"
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _FILLER = re.compile(
     r"\b(?:u+m+|u+h+m*|e+r+m*|h+m+|m+h+m+|mm+|mm-hmm|uh-huh|ah)\b[,.]?(?=\s|$)",
@@ -44,6 +45,7 @@ _REPEAT = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)  # the rules read each line many times (the lines before a reply)
 def tidy(text: str) -> str:
     """The utterance with fillers, repeats, restarts and fragments taken out."""
     out = _ANNOTATION.sub(" ", text)
