@@ -7,7 +7,9 @@ sandbox in its own process (no faults, every quota lifted). Phases, each on new 
 - `noop`: dramatiq's floor — no-op messages through the same broker and worker shape;
 - `throughput`: a batch posted at once with zero provider latency: meetings/s, and per
   meeting the workers' CPU seconds, SQL statements (counted inside each worker by
-  `bench/pipeline_probe/sitecustomize.py`) and Redis commands (the server's own count);
+  `bench/pipeline_probe/sitecustomize.py`) and Redis commands (the server's own count),
+  and the whole machine's CPU by part (workers, PostgreSQL, Redis, the emulators, this
+  process's webhook and polls): what sizes a deployment, the database included;
 - `pinned`: the same with the sandbox alone on one core and the workers on the others, so
   the emulators' own CPU is out of meetsync's way;
 - `latency`: the same with realistic provider latency set in the sandbox;
@@ -70,19 +72,28 @@ PRODUCTION_SWEEP = {"MEETSYNC_RETRY__SWEEP_EVERY_S": "30", "MEETSYNC_RETRY__STUC
 
 def group_cpu_s(pgids: list[int]) -> float:
     """User + system CPU seconds of every live process in these process groups."""
+    return sum(cpu for _, pgrp, cpu in _processes() if pgrp in pgids)
+
+
+def named_cpu_s(names: set[str]) -> float:
+    """User + system CPU seconds of every live process with one of these command names
+    (`postgres`, `redis-server`: the servers this machine runs for everyone)."""
+    return sum(cpu for name, _, cpu in _processes() if name in names)
+
+
+def _processes() -> Iterator[tuple[str, int, float]]:
+    """(command name, process group, CPU seconds) of every live process."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            name, fields = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
             continue
         # after the command: state ppid pgrp ... utime(12) stime(13)
-        if int(fields[2]) in pgids:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        rest = fields.split()
+        yield name, int(rest[2]), (int(rest[11]) + int(rest[12])) / tick
 
 
 def group_pids(pgids: list[int]) -> list[int]:
@@ -129,18 +140,27 @@ def emulators_pinned(sandbox_pid: int, pgids: list[int]) -> Iterator[bool]:
 class Counters:
     """Worker CPU, SQL statements and Redis commands, read before and after a phase."""
 
-    def __init__(self, workers: list[Workers], probe_dir: Path, redis_url: str) -> None:
-        self.workers, self.probe_dir = workers, probe_dir
+    def __init__(
+        self, workers: list[Workers], probe_dir: Path, redis_url: str, sandbox_pid: int
+    ) -> None:
+        self.workers, self.probe_dir, self.sandbox_pid = workers, probe_dir, sandbox_pid
         self.redis = redis.Redis.from_url(redis_url)
 
     def read(self) -> dict[str, float]:
         sql = sum(int(p.read_text() or 0) for p in self.probe_dir.glob("sql-*"))
         stats = self.redis.info("stats")
         pgids = [p.pid for group in self.workers for p in group.processes]
+        workers = group_cpu_s(pgids)
+        bench = os.times()  # this process: the webhook's server and the bench's own polls
         return {
-            "cpu": group_cpu_s(pgids),
+            "cpu": workers,
             "sql": float(sql),
             "redis": float(stats["total_commands_processed"]),
+            f"{MACHINE}workers": workers,
+            f"{MACHINE}database": named_cpu_s({"postgres"}),
+            f"{MACHINE}redis": named_cpu_s({"redis-server"}),
+            f"{MACHINE}emulators": group_cpu_s([self.sandbox_pid]),
+            f"{MACHINE}webhook_and_bench": bench.user + bench.system,
             **self._actors(),
         }
 
@@ -155,6 +175,18 @@ class Counters:
 
 
 ACTOR = "actor:"  # Counters keys of per-actor CPU
+MACHINE = "machine:"  # Counters keys of the machine's CPU by part
+
+
+def machine_cpu(costs: dict[str, float], meetings: int) -> dict[str, float]:
+    """Milliseconds of CPU per meeting in each part of the machine, and their total: what
+    sizes a deployment (the database's share included), beside what the workers spend."""
+    parts = {
+        k.removeprefix(MACHINE): round(1000 * v / meetings, 1)
+        for k, v in costs.items()
+        if k.startswith(MACHINE)
+    }
+    return parts | {"total": round(sum(parts.values()), 1)}
 
 
 def by_actor(costs: dict[str, float], meetings: int) -> dict[str, float]:
@@ -417,7 +449,8 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
         backfill_workers = Workers(
             env, workdir, count=1, threads=args.threads, args=["--lane", "backfill", "--nice", "10"]
         )
-        counters = Counters([workers, backfill_workers], probe_dir, REDIS_DB)
+        assert sandbox.process is not None
+        counters = Counters([workers, backfill_workers], probe_dir, REDIS_DB, sandbox.process.pid)
         secret = settings.webhook_secret.get_secret_value()
         stored = 0
         try:
@@ -449,6 +482,7 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
                 figures["sql_per_meeting"] = round(costs["sql"] / len(batch), 1)
                 figures["redis_cmds_per_meeting"] = round(costs["redis"] / len(batch), 1)
                 figures["cpu_ms_per_meeting_by_actor"] = by_actor(costs, len(batch))
+                figures["machine_cpu_ms_per_meeting"] = machine_cpu(costs, len(batch))
                 calls_after = provider_calls(sandbox)
                 figures["provider_calls_per_meeting"] = calls_per_meeting(
                     calls_before, calls_after, len(batch)
