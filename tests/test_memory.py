@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from alembic.command import downgrade
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from admin import memory, orgs
 from admin.errors import Invalid, NotFound
@@ -443,3 +443,47 @@ def test_one_search_for_names_and_commitments_finds_what_two_did_across_word_bat
         (h.id, h.name, h.account) for h in open_
     ]
     assert sorted(h.name for h in named) == ["Jon Smith", "Kubernetes"] and len(open_) == 3
+
+
+@pytest.mark.integration
+def test_the_newest_open_commitments_are_read_in_the_indexs_order_whatever_the_statistics(
+    postgres_url: str,
+) -> None:
+    # given an org whose statistics were taken before it had open commitments (a new
+    # database: what autovacuum saw first)
+    upgrade(postgres_url)
+    with session_scope(postgres_url) as session:
+        orgs.create_org(session, "acme", "Acme")
+    teach(postgres_url, ("person", JON))
+    with session_scope(postgres_url) as session:
+        session.execute(text("ANALYZE memory_entries"))
+    teach(postgres_url, *(("commitment", {"title": f"Send the deck w{k}"}) for k in range(1500)))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "'commitment'" in statement:
+            statements.append((statement, params))
+
+    engine = engine_for(postgres_url)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(postgres_url) as session:
+            found = names_and_commitments(session, "acme", ["send", "deck"], 500, 100)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(found.commitments) == 100
+    # when the statement runs: expect it to stop at its limit, not read and sort them all
+    statement, params = statements[-1]
+    with engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    scans = [n for n in _nodes(plan) if "'commitment'" in n.get("Index Cond", "")]
+    read = sum(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) for n in scans)
+    assert scans and read <= 110, f"read {read} of 1,500 open commitments for 100: {plan}"
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)

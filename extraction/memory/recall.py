@@ -461,7 +461,7 @@ def _paraphrased(
             MemoryEntry.kind == "commitment",
             MemoryEntry.status == "open",
         )
-        .order_by(MemoryEntry.created_at.desc(), MemoryEntry.id)
+        .order_by(MemoryEntry.created_at.desc(), MemoryEntry.id.desc())  # the index's order (0012)
         .limit(semantic.MAX_COMMITMENTS)
     )
     open_ = [_entry(r) for r in session.connection().execute(query) if r.id not in known]

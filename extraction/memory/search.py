@@ -85,7 +85,7 @@ def lexical_hits(
     for start in range(0, len(words), BATCH):
         batch = words[start : start + BATCH]
         if dialect == "sqlite":
-            order = "e.created_at DESC, e.id" if newest else "memory_fts.rank"
+            order = "e.created_at DESC, e.id DESC" if newest else "memory_fts.rank"
             query = " OR ".join('"' + w.replace('"', '""') + '"' for w in batch)
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_fts"
@@ -97,7 +97,7 @@ def lexical_hits(
             query = " | ".join(w for w in batch if w.isalnum())
             if not query:
                 continue
-            order = "e.created_at DESC, e.id" if newest else "ts_rank(e.search_vector, q) DESC"
+            order = "e.created_at DESC, e.id DESC" if newest else "ts_rank(e.search_vector, q) DESC"
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_entries e, {_QUERY}"
                 f" WHERE e.org_id = :org AND e.search_vector @@ q{where}"
@@ -167,9 +167,9 @@ def names_and_commitments(
         ),
         "commitments": (
             "SELECT e.id, e.name, e.account, NULL, NULL, NULL, 1 AS part,"
-            " row_number() OVER (ORDER BY e.created_at DESC, e.id) AS pos"
+            " row_number() OVER (ORDER BY e.created_at DESC, e.id DESC) AS pos"
             f" {matched} AND e.kind = 'commitment'"
-            " AND e.status = 'open' ORDER BY e.created_at DESC, e.id LIMIT %(commitments)s"
+            " AND e.status = 'open' ORDER BY e.created_at DESC, e.id DESC LIMIT %(commitments)s"
         ),
     }
     most = {"names": names, "commitments": commitments}

@@ -213,7 +213,8 @@ class MemoryEntry(Base):
     __tablename__ = "memory_entries"
     # org_id leads: it serves "this org's rows" and "this org's newest open commitments"
     __table_args__ = (
-        Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at"),
+        # `id` too: "newest first" breaks ties by it, and a scan stops at its limit (0012)
+        Index("ix_memory_entries_recent", "org_id", "kind", "status", "created_at", "id"),
         Index("ix_memory_entries_source", "source_ref", "org_id"),
     )
 

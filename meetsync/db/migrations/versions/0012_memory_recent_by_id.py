@@ -1,0 +1,38 @@
+"""memory: the newest-open-commitments index carries the tie-break, so a scan stops at its limit
+
+Recall reads an org's newest open commitments that share a word with a meeting, at most
+500 (`ORDER BY created_at DESC, id LIMIT 500`). The index on (org, kind, status,
+created_at) did not give the `id` tie-break's order, so PostgreSQL read and sorted every
+open commitment of the org instead of stopping at the 500th match: at 6,000 open
+commitments, 28 ms of database time a meeting, most of the database's share of one. With
+`id` in the index and the tie-break descending like the date, a backward scan of the
+index is the order asked for.
+
+Revision ID: 0012_memory_recent_by_id
+Revises: 0011_op_doubt_since
+Create Date: 2026-12-01 23:00:00.000000
+
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0012_memory_recent_by_id"
+down_revision: str | Sequence[str] | None = "0011_op_doubt_since"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+OLD = ["org_id", "kind", "status", "created_at"]
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
+    op.create_index("ix_memory_entries_recent", "memory_entries", [*OLD, "id"])
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
+    op.create_index("ix_memory_entries_recent", "memory_entries", OLD)
