@@ -156,14 +156,21 @@ def names_and_commitments(
         "FROM memory_entries e, to_tsquery('simple', %(q)s) AS q"
         " WHERE e.org_id = %(org)s AND e.search_vector @@ q"
     )
-    rank = "ts_rank(e.search_vector, q) DESC"
+    rank = "ts_rank(e.search_vector, q)"
+    # the best people and the best terms, then the best of both: one equality on `kind`
+    # each, so the (org, kind, …) index bounds the scan to that kind even when statistics
+    # taken before the org had memory would have it read the org's every entry
+    best = " UNION ALL ".join(
+        f"(SELECT e.id, e.name, e.account, e.kind, e.aliases, e.status, {rank} AS r"
+        f" {matched} AND e.kind = '{kind}' ORDER BY r DESC LIMIT %(names)s)"
+        for kind in ("person", "term")
+    )
     # the commitments' rows lead with (id, name, account): what recall reads of them
     parts = {
         "names": (
-            "SELECT e.id, e.name, e.account, e.kind, e.aliases, e.status, 0 AS part,"
-            f" row_number() OVER (ORDER BY {rank}) AS pos"
-            f" {matched} AND e.kind IN ('person', 'term')"
-            f" ORDER BY {rank} LIMIT %(names)s"
+            "SELECT id, name, account, kind, aliases, status, 0 AS part,"
+            f" row_number() OVER (ORDER BY r DESC) AS pos FROM ({best}) AS best"
+            " ORDER BY r DESC LIMIT %(names)s"
         ),
         "commitments": (
             "SELECT e.id, e.name, e.account, NULL, NULL, NULL, 1 AS part,"
