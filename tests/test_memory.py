@@ -16,6 +16,7 @@ from extraction.cache import extraction_key
 from extraction.grounding import ground
 from extraction.memory import meeting_profile, recall
 from extraction.memory.closure import find_closures
+from extraction.memory.recall import _entries as wanted_whole
 from extraction.memory.search import BATCH, lexical_hits, names_and_commitments, words_of
 from extraction.prompting import render_messages
 from extraction.schemas import ActionItem
@@ -445,44 +446,75 @@ def test_one_search_for_names_and_commitments_finds_what_two_did_across_word_bat
     assert sorted(h.name for h in named) == ["Jon Smith", "Kubernetes"] and len(open_) == 3
 
 
-@pytest.mark.integration
-def test_recall_reads_only_what_it_keeps_whatever_the_statistics(
-    postgres_url: str,
-) -> None:
-    # given an org whose statistics were taken before it had open commitments (a new
-    # database: what autovacuum saw first)
+@pytest.fixture
+def stale(postgres_url: str) -> str:
+    """An org whose statistics were taken before it had open commitments (a new database:
+    what autovacuum saw first), and which has 1,500 of them now."""
     upgrade(postgres_url)
     with session_scope(postgres_url) as session:
         orgs.create_org(session, "acme", "Acme")
+        orgs.create_org(session, "globex", "Globex")
     teach(postgres_url, ("person", JON))
     with session_scope(postgres_url) as session:
         session.execute(text("ANALYZE memory_entries"))
     teach(postgres_url, *(("commitment", {"title": f"Send the deck w{k}"}) for k in range(1500)))
+    return postgres_url
+
+
+def _rows_read(url: str, reads: Any) -> int:
+    """Rows of memory_entries PostgreSQL read (kept or filtered out) for the statements
+    `reads(session)` sends, each run again under EXPLAIN ANALYZE."""
     statements: list[tuple[str, Any]] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "'commitment'" in statement:
+        if "memory_entries" in statement:
             statements.append((statement, params))
 
-    engine = engine_for(postgres_url)
+    engine = engine_for(url)
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        with session_scope(postgres_url) as session:
-            found = names_and_commitments(session, "acme", ["send", "deck"], 500, 100)
+        with session_scope(url) as session:
+            reads(session)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert len(found.commitments) == 100
-    # when the statement runs: expect the commitments read to stop at the limit, not read
-    # and sorted all
-    statement, params = statements[-1]
+    read = 0
     with engine.connect() as connection:
         cursor = connection.connection.driver_connection.cursor()
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-        plan = cursor.fetchone()[0][0]["Plan"]
-    # (and the people and terms matched beside them read none of the commitments)
-    scans = [n for n in _nodes(plan) if n.get("Relation Name") == "memory_entries"]
-    read = sum(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) for n in scans)
-    assert read <= 110, f"read {read} of 1,501 entries for 100 commitments: {plan}"
+        for statement, params in statements:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+            plan = cursor.fetchone()[0][0]["Plan"]
+            scans = [n for n in _nodes(plan) if n.get("Relation Name") == "memory_entries"]
+            read += sum(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) for n in scans)
+    return read
+
+
+@pytest.mark.integration
+def test_recall_reads_only_what_it_keeps_whatever_the_statistics(stale: str) -> None:
+    # when a meeting's words match every open commitment and the person
+    found: list[Any] = []
+    read = _rows_read(
+        stale, lambda s: found.append(names_and_commitments(s, "acme", ["send", "jon"], 500, 100))
+    )
+    # expect the newest 100 read in the index's order (not all 1,500 read and sorted), and
+    # the people and terms matched beside them read none of the commitments
+    assert len(found[0].commitments) == 100 and len(found[0].names) == 1
+    assert read <= 110, f"read {read} of 1,501 entries for 101"
+
+
+@pytest.mark.integration
+def test_recall_reads_the_entries_it_wants_whole_by_key_and_only_the_orgs(stale: str) -> None:
+    with session_scope(stale) as session:
+        jon = session.scalars(select(MemoryEntry.id).where(MemoryEntry.kind == "person")).one()
+    (other,) = teach(
+        stale, ("person", {"name": "Jon Else", "email": "jon@globex.io"}), org="globex"
+    )
+    # when recall reads the entries it wants whole: its own person and another org's
+    got: list[Any] = []
+    read = _rows_read(stale, lambda s: got.append(wanted_whole(s, "acme", {jon, other}, set())))
+    # expect its own read by key (not the org's 1,500 commitments to find one), the other
+    # org's never recalled
+    assert set(got[0].loaded) == {jon}
+    assert read <= 5, f"read {read} entries for 2"
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     bindparam,
     false,
@@ -256,9 +257,14 @@ def _entries(session: Session, org_id: str, ids: set[str], emails: set[str]) -> 
     params = {"org_id": org_id, "ids": list(ids), "emails": list(emails)}  # unused ones ignored
     found = _Entries({}, [], [], [], {})
     for read in session.connection().execute(query, params).all():
+        if read.org != org_id:
+            continue  # an id asked for that is another org's: never recalled here
         if not read.whole:
-            found.names.append(_entry(read, whole=False))
+            if len(found.names) < FUZZY_MAX_NAMES:
+                found.names.append(_entry(read, whole=False))
             continue
+        if read.id in found.whole:
+            continue  # wanted twice (a preference or an attendee also asked for by id)
         row = found.whole[read.id] = _entry(read)
         if row.id in ids:
             found.loaded[row.id] = row
@@ -274,27 +280,34 @@ def _entries_query(ids: bool, emails: bool) -> CompoundSelect[Any]:
     """`_entries`' statement, with or without `ids` and `emails` to look for, built once for
     each (meetsync/db/session.py): the names to match fuzzily, without their data
     (thousands of JSON documents a meeting in a large org, most never recalled; `_whole`
-    reads the few that match), then the rows wanted whole."""
+    reads the few that match), then the rows wanted whole (a row wanted twice comes twice).
+
+    Each part asks one `kind` by equality: the (org, kind, …) index then bounds its scan to
+    that kind whatever the statistics say, where an IN or an OR of kinds left it bounded by
+    the org alone (statistics taken before an org had memory read its every commitment)."""
     org: BindParameter[str] = bindparam("org_id")
-    some = (
-        select(MemoryEntry.id)
-        .where(MemoryEntry.org_id == org, MemoryEntry.kind.in_(("person", "term")))
-        .limit(FUZZY_MAX_NAMES)
-    )  # a subquery: SQLite takes no LIMIT on a part of a UNION
     no_data = type_coerce(null(), MemoryEntry.data.type)  # the union's column stays JSON
-    names = select(*_ENTRY[:-1], no_data.label("data"), false().label("whole")).where(
-        MemoryEntry.id.in_(some)
-    )
-    wanted = [MemoryEntry.kind == "preference"]
+
+    def of_kind(kind: str) -> ColumnElement[bool]:
+        return (MemoryEntry.org_id == org) & (MemoryEntry.kind == kind)
+
+    owner = MemoryEntry.org_id.label("org")
+    whole = select(*_ENTRY, true().label("whole"), owner)
+    parts = [whole.where(of_kind("preference"))]  # first: PostgreSQL types `data` from it
     if ids:
-        wanted.append(MemoryEntry.id.in_(bindparam("ids", expanding=True)))
+        # by primary key alone, the org checked on the rows (`_entries`): with the org in
+        # the statement, stale statistics chose the org's index and read its every entry
+        parts.append(whole.where(MemoryEntry.id.in_(bindparam("ids", expanding=True))))
     if emails:
-        wanted.append(
-            (MemoryEntry.kind == "person")
-            & MemoryEntry.email.in_(bindparam("emails", expanding=True))
-        )
-    whole = select(*_ENTRY, true().label("whole")).where(MemoryEntry.org_id == org, or_(*wanted))
-    return union_all(names, whole).order_by("name", "id")
+        attending = MemoryEntry.email.in_(bindparam("emails", expanding=True))
+        parts.append(whole.where(of_kind("person"), attending))
+    for kind in ("person", "term"):
+        # a subquery: SQLite takes no LIMIT on a part of a UNION; `_entries` keeps
+        # FUZZY_MAX_NAMES of both kinds together
+        some = select(MemoryEntry.id).where(of_kind(kind)).limit(FUZZY_MAX_NAMES)
+        names = select(*_ENTRY[:-1], no_data.label("data"), false().label("whole"), owner)
+        parts.append(names.where(MemoryEntry.id.in_(some)))
+    return union_all(*parts).order_by("name", "id")
 
 
 def _whole(session: Session, rows: list[Entry], read: dict[str, Entry]) -> list[Entry]:
