@@ -28,11 +28,32 @@ OLD = ["org_id", "kind", "status", "created_at"]
 
 def upgrade() -> None:
     """Upgrade schema."""
-    op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
-    op.create_index("ix_memory_entries_recent", "memory_entries", [*OLD, "id"])
+    _replace([*OLD, "id"])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
-    op.create_index("ix_memory_entries_recent", "memory_entries", OLD)
+    _replace(OLD)
+
+
+def _replace(columns: list[str]) -> None:
+    """The index on `columns`, under its name. On PostgreSQL built beside the old one
+    without a write lock (CONCURRENTLY, outside the migration's transaction): an org's
+    memory grows by its meetings' commitments, and a plain build would hold every plan's
+    writes to it for as long as it takes."""
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index("ix_memory_entries_recent", table_name="memory_entries")
+        op.create_index("ix_memory_entries_recent", "memory_entries", columns)
+        return
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_memory_entries_recent_new")  # a retry
+        op.create_index(
+            "ix_memory_entries_recent_new",
+            "memory_entries",
+            columns,
+            postgresql_concurrently=True,
+        )
+        op.drop_index(
+            "ix_memory_entries_recent", table_name="memory_entries", postgresql_concurrently=True
+        )
+        op.execute("ALTER INDEX ix_memory_entries_recent_new RENAME TO ix_memory_entries_recent")
