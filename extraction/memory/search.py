@@ -49,6 +49,9 @@ _HIT_COLUMNS = "e.id, e.kind, e.name, e.aliases, e.account, e.status"
 # statement's generic plan parses it again for every candidate row (~1 ms for 200 words),
 # and the stored `search_vector` (migration 0010) keeps the rows from being parsed at all.
 _QUERY = "to_tsquery('simple', :q) AS q"
+# newest first, ties by id: the order of ix_memory_entries_recent read backward (migration
+# 0012), so a scan of it stops at its limit; any other tie-break sorts the org's every row
+NEWEST = "e.created_at DESC, e.id DESC"
 
 
 def lexical(session: Session, org_id: str, words: list[str], limit: int = 500) -> list[str]:
@@ -85,7 +88,7 @@ def lexical_hits(
     for start in range(0, len(words), BATCH):
         batch = words[start : start + BATCH]
         if dialect == "sqlite":
-            order = "e.created_at DESC, e.id DESC" if newest else "memory_fts.rank"
+            order = NEWEST if newest else "memory_fts.rank"
             query = " OR ".join('"' + w.replace('"', '""') + '"' for w in batch)
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_fts"
@@ -97,7 +100,7 @@ def lexical_hits(
             query = " | ".join(w for w in batch if w.isalnum())
             if not query:
                 continue
-            order = "e.created_at DESC, e.id DESC" if newest else "ts_rank(e.search_vector, q) DESC"
+            order = NEWEST if newest else "ts_rank(e.search_vector, q) DESC"
             sql = (
                 f"SELECT {_HIT_COLUMNS} FROM memory_entries e, {_QUERY}"
                 f" WHERE e.org_id = :org AND e.search_vector @@ q{where}"
@@ -174,9 +177,9 @@ def names_and_commitments(
         ),
         "commitments": (
             "SELECT e.id, e.name, e.account, NULL, NULL, NULL, 1 AS part,"
-            " row_number() OVER (ORDER BY e.created_at DESC, e.id DESC) AS pos"
+            f" row_number() OVER (ORDER BY {NEWEST}) AS pos"
             f" {matched} AND e.kind = 'commitment'"
-            " AND e.status = 'open' ORDER BY e.created_at DESC, e.id DESC LIMIT %(commitments)s"
+            f" AND e.status = 'open' ORDER BY {NEWEST} LIMIT %(commitments)s"
         ),
     }
     most = {"names": names, "commitments": commitments}
